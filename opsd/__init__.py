@@ -1,0 +1,3 @@
+"""opsd: PostgreSQL backup, recovery and operations daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,180 @@
+"""Checks produce results; writers render them. The same checks serve ``opsd check`` and the daemon.
+
+Each check returns a :class:`CheckResult` with status ok / warning / critical / skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
+from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.context import Context
+from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
+from opsd.errors import OpsdError
+from opsd.schedule import format_duration
+
+OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
+ARCHIVE_SETTINGS = ["archive_mode", "archive_command", "wal_level"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    server: ServerRow | None = None
+    info: StanzaInfo | None = None
+
+
+def check_postgres(ctx: Context, st: _State) -> CheckResult:
+    with ctx.connect() as conn:
+        st.server = fetch_one(conn, "server", ServerRow)
+    role = "standby" if st.server.in_recovery else "primary"
+    return CheckResult("postgres", OK, f"connected; PostgreSQL {st.server.version_num // 10000}, {role}",
+                       {"role": role, "system_identifier": str(st.server.system_identifier)})
+
+
+def check_archive_settings(ctx: Context, st: _State) -> CheckResult:
+    with ctx.connect() as conn:
+        rows = {r.name: r for r in fetch_all(conn, "settings", SettingRow, {"names": ARCHIVE_SETTINGS})}
+    problems = []
+    mode = rows["archive_mode"].setting
+    if mode not in ("on", "always"):
+        problems.append(f"archive_mode is {mode}")
+    if rows["wal_level"].setting == "minimal":
+        problems.append("wal_level is minimal")
+    cmd = rows["archive_command"].setting
+    stanza = ctx.settings.pgbackrest.stanza
+    if "archive-push" not in cmd or f"--stanza={stanza}" not in cmd:
+        problems.append(f"archive_command does not push to stanza {stanza!r} ({cmd or 'empty'})")
+    pending = [n for n, r in rows.items() if r.pending_restart]
+    details = {n: r.setting for n, r in rows.items()}
+    if problems:
+        return CheckResult("archive.settings", CRITICAL, "; ".join(problems) + " (run 'opsd setup')", details)
+    if pending:
+        return CheckResult("archive.settings", WARNING, f"restart pending for: {', '.join(pending)}", details)
+    return CheckResult("archive.settings", OK, f"archive_mode={mode}, archive_command pushes to {stanza}", details)
+
+
+def check_archiver(ctx: Context, st: _State) -> CheckResult:
+    with ctx.connect() as conn:
+        a = fetch_one(conn, "archiver", ArchiverRow)
+    details: dict[str, Any] = {
+        "archived_count": a.archived_count, "failed_count": a.failed_count,
+        "last_archived_wal": a.last_archived_wal, "last_failed_wal": a.last_failed_wal,
+        "ready_count": a.ready_count,
+        "oldest_ready_age": (a.now - a.oldest_ready).total_seconds() if a.oldest_ready else None,
+    }
+    limit = ctx.settings.check.max_ready_age
+    if a.oldest_ready is not None and a.now - a.oldest_ready > limit:
+        age = format_duration(a.now - a.oldest_ready)
+        return CheckResult("archive.archiver", CRITICAL,
+                           f"{a.ready_count} WAL segment(s) waiting to be archived, oldest for {age} "
+                           f"(limit {format_duration(limit)}); last failure: {a.last_failed_wal or 'none'}", details)
+    if a.last_failed_time and (a.last_archived_time is None or a.last_failed_time > a.last_archived_time):
+        return CheckResult("archive.archiver", WARNING,
+                           f"last archive attempt failed: {a.last_failed_wal} at {a.last_failed_time:%Y-%m-%d %H:%M:%S%z}",
+                           details)
+    ready = "unknown (needs pg_monitor)" if a.ready_count is None else str(a.ready_count)
+    last = f"{a.last_archived_wal} at {a.last_archived_time:%Y-%m-%d %H:%M:%S%z}" if a.last_archived_time else "none yet"
+    return CheckResult("archive.archiver", OK, f"last archived {last}; waiting: {ready}", details)
+
+
+def check_pgbackrest(ctx: Context, st: _State) -> CheckResult:
+    if st.server is not None and st.server.in_recovery:
+        return CheckResult("pgbackrest.check", SKIPPED, "standby: pgbackrest check runs on the primary")
+    res = ctx.pgbackrest.check()
+    return CheckResult("pgbackrest.check", OK, f"WAL switch archived and found in the repository ({res.duration:.1f}s)")
+
+
+def check_repository(ctx: Context, st: _State) -> CheckResult:
+    st.info = ctx.pgbackrest.info()
+    n = len(st.info.backups)
+    lock = "; a backup is running" if st.info.lock_held else ""
+    arch = st.info.archives[-1] if st.info.archives else None
+    wal = f"WAL {arch.min}..{arch.max}" if arch else "no WAL archived"
+    return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}",
+                       {"backups": n, "lock_held": st.info.lock_held})
+
+
+def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:
+    """Newest backup that satisfies each enabled schedule, against that schedule's period plus grace.
+    A full satisfies a diff schedule, a full or diff an incr schedule."""
+    out = []
+    grace = ctx.settings.check.backup_grace
+    accepted = {"full": ("full",), "diff": ("full", "diff"), "incr": ("full", "diff", "incr")}
+    for job, btype in BACKUP_JOBS.items():
+        sched = ctx.settings.schedule.parsed(btype)
+        name = f"backup.{btype}.age"
+        if sched is None:
+            continue
+        allowed = sched.period(now.astimezone(ctx.settings.opsd.tz)) + grace
+        newest = info.newest(accepted[btype])
+        if newest is None:
+            out.append(CheckResult(name, CRITICAL, f"no {btype} backup in the repository (schedule {sched.expr!r})"))
+            continue
+        age = now - newest.stop
+        details = {"label": newest.label, "age": age.total_seconds(), "allowed": allowed.total_seconds(), "job": job}
+        status = CRITICAL if age > allowed else OK
+        verdict = "overdue" if status == CRITICAL else "fresh"
+        out.append(CheckResult(name, status, f"newest {newest.label} is {format_duration(age)} old, {verdict} "
+                                             f"(allowed {format_duration(allowed)} for {sched.expr!r})", details))
+    return out
+
+
+def run_checks(ctx: Context) -> list[CheckResult]:
+    """Run every check; one failing check never hides the others."""
+    st = _State()
+    results: list[CheckResult] = []
+    steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
+        ("postgres", check_postgres), ("archive.settings", check_archive_settings),
+        ("archive.archiver", check_archiver), ("repository", check_repository),
+        ("pgbackrest.check", check_pgbackrest),
+    ]
+    for name, fn in steps:
+        if name.startswith("archive.") and st.server is None:
+            results.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))
+            continue
+        try:
+            results.append(fn(ctx, st))
+        except OpsdError as e:
+            results.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
+    if st.info is not None:
+        results.extend(backup_age_results(ctx, st.info, ctx.now()))
+    return results
+
+
+def worst(results: list[CheckResult]) -> str:
+    order = [SKIPPED, OK, WARNING, CRITICAL]
+    return max((r.status for r in results), key=order.index, default=OK)
+
+
+def check_job(ctx: Context) -> Callable[[], JobOutcome]:
+    def body() -> JobOutcome:
+        results = run_checks(ctx)
+        bad = [r for r in results if r.status == CRITICAL]
+        details = {"results": [r.__dict__ for r in results], "worst": worst(results)}
+        if bad:
+            err = ChecksCritical(bad)
+            err.details = details
+            raise err
+        return JobOutcome("ok", f"{len(results)} checks, worst: {worst(results)}", details)
+
+    return body
+
+
+class ChecksCritical(OpsdError):
+    def __init__(self, bad: list[CheckResult]) -> None:
+        super().__init__("; ".join(f"{r.name}: {r.message}" for r in bad))
+        self.bad = bad
+        self.details: dict[str, Any] = {}
+

@@ -1,0 +1,65 @@
+"""Every job run, from the CLI or the scheduler, goes through :func:`run_job`: it records the run in
+the history, binds the job's log context, and ends with one summary event (``backup.finished``...)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from opsd.context import Context
+from opsd.errors import BusyError, OpsdError
+from opsd.log import get_logger
+
+JOBS = ("backup-full", "backup-diff", "backup-incr", "check")
+BACKUP_JOBS = {"backup-full": "full", "backup-diff": "diff", "backup-incr": "incr"}
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job's body returns: ``ok`` or ``skipped``, a one-line summary, and details for the history."""
+
+    outcome: str
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def event_name(job: str) -> str:
+    return ("backup" if job.startswith("backup-") else job) + ".finished"
+
+
+def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]) -> JobOutcome:
+    """Run ``body`` as ``job``; record it; re-raise its error after recording (callers decide what it means)."""
+    run_id = ctx.history.start(job, trigger, ctx.now())
+    log = get_logger()
+    started = time.monotonic()
+    with structlog.contextvars.bound_contextvars(job=job, run_id=run_id, trigger=trigger):
+        try:
+            result = body()
+        except BaseException as e:
+            outcome = "busy" if isinstance(e, BusyError) else "failed"
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                outcome = "interrupted"
+            msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
+            details = dict(getattr(e, "details", None) or {})
+            if isinstance(e, OpsdError) and e.hint:
+                details["hint"] = e.hint
+            ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())
+            log.error(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
+            raise
+        ctx.history.finish(run_id, result.outcome, details=result.details, finished_at=ctx.now())
+        log.info(event_name(job), outcome=result.outcome, summary=result.summary,
+                 duration=round(time.monotonic() - started, 3), **_flat(result.details))
+    return result
+
+
+_RESERVED = frozenset({"event", "outcome", "summary", "duration", "level", "timestamp", "job", "run_id", "trigger"})
+
+
+def _flat(details: dict[str, Any]) -> dict[str, Any]:
+    """Scalar details for the summary event; names the event itself uses get a ``detail_`` prefix."""
+    return {(f"detail_{k}" if k in _RESERVED else k): v for k, v in details.items()
+            if isinstance(v, str | int | float | bool) or v is None}

@@ -1,0 +1,1 @@
+"""Adapters: the only modules that start processes, open sockets or touch the filesystem."""

@@ -1,0 +1,73 @@
+"""Filesystem side effects: the state directory, file ownership, and the cross-process lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opsd.errors import BusyError, OpsdError
+
+
+def give_to(path: Path, user: str) -> None:
+    """When opsd runs as root, hand files it creates to ``user`` so the daemon (running as that user) can use them."""
+    if os.geteuid() != 0 or user == "root":
+        return
+    pw = pwd.getpwnam(user)
+    with contextlib.suppress(FileNotFoundError):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def ensure_dir(path: Path, user: str, mode: int = 0o750) -> Path:
+    try:
+        if not path.is_dir():
+            path.mkdir(parents=True, mode=mode)
+            give_to(path, user)
+    except OSError as e:
+        raise OpsdError(f"cannot create directory {path}: {e.strerror}",
+                        hint="check opsd.state_dir and that opsd runs as root or as opsd.run_as") from None
+    return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_dir: Path, name: str, user: str, what: str) -> Iterator[None]:
+    """A cross-process, non-blocking lock (flock). If held, raise BusyError naming the holder.
+
+    The holder's pid, command and start time are written into the lock file; the kernel drops the lock
+    when the holder dies, so a crashed run never leaves a stale lock behind.
+    """
+    ensure_dir(lock_dir, user)
+    path = lock_dir / f"{name}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o660)
+    except OSError as e:
+        raise OpsdError(f"cannot open lock file {path}: {e.strerror}") from None
+    give_to(path, user)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise BusyError(f"{what} already running ({holder}); lock {path}",
+                            hint="wait for it to finish; opsd never runs two at once") from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+                "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {data.get('pid')} on {data.get('host')}: {data.get('what')}, since {data.get('since')}"
+    except (OSError, ValueError):
+        return "holder unknown"

@@ -1,0 +1,216 @@
+"""pgBackRest: pure argv builders (tested by equality), parsers of its output, and a thin executor.
+
+Secrets never go on the command line (pgBackRest refuses them there anyway): they stay in the DBA's
+pgbackrest.conf or in ``PGBACKREST_*`` environment variables, which pass through to the child.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opsd.adapters.pgbackrest_errors import to_error
+from opsd.adapters.runner import Completed, Runner
+from opsd.errors import RepositoryError
+
+BACKUP_TYPES = ("full", "diff", "incr")
+
+
+# --------------------------------------------------------------------------- argv builders (pure)
+@dataclass(frozen=True)
+class Base:
+    """What every pgBackRest command line starts with."""
+
+    bin: str
+    config: str
+    stanza: str
+
+    def argv(self) -> list[str]:
+        return [self.bin, f"--config={self.config}", f"--stanza={self.stanza}"]
+
+
+def backup_cmd(base: Base, backup_type: str, *, start_fast: bool = True) -> list[str]:
+    if backup_type not in BACKUP_TYPES:
+        raise ValueError(f"backup type must be one of {', '.join(BACKUP_TYPES)}, not {backup_type!r}")
+    argv = [*base.argv(), "--log-level-console=info", f"--type={backup_type}"]
+    if start_fast:
+        argv.append("--start-fast")
+    return [*argv, "backup"]
+
+
+def info_cmd(base: Base, *, io_timeout: float | None = None) -> list[str]:
+    argv = [*base.argv(), "--output=json", "--log-level-console=warn"]
+    if io_timeout is not None:
+        argv.append(f"--io-timeout={max(io_timeout, 0.1):g}")
+    return [*argv, "info"]
+
+
+def check_cmd(base: Base, *, io_timeout: float | None = None, archive_timeout: float | None = None) -> list[str]:
+    argv = [*base.argv(), "--log-level-console=info"]
+    if io_timeout is not None:
+        argv.append(f"--io-timeout={max(io_timeout, 0.1):g}")
+    if archive_timeout is not None:
+        argv.append(f"--archive-timeout={max(archive_timeout, 0.1):g}")
+    return [*argv, "check"]
+
+
+def stanza_create_cmd(base: Base) -> list[str]:
+    return [*base.argv(), "--log-level-console=info", "stanza-create"]
+
+
+def expire_cmd(base: Base) -> list[str]:
+    return [*base.argv(), "--log-level-console=info", "expire"]
+
+
+def archive_push_command(base: Base) -> str:
+    """The ``archive_command`` value PostgreSQL should have for this stanza."""
+    return f"{base.bin} --config={base.config} --stanza={base.stanza} archive-push %p"
+
+
+# --------------------------------------------------------------------------- parsed output
+@dataclass(frozen=True)
+class BackupInfo:
+    label: str
+    type: str
+    start: datetime
+    stop: datetime
+    size: int  # database size (bytes)
+    delta: int  # bytes copied by this backup
+    repo_size: int  # compressed size in the repository of the whole set
+    repo_delta: int  # compressed bytes this backup added
+    wal_start: str | None
+    wal_stop: str | None
+    lsn_start: str | None
+    lsn_stop: str | None
+    prior: str | None
+    reference: tuple[str, ...]
+    error: bool
+
+    @property
+    def duration(self) -> float:
+        return (self.stop - self.start).total_seconds()
+
+
+@dataclass(frozen=True)
+class ArchiveRange:
+    id: str  # e.g. "15-1"
+    min: str | None
+    max: str | None
+
+
+@dataclass(frozen=True)
+class StanzaInfo:
+    name: str
+    status_code: int
+    status_message: str
+    lock_held: bool
+    backups: tuple[BackupInfo, ...]
+    archives: tuple[ArchiveRange, ...]
+    repo_messages: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Usable: 0 ok, or 2 'no valid backups' (a new stanza). Other codes mean the repository is not
+        readable (1 missing stanza path, 3 missing stanza data, 4 cipher mismatch, 5 db mismatch, 99 other)."""
+        return self.status_code in (0, 2)
+
+    def newest(self, types: Sequence[str] = BACKUP_TYPES) -> BackupInfo | None:
+        good = [b for b in self.backups if b.type in types and not b.error]
+        return max(good, key=lambda b: b.stop) if good else None
+
+
+def _ts(epoch: int | None) -> datetime:
+    return datetime.fromtimestamp(epoch or 0, tz=UTC)
+
+
+def _backup(b: dict[str, Any]) -> BackupInfo:
+    info = b.get("info") or {}
+    repo = info.get("repository") or {}
+    archive = b.get("archive") or {}
+    lsn = b.get("lsn") or {}
+    ts = b.get("timestamp") or {}
+    return BackupInfo(
+        label=b["label"], type=b["type"], start=_ts(ts.get("start")), stop=_ts(ts.get("stop")),
+        size=int(info.get("size") or 0), delta=int(info.get("delta") or 0),
+        repo_size=int(repo.get("size") or 0), repo_delta=int(repo.get("delta") or 0),
+        wal_start=archive.get("start"), wal_stop=archive.get("stop"),
+        lsn_start=lsn.get("start"), lsn_stop=lsn.get("stop"),
+        prior=b.get("prior"), reference=tuple(b.get("reference") or ()), error=bool(b.get("error", False)),
+    )
+
+
+def parse_info(text: str) -> list[StanzaInfo]:
+    """Parse ``pgbackrest info --output=json``. Raises ValueError on malformed output."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"pgbackrest info did not return JSON: {e}") from None
+    if not isinstance(data, list):
+        raise ValueError("pgbackrest info JSON is not a list of stanzas")
+    out = []
+    for st in data:
+        status = st.get("status") or {}
+        lock = ((status.get("lock") or {}).get("backup") or {}).get("held", False)
+        repos = tuple(
+            f"repo{r.get('key')}: {(r.get('status') or {}).get('message', '')}" for r in st.get("repo") or ()
+            if (r.get("status") or {}).get("code", 0) != 0
+        )
+        out.append(StanzaInfo(
+            name=st.get("name", "?"), status_code=int(status.get("code", 99)),
+            status_message=str(status.get("message", "")), lock_held=bool(lock),
+            backups=tuple(sorted((_backup(b) for b in st.get("backup") or ()), key=lambda b: b.stop)),
+            archives=tuple(ArchiveRange(a.get("id", "?"), a.get("min"), a.get("max")) for a in st.get("archive") or ()),
+            repo_messages=repos,
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------- executor
+@dataclass
+class PgBackRest:
+    base: Base
+    runner: Runner
+    backup_timeout: float
+    command_timeout: float
+    probe_io_timeout: float
+
+    def _run(self, argv: list[str], command: str, timeout: float,
+             on_line: Callable[[str, str], None] | None = None, log_output: bool = True) -> Completed:
+        res = self.runner.run(argv, timeout=timeout, on_line=on_line, log_output=log_output)
+        if not res.ok:
+            raise to_error(res.returncode, res.stdout, res.stderr, res.argv, command)
+        return res
+
+    def backup(self, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> Completed:
+        return self._run(backup_cmd(self.base, backup_type), "backup", self.backup_timeout, on_line)
+
+    def info(self) -> StanzaInfo:
+        """The stanza's info; raises RepositoryError when pgBackRest says the repository is not usable."""
+        res = self._run(info_cmd(self.base, io_timeout=self.probe_io_timeout), "info", self.command_timeout,
+                        log_output=False)
+        try:
+            stanzas = parse_info(res.stdout)
+        except ValueError as e:
+            raise RepositoryError(str(e)) from None
+        st = next((s for s in stanzas if s.name == self.base.stanza), None)
+        if st is None:
+            raise RepositoryError(f"stanza {self.base.stanza!r} not found in pgbackrest info output")
+        if not st.ok:
+            detail = "; ".join(st.repo_messages) or st.status_message
+            raise RepositoryError(
+                f"repository for stanza {st.name!r} is not usable (status {st.status_code}): {detail}",
+                hint="check the S3 endpoint, bucket and credentials in pgbackrest.conf; run 'opsd setup' for a new stanza",
+            )
+        return st
+
+    def check(self) -> Completed:
+        return self._run(check_cmd(self.base, io_timeout=self.probe_io_timeout), "check", self.command_timeout)
+
+    def stanza_create(self) -> Completed:
+        return self._run(stanza_create_cmd(self.base), "stanza-create", self.command_timeout)
+
+    def expire(self) -> Completed:
+        return self._run(expire_cmd(self.base), "expire", self.command_timeout)

@@ -1,0 +1,99 @@
+"""The click CLI and its single error boundary: commands raise, only :func:`main` prints errors.
+
+Exit codes: 0 ok; 1 the operation or a check failed; 2 usage error; 3 configuration invalid;
+4 busy (another backup holds the lock).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from opsd import __version__, log
+from opsd import settings as settings_mod
+from opsd.context import Context, build
+from opsd.errors import ExitCode, OpsdError
+from opsd.settings import Settings
+
+EXIT_CODES = """\b
+Exit codes:
+  0  ok
+  1  the operation failed (or a check is critical)
+  2  usage error (bad option or argument)
+  3  configuration invalid
+  4  busy: another backup holds the lock"""
+
+
+@dataclass
+class App:
+    config_path: str | None
+    log_level: str | None
+    log_json: bool | None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings_mod.load(self.config_path)
+            if self.log_level is None and not sys.stderr.isatty():
+                log.configure(self._settings.opsd.log_level, json=self.log_json)
+        return self._settings
+
+    def context(self) -> Context:
+        return build(self.settings())
+
+
+@click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="opsd")
+@click.option("--config", "config_path", metavar="PATH", envvar="OPSD_CONFIG", show_envvar=True,
+              help=f"Config file (default {settings_mod.DEFAULT_PATH}).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Log level (default: opsd.log_level; 'warning' on a terminal).")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
+              help="Logs go to stderr: JSON unless stderr is a terminal.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
+    """opsd: PostgreSQL backups with pgBackRest, checked and scheduled."""
+    as_json = {"auto": None, "json": True, "console": False}[log_format]
+    level = log_level or ("warning" if sys.stderr.isatty() else "info")
+    log.configure(level, json=as_json)
+    ctx.obj = App(config_path, log_level, as_json)
+
+
+def _register() -> None:
+    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd
+
+    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd):
+        for command in mod.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The one error boundary: one line per error (plus a hint), a documented exit code, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="opsd", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("opsd: aborted", err=True)
+        sys.exit(ExitCode.FAILED)
+    except click.ClickException as e:
+        click.echo(f"opsd: error: {e.format_message()}", err=True)
+        sys.exit(ExitCode.USAGE if isinstance(e, click.UsageError) else e.exit_code)
+    except OpsdError as e:
+        click.echo(f"opsd: error: {e}", err=True)
+        if e.hint:
+            click.echo(f"hint: {e.hint}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("opsd: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug: still one line, the details go to the debug log
+        log.get_logger().debug("internal_error", exc_info=True)
+        click.echo(f"opsd: internal error: {type(e).__name__}: {e} (rerun with --log-level debug)", err=True)
+        sys.exit(ExitCode.FAILED)
+    sys.exit(ExitCode.OK)

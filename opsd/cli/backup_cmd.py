@@ -1,0 +1,52 @@
+"""``opsd backup`` and ``opsd info``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from opsd.actions.backup import StandbySkip, take_backup
+from opsd.actions.jobs import JobOutcome, run_job
+from opsd.cli import App
+from opsd.cli.common import on_terminal, pass_app, progress
+from opsd.report import console, jsonout
+
+
+@click.command("backup")
+@click.option("--type", "backup_type", type=click.Choice(["full", "diff", "incr"]), default="full", show_default=True,
+              help="pgBackRest backup type (diff/incr become full when no prior full exists).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def backup(app: App, backup_type: str, as_json: bool) -> None:
+    """Take a backup now. Exits 4 if another backup is running (says who holds the lock)."""
+    ctx = app.context()
+    holder: dict[str, object] = {}
+
+    def body() -> JobOutcome:
+        r = take_backup(ctx, backup_type, on_line=progress if on_terminal() and not as_json else None)
+        holder["result"] = r
+        return JobOutcome("ok", r.summary(), asdict(r))
+
+    try:
+        outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
+    except StandbySkip as e:
+        raise StandbySkip(str(e), hint="run opsd backup on the primary") from None
+    click.echo(jsonout.dumps(holder["result"]) if as_json else outcome.summary)
+
+
+@click.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def info(app: App, as_json: bool) -> None:
+    """Backups and WAL archive range in the repository, and opsd's recent runs."""
+    ctx = app.context()
+    st = ctx.pgbackrest.info()
+    recent = ctx.history.runs(limit=10)
+    if as_json:
+        click.echo(jsonout.dumps({"stanza": st, "recent_runs": recent}))
+    else:
+        click.echo(console.info(st, ctx.settings.opsd.tz, recent))
+
+
+COMMANDS = [backup, info]

@@ -1,0 +1,52 @@
+"""``opsd check`` and ``opsd setup``."""
+
+from __future__ import annotations
+
+import click
+
+from opsd.actions.checks import CRITICAL, ChecksCritical, CheckResult, check_job, worst
+from opsd.actions.jobs import run_job
+from opsd.actions.setup import setup as do_setup
+from opsd.cli import App
+from opsd.cli.common import pass_app
+from opsd.errors import CheckFailed
+from opsd.report import console, jsonout
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def check(app: App, as_json: bool) -> None:
+    """pgbackrest check, archiver health (pg_stat_archiver, age of the oldest .ready file) and backup age
+    against the schedule. Exits 1 if any check is critical."""
+    ctx = app.context()
+    try:
+        outcome = run_job(ctx, "check", "cli", check_job(ctx))
+        results = [CheckResult(**r) for r in outcome.details["results"]]
+    except ChecksCritical as e:
+        results = [CheckResult(**r) for r in e.details["results"]]
+    if as_json:
+        click.echo(jsonout.dumps({"worst": worst(results), "results": results}))
+    else:
+        click.echo(console.checks(results))
+    bad = [r for r in results if r.status == CRITICAL]
+    if bad:
+        raise CheckFailed(f"{len(bad)} check(s) critical: {', '.join(r.name for r in bad)}")
+
+
+@click.command("setup")
+@click.option("--restart", is_flag=True, help="Restart PostgreSQL if a changed setting needs it.")
+@click.option("--replace-archive-command", is_flag=True,
+              help="Replace an archive_command that does not push to this stanza.")
+@pass_app
+def setup(app: App, restart: bool, replace_archive_command: bool) -> None:
+    """Configure archiving for pgBackRest (idempotent), create the stanza and run pgbackrest check.
+    Exits 1 when a restart is still needed."""
+    ctx = app.context()
+    result = do_setup(ctx, restart=restart, replace_archive_command=replace_archive_command)
+    click.echo(console.setup(result))
+    if not result.complete:
+        raise SystemExit(1)
+
+
+COMMANDS = [check, setup]

@@ -1,0 +1,54 @@
+"""``opsd daemon`` and ``opsd status``."""
+
+from __future__ import annotations
+
+import click
+
+from opsd import settings as settings_mod
+from opsd.actions.status import job_status
+from opsd.cli import App
+from opsd.cli.common import pass_app
+from opsd.context import build
+from opsd.daemon.service import Daemon, run_once
+from opsd.errors import OpsdError
+from opsd.report import console, jsonout
+
+
+@click.command("daemon")
+@click.option("--once", is_flag=True, help="Run every enabled job once, in order, and exit.")
+@pass_app
+def daemon(app: App, once: bool) -> None:
+    """Run the scheduler (APScheduler) in the foreground, as systemd expects. SIGHUP reloads the config
+    (kept if invalid); SIGTERM lets running jobs finish, then exits."""
+    ctx = app.context()
+    if once:
+        outcomes = run_once(ctx)
+        for job, outcome in outcomes.items():
+            click.echo(f"{job}: {outcome}")
+        failed = [j for j, o in outcomes.items() if o not in ("ok", "skipped")]
+        if failed:
+            raise OpsdError(f"{len(failed)} job(s) did not succeed: {', '.join(failed)} (see 'opsd status')")
+        return
+    d = Daemon(ctx, lambda: settings_mod.load(app.config_path), build,
+               shutdown_timeout=ctx.settings.daemon.shutdown_timeout.total_seconds())
+    d.install_signals()
+    d.run_forever()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Last run of each job, next due time, and what is overdue (exit 1 if anything is overdue)."""
+    ctx = app.context()
+    rows = job_status(ctx)
+    if as_json:
+        click.echo(jsonout.dumps([{**r.__dict__, "enabled": r.enabled} for r in rows]))
+    else:
+        click.echo(console.status(rows, ctx.settings.opsd.tz))
+    overdue = [r.job for r in rows if r.overdue]
+    if overdue:
+        raise OpsdError(f"overdue: {', '.join(overdue)}")
+
+
+COMMANDS = [daemon, status]

@@ -1,0 +1,48 @@
+"""The composition root: builds the adapters an action needs from the settings, once per command/job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from opsd.adapters.pgbackrest import Base, PgBackRest
+from opsd.adapters.runner import ProcessRunner, Runner
+from opsd.db.connection import Connect, factory
+from opsd.history import History
+from opsd.settings import Settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    runner: Runner
+    connect: Connect
+    history: History
+    now: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def pgbackrest(self) -> PgBackRest:
+        s = self.settings.pgbackrest
+        return PgBackRest(
+            base=Base(bin=s.bin, config=str(s.config), stanza=s.stanza), runner=self.runner,
+            backup_timeout=s.backup_timeout.total_seconds(), command_timeout=s.command_timeout.total_seconds(),
+            probe_io_timeout=s.probe_io_timeout.total_seconds(),
+        )
+
+    @property
+    def lock_dir(self):  # type: ignore[no-untyped-def]
+        return self.settings.opsd.state_dir / "locks"
+
+
+def build(settings: Settings, runner: Runner | None = None) -> Context:
+    return Context(
+        settings=settings,
+        runner=runner or ProcessRunner(run_as=settings.opsd.run_as),
+        connect=factory(settings.postgres),
+        history=History(settings.opsd.state_dir, settings.opsd.run_as),
+    )

@@ -1,0 +1,1 @@
+"""The daemon: lifecycle (signals set flags), scheduler wiring, job wrappers."""

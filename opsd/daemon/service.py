@@ -1,0 +1,177 @@
+"""The daemon loop (boring on purpose): signal handlers only set flags; the main thread acts on them.
+
+APScheduler 3.x BackgroundScheduler with an explicit timezone, ``max_instances=1``, ``coalesce=True``
+and an explicit misfire grace time. SIGHUP validates the new config before swapping it in; SIGTERM/SIGINT
+stop taking jobs, let running ones finish (up to ``shutdown_timeout``), then cancel what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from opsd.adapters.systemd import notify
+from opsd.context import Context
+from opsd.daemon.jobs import enabled_jobs, run_safely
+from opsd.errors import ConfigError, OpsdError
+from opsd.log import get_logger
+from opsd.settings import Settings
+
+CATCH_UP_TOLERANCE = timedelta(minutes=5)
+
+
+def catch_up_needed(ctx: Context, now: datetime) -> tuple[bool, str]:
+    """Was a scheduled full backup missed while the daemon was down? Decided from the repository
+    (ground truth, includes backups taken by hand), falling back to the run history."""
+    s = ctx.settings.schedule
+    sched = s.parsed("full")
+    if sched is None or not s.catch_up_full:
+        return False, "catch-up disabled or no full schedule"
+    prev = sched.previous_fire(now.astimezone(ctx.settings.opsd.tz))
+    if prev is None:
+        return False, "full schedule has not fired yet"
+    try:
+        newest = ctx.pgbackrest.info().newest(("full",))
+        last = newest.stop if newest else None
+        source = "repository"
+    except OpsdError:
+        run = ctx.history.last("backup-full", ("ok",))
+        last = run.finished_at if run else None
+        source = "history"
+    if last is not None and last >= prev - CATCH_UP_TOLERANCE:
+        return False, f"newest full backup ({source}) {last:%Y-%m-%d %H:%M:%S%z} is after the due time"
+    return True, f"full backup was due at {prev:%Y-%m-%d %H:%M:%S%z}; newest full ({source}): {last or 'none'}"
+
+
+class Daemon:
+    def __init__(self, ctx: Context, load_settings: Callable[[], Settings],
+                 make_context: Callable[[Settings], Context], *, shutdown_timeout: float = 900) -> None:
+        self.ctx = ctx
+        self._load_settings = load_settings
+        self._make_context = make_context
+        self.shutdown_timeout = shutdown_timeout
+        self.log = get_logger(component="daemon")
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._running = 0
+        self._running_lock = threading.Lock()
+        self.scheduler: BackgroundScheduler | None = None
+
+    # ------------------------------------------------------------------ jobs
+    def _fire(self, job: str, trigger: str = "schedule") -> None:
+        if self._stop.is_set():
+            return
+        with self._running_lock:
+            self._running += 1
+        try:
+            run_safely(self.ctx, job, trigger)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    def _schedule_jobs(self) -> None:
+        assert self.scheduler is not None
+        self.scheduler.remove_all_jobs()
+        tz = self.ctx.settings.opsd.tz
+        grace = int(self.ctx.settings.schedule.misfire_grace.total_seconds())
+        for spec in enabled_jobs(self.ctx):
+            self.scheduler.add_job(
+                self._fire, spec.schedule.trigger(tz), args=[spec.job], id=spec.job, name=spec.job,
+                max_instances=1, coalesce=True, misfire_grace_time=grace, replace_existing=True,
+            )
+
+    def next_runs(self) -> dict[str, str]:
+        assert self.scheduler is not None
+        return {j.id: j.next_run_time.isoformat() if j.next_run_time else "paused"
+                for j in self.scheduler.get_jobs() if not j.id.startswith("catch-up")}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        stale = self.ctx.history.mark_interrupted(socket.gethostname(), _alive_pids())
+        if stale:
+            self.log.warning("history.interrupted_runs", count=stale)
+        tz = self.ctx.settings.opsd.tz
+        self.scheduler = BackgroundScheduler(timezone=tz, job_defaults={
+            "max_instances": 1, "coalesce": True,
+            "misfire_grace_time": int(self.ctx.settings.schedule.misfire_grace.total_seconds())})
+        self._schedule_jobs()
+        self.scheduler.start()
+        needed, why = catch_up_needed(self.ctx, self.ctx.now())
+        self.log.info("daemon.catch_up", run=needed, reason=why)
+        if needed:
+            self.scheduler.add_job(self._fire, "date", args=["backup-full", "catch-up"], id="catch-up-full",
+                                   max_instances=1, misfire_grace_time=None)
+        self.log.info("daemon.started", pid=os.getpid(), timezone=str(tz), jobs=self.next_runs())
+        notify("READY=1\nSTATUS=scheduler running")
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def request_reload(self, *_: object) -> None:
+        self._reload.set()
+
+    def install_signals(self) -> None:
+        def on_term(signum: int, _frame: FrameType | None) -> None:
+            self.request_stop()
+
+        def on_hup(signum: int, _frame: FrameType | None) -> None:
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def reload(self) -> bool:
+        try:
+            settings = self._load_settings()
+        except ConfigError as e:
+            self.log.error("config.reload_rejected", path=e.path, problems=e.problems,
+                           note="keeping the previous configuration")
+            return False
+        self.ctx = self._make_context(settings)
+        self._schedule_jobs()
+        self.log.info("config.reloaded", path=settings.source, jobs=self.next_runs())
+        return True
+
+    def run_forever(self, poll: float = 0.5) -> None:
+        self.start()
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            notify("WATCHDOG=1")
+            self._stop.wait(poll)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        notify("STOPPING=1")
+        self.log.info("daemon.stopping", running_jobs=self._running)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.shutdown_timeout
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self._running:
+            self.log.warning("daemon.cancelling", running_jobs=self._running)
+            self.ctx.runner.cancel_all()
+            end = time.monotonic() + 30
+            while self._running and time.monotonic() < end:
+                time.sleep(0.2)
+        self.log.info("daemon.stopped")
+
+
+def run_once(ctx: Context) -> dict[str, str]:
+    """Run every enabled job once, in order (full, diff, incr, check). Returns job -> outcome."""
+    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx)}
+
+
+def _alive_pids() -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()}

@@ -1,0 +1,1 @@
+"""Database access: connection factory and SQL loaded from sql/*.sql by name."""

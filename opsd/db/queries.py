@@ -1,0 +1,75 @@
+"""Load SQL from ``opsd/db/sql/<name>.sql`` (one query a file, header comment first) and run it.
+
+Values are always bound as parameters. Rows come back as frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import Connection
+from psycopg.rows import class_row
+
+from opsd.errors import DatabaseError
+
+T = TypeVar("T")
+
+
+@cache
+def load(name: str) -> str:
+    return (resources.files("opsd.db") / "sql" / f"{name}.sql").read_text()
+
+
+def fetch_all(conn: Connection[Any], name: str, row: type[T], params: dict[str, Any] | None = None) -> list[T]:
+    try:
+        with conn.cursor(row_factory=class_row(row)) as cur:
+            cur.execute(load(name), params or {})  # type: ignore[arg-type]  # trusted SQL from our package
+            return cur.fetchall()
+    except psycopg.errors.QueryCanceled as e:
+        raise DatabaseError(f"query {name} timed out: {str(e).strip().splitlines()[0]}") from None
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatabaseError(f"query {name} failed: {first}") from None
+
+
+def fetch_one(conn: Connection[Any], name: str, row: type[T], params: dict[str, Any] | None = None) -> T:
+    rows = fetch_all(conn, name, row, params)
+    if len(rows) != 1:
+        raise LookupError(f"query {name} returned {len(rows)} rows, expected 1")
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    version_num: int
+    in_recovery: bool
+    system_identifier: int
+    is_superuser: bool
+    now: datetime
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    name: str
+    setting: str
+    context: str
+    pending_restart: bool
+
+
+@dataclass(frozen=True)
+class ArchiverRow:
+    archived_count: int
+    last_archived_wal: str | None
+    last_archived_time: datetime | None
+    failed_count: int
+    last_failed_wal: str | None
+    last_failed_time: datetime | None
+    current_wal: str | None
+    ready_count: int | None
+    oldest_ready: datetime | None
+    now: datetime

@@ -1,0 +1,153 @@
+"""The run history: every job run with start, end, outcome, error and details (SQLite, WAL mode).
+
+Lives at ``<state_dir>/history.sqlite3``. When opsd runs as root the files are handed to ``run_as``,
+so the daemon (running as that user) keeps writing the same history.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opsd.adapters.files import ensure_dir, give_to
+from opsd.errors import OpsdError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job         TEXT NOT NULL,
+    trigger     TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    outcome     TEXT NOT NULL DEFAULT 'running',
+    error       TEXT,
+    details     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_job_started ON runs (job, started_at);
+"""
+
+OUTCOMES = ("running", "ok", "failed", "skipped", "busy", "interrupted")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    job: str
+    trigger: str
+    host: str
+    pid: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None
+    details: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+def _row(r: sqlite3.Row) -> Run:
+    started = _dt(r["started_at"])
+    assert started is not None
+    return Run(r["id"], r["job"], r["trigger"], r["host"], r["pid"], started, _dt(r["finished_at"]),
+               r["outcome"], r["error"], json.loads(r["details"] or "{}"))
+
+
+class History:
+    def __init__(self, state_dir: Path, owner: str) -> None:
+        self.path = state_dir / "history.sqlite3"
+        self.state_dir = state_dir
+        self.owner = owner
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        ensure_dir(self.state_dir, self.owner)
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise OpsdError(f"cannot open run history {self.path}: {e}") from None
+        with closing(conn):
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.executescript(SCHEMA)
+            except sqlite3.Error as e:
+                raise OpsdError(f"run history {self.path} is not usable: {e}",
+                                hint="check its owner (it must belong to opsd.run_as) and free disk space") from None
+            for suffix in ("", "-wal", "-shm"):
+                give_to(Path(f"{self.path}{suffix}"), self.owner)
+            yield conn
+
+    def start(self, job: str, trigger: str, started_at: datetime | None = None) -> int:
+        import os
+
+        with self._conn() as c:
+            cur = c.execute(
+                "INSERT INTO runs (job, trigger, host, pid, started_at) VALUES (?, ?, ?, ?, ?)",
+                (job, trigger, socket.gethostname(), os.getpid(),
+                 (started_at or datetime.now(UTC)).isoformat()),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def finish(self, run_id: int, outcome: str, *, error: str | None = None,
+               details: dict[str, Any] | None = None, finished_at: datetime | None = None) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        with self._conn() as c:
+            c.execute(
+                "UPDATE runs SET finished_at = ?, outcome = ?, error = ?, details = ? WHERE id = ?",
+                ((finished_at or datetime.now(UTC)).isoformat(), outcome, error,
+                 json.dumps(details or {}, default=str), run_id),
+            )
+
+    def record(self, job: str, trigger: str, started_at: datetime, finished_at: datetime, outcome: str,
+               *, error: str | None = None, details: dict[str, Any] | None = None) -> int:
+        """Insert a finished run in one go (imports, tests and benchmarks)."""
+        run_id = self.start(job, trigger, started_at)
+        self.finish(run_id, outcome, error=error, details=details, finished_at=finished_at)
+        return run_id
+
+    def last(self, job: str, outcomes: tuple[str, ...] | None = None) -> Run | None:
+        q = "SELECT * FROM runs WHERE job = ?"
+        args: list[Any] = [job]
+        if outcomes:
+            q += f" AND outcome IN ({','.join('?' * len(outcomes))})"
+            args += list(outcomes)
+        with self._conn() as c:
+            r = c.execute(q + " ORDER BY started_at DESC, id DESC LIMIT 1", args).fetchone()
+        return _row(r) if r else None
+
+    def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        with self._conn() as c:
+            if job:
+                rows = c.execute("SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                                 (job, limit)).fetchall()
+            else:
+                rows = c.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return [_row(r) for r in rows]
+
+    def mark_interrupted(self, host: str, alive: set[int]) -> int:
+        """Runs left 'running' by a process of this host that no longer exists become 'interrupted'."""
+        with self._conn() as c:
+            rows = c.execute("SELECT id, pid FROM runs WHERE outcome = 'running' AND host = ?", (host,)).fetchall()
+            stale = [r["id"] for r in rows if r["pid"] not in alive]
+            for rid in stale:
+                c.execute("UPDATE runs SET outcome = 'interrupted', finished_at = ?, error = ? WHERE id = ?",
+                          (datetime.now(UTC).isoformat(), "process ended before the run finished", rid))
+        return len(stale)

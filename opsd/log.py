@@ -1,0 +1,90 @@
+"""structlog, set up once: JSON lines when stderr is not a TTY (journald), a readable console on a TTY.
+
+Logs go to stderr so that stdout stays for command output (tables, --json).
+Secrets are redacted here, at the source: by key name, by ``key=value`` patterns inside strings,
+and by value for every secret registered with :func:`register_secret` (e.g. from the environment).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "********"
+_SECRET_KEY = re.compile(r"(pass(word|phrase)?|secret|token|(^|[-_])key$|s3[-_]key|cipher[-_]pass)", re.I)
+_SECRET_IN_TEXT = re.compile(
+    r"(?P<k>(repo\d+-s3-key(-secret)?|repo\d+-cipher-pass|s3-token|password|passwd|"
+    r"PGPASSWORD|PGBACKREST_REPO\d+_(S3_KEY(_SECRET)?|CIPHER_PASS|S3_TOKEN))\s*[=:]\s*)(?P<v>[^\s'\"&,]+)",
+    re.I,
+)
+_SECRET_ENV = re.compile(r"^(PGPASSWORD|PGBACKREST_.*(KEY|SECRET|PASS|TOKEN).*|AWS_SECRET_ACCESS_KEY|OPSD_.*(PASS|SECRET).*)$")
+
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Redact this exact value wherever it appears in a log event."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def register_env_secrets(environ: MutableMapping[str, str] | None = None) -> None:
+    env = os.environ if environ is None else environ
+    for k, v in env.items():
+        if _SECRET_ENV.match(k):
+            register_secret(v)
+
+
+def redact_text(text: str) -> str:
+    text = _SECRET_IN_TEXT.sub(lambda m: m.group("k") + MASK, text)
+    for s in _secrets:
+        if s in text:
+            text = text.replace(s, MASK)
+    return text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return MASK if _SECRET_KEY.search(key) and value else redact_text(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value("", v) for v in value)
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    return value
+
+
+def redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for k in list(event_dict):
+        event_dict[k] = _redact_value("" if k == "event" else k, event_dict[k])
+    return event_dict
+
+
+def configure(level: str = "info", *, json: bool | None = None) -> None:
+    """Set up structlog. ``json=None`` picks JSON unless stderr is a terminal."""
+    register_env_secrets()
+    use_json = (not sys.stderr.isatty()) if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**initial: Any) -> Any:
+    return structlog.get_logger(**initial)

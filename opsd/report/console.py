@@ -1,0 +1,85 @@
+"""Console writers: plain, aligned text tables for a terminal (and for logs/mail when piped)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from opsd.actions.backup import human_bytes
+from opsd.actions.checks import CheckResult
+from opsd.actions.setup import SetupResult
+from opsd.actions.status import JobStatus
+from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.history import Run
+from opsd.schedule import format_duration
+
+MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
+        "changed": "CHANGED", "pending": "PENDING"}
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def when(t: datetime | None, tz: ZoneInfo) -> str:
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S%z") if t else "-"
+
+
+def checks(results: Sequence[CheckResult]) -> str:
+    return table(["check", "status", "detail"], [(r.name, MARK.get(r.status, r.status), r.message) for r in results])
+
+
+def setup(result: SetupResult) -> str:
+    text = table(["step", "status", "detail"], [(s.name, MARK.get(s.status, s.status), s.message) for s in result.steps])
+    verdict = "setup complete" if result.complete else "setup NOT complete: PostgreSQL restart needed"
+    return f"{text}\n\n{verdict}"
+
+
+def run_line(run: Run | None, tz: ZoneInfo) -> str:
+    if run is None:
+        return "never"
+    dur = f", {format_duration(run.duration)}" if run.duration is not None else ""
+    return f"{when(run.started_at, tz)} {run.outcome}{dur}"
+
+
+def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:
+    body = []
+    for s in rows:
+        state = "disabled" if not s.enabled else ("OVERDUE" if s.overdue else "ok")
+        err = s.last.error if s.last and s.last.error else ""
+        body.append((s.job, s.schedule or "-", state, run_line(s.last, tz), run_line(s.last_ok, tz),
+                     when(s.next_due, tz), err[:80]))
+    return table(["job", "schedule", "state", "last run", "last success", "next", "last error"], body)
+
+
+def info(st: StanzaInfo, tz: ZoneInfo, recent: Sequence[Run]) -> str:
+    rows = [(b.label, b.type, when(b.start, tz), format_duration(b.duration), human_bytes(b.size),
+             human_bytes(b.repo_delta), f"{b.wal_start or '-'}..{b.wal_stop or '-'}") for b in st.backups]
+    out = [f"stanza {st.name}: {st.status_message}" + ("  (backup running)" if st.lock_held else "")]
+    out.append(table(["label", "type", "started", "took", "db size", "stored", "WAL"], rows) if rows
+               else "no backups yet")
+    for a in st.archives:
+        out.append(f"WAL archive {a.id}: {a.min or '-'} .. {a.max or '-'}")
+    if recent:
+        out.append("")
+        out.append("recent opsd runs:")
+        out.append(table(["job", "trigger", "started", "outcome", "error"],
+                         [(r.job, r.trigger, when(r.started_at, tz), r.outcome, (r.error or "")[:80]) for r in recent]))
+    return "\n".join(out)
+
+
+def config(data: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            shown = str(v).lower() if isinstance(v, bool) else (v if isinstance(v, int) else f'"{v}"')
+            lines.append(f"{k} = {shown}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,283 @@
+"""Bring up and tear down the sandbox stack in one folder.
+
+Layout under ``root`` (root is 755 so the ``postgres`` user can reach everything it needs)::
+
+    tls/         CA + server certificate (DNS:localhost), ca.crt world-readable
+    s3/          moto (plain HTTP on 127.0.0.1) + nginx terminating TLS in front of it
+    pgdata/      the primary cluster (postgres, 700)      run/  its unix socket
+    pgbr/        pgBackRest log/lock/spool (postgres)      pgbackrest.conf (root:postgres 640, holds the S3 keys)
+    state/       opsd's state_dir                          opsd.toml
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opsd_sandbox.procs import (
+    as_pg, chown_pg, free_port, mkdir_pg, port_open, run, stop_process, wait_for,
+)
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+S3_KEY, S3_SECRET, BUCKET, REGION = "opsd-sandbox-key", "opsd-sandbox-secret-0123456789", "pgbackrest", "us-east-1"
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    stanza: str = "sandbox"
+    archiving: bool = True  # configure archive_mode/archive_command at initdb (else leave it to 'opsd setup')
+    archive_async: bool = False
+    pg_port: int = field(default_factory=free_port)
+    s3_port: int = field(default_factory=free_port)  # moto, plain HTTP
+    tls_port: int = field(default_factory=free_port)  # nginx, TLS
+    _moto: subprocess.Popen[bytes] | None = None
+    _nginx: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, prefix: str = "opsd-sandbox-", **kw: object) -> Sandbox:
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        root.chmod(0o755)
+        return cls(root=root, **kw)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def pgbackrest_conf(self) -> Path:
+        return self.root / "pgbackrest.conf"
+
+    @property
+    def opsd_conf(self) -> Path:
+        return self.root / "opsd.toml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "tls" / "ca.crt"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"https://localhost:{self.tls_port}"
+
+    # ------------------------------------------------------------------ lifecycle
+    def up(self) -> Sandbox:
+        try:
+            self._tls()
+            self._s3()
+            self._postgres()
+            self.write_pgbackrest_conf()
+            self.write_opsd_conf()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self, *, remove: bool = False) -> None:
+        if (self.pgdata / "postmaster.pid").exists():
+            run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]),
+                check=False)
+        stop_process(self._nginx)
+        stop_process(self._moto)
+        self._nginx = self._moto = None
+        if remove:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # ------------------------------------------------------------------ TLS
+    def _tls(self) -> None:
+        d = self.root / "tls"
+        d.mkdir(mode=0o755, exist_ok=True)
+        (d / "ext.cnf").write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        )
+        ossl = ["openssl"]
+        run([*ossl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "ca.key"), "-out",
+             str(d / "ca.crt"), "-days", "30", "-subj", "/CN=opsd-sandbox-ca"])
+        run([*ossl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "server.key"), "-out",
+             str(d / "server.csr"), "-subj", "/CN=localhost"])
+        run([*ossl, "x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey",
+             str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "server.crt"), "-days", "30", "-extfile",
+             str(d / "ext.cnf")])
+        (d / "ca.crt").chmod(0o644)
+
+    # ------------------------------------------------------------------ S3: moto + nginx TLS front
+    def _s3(self) -> None:
+        d = self.root / "s3"
+        for sub in ("logs", "tmp"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        log = (d / "logs" / "moto.log").open("ab")
+        self._moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        tls = self.root / "tls"
+        (d / "nginx.conf").write_text(textwrap.dedent(f"""\
+            daemon off;
+            worker_processes 1;
+            pid {d}/nginx.pid;
+            error_log {d}/logs/error.log warn;
+            events {{ worker_connections 256; }}
+            http {{
+              access_log off;
+              client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
+              fastcgi_temp_path {d}/tmp/fcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
+              upstream moto {{ server 127.0.0.1:{self.s3_port}; keepalive 16; }}
+              server {{
+                listen 127.0.0.1:{self.tls_port} ssl;
+                ssl_certificate     {tls}/server.crt;
+                ssl_certificate_key {tls}/server.key;
+                client_max_body_size 0;
+                proxy_request_buffering off;
+                proxy_buffering off;
+                keepalive_requests 10000;
+                location / {{
+                  proxy_pass http://moto; proxy_http_version 1.1;
+                  proxy_set_header Connection ""; proxy_set_header Host $http_host;
+                }}
+              }}
+            }}
+            """))
+        self._nginx = subprocess.Popen(
+            ["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
+            stdout=(d / "logs" / "nginx.out").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.s3_port), timeout=30, what=f"moto on port {self.s3_port}")
+        wait_for(lambda: port_open(self.tls_port), timeout=15, what=f"nginx TLS on port {self.tls_port}")
+        self.s3_client().create_bucket(Bucket=BUCKET)
+
+    def s3_client(self):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.s3_endpoint, region_name=REGION, aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET, verify=str(self.ca_file),
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def stop_s3(self) -> None:
+        """Stop the TLS front (the endpoint becomes unreachable; moto keeps the data)."""
+        stop_process(self._nginx)
+        self._nginx = None
+
+    # ------------------------------------------------------------------ PostgreSQL
+    def _postgres(self) -> None:
+        mkdir_pg(self.pgdata, 0o700)
+        mkdir_pg(self.socket_dir, 0o755)
+        mkdir_pg(self.root / "pglog", 0o755)
+        for sub in ("log", "lock", "spool"):
+            mkdir_pg(self.root / "pgbr" / sub)
+        chown_pg(self.root / "pgbr", mode=0o750)
+        mkdir_pg(self.state_dir, 0o750)
+        run(as_pg([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "--data-checksums", "-U", "postgres",
+                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]))
+        conf = [
+            "listen_addresses = '127.0.0.1'", f"port = {self.pg_port}",
+            f"unix_socket_directories = '{self.socket_dir}'", "wal_level = replica",
+            "max_wal_senders = 5", "fsync = off", "logging_collector = on", "log_directory = 'log'",
+            "shared_buffers = 64MB",
+        ]
+        if self.archiving:
+            conf += ["archive_mode = on", f"archive_command = '{self.archive_command()}'"]
+        with (self.pgdata / "postgresql.conf").open("a") as f:
+            f.write("\n# opsd sandbox\n" + "\n".join(conf) + "\n")
+        self.pg_ctl("start")
+
+    def archive_command(self) -> str:
+        return f"pgbackrest --config={self.pgbackrest_conf} --stanza={self.stanza} archive-push %p"
+
+    def pg_ctl(self, action: str, *extra: str) -> None:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.root / "pglog" / "primary.log"),
+                   "-w", "-t", "60", *extra, action]))
+
+    def psql(self, sql: str, *, db: str = "postgres") -> str:
+        res = run(as_pg([str(PG_BIN / "psql"), "-h", str(self.socket_dir), "-p", str(self.pg_port), "-d", db,
+                         "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]))
+        return res.stdout.strip()
+
+    @property
+    def conninfo(self) -> str:
+        return f"host={self.socket_dir} port={self.pg_port} user=postgres dbname=postgres"
+
+    # ------------------------------------------------------------------ configs
+    def write_pgbackrest_conf(self, *, endpoint_port: int | None = None, path: Path | None = None) -> Path:
+        pgbr = self.root / "pgbr"
+        lines = [
+            "[global]", "repo1-type=s3", "repo1-path=/repo", f"repo1-s3-bucket={BUCKET}",
+            "repo1-s3-endpoint=localhost", f"repo1-storage-port={endpoint_port or self.tls_port}",
+            "repo1-s3-uri-style=path", f"repo1-s3-region={REGION}", f"repo1-s3-key={S3_KEY}",
+            f"repo1-s3-key-secret={S3_SECRET}", f"repo1-storage-ca-file={self.ca_file}",
+            "repo1-storage-verify-tls=y", "repo1-retention-full=2", f"log-path={pgbr}/log",
+            f"lock-path={pgbr}/lock", "log-level-console=warn", "log-level-file=detail",
+            "compress-type=zst", "process-max=2", "start-fast=y",
+        ]
+        if self.archive_async:
+            lines += ["archive-async=y", f"spool-path={pgbr}/spool"]
+        lines += ["", f"[{self.stanza}]", f"pg1-path={self.pgdata}", f"pg1-port={self.pg_port}",
+                  f"pg1-socket-path={self.socket_dir}", "pg1-user=postgres", ""]
+        target = path or self.pgbackrest_conf
+        target.write_text("\n".join(lines))
+        if os.geteuid() == 0:
+            os.chown(target, 0, _pg_gid())
+        target.chmod(0o640)
+        return target
+
+    def opsd_toml(self, *, pgbackrest_conf: Path | None = None, schedule: dict[str, str] | None = None,
+                  extra: str = "") -> str:
+        sched = {"full": "0 1 * * *", "diff": "", "incr": "", "check": "*/30 * * * *", **(schedule or {})}
+        sched_lines = "\n".join(f'{k} = "{v}"' for k, v in sched.items())
+        return textwrap.dedent(f"""\
+            [opsd]
+            state_dir = "{self.state_dir}"
+            timezone = "UTC"
+            run_as = "postgres"
+
+            [pgbackrest]
+            config = "{pgbackrest_conf or self.pgbackrest_conf}"
+            stanza = "{self.stanza}"
+            probe_io_timeout = "2s"
+
+            [postgres]
+            data_dir = "{self.pgdata}"
+            bin_dir = "{PG_BIN}"
+            host = "{self.socket_dir}"
+            port = {self.pg_port}
+            user = "postgres"
+            dbname = "postgres"
+
+            [schedule]
+            """) + sched_lines + "\n" + extra
+
+    def write_opsd_conf(self, path: Path | None = None, **kw: object) -> Path:
+        target = path or self.opsd_conf
+        target.write_text(self.opsd_toml(**kw))  # type: ignore[arg-type]
+        target.chmod(0o644)
+        return target
+
+
+def _pg_gid() -> int:
+    import pwd
+
+    return pwd.getpwnam("postgres").pw_gid
