@@ -48,7 +48,8 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
             if isinstance(e, OpsdError) and e.hint:
                 details["hint"] = e.hint
             ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())
-            log.error(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
+            emit = log.warning if outcome in ("busy", "interrupted") else log.error
+            emit(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
             raise
         ctx.history.finish(run_id, result.outcome, details=result.details, finished_at=ctx.now())
         log.info(event_name(job), outcome=result.outcome, summary=result.summary,
