@@ -73,7 +73,7 @@ def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool 
     stanza = ctx.settings.pgbackrest.stanza
     expected = archive_push_command(ctx.pgbackrest.base)
     rows = _read(ctx)
-    changes = desired_settings({n: r.setting for n, r in rows.items()}, expected, stanza, replace_archive_command,
+    changes = desired_settings({n: r.configured for n, r in rows.items()}, expected, stanza, replace_archive_command,
                                frozenset(n for n, r in rows.items() if r.pending_restart))
     if changes:
         with ctx.connect() as conn:
@@ -81,7 +81,7 @@ def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool 
                 alter_system(conn, name, value)
             reload_conf(conn)
         for name, value in changes.items():
-            out.steps.append(Step(f"set {name}", "changed", f"{rows[name].setting!r} -> {value!r}"))
+            out.steps.append(Step(f"set {name}", "changed", f"{rows[name].configured!r} -> {value!r}"))
         rows = _read(ctx)
     else:
         out.steps.append(Step("settings", "ok", "archive_mode, archive_command and wal_level already right"))

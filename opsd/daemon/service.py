@@ -25,7 +25,7 @@ from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
 from opsd.settings import Settings
 
-CATCH_UP_TOLERANCE = timedelta(minutes=5)
+CATCH_UP_TOLERANCE = timedelta(minutes=5)  # a full that ended a little before the due time counts
 
 
 def catch_up_needed(ctx: Context, now: datetime) -> tuple[bool, str]:
@@ -46,7 +46,8 @@ def catch_up_needed(ctx: Context, now: datetime) -> tuple[bool, str]:
         run = ctx.history.last("backup-full", ("ok",))
         last = run.finished_at if run else None
         source = "history"
-    if last is not None and last >= prev - CATCH_UP_TOLERANCE:
+    tolerance = min(CATCH_UP_TOLERANCE, sched.period(now.astimezone(ctx.settings.opsd.tz)) / 10)
+    if last is not None and last >= prev - tolerance:
         return False, f"newest full backup ({source}) {last:%Y-%m-%d %H:%M:%S%z} is after the due time"
     return True, f"full backup was due at {prev:%Y-%m-%d %H:%M:%S%z}; newest full ({source}): {last or 'none'}"
 

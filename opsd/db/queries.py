@@ -59,6 +59,12 @@ class SettingRow:
     setting: str
     context: str
     pending_restart: bool
+    file_value: str | None = None
+
+    @property
+    def configured(self) -> str:
+        """What the config files say (pg_settings shows archive_command as '(disabled)' when archiving is off)."""
+        return self.file_value if self.setting == "(disabled)" and self.file_value is not None else self.setting
 
 
 @dataclass(frozen=True)

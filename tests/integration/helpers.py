@@ -1,0 +1,62 @@
+"""Helpers for integration tests: read the repository directly with pgBackRest, poll with a deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opsd_sandbox import Sandbox
+from opsd_sandbox.procs import as_pg, run
+
+T = TypeVar("T")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def pgbackrest(sb: Sandbox, *args: str, conf: Path | None = None) -> str:
+    res = run(as_pg(["pgbackrest", f"--config={conf or sb.pgbackrest_conf}", f"--stanza={sb.stanza}", *args]))
+    return res.stdout
+
+
+def repo_info(sb: Sandbox) -> dict[str, Any]:
+    data: list[dict[str, Any]] = json.loads(pgbackrest(sb, "--output=json", "info"))
+    return data[0]
+
+
+def labels(sb: Sandbox) -> list[str]:
+    return [b["label"] for b in repo_info(sb)["backup"]]
+
+
+def wait_until(pred: Callable[[], T], *, timeout: float, what: str, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def restore_and_count(sb: Sandbox, target: Path, port: int, sql: str) -> str:
+    """Independent proof that a backup is usable: pgBackRest restore into a scratch dir (immediate target,
+    archive_mode=off, its own port), start it, run ``sql``, stop it."""
+    target.mkdir(mode=0o700)
+    run(["chown", "postgres:postgres", str(target)])
+    pgbackrest(sb, f"--pg1-path={target}", "--type=immediate", "--target-action=promote",
+               f"--recovery-option=port={port}", "--recovery-option=archive_mode=off", "restore")
+    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(target), "-l", str(sb.root / "pglog" / f"{target.name}.log"), "-w"]
+    run(as_pg([*pg_ctl, "-o", f"-c port={port} -c unix_socket_directories={sb.socket_dir}", "start"]))
+    try:
+        def promoted() -> bool:
+            out = run(as_pg([str(PG_BIN / "psql"), "-h", str(sb.socket_dir), "-p", str(port), "-XAtc",
+                             "select pg_is_in_recovery()"]), check=False)
+            return out.stdout.strip() == "f"
+
+        wait_until(promoted, timeout=60, what="the restored copy to finish recovery")
+        res = run(as_pg([str(PG_BIN / "psql"), "-h", str(sb.socket_dir), "-p", str(port), "-XAtc", sql]))
+        return res.stdout.strip()
+    finally:
+        run(as_pg([*pg_ctl, "-m", "immediate", "stop"]), check=False)
