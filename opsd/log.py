@@ -23,7 +23,8 @@ _SECRET_IN_TEXT = re.compile(
     r"PGPASSWORD|PGBACKREST_REPO\d+_(S3_KEY(_SECRET)?|CIPHER_PASS|S3_TOKEN))\s*[=:]\s*)(?P<v>[^\s'\"&,]+)",
     re.I,
 )
-_SECRET_ENV = re.compile(r"^(PGPASSWORD|PGBACKREST_.*(KEY|SECRET|PASS|TOKEN).*|AWS_SECRET_ACCESS_KEY|OPSD_.*(PASS|SECRET).*)$")
+_SECRET_ENV = re.compile(
+    r"^(PGPASSWORD|PGBACKREST_.*(KEY|SECRET|PASS|TOKEN).*|AWS_SECRET_ACCESS_KEY|OPSD_.*(PASS|SECRET).*)$")
 
 _secrets: set[str] = set()
 

@@ -35,7 +35,7 @@ def format_duration(td: timedelta | float) -> str:
     secs = td.total_seconds() if isinstance(td, timedelta) else float(td)
     if secs < 60:
         return f"{secs:.1f}s"
-    mins, s = divmod(int(round(secs)), 60)
+    mins, s = divmod(round(secs), 60)
     hours, mins = divmod(mins, 60)
     days, hours = divmod(hours, 24)
     parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m" if mins else "",
@@ -65,7 +65,7 @@ class Schedule:
         for window in (timedelta(hours=2), timedelta(days=2), timedelta(days=9), timedelta(days=33),
                        timedelta(days=370)):
             t = trig.get_next_fire_time(None, now - window)
-            last = None
+            last: datetime | None = None
             while t is not None and t <= now:
                 last = t
                 t = trig.get_next_fire_time(t, t + timedelta(seconds=1))

@@ -19,9 +19,17 @@ import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from opsd_sandbox.procs import (
-    as_pg, chown_pg, free_port, mkdir_pg, port_open, run, stop_process, wait_for,
+    as_pg,
+    chown_pg,
+    free_port,
+    mkdir_pg,
+    port_open,
+    run,
+    stop_process,
+    wait_for,
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -167,7 +175,7 @@ class Sandbox:
         wait_for(lambda: port_open(self.tls_port), timeout=15, what=f"nginx TLS on port {self.tls_port}")
         self.s3_client().create_bucket(Bucket=BUCKET)
 
-    def s3_client(self):  # type: ignore[no-untyped-def]
+    def s3_client(self) -> Any:
         import boto3
         from botocore.config import Config
 

@@ -18,6 +18,7 @@ from opsd.errors import OpsdError
 from opsd.schedule import format_duration
 
 OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
+TS = "%Y-%m-%d %H:%M:%S%z"
 ARCHIVE_SETTINGS = ["archive_mode", "archive_command", "wal_level"]
 
 
@@ -82,10 +83,9 @@ def check_archiver(ctx: Context, st: _State) -> CheckResult:
                            f"(limit {format_duration(limit)}); last failure: {a.last_failed_wal or 'none'}", details)
     if a.last_failed_time and (a.last_archived_time is None or a.last_failed_time > a.last_archived_time):
         return CheckResult("archive.archiver", WARNING,
-                           f"last archive attempt failed: {a.last_failed_wal} at {a.last_failed_time:%Y-%m-%d %H:%M:%S%z}",
-                           details)
+                           f"last archive attempt failed: {a.last_failed_wal} at {a.last_failed_time:{TS}}", details)
     ready = "unknown (needs pg_monitor)" if a.ready_count is None else str(a.ready_count)
-    last = f"{a.last_archived_wal} at {a.last_archived_time:%Y-%m-%d %H:%M:%S%z}" if a.last_archived_time else "none yet"
+    last = f"{a.last_archived_wal} at {a.last_archived_time:{TS}}" if a.last_archived_time else "none yet"
     return CheckResult("archive.archiver", OK, f"last archived {last}; waiting: {ready}", details)
 
 

@@ -202,7 +202,8 @@ class PgBackRest:
             detail = "; ".join(st.repo_messages) or st.status_message
             raise RepositoryError(
                 f"repository for stanza {st.name!r} is not usable (status {st.status_code}): {detail}",
-                hint="check the S3 endpoint, bucket and credentials in pgbackrest.conf; run 'opsd setup' for a new stanza",
+                hint="check the S3 endpoint, bucket and credentials in pgbackrest.conf; "
+                     "run 'opsd setup' for a new stanza",
             )
         return st
 

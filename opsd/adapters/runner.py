@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from plumbum import local
 
@@ -96,10 +96,10 @@ class ProcessRunner:
         child_env = {**os.environ, **(env or {})}
         started = time.monotonic()
         try:
-            proc: subprocess.Popen[bytes] = local[full[0]][full[1:]].popen(
+            proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=child_env, start_new_session=True,
-            )
+            ))
         except Exception as e:  # plumbum CommandNotFound, OSError
             raise CommandError(f"cannot start {shown[0]}: {e}", argv=shown) from None
         with self._lock:

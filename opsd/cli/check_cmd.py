@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opsd.actions.checks import CRITICAL, ChecksCritical, CheckResult, check_job, worst
+from opsd.actions.checks import CRITICAL, CheckResult, ChecksCritical, check_job, worst
 from opsd.actions.jobs import run_job
 from opsd.actions.setup import setup as do_setup
 from opsd.cli import App

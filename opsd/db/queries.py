@@ -28,7 +28,7 @@ def load(name: str) -> str:
 def fetch_all(conn: Connection[Any], name: str, row: type[T], params: dict[str, Any] | None = None) -> list[T]:
     try:
         with conn.cursor(row_factory=class_row(row)) as cur:
-            cur.execute(load(name), params or {})  # type: ignore[arg-type]  # trusted SQL from our package
+            cur.execute(load(name), params or {})
             return cur.fetchall()
     except psycopg.errors.QueryCanceled as e:
         raise DatabaseError(f"query {name} timed out: {str(e).strip().splitlines()[0]}") from None

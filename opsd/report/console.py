@@ -36,7 +36,8 @@ def checks(results: Sequence[CheckResult]) -> str:
 
 
 def setup(result: SetupResult) -> str:
-    text = table(["step", "status", "detail"], [(s.name, MARK.get(s.status, s.status), s.message) for s in result.steps])
+    rows = [(s.name, MARK.get(s.status, s.status), s.message) for s in result.steps]
+    text = table(["step", "status", "detail"], rows)
     verdict = "setup complete" if result.complete else "setup NOT complete: PostgreSQL restart needed"
     return f"{text}\n\n{verdict}"
 

@@ -1,0 +1,119 @@
+"""The daemon on the real stack: catch-up once at start, a 1-minute schedule that backs up without help,
+SIGHUP (bad config kept out, good config swapped in), SIGTERM, and --once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opsd.history import History
+from opsd_sandbox import Sandbox
+from tests.conftest import REPO, opsd
+from tests.integration.helpers import labels, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def dstack() -> Iterator[Sandbox]:
+    """A stack of its own: no backup yet, so the daemon must catch up."""
+    sb = Sandbox.create(prefix="opsd-test-daemon-", archiving=False)
+    try:
+        sb.up()
+        res = opsd(sb.opsd_conf, "setup", "--restart")
+        assert res.returncode == 0, res.stderr
+        yield sb
+    finally:
+        sb.down(remove=True)
+
+
+def _start(conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "--log-format", "json",
+                             "--log-level", "info", "daemon"], stdout=subprocess.DEVNULL,
+                            stderr=log.open("wb"), cwd=REPO)
+
+
+def _events(log: Path) -> list[dict[str, object]]:
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=120)
+
+
+def test_daemon_catches_up_once_then_runs_on_schedule(dstack: Sandbox, tmp_path: Path) -> None:
+    sb = dstack
+    conf = sb.write_opsd_conf(tmp_path / "opsd.toml", schedule={"full": "* * * * *", "check": ""})
+    log = tmp_path / "daemon.log"
+    hist = History(sb.state_dir, "postgres")
+    proc = _start(conf, log)
+    try:
+        def runs(trigger: str) -> list[str]:
+            return [r.outcome for r in hist.runs("backup-full") if r.trigger == trigger]
+
+        wait_until(lambda: runs("catch-up") == ["ok"], timeout=90, what="the catch-up full backup")
+        wait_until(lambda: "ok" in runs("schedule"), timeout=150, what="a scheduled full backup")
+        assert runs("catch-up") == ["ok"]  # exactly one catch-up
+
+        # SIGHUP with a broken config: rejected, old schedule kept, daemon alive
+        good = conf.read_text()
+        conf.write_text(good.replace('full = "* * * * *"', 'full = "not a schedule"'))
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: any(e["event"] == "config.reload_rejected" for e in _events(log)), timeout=15,
+                   what="the reload to be rejected")
+        assert proc.poll() is None
+        rejected = next(e for e in _events(log) if e["event"] == "config.reload_rejected")
+        assert any("schedule.full" in p for p in rejected["problems"])  # type: ignore[attr-defined]
+
+        # SIGHUP with a valid config: swapped in
+        conf.write_text(good.replace('full = "* * * * *"', 'full = "0 3 * * *"'))
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: any(e["event"] == "config.reloaded" for e in _events(log)), timeout=15,
+                   what="the reload")
+        reloaded = next(e for e in _events(log) if e["event"] == "config.reloaded")
+        assert "T03:00:00" in reloaded["jobs"]["backup-full"]  # type: ignore[index]
+    finally:
+        rc = _stop(proc)
+    assert rc == 0
+    events = [e["event"] for e in _events(log)]
+    assert "daemon.started" in events and events[-1] == "daemon.stopped"
+    finished = [e for e in _events(log) if e["event"] == "backup.finished"]
+    assert finished and all(e["outcome"] == "ok" for e in finished)
+    assert len(labels(sb)) == len(finished)
+
+    # a restart right after does not catch up again: the repository has a fresh full
+    log2 = tmp_path / "daemon2.log"
+    proc = _start(conf, log2)
+    try:
+        wait_until(lambda: any(e["event"] == "daemon.started" for e in _events(log2)), timeout=30,
+                   what="the second daemon start")
+    finally:
+        assert _stop(proc) == 0
+    decision = next(e for e in _events(log2) if e["event"] == "daemon.catch_up")
+    assert decision["run"] is False
+    assert runs_total(hist, "catch-up") == 1
+
+
+def runs_total(hist: History, trigger: str) -> int:
+    return sum(1 for r in hist.runs("backup-full") if r.trigger == trigger)
+
+
+def test_daemon_once_runs_every_enabled_job(dstack: Sandbox, tmp_path: Path) -> None:
+    conf = dstack.write_opsd_conf(tmp_path / "once.toml",
+                                  schedule={"full": "", "diff": "0 13 * * *", "check": "*/30 * * * *"})
+    res = opsd(conf, "daemon", "--once")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["backup-diff: ok", "check: ok"]
