@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from opsd.adapters.pgbackrest import Base, PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
@@ -35,7 +36,7 @@ class Context:
         )
 
     @property
-    def lock_dir(self):  # type: ignore[no-untyped-def]
+    def lock_dir(self) -> Path:
         return self.settings.opsd.state_dir / "locks"
 
 

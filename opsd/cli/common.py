@@ -17,6 +17,8 @@ def on_terminal() -> bool:
 
 def progress(stream: str, line: str) -> None:
     """Echo pgBackRest's progress lines on a terminal (logs carry them otherwise)."""
-    text = line.strip()
-    if text and ("INFO:" in text or "WARN:" in text):
-        click.echo("  " + text.split(":", 1)[-1].strip() if "INFO:" in text else "  " + text, err=True)
+    for level in ("INFO:", "WARN:"):
+        if level in line:
+            message = line.split(level, 1)[1].strip()
+            click.echo(f"  {message}" if level == "INFO:" else f"  warning: {message}", err=True)
+            return
