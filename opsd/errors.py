@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line
     CONFIG = 3  # configuration invalid
     BUSY = 4  # another backup/restore holds the lock
+    REFUSED = 5  # a preflight check refused the operation; nothing was touched
 
 
 class OpsdError(Exception):
@@ -99,6 +100,12 @@ class RepositoryError(OpsdError):
 
 class DatabaseError(OpsdError):
     """PostgreSQL could not be reached or a query failed."""
+
+
+class RefusedError(OpsdError):
+    """The plan refused the operation before anything was written (exit 5)."""
+
+    exit_code = ExitCode.REFUSED
 
 
 class CheckFailed(OpsdError):

@@ -71,3 +71,77 @@ def _read_holder(fd: int) -> str:
         return f"pid {data.get('pid')} on {data.get('host')}: {data.get('what')}, since {data.get('since')}"
     except (OSError, ValueError):
         return "holder unknown"
+
+
+def nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(nearest_existing(path))
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def is_empty_dir(path: Path) -> bool:
+    try:
+        return not any(path.iterdir())
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
+
+
+def port_in_use(port: int, socket_dir: Path | None) -> bool:
+    if socket_dir is not None and (socket_dir / f".s.PGSQL.{port}").exists():
+        return True
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def make_empty_dir(path: Path, user: str) -> None:
+    """Create ``path`` (mode 700, owned by ``user``) for a restore; it must be absent or empty."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+    except OSError as e:
+        raise OpsdError(f"cannot create {path}: {e.strerror}") from None
+    give_to(path, user)
+
+
+def move_aside(path: Path, suffix: str, user: str) -> Path:
+    """Rename a data directory to ``<path>.<suffix>`` (never deleted) and recreate it empty."""
+    aside = path.with_name(f"{path.name}.{suffix}")
+    if aside.exists():
+        raise OpsdError(f"{aside} already exists; not moving {path} over it")
+    st = path.stat()
+    try:
+        path.rename(aside)
+        path.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(path, st.st_uid, st.st_gid)
+    except OSError as e:
+        raise OpsdError(f"cannot move {path} aside to {aside}: {e.strerror}") from None
+    give_to(path, user)
+    return aside
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path, user: str) -> Iterator[Path]:
+    """A private temporary directory owned by ``user``, removed afterwards."""
+    import shutil
+    import tempfile
+
+    ensure_dir(parent, user)
+    path = Path(tempfile.mkdtemp(prefix="opsd-", dir=parent))
+    give_to(path, user)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -215,3 +215,96 @@ class PgBackRest:
 
     def expire(self) -> Completed:
         return self._run(expire_cmd(self.base), "expire", self.command_timeout)
+
+    def archive_segments(self) -> list[ArchivedSegmentRow]:
+        path = f"archive/{self.base.stanza}"
+        res = self._run(repo_ls_cmd(self.base, path, io_timeout=self.probe_io_timeout), "repo-ls",
+                        self.command_timeout, log_output=False)
+        try:
+            return parse_repo_ls(res.stdout)
+        except ValueError as e:
+            raise RepositoryError(f"cannot list the WAL archive: {e}") from None
+
+    def archive_get(self, wal: str, dest: str) -> bool:
+        """Fetch one WAL segment; False when it is not in the archive (pgBackRest exits 1)."""
+        res = self.runner.run(archive_get_cmd(self.base, wal, dest), timeout=self.command_timeout, log_output=False)
+        if res.returncode == 1:
+            return False
+        if not res.ok:
+            raise to_error(res.returncode, res.stdout, res.stderr, res.argv, "archive-get")
+        return True
+
+    def restore(self, options: RestoreOptions, on_line: Callable[[str, str], None] | None = None) -> Completed:
+        return self._run(restore_cmd(self.base, options), "restore", self.backup_timeout, on_line, log_output=False)
+
+
+# --------------------------------------------------------------------------- restore side (builders, parsers)
+def repo_ls_cmd(base: Base, path: str, *, io_timeout: float | None = None) -> list[str]:
+    argv = [*base.argv(), "--output=json", "--recurse", "--log-level-console=warn"]
+    if io_timeout is not None:
+        argv.append(f"--io-timeout={max(io_timeout, 0.1):g}")
+    return [*argv, "repo-ls", path]
+
+
+def archive_get_cmd(base: Base, wal: str, dest: str) -> list[str]:
+    return [*base.argv(), "--log-level-console=warn", "archive-get", wal, dest]
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What a restore command line says. Exactly one target kind; ``set`` pins the backup set."""
+
+    pg1_path: str
+    set: str | None = None
+    target_type: str = "time"  # time | lsn | xid | immediate | default (end of WAL)
+    target: str | None = None
+    target_action: str = "promote"  # promote | pause | shutdown
+    target_timeline: str | None = None
+    port: int | None = None
+    archive_off: bool = True
+    delta: bool = False
+    lock_path: str | None = None
+    spool_path: str | None = None
+    process_max: int | None = None
+
+
+def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
+    if o.target_type not in ("time", "lsn", "xid", "immediate", "default"):
+        raise ValueError(f"unknown target type {o.target_type!r}")
+    if (o.target is None) != (o.target_type in ("immediate", "default")):
+        raise ValueError(f"target type {o.target_type!r} {'takes no' if o.target else 'needs a'} target value")
+    if o.target_action not in ("promote", "pause", "shutdown"):
+        raise ValueError(f"unknown target action {o.target_action!r}")
+    argv = [*base.argv(), "--log-level-console=detail", f"--pg1-path={o.pg1_path}"]
+    if o.target_type != "default":
+        argv += [f"--type={o.target_type}", f"--target-action={o.target_action}"]
+    optional = [
+        (o.set, f"--set={o.set}"), (o.target is not None, f"--target={o.target}"),
+        (o.target_timeline, f"--target-timeline={o.target_timeline}"), (o.archive_off, "--archive-mode=off"),
+        (o.port is not None, f"--recovery-option=port={o.port}"), (o.delta, "--delta"),
+        (o.lock_path, f"--lock-path={o.lock_path}"), (o.spool_path, f"--spool-path={o.spool_path}"),
+        (o.process_max, f"--process-max={o.process_max}"),
+    ]
+    return [*argv, *(arg for cond, arg in optional if cond), "restore"]
+
+
+def parse_repo_ls(text: str) -> list[ArchivedSegmentRow]:
+    """WAL segment files from ``repo-ls --recurse --output=json archive/<stanza>`` (skips .history, .backup,
+    .partial and info files)."""
+    data = json.loads(text)
+    out = []
+    for path, meta in data.items():
+        if meta.get("type") != "file":
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if len(name) < 25 or name[24] != "-" or not all(c in "0123456789ABCDEF" for c in name[:24]):
+            continue
+        out.append(ArchivedSegmentRow(name[:24], int(meta.get("size") or 0), _ts(meta.get("time"))))
+    return out
+
+
+@dataclass(frozen=True)
+class ArchivedSegmentRow:
+    name: str
+    size: int
+    time: datetime

@@ -34,3 +34,41 @@ class PgCtl:
             raise CommandError(f"restarting PostgreSQL failed (rc {res.returncode}): {last}", argv=res.argv,
                                returncode=res.returncode, stderr=res.stderr,
                                hint="set [postgres] restart_command, e.g. 'pg_ctlcluster 15 main restart'")
+
+
+@dataclass
+class Instance:
+    """A (scratch or restored) PostgreSQL instance controlled with pg_ctl as ``run_as``."""
+
+    bin_dir: Path
+    data_dir: Path
+    runner: Runner
+
+    def running(self) -> bool:
+        res = self.runner.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "status"], timeout=30,
+                              log_output=False)
+        return res.returncode == 0
+
+    def start(self, log_file: Path, options: list[str], timeout: float = 600) -> None:
+        opts = " ".join(options)
+        res = self.runner.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w",
+                               "-t", str(int(timeout)), "-o", opts, "start"], timeout=timeout + 30)
+        if not res.ok:
+            raise CommandError(f"PostgreSQL in {self.data_dir} did not start: {_tail(log_file)}", argv=res.argv,
+                               returncode=res.returncode, hint=f"see {log_file}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.runner.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
+                        timeout=120)
+
+
+def _tail(log_file: Path) -> str:
+    try:
+        lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if "FATAL" in ln or "PANIC" in ln]
+    except OSError:
+        return "no log"
+    return lines[-1].split("FATAL:", 1)[-1].strip() if lines else "no FATAL line in the log"
+
+
+def tail_fatal(log_file: Path) -> str:
+    return _tail(log_file)

@@ -23,7 +23,8 @@ Exit codes:
   1  the operation failed (or a check is critical)
   2  usage error (bad option or argument)
   3  configuration invalid
-  4  busy: another backup holds the lock"""
+  4  busy: another backup holds the lock
+  5  refused by a preflight check (restore plan): nothing was touched"""
 
 
 @dataclass
@@ -62,9 +63,9 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_
 
 
 def _register() -> None:
-    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd
+    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd, restore_cmd
 
-    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd):
+    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -79,3 +79,12 @@ class ArchiverRow:
     ready_count: int | None
     oldest_ready: datetime | None
     now: datetime
+
+
+@dataclass(frozen=True)
+class RecoveryRow:
+    in_recovery: bool
+    pause_state: str
+    last_replayed_xact: datetime | None
+    replay_lsn: str | None
+    timeline: int
