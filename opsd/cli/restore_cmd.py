@@ -67,7 +67,7 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
 @click.option("--to-time", metavar="TIME", help="Recover to this time (inclusive).")
 @click.option("--target-lsn", metavar="LSN", help="Recover to this LSN.")
 @click.option("--target-xid", metavar="XID", help="Recover to this transaction id.")
-@click.option("--type", "immediate", flag_value=True, type=click.Choice(["immediate"]), default=None,
+@click.option("--type", "target_kind", type=click.Choice(["immediate"]),
               help="'immediate': stop as soon as the backup is consistent.")
 @click.option("--set", "set_label", metavar="LABEL", help="Use this backup set instead of the one opsd picks.")
 @click.option("--target-timeline", metavar="TL", help="Timeline to follow (default: latest).")
@@ -88,7 +88,7 @@ def restore(app: App, /, **kw: object) -> None:
     as_json, dry_run, yes = bool(kw.pop("as_json")), bool(kw.pop("dry_run")), bool(kw.pop("yes"))
     wait_timeout = float(kw.pop("wait_timeout"))  # type: ignore[arg-type]
     req = _request(app, kw.pop("to_time"), kw.pop("target_lsn"), kw.pop("target_xid"),  # type: ignore[arg-type]
-                   bool(kw.pop("immediate")), **kw)
+                   kw.pop("target_kind") == "immediate", **kw)
     ctx = app.context()
     plan, _w = plan_restore(ctx, req)
     described = describe(plan)
