@@ -185,7 +185,9 @@ def _start_and_watch(ctx: Context, plan: Plan, restores: Path, report: Callable[
     inst = Instance(pg.bin_dir, req.dest, ctx.runner)
     log_file = restores / f"{req.dest.name}-{ctx.now():%Y%m%dT%H%M%S}.log"
     opts = []
-    socket_dir = pg.host if pg.host.startswith("/") else str(files.ensure_dir(restores / "run", user_of(ctx)))
+    socket_dir = pg.host
+    if not socket_dir.startswith("/"):
+        socket_dir = str(files.ensure_dir(restores / "run", ctx.settings.opsd.run_as))
     if not req.in_place:
         opts = [f"-c port={req.port}", "-c archive_mode=off", f"-c unix_socket_directories={socket_dir}",
                 "-c listen_addresses=localhost"]
@@ -218,10 +220,6 @@ def _start_and_watch(ctx: Context, plan: Plan, restores: Path, report: Callable[
                 last_replayed_xact=show(row.last_replayed_xact) if row.last_replayed_xact else None,
                 state="paused at target (inspect, then pg_wal_replay_resume() or promote)" if req.pause
                 else f"promoted on timeline {row.timeline}", log_file=str(log_file))
-
-
-def user_of(ctx: Context) -> str:
-    return ctx.settings.opsd.run_as
 
 
 def _ensure_config_files(dest: Path) -> None:

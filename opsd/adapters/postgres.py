@@ -54,7 +54,7 @@ class Instance:
         res = self.runner.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w",
                                "-t", str(int(timeout)), "-o", opts, "start"], timeout=timeout + 30)
         if not res.ok:
-            raise CommandError(f"PostgreSQL in {self.data_dir} did not start: {_tail(log_file)}", argv=res.argv,
+            raise CommandError(f"PostgreSQL in {self.data_dir} did not start: {tail_fatal(log_file)}", argv=res.argv,
                                returncode=res.returncode, hint=f"see {log_file}")
 
     def stop(self, mode: str = "fast") -> None:
@@ -62,13 +62,9 @@ class Instance:
                         timeout=120)
 
 
-def _tail(log_file: Path) -> str:
+def tail_fatal(log_file: Path) -> str:
     try:
         lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if "FATAL" in ln or "PANIC" in ln]
     except OSError:
         return "no log"
     return lines[-1].split("FATAL:", 1)[-1].strip() if lines else "no FATAL line in the log"
-
-
-def tail_fatal(log_file: Path) -> str:
-    return _tail(log_file)
