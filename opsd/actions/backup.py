@@ -49,7 +49,8 @@ def human_bytes(n: float) -> str:
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:
     role = server_role(ctx)
     if role.in_recovery:
-        raise StandbySkip("skipped: standby (pg_is_in_recovery() is true); backups are taken on the primary")
+        raise StandbySkip("skipped: standby (pg_is_in_recovery() is true); backups are taken on the primary",
+                          hint="run opsd backup on the primary")
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}

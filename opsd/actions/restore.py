@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from opsd.actions.backup import human_bytes
 from opsd.actions.restore_plan import DestFacts, Plan, Request, make_plan
 from opsd.actions.window import Window, compute_window
 from opsd.adapters import files
@@ -26,8 +27,8 @@ from opsd.context import Context
 from opsd.db.connection import factory
 from opsd.db.queries import RecoveryRow, fetch_one
 from opsd.errors import DatabaseError, OpsdError, RefusedError
+from opsd.schedule import format_duration
 from opsd.timeparse import pgbackrest_target, show
-from opsd.wal import ArchivedSegment, parse_segment
 
 POLL = 0.5
 
@@ -36,12 +37,7 @@ def load_window(ctx: Context) -> tuple[Any, Window]:
     """Read the repository (info, WAL listing) and the last commit from the newest archived WAL."""
     pgbr = ctx.pgbackrest
     info = pgbr.info()
-    rows = pgbr.archive_segments()
-    segments = []
-    for r in rows:
-        seg = parse_segment(r.name)
-        if seg is not None:
-            segments.append(ArchivedSegment(seg, r.size, r.time))
+    segments = pgbr.archive_segments()
     user = ctx.settings.opsd.run_as
     with files.scratch_dir(ctx.settings.opsd.state_dir / "tmp", user) as tmp:
 
@@ -92,9 +88,6 @@ class RestoreResult:
     log_file: str | None
 
     def summary(self) -> str:
-        from opsd.actions.backup import human_bytes
-        from opsd.schedule import format_duration
-
         parts = [f"restored {self.backup} into {self.destination}: {human_bytes(self.restored_bytes)} in "
                  f"{format_duration(self.restore_seconds)} ({human_bytes(self.restore_rate)}/s)"]
         if self.recovery_seconds is not None:
@@ -149,13 +142,14 @@ def execute(ctx: Context, plan: Plan, *, report: Callable[[str], None], wait_tim
                       + (f"; the previous data directory is at {moved}" if moved else ""))
             raise
         restore_secs = time.monotonic() - t0
-        result = dict(backup=backup.label, destination=str(req.dest), restored_bytes=backup.size,
-                      restore_seconds=restore_secs, restore_rate=backup.size / max(restore_secs, 0.001),
-                      started=False, recovery_seconds=None, replay_rate=None, last_replayed_xact=None,
-                      state="restored (not started)", moved_aside=str(moved) if moved else None, log_file=None)
+        result = RestoreResult(
+            backup=backup.label, destination=str(req.dest), restored_bytes=backup.size,
+            restore_seconds=restore_secs, restore_rate=backup.size / max(restore_secs, 0.001), started=False,
+            recovery_seconds=None, replay_rate=None, last_replayed_xact=None, state="restored (not started)",
+            moved_aside=str(moved) if moved else None, log_file=None)
         if req.start:
-            result.update(_start_and_watch(ctx, plan, restores, report, wait_timeout))
-    return RestoreResult(**result)  # type: ignore[arg-type]
+            result = replace(result, **_start_and_watch(ctx, plan, restores, report, wait_timeout))
+    return result
 
 
 def _options(ctx: Context, plan: Plan, restores: Path) -> RestoreOptions:

@@ -15,6 +15,7 @@ from typing import Any
 from opsd.adapters.pgbackrest_errors import to_error
 from opsd.adapters.runner import Completed, Runner
 from opsd.errors import RepositoryError
+from opsd.wal import ArchivedSegment, parse_segment
 
 BACKUP_TYPES = ("full", "diff", "incr")
 
@@ -216,7 +217,7 @@ class PgBackRest:
     def expire(self) -> Completed:
         return self._run(expire_cmd(self.base), "expire", self.command_timeout)
 
-    def archive_segments(self) -> list[ArchivedSegmentRow]:
+    def archive_segments(self) -> list[ArchivedSegment]:
         path = f"archive/{self.base.stanza}"
         res = self._run(repo_ls_cmd(self.base, path, io_timeout=self.probe_io_timeout), "repo-ls",
                         self.command_timeout, log_output=False)
@@ -288,7 +289,7 @@ def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
     return [*argv, *(arg for cond, arg in optional if cond), "restore"]
 
 
-def parse_repo_ls(text: str) -> list[ArchivedSegmentRow]:
+def parse_repo_ls(text: str) -> list[ArchivedSegment]:
     """WAL segment files from ``repo-ls --recurse --output=json archive/<stanza>`` (skips .history, .backup,
     .partial and info files)."""
     data = json.loads(text)
@@ -297,14 +298,7 @@ def parse_repo_ls(text: str) -> list[ArchivedSegmentRow]:
         if meta.get("type") != "file":
             continue
         name = path.rsplit("/", 1)[-1]
-        if len(name) < 25 or name[24] != "-" or not all(c in "0123456789ABCDEF" for c in name[:24]):
-            continue
-        out.append(ArchivedSegmentRow(name[:24], int(meta.get("size") or 0), _ts(meta.get("time"))))
+        seg = parse_segment(name) if len(name) > 24 and name[24] == "-" else None
+        if seg is not None:
+            out.append(ArchivedSegment(seg, int(meta.get("size") or 0), _ts(meta.get("time"))))
     return out
-
-
-@dataclass(frozen=True)
-class ArchivedSegmentRow:
-    name: str
-    size: int
-    time: datetime

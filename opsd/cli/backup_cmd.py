@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from opsd.actions.backup import StandbySkip, take_backup
+from opsd.actions.backup import take_backup
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
@@ -28,10 +28,7 @@ def backup(app: App, backup_type: str, as_json: bool) -> None:
         holder["result"] = r
         return JobOutcome("ok", r.summary(), asdict(r))
 
-    try:
-        outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
-    except StandbySkip as e:
-        raise StandbySkip(str(e), hint="run opsd backup on the primary") from None
+    outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
     click.echo(jsonout.dumps(holder["result"]) if as_json else outcome.summary)
 
 

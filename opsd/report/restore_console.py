@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opsd.actions.backup import human_bytes
 from opsd.actions.window import Window
 from opsd.report.console import table
 from opsd.timeparse import show
@@ -34,8 +35,6 @@ def window(w: Window, tz: ZoneInfo) -> str:
 
 def plan(p: dict[str, Any]) -> str:
     t, wal, dest = p["target"], p["wal"], p["destination"]
-    from opsd.actions.backup import human_bytes
-
     where = f"{dest['path']} (in place" + (", --delta" if dest["delta"] else ", old directory moved aside") + ")" \
         if dest["in_place"] else f"{dest['path']} on port {dest['port']}, archive_mode=off (side restore)"
     size = human_bytes(p["backup_size"]) if p["backup_size"] is not None else "-"

@@ -195,4 +195,4 @@ def test_repo_ls_parsing_keeps_only_segments() -> None:
             '"time":1795635639},"15-1/0000000100000000/000000010000000000000002.00000028.backup":{"type":"file",'
             '"size":370,"time":1795635643},"archive.info":{"type":"file","size":253,"time":1795635643}}')
     rows = pb.parse_repo_ls(text)
-    assert [(r.name, r.size) for r in rows] == [("000000010000000000000001", 5)]
+    assert [(r.segment.name, r.size) for r in rows] == [("000000010000000000000001", 5)]
