@@ -86,6 +86,7 @@ class RestoreResult:
     state: str  # "restored (not started)", "promoted", "paused at target"
     moved_aside: str | None
     log_file: str | None
+    last_replayed_at: datetime | None = None
 
     def summary(self) -> str:
         parts = [f"restored {self.backup} into {self.destination}: {human_bytes(self.restored_bytes)} in "
@@ -118,80 +119,109 @@ def progress_reporter(report: Callable[[str], None]) -> Callable[[str, str], Non
     return on_line
 
 
+@dataclass(frozen=True)
+class Launch:
+    """Where a restore keeps its own files and how its server is started. A restore uses
+    ``<state_dir>/restores``; a drill passes its scratch area, private socket and server overrides."""
+
+    work_dir: Path
+    lock: str = "restore"
+    socket_dir: Path | None = None  # None: the production socket directory (or work_dir/run for TCP setups)
+    process_max: int | None = None
+    server_options: tuple[str, ...] = ()
+    wait_timeout: float = 3600
+
+
+def default_launch(ctx: Context, wait_timeout: float = 3600) -> Launch:
+    return Launch(work_dir=ctx.settings.opsd.state_dir / "restores", wait_timeout=wait_timeout)
+
+
 def execute(ctx: Context, plan: Plan, *, report: Callable[[str], None], wait_timeout: float = 3600) -> RestoreResult:
+    launch = default_launch(ctx, wait_timeout)
+    with files.exclusive_lock(ctx.lock_dir, launch.lock, ctx.settings.opsd.run_as,
+                              f"opsd restore into {plan.request.dest}"):
+        result = restore_files(ctx, plan, launch, report)
+        if plan.request.start:
+            result = start_and_watch(ctx, plan, launch, result, report)
+    return result
+
+
+def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[str], None]) -> RestoreResult:
+    """Run pgBackRest restore (the caller holds the lock). Raises RefusedError for a refused plan."""
     if plan.refused:
         raise RefusedError("refused: " + "; ".join(plan.refusals()))
     req, backup = plan.request, plan.backup
     assert backup is not None
     user = ctx.settings.opsd.run_as
-    restores = files.ensure_dir(ctx.settings.opsd.state_dir / "restores", user)
-    with files.exclusive_lock(ctx.lock_dir, "restore", user, f"opsd restore into {req.dest}"):
-        moved = None
-        if req.in_place and not req.delta:
-            moved = files.move_aside(req.dest, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
-            report(f"moved the old data directory aside to {moved}")
-        elif not req.in_place:
-            files.make_empty_dir(req.dest, user)
-        options = _options(ctx, plan, restores)
-        report(f"restoring {backup.label} into {req.dest} ...")
-        t0 = time.monotonic()
-        try:
-            ctx.pgbackrest.restore(options, on_line=progress_reporter(report))
-        except OpsdError as e:
-            e.hint = (f"the partial restore is left in {req.dest} (not started)"
-                      + (f"; the previous data directory is at {moved}" if moved else ""))
-            raise
-        restore_secs = time.monotonic() - t0
-        result = RestoreResult(
-            backup=backup.label, destination=str(req.dest), restored_bytes=backup.size,
-            restore_seconds=restore_secs, restore_rate=backup.size / max(restore_secs, 0.001), started=False,
-            recovery_seconds=None, replay_rate=None, last_replayed_xact=None, state="restored (not started)",
-            moved_aside=str(moved) if moved else None, log_file=None)
-        if req.start:
-            result = replace(result, **_start_and_watch(ctx, plan, restores, report, wait_timeout))
-    return result
+    files.ensure_dir(launch.work_dir, user)
+    moved = None
+    if req.in_place and not req.delta:
+        moved = files.move_aside(req.dest, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
+        report(f"moved the old data directory aside to {moved}")
+    elif not req.in_place:
+        files.make_empty_dir(req.dest, user)
+    options = _options(ctx, plan, launch)
+    report(f"restoring {backup.label} into {req.dest} ...")
+    t0 = time.monotonic()
+    try:
+        ctx.pgbackrest.restore(options, on_line=progress_reporter(report))
+    except OpsdError as e:
+        e.hint = (f"the partial restore is left in {req.dest} (not started)"
+                  + (f"; the previous data directory is at {moved}" if moved else ""))
+        raise
+    restore_secs = time.monotonic() - t0
+    return RestoreResult(
+        backup=backup.label, destination=str(req.dest), restored_bytes=backup.size,
+        restore_seconds=restore_secs, restore_rate=backup.size / max(restore_secs, 0.001), started=False,
+        recovery_seconds=None, replay_rate=None, last_replayed_xact=None, state="restored (not started)",
+        moved_aside=str(moved) if moved else None, log_file=None)
 
 
-def _options(ctx: Context, plan: Plan, restores: Path) -> RestoreOptions:
+def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
     req = plan.request
     target: str | None = None
-    if req.target_type == "time" and req.target_time is not None:
+    target_type = "default" if plan.to_end else req.target_type
+    if plan.to_end:
+        target = None
+    elif req.target_type == "time" and req.target_time is not None:
         target = pgbackrest_target(req.target_time)
     elif req.target_type in ("lsn", "xid"):
         target = req.target_value
     side = not req.in_place
     spool = None
     if side and archive_async(ctx.settings.pgbackrest.config, ctx.settings.pgbackrest.stanza):
-        spool = str(files.ensure_dir(restores / "spool", ctx.settings.opsd.run_as))
+        spool = str(files.ensure_dir(launch.work_dir / "spool", ctx.settings.opsd.run_as))
     return RestoreOptions(
-        pg1_path=str(req.dest), set=plan.backup.label if plan.backup else None, target_type=req.target_type,
+        pg1_path=str(req.dest), set=plan.backup.label if plan.backup else None, target_type=target_type,
         target=target, target_action="pause" if req.pause else "promote", target_timeline=req.target_timeline,
         port=req.port if side else None, archive_off=side, delta=req.delta,
-        lock_path=str(files.ensure_dir(restores / "lock", ctx.settings.opsd.run_as)) if side else None,
-        spool_path=spool,
+        lock_path=str(files.ensure_dir(launch.work_dir / "lock", ctx.settings.opsd.run_as)) if side else None,
+        spool_path=spool, process_max=launch.process_max,
     )
 
 
-def _start_and_watch(ctx: Context, plan: Plan, restores: Path, report: Callable[[str], None],
-                     wait_timeout: float) -> dict[str, Any]:
+def start_and_watch(ctx: Context, plan: Plan, launch: Launch, result: RestoreResult,
+                    report: Callable[[str], None]) -> RestoreResult:
+    """Start the restored server and wait until recovery reaches the target (promoted, or paused)."""
     req = plan.request
+    pause = req.pause and not plan.to_end
     pg = ctx.settings.postgres
     inst = Instance(pg.bin_dir, req.dest, ctx.runner)
-    log_file = restores / f"{req.dest.name}-{ctx.now():%Y%m%dT%H%M%S}.log"
-    opts = []
-    socket_dir = pg.host
+    log_file = launch.work_dir / f"{req.dest.name}-{ctx.now():%Y%m%dT%H%M%S}.log"
+    opts: list[str] = []
+    socket_dir = str(launch.socket_dir) if launch.socket_dir else pg.host
     if not socket_dir.startswith("/"):
-        socket_dir = str(files.ensure_dir(restores / "run", ctx.settings.opsd.run_as))
+        socket_dir = str(files.ensure_dir(launch.work_dir / "run", ctx.settings.opsd.run_as))
     if not req.in_place:
         opts = [f"-c port={req.port}", "-c archive_mode=off", f"-c unix_socket_directories={socket_dir}",
-                "-c listen_addresses=localhost"]
+                "-c listen_addresses=localhost", *launch.server_options]
     _ensure_config_files(req.dest)
     report(f"starting PostgreSQL on {req.dest} (log {log_file}) ...")
     t0 = time.monotonic()
     inst.start(log_file, opts)
     section = pg.model_copy(update={"host": socket_dir, "port": req.port or pg.port})
     connect = factory(section)
-    deadline = time.monotonic() + wait_timeout
+    deadline = time.monotonic() + launch.wait_timeout
     row: RecoveryRow | None = None
     while time.monotonic() < deadline:
         try:
@@ -202,18 +232,20 @@ def _start_and_watch(ctx: Context, plan: Plan, restores: Path, report: Callable[
                 raise OpsdError(f"recovery failed: {tail_fatal(log_file)}",
                                 hint=f"server log: {log_file}; the restored directory is {req.dest}") from None
             row = None
-        if row is not None and ((req.pause and row.pause_state == "paused") or (not req.pause and not row.in_recovery)):
+        if row is not None and ((pause and row.pause_state == "paused") or (not pause and not row.in_recovery)):
             break
         time.sleep(POLL)
     else:
-        raise OpsdError(f"recovery did not reach the target within {wait_timeout:.0f}s",
+        raise OpsdError(f"recovery did not reach the target within {launch.wait_timeout:.0f}s",
                         hint=f"server log: {log_file}; the server is still running on {req.dest}")
     secs = time.monotonic() - t0
     assert row is not None
-    return dict(started=True, recovery_seconds=secs, replay_rate=plan.wal_bytes / max(secs, 0.001),
-                last_replayed_xact=show(row.last_replayed_xact) if row.last_replayed_xact else None,
-                state="paused at target (inspect, then pg_wal_replay_resume() or promote)" if req.pause
-                else f"promoted on timeline {row.timeline}", log_file=str(log_file))
+    return replace(
+        result, started=True, recovery_seconds=secs, replay_rate=plan.wal_bytes / max(secs, 0.001),
+        last_replayed_xact=show(row.last_replayed_xact) if row.last_replayed_xact else None,
+        last_replayed_at=row.last_replayed_xact,
+        state="paused at target (inspect, then pg_wal_replay_resume() or promote)" if pause
+        else f"promoted on timeline {row.timeline}", log_file=str(log_file))
 
 
 def _ensure_config_files(dest: Path) -> None:

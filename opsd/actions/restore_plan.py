@@ -66,6 +66,9 @@ class Plan:
     estimate_source: str
     verdicts: list[Verdict] = field(default_factory=list)
     interval: Interval | None = None
+    # PostgreSQL stops a time target only at a later commit: a target at (or after) the last archived commit is
+    # recovered as "to the end of the archived WAL" instead, which ends at that same commit.
+    to_end: bool = False
 
     @property
     def refused(self) -> bool:
@@ -161,6 +164,7 @@ def estimate(backup: BackupInfo, wal_bytes: int, history: list[Run]) -> tuple[fl
 def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, history: list[Run]) -> Plan:
     backup, why, verdicts = _choose(req, info, w)
     interval = None
+    to_end = False
     if req.target_type == "time" and req.target_time is not None:
         interval = w.covering(req.target_time)
         if interval is None:
@@ -171,6 +175,13 @@ def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, histo
             elif latest and req.target_time > latest.time:
                 where = f"after the latest recoverable time ({show(latest.time)}, {latest.source})"
             verdicts.append(Verdict(REFUSE, f"target {show(req.target_time)} is {where}; window: {window_text(w)}"))
+        latest = w.latest
+        to_end = bool(interval and latest and interval.latest == latest and req.target_time >= latest.time)
+        if to_end and latest:
+            verdicts.append(Verdict(WARN, f"target is at the last archived commit ({show(latest.time)}): recovering "
+                                          "to the end of the archived WAL, which ends there"
+                                          + (" (then promoted: there is nothing left to pause before)"
+                                             if req.pause else "")))
         if backup and backup.start <= req.target_time < backup.stop:
             verdicts.append(Verdict(WARN, f"target falls inside backup {backup.label} ({show(backup.start)} .. "
                                           f"{show(backup.stop)}): the database is not consistent before its end"))
@@ -189,7 +200,7 @@ def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, histo
     est, source = estimate(backup, segments * SEGMENT_BYTES, history) if backup else (None, "no backup chosen")
     if not any(v.level in (WARN, REFUSE) for v in verdicts):
         verdicts.append(Verdict(OK, "all preflight checks passed"))
-    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, verdicts, interval)
+    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, verdicts, interval, to_end)
 
 
 def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) -> list[Verdict]:
@@ -228,6 +239,7 @@ def describe(plan: Plan) -> dict[str, object]:
         "estimate_source": plan.estimate_source,
         "destination": {"path": str(r.dest), "port": r.port, "in_place": r.in_place, "delta": r.delta,
                         "archive_mode": "preserve" if r.in_place else "off"},
+        "recovery": "to the end of the archived WAL" if plan.to_end else "to the target",
         "verdicts": [{"level": v.level, "message": v.message} for v in plan.verdicts],
         "refused": plan.refused,
     }

@@ -118,6 +118,9 @@ class ProcessRunner:
             timed_out = _pump(proc, emit, started + timeout)
             if timed_out:
                 self._kill(proc)
+        except BaseException:  # interrupted (a signal turned into SystemExit): never leave the child behind
+            self._kill(proc)
+            raise
         finally:
             with self._lock:
                 self._procs.discard(proc)

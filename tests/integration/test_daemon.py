@@ -91,8 +91,10 @@ def test_daemon_catches_up_once_then_runs_on_schedule(dstack: Sandbox, tmp_path:
     events = [e["event"] for e in _events(log)]
     assert "daemon.started" in events and events[-1] == "daemon.stopped"
     finished = [e for e in _events(log) if e["event"] == "backup.finished"]
-    assert finished and all(e["outcome"] == "ok" for e in finished)
-    assert len(labels(sb)) == len(finished)
+    ok = [e for e in finished if e["outcome"] == "ok"]
+    # a minute that fires while the catch-up still runs finds the lock held: 'busy', never a second backup
+    assert ok and all(e["outcome"] in ("ok", "busy") for e in finished)
+    assert len(labels(sb)) == len(ok)
 
     # a restart right after does not catch up again: the repository has a fresh full
     log2 = tmp_path / "daemon2.log"

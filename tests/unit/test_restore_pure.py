@@ -188,6 +188,9 @@ def test_last_commit_time_from_waldump_output() -> None:
            "rmgr: XLOG desc: SWITCH\n")
     assert last_commit_time(out) == datetime(2026, 11, 25, 19, 40, 43, 856639, tzinfo=UTC)
     assert last_commit_time("rmgr: XLOG desc: SWITCH\n") is None
+    ddl = ("rmgr: Transaction len (rec/tot): 530/530, tx: 731, lsn: 0/0A0001C8, desc: COMMIT 2026-11-25 20:12:30.5 UTC;"
+           " inval msgs: catcache 7 catcache 6 relcache 16390\n")
+    assert last_commit_time(ddl) == datetime(2026, 11, 25, 20, 12, 30, 500000, tzinfo=UTC)
 
 
 def test_repo_ls_parsing_keeps_only_segments() -> None:
