@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsd.adapters.pgbackrest_errors import to_error
+from opsd.adapters.pgbackrest_verify import VerifyResult, parse_verify
 from opsd.adapters.runner import Completed, Runner
 from opsd.errors import RepositoryError
 from opsd.wal import ArchivedSegment, parse_segment
@@ -64,6 +65,14 @@ def stanza_create_cmd(base: Base) -> list[str]:
 
 def expire_cmd(base: Base) -> list[str]:
     return [*base.argv(), "--log-level-console=info", "expire"]
+
+
+def verify_cmd(base: Base, *, backup_set: str | None = None) -> list[str]:
+    """Report on stdout, damaged files named in the log on stderr (see pgbackrest_verify)."""
+    argv = [*base.argv(), "--output=text", "--verbose", "--log-level-console=off", "--log-level-stderr=info"]
+    if backup_set:
+        argv.append(f"--set={backup_set}")
+    return [*argv, "verify"]
 
 
 def archive_push_command(base: Base) -> str:
@@ -216,6 +225,14 @@ class PgBackRest:
 
     def expire(self) -> Completed:
         return self._run(expire_cmd(self.base), "expire", self.command_timeout)
+
+    def verify(self, backup_set: str | None = None) -> VerifyResult:
+        """Read every file of the repository back and check it; damage is in the result, not an exception."""
+        res = self._run(verify_cmd(self.base, backup_set=backup_set), "verify", self.backup_timeout, log_output=False)
+        try:
+            return parse_verify(res.stdout, res.stderr)
+        except ValueError as e:
+            raise RepositoryError(f"cannot read pgbackrest verify output: {e}") from None
 
     def archive_segments(self) -> list[ArchivedSegment]:
         path = f"archive/{self.base.stanza}"

@@ -1,0 +1,41 @@
+"""``pgbackrest verify`` of the whole repository (every backup file and WAL segment read back and checked),
+so file-level damage is caught between drills. pgBackRest exits 0 even when it finds damage: the parsed
+status decides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from opsd.actions.jobs import JobOutcome
+from opsd.adapters.pgbackrest_verify import VerifyResult
+from opsd.context import Context
+from opsd.errors import OpsdError
+from opsd.log import get_logger
+
+
+class RepositoryDamaged(OpsdError):
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__("repository damaged: " + result.summary(),
+                         hint="a drill from the damaged backup will fail; take a new full backup "
+                              "('opsd backup --type full') and see docs/drills.md")
+        self.result = result
+        self.details: dict[str, Any] = {**asdict(result), "ok": False}
+
+
+def run_verify(ctx: Context, backup_set: str | None = None) -> VerifyResult:
+    return ctx.pgbackrest.verify(backup_set)
+
+
+def verify_job(ctx: Context, stanza: str | None = None, backup_set: str | None = None
+               ) -> Callable[[], JobOutcome]:
+    def body() -> JobOutcome:
+        sctx = ctx.for_stanza(stanza) if stanza else ctx
+        result = run_verify(sctx, backup_set)
+        if not result.ok:
+            get_logger().error("alert.raised", alert="verify.failed", stanza=result.stanza, message=result.summary())
+            raise RepositoryDamaged(result)
+        return JobOutcome("ok", result.summary(), {**asdict(result), "ok": True})
+
+    return body
