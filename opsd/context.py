@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +34,13 @@ class Context:
             backup_timeout=s.backup_timeout.total_seconds(), command_timeout=s.command_timeout.total_seconds(),
             probe_io_timeout=s.probe_io_timeout.total_seconds(),
         )
+
+    def for_stanza(self, stanza: str) -> Context:
+        """The same context aimed at another stanza of the same pgbackrest.conf (drill host rotation)."""
+        if stanza == self.settings.pgbackrest.stanza:
+            return self
+        section = self.settings.pgbackrest.model_copy(update={"stanza": stanza})
+        return replace(self, settings=self.settings.model_copy(update={"pgbackrest": section}))
 
     @property
     def lock_dir(self) -> Path:

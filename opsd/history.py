@@ -133,6 +133,11 @@ class History:
             r = c.execute(q + " ORDER BY started_at DESC, id DESC LIMIT 1", args).fetchone()
         return _row(r) if r else None
 
+    def get(self, run_id: int) -> Run | None:
+        with self._conn() as c:
+            r = c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row(r) if r else None
+
     def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         with self._conn() as c:
             if job:

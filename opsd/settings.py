@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsd.errors import ConfigError
 from opsd.schedule import Schedule, parse_duration, parse_schedule
@@ -33,6 +33,9 @@ class OpsdSection(_Section):
     timezone: str = "UTC"
     run_as: str = "postgres"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # primary: this host runs PostgreSQL (backups, checks, heartbeats, drills).
+    # drill: no local primary; only verifies stanzas from the repository (drills, verify), in rotation.
+    role: Literal["primary", "drill"] = "primary"
 
     @field_validator("timezone")
     @classmethod
@@ -98,6 +101,8 @@ class ScheduleSection(_Section):
     diff: ScheduleExpr = "0 13 * * *"
     incr: ScheduleExpr = ""
     check: ScheduleExpr = "*/30 * * * *"
+    drill: ScheduleExpr = "0 3 * * 0"
+    verify: ScheduleExpr = "0 5 * * 6"
     misfire_grace: Duration = timedelta(hours=1)
     catch_up_full: bool = True
 
@@ -112,6 +117,49 @@ class CheckSection(_Section):
     backup_grace: Duration = timedelta(hours=2)
 
 
+class SmokeQuery(_Section):
+    """An operator's own check on the restored copy: the first column of the first row must equal ``expect``
+    (booleans compare as 'true'/'false', NULL as 'null')."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    sql: str = Field(min_length=1)
+    dbname: str = "postgres"
+    expect: str = "true"
+
+
+class DrillSection(_Section):
+    scratch_dir: Path | None = None  # default <state_dir>/scratch
+    port: int = Field(55499, ge=1, le=65535)
+    process_max: int = Field(1, ge=1, le=64)
+    heartbeat_interval: Duration = timedelta(minutes=1)  # "0s" disables the heartbeat job
+    heartbeat_retention: Duration = timedelta(days=45)
+    max_age: Duration = timedelta(days=8)
+    rto_target: Duration = timedelta(hours=1)
+    rpo_target: Duration = timedelta(minutes=5)
+    recovery_timeout: Duration = timedelta(hours=6)
+    verify_statement_timeout: Duration = timedelta(hours=1)
+    shared_buffers: str = "128MB"
+    stanzas: list[str] = Field(default_factory=list)  # drill host: stanzas verified in rotation
+    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
+
+    @field_validator("scratch_dir")
+    @classmethod
+    def _abs(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_absolute():
+            raise ValueError("must be an absolute path")
+        return v
+
+    @field_validator("stanzas")
+    @classmethod
+    def _stanzas(cls, v: list[str]) -> list[str]:
+        import re
+
+        bad = [x for x in v if not re.fullmatch(r"[A-Za-z0-9_.-]+", x)]
+        if bad:
+            raise ValueError(f"invalid stanza name(s): {', '.join(map(repr, bad))}")
+        return v
+
+
 class DaemonSection(_Section):
     shutdown_timeout: Duration = timedelta(minutes=15)
 
@@ -123,7 +171,29 @@ class Settings(_Section):
     schedule: ScheduleSection = ScheduleSection()
     check: CheckSection = CheckSection()
     daemon: DaemonSection = DaemonSection()
+    drill: DrillSection = DrillSection()
     source: str = Field("<defaults>", exclude=True)
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.drill.scratch_dir or self.opsd.state_dir / "scratch"
+
+    @property
+    def drill_stanzas(self) -> list[str]:
+        return list(self.drill.stanzas) or [self.pgbackrest.stanza]
+
+    @model_validator(mode="after")
+    def _drill_apart_from_production(self) -> Settings:
+        """A drill never uses the production port or data directory (checked again before every drill)."""
+        problems = []
+        if self.opsd.role == "primary" and self.drill.port == self.postgres.port:
+            problems.append(f"drill.port: {self.drill.port} is the production port (postgres.port)")
+        scratch, data = self.scratch_dir.resolve(), self.postgres.data_dir.resolve()
+        if scratch == data or data in scratch.parents or scratch in data.parents:
+            problems.append(f"drill.scratch_dir: {scratch} overlaps the production data directory {data}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 def resolve_path(cli_path: str | None) -> str:
@@ -139,6 +209,9 @@ def _format_errors(err: ValidationError) -> list[str]:
             msg = "unknown key (typo?)"
         elif e["type"] == "missing":
             msg = "required key missing"
+        if not e["loc"]:  # whole-model checks already name their keys
+            problems += msg.split("; ")
+            continue
         problems.append(f"{loc}: {msg}")
     return problems
 
@@ -181,7 +254,11 @@ def to_display(settings: Settings) -> dict[str, dict[str, Any]]:
             return "********" if v.get_secret_value() else ""
         if isinstance(v, Path):
             return str(v)
-        return v
+        if isinstance(v, BaseModel):
+            return {k: show(x) for k, x in dict(v).items()}
+        if isinstance(v, list):
+            return [show(x) for x in v]
+        return "" if v is None else v
 
     return {section: {k: show(v) for k, v in dict(getattr(settings, section)).items()}
             for section in Settings.model_fields if section != "source"}

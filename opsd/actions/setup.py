@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsd.actions import heartbeat
 from opsd.actions.server import server_role
 from opsd.adapters.pgbackrest import archive_push_command
 from opsd.adapters.postgres import PgCtl
 from opsd.context import Context
 from opsd.db.connection import alter_system, reload_conf
-from opsd.db.queries import SettingRow, fetch_all
+from opsd.db.queries import PresentRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 
 NAMES = ["archive_command", "archive_mode", "wal_level"]
@@ -64,6 +65,15 @@ def _read(ctx: Context) -> dict[str, SettingRow]:
         return {r.name: r for r in fetch_all(conn, "settings", SettingRow, {"names": NAMES})}
 
 
+def _heartbeat_table(ctx: Context) -> Step:
+    with ctx.connect() as conn:
+        present = fetch_one(conn, "heartbeat_exists", PresentRow).present
+    heartbeat.ensure_table(ctx)
+    if present:
+        return Step("heartbeat", "ok", "opsd.heartbeat exists (drill marker rows)")
+    return Step("heartbeat", "changed", "created schema opsd and table opsd.heartbeat (drill marker rows)")
+
+
 def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool = False) -> SetupResult:
     out = SetupResult()
     role = server_role(ctx)
@@ -85,6 +95,7 @@ def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool 
         rows = _read(ctx)
     else:
         out.steps.append(Step("settings", "ok", "archive_mode, archive_command and wal_level already right"))
+    out.steps.append(_heartbeat_table(ctx))
     pending = [n for n, r in rows.items() if r.pending_restart]
     if pending and restart:
         PgCtl(ctx.settings.postgres, ctx.runner, ctx.settings.opsd.state_dir / "pg_ctl.log").restart()

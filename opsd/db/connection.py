@@ -11,7 +11,9 @@ from psycopg import sql
 from opsd.errors import DatabaseError
 from opsd.settings import PostgresSection
 
-Connect = Callable[[], psycopg.Connection[Any]]
+Conn = psycopg.Connection[Any]
+Connect = Callable[[], Conn]
+ConnectTo = Callable[[str], Conn]  # database name -> connection
 
 
 def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000) -> Connect:
@@ -30,6 +32,15 @@ def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000) -> Connect:
             first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
             raise DatabaseError(f"cannot connect to PostgreSQL at {pg.host}:{pg.port} as {pg.user}: {first}",
                                 hint="check [postgres] host/port/user and pg_hba.conf") from None
+
+    return connect
+
+
+def per_database(pg: PostgresSection) -> ConnectTo:
+    """Connections to any database of the server described by ``pg`` (a scratch instance: its socket and port)."""
+
+    def connect(dbname: str) -> Conn:
+        return factory(pg.model_copy(update={"dbname": dbname}))()
 
     return connect
 

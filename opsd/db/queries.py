@@ -37,6 +37,24 @@ def fetch_all(conn: Connection[Any], name: str, row: type[T], params: dict[str, 
         raise DatabaseError(f"query {name} failed: {first}") from None
 
 
+def execute(conn: Connection[Any], name: str, params: dict[str, Any]) -> int:
+    """Run one statement that returns no rows; the number of rows it touched."""
+    try:
+        return conn.execute(load(name), params).rowcount
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatabaseError(f"query {name} failed: {first}") from None
+
+
+def execute_script(conn: Connection[Any], name: str) -> None:
+    """Run a multi-statement file (no parameters: the simple query protocol)."""
+    try:
+        conn.execute(load(name).encode())
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatabaseError(f"{name} failed: {first}") from None
+
+
 def fetch_one(conn: Connection[Any], name: str, row: type[T], params: dict[str, Any] | None = None) -> T:
     rows = fetch_all(conn, name, row, params)
     if len(rows) != 1:
@@ -88,3 +106,41 @@ class RecoveryRow:
     last_replayed_xact: datetime | None
     replay_lsn: str | None
     timeline: int
+
+
+@dataclass(frozen=True)
+class HeartbeatRow:
+    id: int
+    written_at: datetime
+    txid: int
+    lsn: str
+
+
+@dataclass(frozen=True)
+class NameRow:
+    name: str
+
+
+@dataclass(frozen=True)
+class PresentRow:
+    present: bool
+
+
+@dataclass(frozen=True)
+class RelationRow:
+    name: str
+    kind: str  # r table, m materialized view, t TOAST table, i B-tree index
+    schema: str
+    pages: int
+
+
+@dataclass(frozen=True)
+class CorruptionRow:
+    blkno: int | None
+    offnum: int | None
+    msg: str
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    checked: bool

@@ -1,0 +1,45 @@
+"""Reads a drill makes on the restored copy that are not plain queries from sql/: a full COPY of a relation
+(everything, TOAST included, as pg_dump would read it) and the operator's own smoke queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import Connection, sql
+
+from opsd.errors import DatabaseError
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def read_relation(conn: Connection[Any], regclass_text: str) -> int:
+    """COPY every row of a table or materialized view to nowhere; the number of bytes read.
+    ``regclass_text`` is the server's own ``oid::regclass::text`` (already quoted as needed)."""
+    query = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT").format(sql.SQL(regclass_text))
+    total = 0
+    try:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for block in copy:
+                total += len(block)
+    except psycopg.Error as e:
+        raise DatabaseError(f"reading {regclass_text} failed: {_first_line(e)}") from None
+    return total
+
+
+def scalar_text(conn: Connection[Any], query: str) -> str:
+    """First column of the first row as text: booleans 'true'/'false', NULL 'null', no row 'no rows'."""
+    try:
+        row = conn.execute(query.encode()).fetchone()  # the operator's SQL, from the config file
+    except psycopg.Error as e:
+        raise DatabaseError(_first_line(e)) from None
+    if row is None:
+        return "no rows"
+    value = row[0]
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
