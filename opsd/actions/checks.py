@@ -131,8 +131,46 @@ def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[Ch
     return out
 
 
+def restorability_results(ctx: Context, now: datetime) -> list[CheckResult]:
+    """From the run history: the last passing drill per stanza against drill.max_age, a failed drill since
+    then, and the last repository verify."""
+    out = []
+    max_age = ctx.settings.drill.max_age
+    stanzas = ctx.settings.drill_stanzas
+    drills = ctx.history.runs("drill", limit=500)
+    for stanza in stanzas:
+        name = "restorability" if len(stanzas) == 1 else f"restorability.{stanza}"
+        mine = [r for r in drills if r.details.get("stanza", stanza) == stanza and r.outcome in ("ok", "failed")]
+        passed = next((r for r in mine if r.outcome == "ok"), None)
+        failed = next((r for r in mine if r.outcome == "failed"), None)
+        if passed is None:
+            status = CRITICAL if failed else WARNING
+            why = f"; last drill #{failed.id} failed: {failed.error}" if failed else " (run 'opsd drill run')"
+            out.append(CheckResult(name, status, f"restorability unproven: no drill has passed{why}"))
+            continue
+        age = now - passed.started_at
+        details = {"run_id": passed.id, "age": age.total_seconds(), "max_age": max_age.total_seconds()}
+        if failed is not None and failed.started_at > passed.started_at:
+            out.append(CheckResult(name, CRITICAL, f"last drill #{failed.id} failed: {failed.error}", details))
+        elif age > max_age:
+            out.append(CheckResult(name, CRITICAL, f"restorability stale: last passing drill #{passed.id} is "
+                                                   f"{format_duration(age)} old (max {format_duration(max_age)})",
+                                   details))
+        else:
+            out.append(CheckResult(name, OK, f"last passing drill #{passed.id} is {format_duration(age)} old "
+                                             f"(max {format_duration(max_age)})", details))
+    last = ctx.history.last("verify", ("ok", "failed"))
+    if last is not None and last.outcome == "failed":
+        out.append(CheckResult("repository.verify", CRITICAL, f"last verify #{last.id} failed: {last.error}"))
+    elif last is not None:
+        out.append(CheckResult("repository.verify", OK, f"last verify #{last.id} passed "
+                                                        f"{format_duration(now - last.started_at)} ago"))
+    return out
+
+
 def run_checks(ctx: Context) -> list[CheckResult]:
-    """Run every check; one failing check never hides the others."""
+    """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
+    local PostgreSQL: it checks the repository and restorability only."""
     st = _State()
     results: list[CheckResult] = []
     steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
@@ -140,6 +178,8 @@ def run_checks(ctx: Context) -> list[CheckResult]:
         ("archive.archiver", check_archiver), ("repository", check_repository),
         ("pgbackrest.check", check_pgbackrest),
     ]
+    if ctx.settings.opsd.role == "drill":
+        steps = [("repository", check_repository)]
     for name, fn in steps:
         if name.startswith("archive.") and st.server is None:
             results.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))
@@ -148,8 +188,9 @@ def run_checks(ctx: Context) -> list[CheckResult]:
             results.append(fn(ctx, st))
         except OpsdError as e:
             results.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
-    if st.info is not None:
+    if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
+    results.extend(restorability_results(ctx, ctx.now()))
     return results
 
 

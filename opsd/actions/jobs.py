@@ -14,8 +14,13 @@ from opsd.context import Context
 from opsd.errors import BusyError, OpsdError
 from opsd.log import get_logger
 
-JOBS = ("backup-full", "backup-diff", "backup-incr", "check")
+JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill")
 BACKUP_JOBS = {"backup-full": "full", "backup-diff": "diff", "backup-incr": "incr"}
+DRILL_HOST_JOBS = ("check", "verify", "drill")  # a drill host has no primary: no backups, no heartbeats
+
+
+def role_jobs(role: str) -> tuple[str, ...]:
+    return DRILL_HOST_JOBS if role == "drill" else JOBS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsd.actions.jobs import BACKUP_JOBS, JOBS
+from opsd.actions.jobs import BACKUP_JOBS, JOBS, role_jobs
 from opsd.context import Context
 from opsd.history import Run
 from opsd.schedule import Schedule
@@ -52,6 +52,8 @@ def job_status(ctx: Context) -> list[JobStatus]:
     out = []
     for job in JOBS:
         sched = ctx.settings.schedule.parsed(schedule_key(job))
+        if job not in role_jobs(ctx.settings.opsd.role):
+            sched = None
         last = ctx.history.last(job)
         last_ok = ctx.history.last(job, ("ok", "skipped"))
         if sched is None:

@@ -132,6 +132,23 @@ def move_aside(path: Path, suffix: str, user: str) -> Path:
     return aside
 
 
+def remove_scratch(path: Path, scratch_root: Path, prefix: str = "drill-") -> None:
+    """Delete a scratch instance directory, and refuse anything that is not ``<scratch_root>/<prefix>*``:
+    a drill's teardown must never be able to remove anything else."""
+    import shutil
+
+    root = scratch_root.resolve()
+    real = path.resolve()
+    if real.parent != root or not real.name.startswith(prefix) or real == root:
+        raise OpsdError(f"refusing to remove {path}: not a scratch instance under {scratch_root}")
+    if not real.is_dir():
+        return
+    try:
+        shutil.rmtree(real)
+    except OSError as e:
+        raise OpsdError(f"cannot remove scratch instance {path}: {e.strerror}") from None
+
+
 @contextlib.contextmanager
 def scratch_dir(parent: Path, user: str) -> Iterator[Path]:
     """A private temporary directory owned by ``user``, removed afterwards."""

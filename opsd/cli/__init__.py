@@ -23,7 +23,7 @@ Exit codes:
   1  the operation failed (or a check is critical)
   2  usage error (bad option or argument)
   3  configuration invalid
-  4  busy: another backup holds the lock
+  4  busy: another backup (or drill) holds the lock
   5  refused by a preflight check (restore plan): nothing was touched"""
 
 
@@ -55,7 +55,7 @@ class App:
               help="Logs go to stderr: JSON unless stderr is a terminal.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
-    """opsd: PostgreSQL backups with pgBackRest, checked and scheduled."""
+    """opsd: PostgreSQL backups with pgBackRest, checked, scheduled and proven by recovery drills."""
     as_json = {"auto": None, "json": True, "console": False}[log_format]
     level = log_level or ("warning" if sys.stderr.isatty() else "info")
     log.configure(level, json=as_json)
@@ -63,9 +63,9 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_
 
 
 def _register() -> None:
-    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd, restore_cmd
+    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd, drill_cmd, restore_cmd
 
-    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd):
+    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd, drill_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opsd.actions import heartbeat
 from opsd.actions.backup import backup_job
 from opsd.actions.checks import check_job
-from opsd.actions.jobs import BACKUP_JOBS, JOBS, JobOutcome, run_job
+from opsd.actions.drill import DrillRequest, drill_job
+from opsd.actions.drill_plan import pick_stanza
+from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
+from opsd.actions.verify import verify_job
 from opsd.context import Context
+from opsd.errors import OpsdError
 from opsd.log import get_logger
-from opsd.schedule import Schedule
+from opsd.schedule import Schedule, parse_schedule
+
+HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
 
 
 @dataclass(frozen=True)
@@ -22,10 +29,15 @@ class JobSpec:
 
 def enabled_jobs(ctx: Context) -> list[JobSpec]:
     out = []
-    for job in JOBS:
+    for job in role_jobs(ctx.settings.opsd.role):
         sched = ctx.settings.schedule.parsed(BACKUP_JOBS.get(job, job))
         if sched is not None:
             out.append(JobSpec(job, sched))
+    every = ctx.settings.drill.heartbeat_interval.total_seconds()
+    if ctx.settings.opsd.role == "primary" and every >= 1:
+        sched = parse_schedule(f"{int(every)}s")
+        assert sched is not None
+        out.append(JobSpec(HEARTBEAT, sched))
     return out
 
 
@@ -34,11 +46,28 @@ def body_for(ctx: Context, job: str) -> Callable[[], JobOutcome]:
         return backup_job(ctx, BACKUP_JOBS[job])
     if job == "check":
         return check_job(ctx)
+    if job == "drill":
+        return drill_job(ctx, DrillRequest(target="random"))
+    if job == "verify":
+        stanzas = ctx.settings.drill_stanzas
+        stanza = pick_stanza(stanzas, ctx.history.runs("verify", limit=200)) if len(stanzas) > 1 else None
+        return verify_job(ctx, stanza)
     raise ValueError(f"unknown job {job!r}")
+
+
+def beat(ctx: Context) -> str:
+    try:
+        heartbeat.write(ctx)
+    except OpsdError as e:
+        get_logger().warning("heartbeat.failed", error=str(e), hint=e.hint)
+        return "failed"
+    return "ok"
 
 
 def run_safely(ctx: Context, job: str, trigger: str) -> str:
     """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised."""
+    if job == HEARTBEAT:
+        return beat(ctx)
     try:
         return run_job(ctx, job, trigger, body_for(ctx, job)).outcome
     except Exception:

@@ -20,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from opsd.adapters.systemd import notify
 from opsd.context import Context
-from opsd.daemon.jobs import enabled_jobs, run_safely
+from opsd.daemon.jobs import HEARTBEAT, enabled_jobs, run_safely
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
 from opsd.settings import Settings
@@ -170,8 +170,9 @@ class Daemon:
 
 
 def run_once(ctx: Context) -> dict[str, str]:
-    """Run every enabled job once, in order (full, diff, incr, check). Returns job -> outcome."""
-    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx)}
+    """Run every enabled job once, in order (full, diff, incr, check, verify, drill; not the heartbeat).
+    Returns job -> outcome."""
+    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx) if spec.job != HEARTBEAT}
 
 
 def _alive_pids() -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -80,7 +81,11 @@ def config(data: dict[str, dict[str, Any]]) -> str:
     for section, values in data.items():
         lines.append(f"[{section}]")
         for k, v in values.items():
-            shown = str(v).lower() if isinstance(v, bool) else (v if isinstance(v, int) else f'"{v}"')
+            shown: object
+            if isinstance(v, list | dict):
+                shown = json.dumps(v)
+            else:
+                shown = str(v).lower() if isinstance(v, bool) else (v if isinstance(v, int) else f'"{v}"')
             lines.append(f"{k} = {shown}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

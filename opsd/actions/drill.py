@@ -1,0 +1,324 @@
+"""A recovery drill: restore a backup into a scratch instance, recover it to a target time, promote it, and
+prove the data at that time is there and sound. Measures RTO by phase and RPO; always tears down.
+
+Safety: the scratch instance lives in ``<scratch_dir>/drill-*`` on ``drill.port``, listens on a private socket
+only, runs with archive_mode=off (it can never push WAL into the repository), and is removed afterwards, also
+after a failure, a timeout or SIGTERM. Leftovers of a crashed run are removed when the next drill starts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opsd.actions.checks import CRITICAL, OK, WARNING, CheckResult
+from opsd.actions.drill_plan import (
+    Target,
+    judge_heartbeats,
+    judge_objective,
+    judge_recovery_point,
+    pick_stanza,
+    pick_target,
+)
+from opsd.actions.drill_verify import amcheck, databases, heartbeat_rows, readable, smoke
+from opsd.actions.jobs import JobOutcome
+from opsd.actions.restore import Launch, RestoreResult, gather_facts, load_window, restore_files, start_and_watch
+from opsd.actions.restore_plan import Plan, Request, make_plan
+from opsd.adapters import files, processes
+from opsd.context import Context
+from opsd.db.connection import per_database
+from opsd.db.queries import HeartbeatRow
+from opsd.errors import OpsdError
+from opsd.log import get_logger
+from opsd.schedule import format_duration
+from opsd.timeparse import show
+
+T = TypeVar("T")
+KEEP_LOGS = 20
+MAX_DAMAGE = 5
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    target: str = "random"  # latest | random | given
+    target_time: datetime | None = None
+    stanza: str | None = None
+    keep: bool = False
+    seed: int | None = None
+
+
+@dataclass
+class DrillResult:
+    stanza: str
+    target_mode: str
+    target: str | None = None
+    target_why: str = ""
+    backup: str | None = None
+    backup_type: str | None = None
+    scratch: str | None = None
+    port: int | None = None
+    phases: dict[str, float | None] = field(default_factory=dict)
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    kept: bool = False
+    cleaned: list[str] = field(default_factory=list)
+    log_file: str | None = None
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == CRITICAL]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        head = f"drill of {self.stanza} to {self.target or '?'} ({self.target_mode})"
+        if not self.passed:
+            return f"{head} FAILED: " + "; ".join(f"{c.name}: {c.message}" for c in self.failed)
+        warns = [c.name for c in self.checks if c.status == WARNING]
+        rto = format_duration(self.rto_seconds) if self.rto_seconds is not None else "?"
+        rpo = format_duration(self.rpo_seconds) if self.rpo_seconds is not None else "?"
+        return (f"{head} passed {len(self.checks)} checks from backup {self.backup}: RTO {rto}, RPO {rpo}"
+                + (f"; warnings: {', '.join(warns)}" if warns else ""))
+
+    def as_details(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passed"] = self.passed
+        d["failed_checks"] = [c.name for c in self.failed]
+        return d
+
+
+class DrillFailed(OpsdError):
+    def __init__(self, result: DrillResult) -> None:
+        super().__init__(result.summary(), hint="opsd drill show <id> for every check; docs/drills.md")
+        self.result = result
+        self.details: dict[str, Any] = result.as_details()
+
+
+# --------------------------------------------------------------------------- scratch area
+def scratch_root(ctx: Context) -> Path:
+    return ctx.settings.scratch_dir
+
+
+def cleanup_stale(ctx: Context) -> list[str]:
+    """Stop and remove every ``drill-*`` instance a crashed (or --keep) run left behind."""
+    root = scratch_root(ctx)
+    if not root.is_dir():
+        return []
+    removed = []
+    for d in sorted(root.glob("drill-*")):
+        if not d.is_dir():
+            continue
+        processes.stop_postmaster(d)
+        processes.kill_mentioning(str(d))  # an orphaned pgbackrest restore still writing into it
+        files.remove_scratch(d, root)
+        removed.append(str(d))
+    if removed:
+        get_logger().warning("drill.stale_removed", directories=removed)
+    return removed
+
+
+def teardown(ctx: Context, dest: Path) -> None:
+    """Never raises: a teardown problem is logged, and the next drill's cleanup tries again."""
+    try:
+        processes.stop_postmaster(dest)
+        files.remove_scratch(dest, scratch_root(ctx))
+    except OpsdError as e:
+        get_logger().error("drill.teardown_failed", scratch=str(dest), error=str(e))
+
+
+def _prune_logs(work: Path) -> None:
+    logs = sorted(work.glob("drill-*.log"), key=lambda p: p.stat().st_mtime)
+    for old in logs[:-KEEP_LOGS]:
+        old.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- the drill
+def _launch(ctx: Context) -> Launch:
+    d = ctx.settings.drill
+    user = ctx.settings.opsd.run_as
+    work = files.ensure_dir(scratch_root(ctx) / "work", user)
+    sock = files.ensure_dir(work / "run", user, mode=0o700)
+    hba = work / "pg_hba.conf"
+    hba.write_text("# opsd drill: local socket only, in a private directory (mode 700)\nlocal all all trust\n")
+    files.give_to(hba, user)
+    options = ("-c listen_addresses=''", f"-c hba_file={hba}", f"-c shared_buffers={d.shared_buffers}",
+               "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on")
+    return Launch(work_dir=work, lock="drill", socket_dir=sock, process_max=d.process_max,
+                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds())
+
+
+def _phase(result: DrillResult, name: str, fn: Callable[[], T]) -> T | None:
+    """Run one phase; a failure becomes a critical check naming it (and stops the drill)."""
+    t0 = time.monotonic()
+    try:
+        return fn()
+    except OpsdError as e:
+        msg = str(e) + (f" ({e.hint})" if e.hint else "")
+        result.checks.append(CheckResult(name, CRITICAL, msg))
+        return None
+    except Exception as e:  # a bug must still fail the drill by name, and still tear down
+        get_logger().error("drill.internal_error", phase=name, exc_info=True)
+        result.checks.append(CheckResult(name, CRITICAL, f"internal error: {type(e).__name__}: {e}"))
+        return None
+    finally:
+        result.phases[f"{name}_seconds"] = round(time.monotonic() - t0, 3)
+
+
+def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -> DrillResult:
+    s = ctx.settings
+    stanza = dreq.stanza or pick_stanza(s.drill_stanzas, ctx.history.runs("drill", limit=200))
+    sctx = ctx.for_stanza(stanza)
+    result = DrillResult(stanza=stanza, target_mode=dreq.target, port=s.drill.port)
+    user = s.opsd.run_as
+    files.ensure_dir(scratch_root(ctx), user)
+    with files.exclusive_lock(ctx.lock_dir, "drill", user, f"opsd drill of {stanza}"):
+        result.cleaned = cleanup_stale(ctx)
+        started = time.monotonic()
+        dest = scratch_root(ctx) / f"drill-{stanza}-{ctx.now():%Y%m%dT%H%M%S}"
+        try:
+            _drill(sctx, dreq, result, dest, report)
+        finally:
+            result.phases["total_seconds"] = round(time.monotonic() - started, 3)
+            if dreq.keep and dest.exists():
+                result.kept = True
+                report(f"kept {dest} (port {s.drill.port}, socket {scratch_root(ctx) / 'work' / 'run'}); "
+                       "the next drill removes it, or 'opsd drill clean'")
+            elif dest.exists():
+                report(f"tearing down {dest} ...")
+                teardown(ctx, dest)
+    return result
+
+
+def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, report: Callable[[str], None]) -> None:
+    s = ctx.settings
+    launch = _launch(ctx)
+    _prune_logs(launch.work_dir)
+    report(f"reading the repository of stanza {result.stanza} ...")
+    loaded = _phase(result, "plan", lambda: load_window(ctx))
+    if loaded is None:
+        return
+    info, window = loaded
+    if window.latest is not None:
+        result.rpo_seconds = round((ctx.now() - window.latest.time).total_seconds(), 3)
+    mode = "given" if dreq.target_time is not None else dreq.target
+    target = pick_target(mode, window, info, heartbeat=s.drill.heartbeat_interval, rng=random.Random(dreq.seed),
+                         given=dreq.target_time)
+    if target is None:
+        result.checks.append(CheckResult("plan", CRITICAL, "no recoverable window: no usable backup with its WAL"))
+        return
+    result.target, result.target_why = show(target.time), target.why
+    for gap in window.gaps:
+        result.checks.append(CheckResult(
+            "archive.continuity", CRITICAL, f"WAL gap on timeline {gap.timeline}: {gap.missing_from.name} .. "
+                                            f"{gap.missing_to.name} ({gap.count} segment(s) missing); recovery "
+                                            "cannot pass it"))
+    req = Request(target_type="time", target_time=target.time, dest=dest, port=s.drill.port, start=True)
+    plan = make_plan(req, info, window, gather_facts(ctx, req), ctx.history.runs("restore", limit=20))
+    if plan.refused:
+        result.checks.append(CheckResult("plan", CRITICAL, "refused: " + "; ".join(plan.refusals())))
+        return
+    assert plan.backup is not None
+    result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(dest)
+    result.checks.append(CheckResult("plan", OK, f"backup {plan.backup.label} ({plan.why}); WAL {plan.wal_from} .. "
+                                                 f"{plan.wal_to} ({plan.wal_segments} segment(s))"))
+    restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report))
+    if restored is None:
+        _name_damage(ctx, result, plan.backup.label, report)
+        return
+    result.phases.update(restore_bytes=restored.restored_bytes, restore_rate=round(restored.restore_rate))
+    result.checks.append(CheckResult("restore", OK, f"{restored.backup} restored in "
+                                                    f"{format_duration(restored.restore_seconds)}"))
+    recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report))
+    result.log_file = str(launch.work_dir)
+    if recovered is None:
+        return
+    _record_recovery(ctx, result, plan, recovered, target)
+    verify_started = time.monotonic()
+    report("verifying the restored copy (marker rows, amcheck, full reads, smoke queries) ...")
+    _verify(ctx, result, plan, target, launch)
+    result.phases["verify_seconds"] = round(time.monotonic() - verify_started, 3)
+    result.checks.append(judge_objective("rto", result.rto_seconds, s.drill.rto_target,
+                                         "RTO (plan + restore + recovery)"))
+    result.checks.append(judge_objective("rpo", result.rpo_seconds, s.drill.rpo_target,
+                                         "RPO (newest archived commit vs now)"))
+
+
+def _name_damage(ctx: Context, result: DrillResult, label: str, report: Callable[[str], None]) -> None:
+    """pgBackRest's restore error rarely names the file; verify of the same set does."""
+    failed = result.checks[-1]
+    message = failed.message.split(" (the partial restore is left in")[0]
+    report(f"restore failed; verifying backup set {label} to name the damage ...")
+    try:
+        found = ctx.pgbackrest.verify(label)
+    except OpsdError as e:
+        found = None
+        get_logger().warning("drill.verify_failed", error=str(e))
+    if found is not None and found.damaged:
+        message += f"; pgbackrest verify --set={label}: " + "; ".join(found.damaged[:MAX_DAMAGE])
+    result.checks[-1] = CheckResult(failed.name, failed.status, message, failed.details)
+
+
+def _record_recovery(ctx: Context, result: DrillResult, plan: Plan, rec: RestoreResult, target: Target) -> None:
+    result.log_file = rec.log_file
+    result.phases.update(recovery_seconds=round(rec.recovery_seconds or 0, 3), wal_bytes=plan.wal_bytes,
+                         replay_rate=round(rec.replay_rate or 0))
+    result.rto_seconds = round(sum(result.phases.get(k) or 0 for k in
+                                   ("plan_seconds", "restore_seconds", "recovery_seconds")), 3)
+    result.checks.append(CheckResult("recovery", OK, f"{rec.state} after {format_duration(rec.recovery_seconds or 0)}"))
+    result.checks.append(judge_recovery_point(rec.last_replayed_at, target.time,
+                                              ctx.settings.drill.heartbeat_interval))
+
+
+def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launch: Launch) -> None:
+    s = ctx.settings
+    assert plan.backup is not None and launch.socket_dir is not None
+    scratch_pg = s.postgres.model_copy(update={
+        "host": str(launch.socket_dir), "port": s.drill.port, "statement_timeout": s.drill.verify_statement_timeout})
+    connect = per_database(scratch_pg)
+    since = plan.backup.start
+    dbs = _phase(result, "databases", lambda: databases(connect))
+    if dbs is None:
+        return
+    try:
+        with connect(s.postgres.dbname) as conn:
+            restored = heartbeat_rows(conn, since)
+        primary = _primary_heartbeats(ctx, since) if s.opsd.role == "primary" else None
+        result.checks.append(judge_heartbeats(restored, primary, target.time, since, s.drill.heartbeat_interval))
+    except OpsdError as e:
+        result.checks.append(CheckResult("heartbeat", CRITICAL, f"cannot read the marker rows: {e}"))
+    for name, check in (("amcheck", lambda: amcheck(connect, dbs)), ("readable", lambda: readable(connect, dbs))):
+        got = _phase(result, name, check)
+        if got is not None:
+            result.checks.append(got)
+    result.checks.extend(smoke(connect, list(s.drill.smoke_queries)))
+
+
+def _primary_heartbeats(ctx: Context, since: datetime) -> list[HeartbeatRow] | None:
+    """The primary's marker rows: the ground truth to compare with (None when unreachable)."""
+    try:
+        with ctx.connect() as conn:
+            return heartbeat_rows(conn, since)
+    except OpsdError as e:
+        get_logger().warning("drill.primary_unreachable", error=str(e))
+        return None
+
+
+# --------------------------------------------------------------------------- job body
+def drill_job(ctx: Context, dreq: DrillRequest, report: Callable[[str], None] | None = None
+              ) -> Callable[[], JobOutcome]:
+    def body() -> JobOutcome:
+        result = run_drill(ctx, dreq, report or (lambda m: get_logger().info("drill.progress", message=m)))
+        if not result.passed:
+            get_logger().error("alert.raised", alert="drill.failed", stanza=result.stanza, message=result.summary())
+            raise DrillFailed(result)
+        return JobOutcome("ok", result.summary(), result.as_details())
+
+    return body

@@ -1,0 +1,78 @@
+"""Processes by what they touch: stop a postmaster from its pid file, find strays that name a directory.
+
+Used to tear down scratch instances without the runner (it refuses new commands once the daemon is shutting
+down, which is exactly when a drill must still be torn down).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    left = [p for p in pids if _alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in left if _alive(p)]
+    return left
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid in ``postmaster.pid`` if that process is alive and is a postgres for this directory."""
+    try:
+        first = (data_dir / "postmaster.pid").read_text().splitlines()[0]
+        pid = int(first.strip())
+    except (OSError, ValueError, IndexError):
+        return None
+    cmd = _cmdline(pid)
+    return pid if _alive(pid) and "postgres" in cmd else None
+
+
+def stop_postmaster(data_dir: Path, timeout: float = 30) -> bool:
+    """Immediate shutdown (SIGQUIT), then SIGKILL. True if a server was running."""
+    pid = postmaster_pid(data_dir)
+    if pid is None:
+        return False
+    for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        if not _wait_gone([pid], wait):
+            return True
+    return True
+
+
+def kill_mentioning(text: str, timeout: float = 10) -> list[int]:
+    """SIGKILL every process whose command line contains ``text`` (e.g. an orphaned restore into a scratch
+    directory). Returns their pids."""
+    me = os.getpid()
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and text in _cmdline(int(p))]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+    _wait_gone(pids, timeout)
+    return pids

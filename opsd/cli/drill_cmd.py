@@ -1,0 +1,131 @@
+"""``opsd drill run|list|show|clean|heartbeat`` and ``opsd verify``."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+
+from opsd.actions import heartbeat
+from opsd.actions.drill import DrillFailed, DrillRequest, cleanup_stale, drill_job
+from opsd.actions.jobs import run_job
+from opsd.actions.verify import RepositoryDamaged, verify_job
+from opsd.adapters import files
+from opsd.adapters.pgbackrest_verify import VerifyResult
+from opsd.cli import App
+from opsd.cli.common import pass_app
+from opsd.errors import UsageError
+from opsd.report import drill_console, jsonout
+from opsd.timeparse import ACCEPTED, parse_target_time
+
+
+@click.group("drill")
+def drill() -> None:
+    """Recovery drills: restore into a scratch instance, recover to a time, prove the data is there."""
+
+
+def _term_to_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the drill's teardown
+
+
+@drill.command("run", epilog=f"TIME: {ACCEPTED}.")
+@click.option("--target", default="random", show_default=True, metavar="latest|random|TIME",
+              help="Recovery target: the latest recoverable time, a random time in the window, or a time.")
+@click.option("--stanza", metavar="NAME", help="Stanza to drill (default: pgbackrest.stanza, or the next in "
+                                                "rotation on a drill host).")
+@click.option("--keep", is_flag=True, help="Leave the scratch instance running for inspection.")
+@click.option("--seed", type=int, hidden=True, help="Seed for --target random (tests, reproductions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | None, as_json: bool) -> None:
+    """Run a drill now. Exit 1 when any check fails (named in the output), 4 when a drill is running."""
+    s = app.settings()
+    if stanza is not None and stanza not in s.drill_stanzas:
+        raise UsageError(f"stanza {stanza!r} is not configured (drill.stanzas: {', '.join(s.drill_stanzas)})")
+    when = None
+    if target not in ("latest", "random"):
+        when = parse_target_time(target, s.opsd.tz)
+    req = DrillRequest(target=target if when is None else "given", target_time=when, stanza=stanza, keep=keep,
+                       seed=seed)
+    ctx = app.context()
+    signal.signal(signal.SIGTERM, _term_to_exit)
+    report = (lambda m: None) if as_json else (lambda m: click.echo(f"  {m}", err=True))
+    try:
+        outcome = run_job(ctx, "drill", "cli", drill_job(ctx, req, report))
+    except DrillFailed as e:
+        click.echo(jsonout.dumps(e.details) if as_json else drill_console.drill(e.details, "failed"))
+        raise
+    click.echo(jsonout.dumps(outcome.details) if as_json else drill_console.drill(outcome.details, outcome.outcome))
+
+
+@drill.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many drills, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def list_(app: App, limit: int, as_json: bool) -> None:
+    """Recent drills with their outcome, target, RTO, RPO and failed checks."""
+    ctx = app.context()
+    runs = ctx.history.runs("drill", limit=limit)
+    if as_json:
+        click.echo(jsonout.dumps([{"id": r.id, "started_at": r.started_at, "finished_at": r.finished_at,
+                                   "outcome": r.outcome, "error": r.error, **r.details} for r in runs]))
+    else:
+        click.echo(drill_console.drills(runs, ctx.settings.opsd.tz))
+
+
+@drill.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def show(app: App, run_id: int, as_json: bool) -> None:
+    """One drill in full: target, backup, RTO phases, RPO and every check."""
+    ctx = app.context()
+    r = ctx.history.get(run_id)
+    if r is None or r.job != "drill":
+        raise UsageError(f"no drill with id {run_id} (see 'opsd drill list')")
+    if as_json:
+        click.echo(jsonout.dumps({"id": r.id, "started_at": r.started_at, "finished_at": r.finished_at,
+                                  "outcome": r.outcome, "error": r.error, **r.details}))
+    else:
+        click.echo(drill_console.drill(r.details, r.outcome, r.id, r.error))
+
+
+@drill.command("clean")
+@pass_app
+def clean(app: App) -> None:
+    """Stop and remove scratch instances left by --keep or by a crashed drill (never anything else)."""
+    ctx = app.context()
+    with files.exclusive_lock(ctx.lock_dir, "drill", ctx.settings.opsd.run_as, "opsd drill clean"):
+        removed = cleanup_stale(ctx)
+    click.echo("\n".join(f"removed {d}" for d in removed) or "nothing to clean")
+
+
+@drill.command("heartbeat")
+@pass_app
+def beat(app: App) -> None:
+    """Write one marker row into opsd.heartbeat now (the daemon does this every drill.heartbeat_interval)."""
+    row = heartbeat.write(app.context())
+    click.echo(f"heartbeat {row.id} written at {row.written_at.isoformat()} (LSN {row.lsn})")
+
+
+@click.command("verify")
+@click.option("--set", "backup_set", metavar="LABEL", help="Verify one backup set only.")
+@click.option("--stanza", metavar="NAME", help="Stanza (default: pgbackrest.stanza).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def verify(app: App, backup_set: str | None, stanza: str | None, as_json: bool) -> None:
+    """pgbackrest verify: read back every backup file and WAL segment. Exit 1 when anything is damaged."""
+    ctx = app.context()
+    try:
+        outcome = run_job(ctx, "verify", "cli", verify_job(ctx, stanza, backup_set))
+    except RepositoryDamaged as e:
+        click.echo(jsonout.dumps(e.details) if as_json else drill_console.verify(e.result))
+        raise
+    if as_json:
+        click.echo(jsonout.dumps(outcome.details))
+    else:
+        click.echo(drill_console.verify(VerifyResult.from_details(outcome.details)))
+
+
+COMMANDS = [drill, verify]
