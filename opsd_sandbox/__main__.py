@@ -1,7 +1,8 @@
 """``python -m opsd_sandbox demo``: opsd's main job end to end on a local sandbox.
 
 Brings up PostgreSQL 15 (archiving off, as on a fresh host), a TLS S3 endpoint and pgBackRest, then runs
-the real ``opsd`` commands a DBA would: setup, a full backup, some writes, check, status, info.
+the real ``opsd`` commands a DBA would: setup, a full backup, some writes, a diff backup, marker rows, a
+recovery drill to the latest point, verify, check, status, info.
 ``python -m opsd_sandbox up`` leaves a sandbox running and prints how to use it.
 """
 
@@ -52,6 +53,13 @@ def demo(keep: bool) -> None:
                 "from generate_series(1, 50000) g")
         sb.psql("select pg_switch_wal()")
         _opsd(sb, "backup", "--type", "diff")
+        print("\n== marker rows (the daemon writes one a minute), then archive the WAL", flush=True)
+        for _ in range(3):
+            _opsd(sb, "drill", "heartbeat")
+        sb.psql("select pg_switch_wal()")
+        time.sleep(2)
+        _opsd(sb, "drill", "run", "--target", "latest")
+        _opsd(sb, "verify")
         _opsd(sb, "check")
         _opsd(sb, "status")
         _opsd(sb, "info")

@@ -45,6 +45,7 @@ class Sandbox:
     pg_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)  # moto, plain HTTP
     tls_port: int = field(default_factory=free_port)  # nginx, TLS
+    drill_port: int = field(default_factory=free_port)  # scratch instances of drills
     _moto: subprocess.Popen[bytes] | None = None
     _nginx: subprocess.Popen[bytes] | None = None
 
@@ -253,9 +254,12 @@ class Sandbox:
         return target
 
     def opsd_toml(self, *, pgbackrest_conf: Path | None = None, schedule: dict[str, str] | None = None,
-                  extra: str = "") -> str:
-        sched = {"full": "0 1 * * *", "diff": "", "incr": "", "check": "*/30 * * * *", **(schedule or {})}
+                  drill: dict[str, object] | None = None, extra: str = "") -> str:
+        sched = {"full": "0 1 * * *", "diff": "", "incr": "", "check": "*/30 * * * *", "drill": "", "verify": "",
+                 **(schedule or {})}
         sched_lines = "\n".join(f'{k} = "{v}"' for k, v in sched.items())
+        drill_keys = {"port": self.drill_port, **(drill or {})}
+        drill_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in drill_keys.items())
         return textwrap.dedent(f"""\
             [opsd]
             state_dir = "{self.state_dir}"
@@ -276,13 +280,22 @@ class Sandbox:
             dbname = "postgres"
 
             [schedule]
-            """) + sched_lines + "\n" + extra
+            """) + sched_lines + "\n\n[drill]\n" + drill_lines + "\n" + extra
 
     def write_opsd_conf(self, path: Path | None = None, **kw: object) -> Path:
         target = path or self.opsd_conf
         target.write_text(self.opsd_toml(**kw))  # type: ignore[arg-type]
         target.chmod(0o644)
         return target
+
+
+def _toml(v: object) -> str:
+    """A TOML value for the few kinds the sandbox writes (strings, numbers, booleans, lists of them)."""
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return json.dumps(v)
 
 
 def _pg_gid() -> int:

@@ -1,0 +1,272 @@
+"""Recovery drills on the real stack: a healthy drill passes every check and records every timing; a drill
+fails, naming the check, for a corrupted backup file, a missing WAL segment and a false smoke query; a killed
+drill leaves nothing behind after the next start; a drill adds nothing to the repository; a drill host
+verifies from the repository alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsd_sandbox import Sandbox
+from opsd_sandbox.stack import BUCKET
+from tests.conftest import REPO, opsd
+from tests.integration.helpers import pgbackrest, repo_info, wait_until
+
+pytestmark = pytest.mark.integration
+
+SMOKE = """
+[[drill.smoke_queries]]
+name = "orders-count"
+dbname = "shop"
+sql = "SELECT count(*) FROM orders"
+expect = "{expect}"
+"""
+
+
+def _archived(sb: Sandbox) -> list[str]:
+    out = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
+    return sorted(k for k, v in json.loads(out).items() if v["type"] == "file")
+
+
+def _switch_and_wait(sb: Sandbox) -> str:
+    seg = sb.psql("select pg_walfile_name(pg_current_wal_lsn())")
+    sb.psql("select pg_switch_wal()")
+    wait_until(lambda: (repo_info(sb)["archive"][0]["max"] or "") >= seg, timeout=60, what=f"{seg} archived")
+    return seg
+
+
+def _beat(conf: Path, n: int) -> None:
+    for _ in range(n):
+        res = opsd(conf, "drill", "heartbeat")
+        assert res.returncode == 0, res.stderr
+        time.sleep(0.3)
+
+
+def _conf(sb: Sandbox, tmp_path: Path, name: str, expect: str = "1000", **drill: object) -> Path:
+    return sb.write_opsd_conf(tmp_path / name, drill={"heartbeat_interval": "1s", **drill},
+                              extra=SMOKE.format(expect=expect))
+
+
+def _drill(conf: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    res = opsd(conf, "drill", "run", "--json", *args, timeout=600)
+    try:
+        data = json.loads(res.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON from drill run (rc {res.returncode}): {res.stderr[-3000:]}")
+    return res.returncode, data, res.stderr
+
+
+def _checks(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in data["checks"]}
+
+
+def _scratch(sb: Sandbox) -> Path:
+    return sb.state_dir / "scratch"
+
+
+def _leftovers(sb: Sandbox) -> list[Path]:
+    return sorted(_scratch(sb).glob("drill-*")) if _scratch(sb).exists() else []
+
+
+@pytest.fixture(scope="module")
+def drill_stack(ready_stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    """A database 'shop' with 1000 orders, a fresh full backup, then marker rows and archived WAL after it."""
+    sb = ready_stack
+    sb.psql("drop database if exists shop")
+    sb.psql("create database shop")
+    sb.psql("create table orders(id bigint primary key, sku text not null, note text)", db="shop")
+    sb.psql("insert into orders select g, 'SKU-' || g % 50, repeat('x', g % 3000) from generate_series(1, 1000) g",
+            db="shop")
+    conf = sb.write_opsd_conf(tmp_path_factory.mktemp("drill") / "opsd.toml")
+    assert opsd(conf, "setup").returncode == 0
+    res = opsd(conf, "backup", "--type", "full")
+    assert res.returncode == 0, res.stderr
+    for _ in range(3):
+        _beat(conf, 2)
+        _switch_and_wait(sb)
+    return sb
+
+
+def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_the_repository(
+        drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "ok.toml")
+    wal_before, backups_before = _archived(sb), [b["label"] for b in repo_info(sb)["backup"]]
+    rc, data, err = _drill(conf, "--target", "latest")
+    assert rc == 0, err
+    checks = _checks(data)
+    assert data["passed"] is True and data["failed_checks"] == []
+    for name in ("plan", "restore", "recovery", "recovery.target", "heartbeat", "amcheck", "readable",
+                 "smoke.orders-count", "rto", "rpo"):
+        assert checks[name]["status"] == "ok", checks[name]
+    hb = checks["heartbeat"]["details"]
+    assert hb["compared_with"] == "primary" and hb["missing_rows"] == 0 and hb["rows_after_target"] == 0
+    assert hb["expected_rows"] >= 3  # the rows within 1s before T are borderline (may commit after T)
+    assert checks["amcheck"]["details"]["btree_indexes"] > 0 and checks["amcheck"]["details"]["databases"] >= 3
+    assert checks["readable"]["details"]["bytes"] > 1_000_000  # the orders' notes, read in full
+    phases = data["phases"]
+    for key in ("plan_seconds", "restore_seconds", "recovery_seconds", "verify_seconds", "total_seconds",
+                "restore_rate", "replay_rate", "restore_bytes"):
+        assert phases[key] > 0, key
+    assert data["rto_seconds"] == pytest.approx(
+        phases["plan_seconds"] + phases["restore_seconds"] + phases["recovery_seconds"], abs=0.01)
+    assert data["rpo_seconds"] > 0
+    # the scratch instance: its own port and directory, and gone afterwards
+    assert data["port"] == sb.drill_port != sb.pg_port
+    assert Path(data["scratch"]).parent == _scratch(sb) and not Path(data["scratch"]).exists()
+    assert _leftovers(sb) == []
+    # the promoted copy wrote WAL on a new timeline: none of it reached the repository
+    time.sleep(1)
+    assert _archived(sb) == wal_before
+    assert [b["label"] for b in repo_info(sb)["backup"]] == backups_before
+    # results: the history, list, show, and check's restorability
+    listed = json.loads(opsd(conf, "drill", "list", "--json").stdout)
+    assert listed[0]["outcome"] == "ok" and listed[0]["target"] == data["target"]
+    shown = opsd(conf, "drill", "show", str(listed[0]["id"]))
+    assert shown.returncode == 0 and "PASSED" in shown.stdout and "amcheck" in shown.stdout
+    check = json.loads(opsd(conf, "check", "--json").stdout)
+    assert {r["name"]: r["status"] for r in check["results"]}["restorability"] == "ok"
+
+
+def test_time_target_between_marker_rows(drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "pitr.toml")
+    _beat(conf, 2)
+    time.sleep(1.2)
+    target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(1.2)
+    _beat(conf, 2)
+    _switch_and_wait(sb)
+    rc, data, err = _drill(conf, "--target", target)
+    assert rc == 0, err
+    hb = _checks(data)["heartbeat"]
+    assert hb["status"] == "ok" and hb["details"]["rows_after_target"] == 0 and hb["details"]["missing_rows"] == 0
+    newest = sb.psql(f"select max(written_at) from opsd.heartbeat where written_at <= '{target}'")
+    assert hb["details"]["newest_row"].startswith(newest[:19])  # the newest row at or before T, not a later one
+
+
+def test_false_smoke_query_fails_the_drill_naming_it(drill_stack: Sandbox, tmp_path: Path) -> None:
+    conf = _conf(drill_stack, tmp_path, "smoke.toml", expect="999999")
+    rc, data, _ = _drill(conf, "--target", "latest")
+    assert rc == 1
+    assert data["failed_checks"] == ["smoke.orders-count"]
+    assert "returned '1000', expected '999999'" in _checks(data)["smoke.orders-count"]["message"]
+    assert _leftovers(drill_stack) == []
+    check = json.loads(opsd(conf, "check", "--json").stdout)
+    assert {r["name"]: r["status"] for r in check["results"]}["restorability"] == "critical"
+
+
+@pytest.fixture
+def object_swap(drill_stack: Sandbox) -> Iterator[Any]:
+    """Damage objects in the bucket; put the original bytes back afterwards, whatever happens."""
+    s3 = drill_stack.s3_client()
+    saved: dict[str, bytes] = {}
+
+    def damage(key: str, body: bytes | None) -> None:
+        saved[key] = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        if body is None:
+            s3.delete_object(Bucket=BUCKET, Key=key)
+        else:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    yield s3, damage
+    for key, body in saved.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def _keys(s3: Any, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+
+def test_corrupted_backup_file_fails_verify_and_the_drill(drill_stack: Sandbox, tmp_path: Path,
+                                                          object_swap: Any) -> None:
+    sb = drill_stack
+    s3, damage = object_swap
+    conf = _conf(sb, tmp_path, "corrupt.toml")
+    label = repo_info(sb)["backup"][-1]["label"]
+    oid = sb.psql("select oid from pg_database where datname = 'shop'")
+    rel = sb.psql("select pg_relation_filenode('orders')", db="shop")
+    key = next(k for k in _keys(s3, f"repo/backup/{sb.stanza}/{label}/pg_data/base/{oid}/")
+               if k.rsplit("/", 1)[-1].split(".")[0] == rel)
+    damage(key, b"not a zstd frame" * 64)
+    res = opsd(conf, "verify", "--json")
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["status"] == "error" and any(f"base/{oid}/{rel}" in d for d in out["damaged"])
+    assert f"backup {label}" in res.stderr
+    rc, data, _ = _drill(conf, "--target", "latest")
+    assert rc == 1 and data["failed_checks"] == ["restore"]
+    assert f"base/{oid}/{rel}" in _checks(data)["restore"]["message"]
+    assert _leftovers(sb) == []
+
+
+def test_missing_wal_segment_fails_the_drill_naming_it(drill_stack: Sandbox, tmp_path: Path, object_swap: Any
+                                                       ) -> None:
+    sb = drill_stack
+    s3, damage = object_swap
+    conf = _conf(sb, tmp_path, "gap.toml")
+    backup = repo_info(sb)["backup"][-1]
+    segments = [k for k in _keys(s3, f"repo/archive/{sb.stanza}/") if k.endswith(".zst")
+                and k.rsplit("/", 1)[-1][:24] > backup["archive"]["stop"]]
+    assert len(segments) >= 3
+    victim = segments[len(segments) // 2]
+    damage(victim, None)
+    rc, data, _ = _drill(conf, "--target", "latest")
+    assert rc == 1
+    assert "archive.continuity" in data["failed_checks"]
+    assert victim.rsplit("/", 1)[-1][:24] in _checks(data)["archive.continuity"]["message"]
+
+
+def test_a_killed_drill_leaves_nothing_after_the_next_start(drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "kill.toml")
+    proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "drill", "run", "--target",
+                             "latest"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        first = wait_until(lambda: next((d for d in _leftovers(sb) if any(d.iterdir())), None), timeout=60,
+                           what="the drill's restore to start writing")
+        busy = opsd(conf, "drill", "run", "--target", "latest")
+        assert busy.returncode == 4 and "already running" in busy.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # a run kept running on purpose is a leftover too (its postmaster is up)
+    rc, kept, err = _drill(conf, "--target", "latest", "--keep")
+    assert rc == 0, err
+    assert kept["kept"] is True and Path(kept["scratch"]).exists()
+    assert str(first) in kept["cleaned"] and not first.exists()
+    rc, data, err = _drill(conf, "--target", "latest")
+    assert rc == 0, err
+    assert data["cleaned"] == [kept["scratch"]]
+    assert _leftovers(sb) == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(_scratch(sb)) + "/drill-" not in ps
+
+
+def test_drill_host_verifies_from_the_repository_alone(drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = sb.write_opsd_conf(tmp_path / "drillhost.toml", drill={"stanzas": [sb.stanza]},
+                              extra=SMOKE.format(expect="1000"))
+    text = conf.read_text().replace('run_as = "postgres"', 'run_as = "postgres"\nrole = "drill"')
+    conf.write_text(text.replace(f"port = {sb.pg_port}", "port = 1"))  # no primary to talk to
+    rc, data, err = _drill(conf, "--target", "latest")
+    assert rc == 0, err
+    hb = _checks(data)["heartbeat"]
+    assert hb["status"] == "ok" and hb["details"]["compared_with"] == "restored copy only (no primary)"
+    res = opsd(conf, "check", "--json")
+    names = [r["name"] for r in json.loads(res.stdout)["results"]]
+    assert "postgres" not in names and "repository" in names and "restorability" in names
+    status = opsd(conf, "status").stdout.splitlines()
+    assert "disabled" in next(line for line in status if line.startswith("backup-full"))
