@@ -29,6 +29,20 @@ def labels(sb: Sandbox) -> list[str]:
     return [b["label"] for b in repo_info(sb)["backup"]]
 
 
+def archived_wal(sb: Sandbox) -> list[str]:
+    """Every file under the stanza's WAL archive in the repository (segments, .backup, .history)."""
+    out = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
+    return sorted(k for k, v in json.loads(out).items() if v["type"] == "file")
+
+
+def switch_and_wait(sb: Sandbox) -> str:
+    """Switch WAL and wait until the segment just finished is in the repository; its name."""
+    seg = sb.psql("select pg_walfile_name(pg_current_wal_lsn())")
+    sb.psql("select pg_switch_wal()")
+    wait_until(lambda: (repo_info(sb)["archive"][0]["max"] or "") >= seg, timeout=60, what=f"{seg} archived")
+    return seg
+
+
 def wait_until(pred: Callable[[], T], *, timeout: float, what: str, interval: float = 0.5) -> T:
     deadline = time.monotonic() + timeout
     while True:

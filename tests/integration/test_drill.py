@@ -20,7 +20,7 @@ import pytest
 from opsd_sandbox import Sandbox
 from opsd_sandbox.stack import BUCKET
 from tests.conftest import REPO, opsd
-from tests.integration.helpers import pgbackrest, repo_info, wait_until
+from tests.integration.helpers import archived_wal, repo_info, switch_and_wait, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +33,6 @@ expect = "{expect}"
 """
 
 
-def _archived(sb: Sandbox) -> list[str]:
-    out = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
-    return sorted(k for k, v in json.loads(out).items() if v["type"] == "file")
-
-
-def _switch_and_wait(sb: Sandbox) -> str:
-    seg = sb.psql("select pg_walfile_name(pg_current_wal_lsn())")
-    sb.psql("select pg_switch_wal()")
-    wait_until(lambda: (repo_info(sb)["archive"][0]["max"] or "") >= seg, timeout=60, what=f"{seg} archived")
-    return seg
 
 
 def _beat(conf: Path, n: int) -> None:
@@ -93,7 +83,7 @@ def drill_stack(ready_stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) 
     assert res.returncode == 0, res.stderr
     for _ in range(3):
         _beat(conf, 2)
-        _switch_and_wait(sb)
+        switch_and_wait(sb)
     return sb
 
 
@@ -101,7 +91,7 @@ def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_th
         drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
     conf = _conf(sb, tmp_path, "ok.toml")
-    wal_before, backups_before = _archived(sb), [b["label"] for b in repo_info(sb)["backup"]]
+    wal_before, backups_before = archived_wal(sb), [b["label"] for b in repo_info(sb)["backup"]]
     rc, data, err = _drill(conf, "--target", "latest")
     assert rc == 0, err
     checks = _checks(data)
@@ -127,7 +117,7 @@ def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_th
     assert _leftovers(sb) == []
     # the promoted copy wrote WAL on a new timeline: none of it reached the repository
     time.sleep(1)
-    assert _archived(sb) == wal_before
+    assert archived_wal(sb) == wal_before
     assert [b["label"] for b in repo_info(sb)["backup"]] == backups_before
     # results: the history, list, show, and check's restorability
     listed = json.loads(opsd(conf, "drill", "list", "--json").stdout)
@@ -146,7 +136,7 @@ def test_time_target_between_marker_rows(drill_stack: Sandbox, tmp_path: Path) -
     target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
     time.sleep(1.2)
     _beat(conf, 2)
-    _switch_and_wait(sb)
+    switch_and_wait(sb)
     rc, data, err = _drill(conf, "--target", target)
     assert rc == 0, err
     hb = _checks(data)["heartbeat"]

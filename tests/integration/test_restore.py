@@ -13,20 +13,11 @@ from opsd.history import History
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, run
 from tests.conftest import opsd
-from tests.integration.helpers import PG_BIN, pgbackrest, repo_info, wait_until
+from tests.integration.helpers import PG_BIN, archived_wal, switch_and_wait, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def _archived_wal(sb: Sandbox) -> list[str]:
-    out = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
-    return sorted(k for k, v in json.loads(out).items() if v["type"] == "file")
-
-
-def _archive_all(sb: Sandbox) -> None:
-    seg = sb.psql("select pg_walfile_name(pg_current_wal_lsn())")
-    sb.psql("select pg_switch_wal()")
-    wait_until(lambda: (repo_info(sb)["archive"][0]["max"] or "") >= seg, timeout=60, what=f"{seg} archived")
 
 
 def _now(sb: Sandbox) -> str:
@@ -55,7 +46,7 @@ def markers(ready_stack: Sandbox) -> dict[str, str]:
     time.sleep(0.2)
     for i in range(4, 7):
         sb.psql(f"insert into marker values ({i}, 'after')")
-    _archive_all(sb)
+    switch_and_wait(sb)
     return {"T": t}
 
 
@@ -63,7 +54,7 @@ def test_pitr_round_trip_exactly_the_rows_committed_at_or_before_T(ready_stack: 
                                                                    ) -> None:
     sb = ready_stack
     dest, port = sb.root / "pitr-side", free_port()
-    wal_before = _archived_wal(sb)
+    wal_before = archived_wal(sb)
     res = opsd(sb.opsd_conf, "restore", "--to-time", markers["T"], "--target-dir", str(dest), "--port", str(port),
                "--start", "--json")
     try:
@@ -76,7 +67,7 @@ def test_pitr_round_trip_exactly_the_rows_committed_at_or_before_T(ready_stack: 
         # the promoted copy writes WAL on a new timeline, and none of it reaches the repository
         _query(sb, port, "create table scratch_only(x int); select pg_switch_wal()")
         time.sleep(2)
-        assert _archived_wal(sb) == wal_before
+        assert archived_wal(sb) == wal_before
     finally:
         _stop(dest)
     last = History(sb.state_dir, "postgres").last("restore")
@@ -132,7 +123,7 @@ def test_a_later_target_picks_the_second_full(ready_stack: Sandbox, markers: dic
     sb.psql("insert into marker values (7, 'late')")
     t = _now(sb)
     sb.psql("insert into marker values (8, 'later')")
-    _archive_all(sb)
+    switch_and_wait(sb)
     res = opsd(sb.opsd_conf, "restore", "--to-time", t, "--target-dir", str(sb.root / "second"), "--port",
                str(free_port()), "--dry-run", "--json")
     assert res.returncode == 0, res.stderr
