@@ -102,6 +102,10 @@ class DatabaseError(OpsdError):
     """PostgreSQL could not be reached or a query failed."""
 
 
+class QueryTimeout(DatabaseError):
+    """statement_timeout or lock_timeout cancelled a query: the probe gave up instead of queueing."""
+
+
 class RefusedError(OpsdError):
     """The plan refused the operation before anything was written (exit 5)."""
 

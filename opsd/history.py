@@ -6,6 +6,7 @@ so the daemon (running as that user) keeps writing the same history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sqlite3
@@ -73,8 +74,12 @@ class History:
         self.state_dir = state_dir
         self.owner = owner
 
+    def connection(self, schema: str = "") -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The history database, with ``schema`` (CREATE ... IF NOT EXISTS) applied: other stores share the file."""
+        return self._conn(schema)
+
     @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
+    def _conn(self, extra_schema: str = "") -> Iterator[sqlite3.Connection]:
         ensure_dir(self.state_dir, self.owner)
         try:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -85,7 +90,7 @@ class History:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=30000")
-                conn.executescript(SCHEMA)
+                conn.executescript(SCHEMA + extra_schema)
             except sqlite3.Error as e:
                 raise OpsdError(f"run history {self.path} is not usable: {e}",
                                 hint="check its owner (it must belong to opsd.run_as) and free disk space") from None

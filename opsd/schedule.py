@@ -14,11 +14,17 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*(?:(\d+)\s*ms)?\s*$")
 
 
-def parse_duration(value: str | int | float) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"`` or a number of seconds."""
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, ``"300ms"`` or a number of seconds (a timedelta passes
+    through)."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0:
             raise ValueError("must not be negative")
@@ -26,9 +32,10 @@ def parse_duration(value: str | int | float) -> timedelta:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m and any(m.groups()):
-            d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-            return timedelta(days=d, hours=h, minutes=mi, seconds=s)
-    raise ValueError(f"invalid duration {value!r}: use e.g. '90s', '15m', '1h30m', '2d' or a number of seconds")
+            d, h, mi, s, ms = (int(g) if g else 0 for g in m.groups())
+            return timedelta(days=d, hours=h, minutes=mi, seconds=s, milliseconds=ms)
+    raise ValueError(f"invalid duration {value!r}: use e.g. '90s', '15m', '1h30m', '2d', '300ms' or a number of "
+                     "seconds")
 
 
 def format_duration(td: timedelta | float) -> str:

@@ -103,6 +103,7 @@ class ScheduleSection(_Section):
     check: ScheduleExpr = "*/30 * * * *"
     drill: ScheduleExpr = "0 3 * * 0"
     verify: ScheduleExpr = "0 5 * * 6"
+    health: ScheduleExpr = "30s"
     misfire_grace: Duration = timedelta(hours=1)
     catch_up_full: bool = True
 
@@ -160,6 +161,34 @@ class DrillSection(_Section):
         return v
 
 
+class HealthSection(_Section):
+    show_query_text: bool = False  # False: string and number literals are masked as '?'
+    query_text_length: int = Field(200, ge=0, le=10000)
+    lock_wait_threshold: Duration = timedelta(seconds=30)
+    pool_wait_threshold: Duration = timedelta(seconds=5)
+    connections_threshold: int = Field(90, ge=1, le=100)  # percent of max_connections minus reserved slots
+    long_transaction: Duration = timedelta(minutes=5)
+    idle_in_transaction: Duration = timedelta(minutes=1)
+    probe_timeout: Duration = timedelta(seconds=5)  # statement_timeout of the probe's session
+    probe_lock_timeout: Duration = timedelta(seconds=1)  # lock_timeout: a probe never queues behind a lock
+    sample_retention: Duration = timedelta(days=14)
+
+
+class PgBouncerSection(_Section):
+    host: str = ""  # empty: no PgBouncer report
+    port: int = Field(6432, ge=1, le=65535)
+    admin_user: str = "pgbouncer"
+    dbname: str = "pgbouncer"
+    # The password never lives in this file: from this environment variable, else from password_file.
+    password_env: str = "PGBOUNCER_PASSWORD"  # noqa: S105 (a variable name, not a password)
+    password_file: Path | None = None
+    connect_timeout: Duration = timedelta(seconds=5)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host.strip())
+
+
 class DaemonSection(_Section):
     shutdown_timeout: Duration = timedelta(minutes=15)
 
@@ -172,6 +201,8 @@ class Settings(_Section):
     check: CheckSection = CheckSection()
     daemon: DaemonSection = DaemonSection()
     drill: DrillSection = DrillSection()
+    health: HealthSection = HealthSection()
+    pgbouncer: PgBouncerSection = PgBouncerSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property

@@ -33,6 +33,7 @@ from opsd_sandbox.procs import (
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PGBOUNCER_CLIENT_PASSWORD = "sandbox-app"  # noqa: S105 (a throwaway sandbox)
 S3_KEY, S3_SECRET, BUCKET, REGION = "opsd-sandbox-key", "opsd-sandbox-secret-0123456789", "pgbackrest", "us-east-1"
 
 
@@ -48,6 +49,7 @@ class Sandbox:
     drill_port: int = field(default_factory=free_port)  # scratch instances of drills
     _moto: subprocess.Popen[bytes] | None = None
     _nginx: subprocess.Popen[bytes] | None = None
+    _pgbouncer: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def create(cls, prefix: str = "opsd-sandbox-", **kw: object) -> Sandbox:
@@ -101,9 +103,10 @@ class Sandbox:
         if (self.pgdata / "postmaster.pid").exists():
             run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]),
                 check=False)
+        stop_process(self._pgbouncer)
         stop_process(self._nginx)
         stop_process(self._moto)
-        self._nginx = self._moto = None
+        self._nginx = self._moto = self._pgbouncer = None
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -229,6 +232,44 @@ class Sandbox:
     @property
     def conninfo(self) -> str:
         return f"host={self.socket_dir} port={self.pg_port} user=postgres dbname=postgres"
+
+    # ------------------------------------------------------------------ PgBouncer
+    def start_pgbouncer(self, *, pool_size: int = 2, admin_user: str = "opsd_admin", admin_password: str = "",
+                        pool_mode: str = "session") -> int:
+        """A PgBouncer (run as postgres) in front of the cluster: database 'postgres' with ``pool_size`` server
+        connections; ``admin_user`` may use the admin console. With ``admin_password`` authentication is md5 and
+        clients log in as postgres with the password :data:`PGBOUNCER_CLIENT_PASSWORD`; else trust."""
+        d = mkdir_pg(self.root / "pgbouncer", 0o755)
+        port = free_port()
+        auth = "md5" if admin_password else "trust"
+        client = PGBOUNCER_CLIENT_PASSWORD if admin_password else ""
+        (d / "users.txt").write_text(f'"postgres" "{client}"\n"{admin_user}" "{admin_password}"\n')
+        (d / "pgbouncer.ini").write_text(textwrap.dedent(f"""\
+            [databases]
+            postgres = host={self.socket_dir} port={self.pg_port} dbname=postgres user=postgres pool_size={pool_size}
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = {port}
+            unix_socket_dir =
+            auth_type = {auth}
+            auth_file = {d}/users.txt
+            admin_users = {admin_user}
+            pool_mode = {pool_mode}
+            max_client_conn = 200
+            default_pool_size = {pool_size}
+            logfile = {d}/pgbouncer.log
+            """))
+        for f in ("users.txt", "pgbouncer.ini"):
+            chown_pg(d / f, mode=0o600)
+        self._pgbouncer = subprocess.Popen(as_pg(["pgbouncer", str(d / "pgbouncer.ini")]),
+                                           stdout=(d / "out.log").open("ab"), stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+        wait_for(lambda: port_open(port), timeout=15, what=f"pgbouncer on port {port}")
+        return port
+
+    def stop_pgbouncer(self) -> None:
+        stop_process(self._pgbouncer)
+        self._pgbouncer = None
 
     # ------------------------------------------------------------------ configs
     def write_pgbackrest_conf(self, *, endpoint_port: int | None = None, path: Path | None = None) -> Path:

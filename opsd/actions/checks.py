@@ -15,6 +15,7 @@ from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.context import Context
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
+from opsd.health_store import HealthStore
 from opsd.schedule import format_duration
 
 OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
@@ -168,6 +169,18 @@ def restorability_results(ctx: Context, now: datetime) -> list[CheckResult]:
     return out
 
 
+def health_results(ctx: Context) -> list[CheckResult]:
+    """Open incidents of the health sampler (lock trees, pools, connections, probes): a warning."""
+    if ctx.settings.opsd.role != "primary" or ctx.settings.schedule.parsed("health") is None:
+        return []
+    open_ = HealthStore(ctx.history).open_incidents()
+    if not open_:
+        return [CheckResult("health.incidents", OK, "no open lock, pool or connection incident")]
+    return [CheckResult("health.incidents", WARNING, f"{len(open_)} open incident(s): "
+                                                     + "; ".join(i.summary for i in open_[:3]),
+                        {"incidents": [i.id for i in open_]})]
+
+
 def run_checks(ctx: Context) -> list[CheckResult]:
     """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
     local PostgreSQL: it checks the repository and restorability only."""
@@ -191,6 +204,7 @@ def run_checks(ctx: Context) -> list[CheckResult]:
     if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
     results.extend(restorability_results(ctx, ctx.now()))
+    results.extend(health_results(ctx))
     return results
 
 

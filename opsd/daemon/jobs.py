@@ -11,6 +11,7 @@ from opsd.actions.backup import backup_job
 from opsd.actions.checks import check_job
 from opsd.actions.drill import DrillRequest, drill_job
 from opsd.actions.drill_plan import pick_stanza
+from opsd.actions.health import Probe, probe_for, sample_job
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
 from opsd.actions.verify import verify_job
 from opsd.context import Context
@@ -19,6 +20,7 @@ from opsd.log import get_logger
 from opsd.schedule import Schedule, parse_schedule
 
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
+HEALTH = "health"  # every 30s: samples and incidents have tables of their own
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,16 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
         sched = ctx.settings.schedule.parsed(BACKUP_JOBS.get(job, job))
         if sched is not None:
             out.append(JobSpec(job, sched))
+    if ctx.settings.opsd.role != "primary":
+        return out
     every = ctx.settings.drill.heartbeat_interval.total_seconds()
-    if ctx.settings.opsd.role == "primary" and every >= 1:
+    if every >= 1:
         sched = parse_schedule(f"{int(every)}s")
         assert sched is not None
         out.append(JobSpec(HEARTBEAT, sched))
+    health = ctx.settings.schedule.parsed(HEALTH)
+    if health is not None:
+        out.append(JobSpec(HEALTH, health))
     return out
 
 
@@ -64,10 +71,26 @@ def beat(ctx: Context) -> str:
     return "ok"
 
 
-def run_safely(ctx: Context, job: str, trigger: str) -> str:
-    """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised."""
+def sample(ctx: Context, probe: Probe | None) -> str:
+    own = probe is None
+    p = probe or probe_for(ctx.settings)
+    try:
+        return sample_job(ctx, p)
+    except OpsdError as e:  # the history itself failed: logged, the daemon goes on
+        get_logger().error("health.failed", error=str(e))
+        return "failed"
+    finally:
+        if own:
+            p.close()
+
+
+def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None) -> str:
+    """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised.
+    ``probe``: the daemon's reused health probe connection."""
     if job == HEARTBEAT:
         return beat(ctx)
+    if job == HEALTH:
+        return sample(ctx, probe)
     try:
         return run_job(ctx, job, trigger, body_for(ctx, job)).outcome
     except Exception:

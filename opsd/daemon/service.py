@@ -18,9 +18,10 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from opsd.actions.health import Probe, probe_for
 from opsd.adapters.systemd import notify
 from opsd.context import Context
-from opsd.daemon.jobs import HEARTBEAT, enabled_jobs, run_safely
+from opsd.daemon.jobs import HEALTH, HEARTBEAT, enabled_jobs, run_safely
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
 from opsd.settings import Settings
@@ -65,6 +66,7 @@ class Daemon:
         self._running = 0
         self._running_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
+        self.probe: Probe = probe_for(ctx.settings)  # one reused connection for the health sampler
 
     # ------------------------------------------------------------------ jobs
     def _fire(self, job: str, trigger: str = "schedule") -> None:
@@ -73,7 +75,7 @@ class Daemon:
         with self._running_lock:
             self._running += 1
         try:
-            run_safely(self.ctx, job, trigger)
+            run_safely(self.ctx, job, trigger, self.probe)
         finally:
             with self._running_lock:
                 self._running -= 1
@@ -138,6 +140,8 @@ class Daemon:
                            note="keeping the previous configuration")
             return False
         self.ctx = self._make_context(settings)
+        old, self.probe = self.probe, probe_for(settings)
+        old.close()
         self._schedule_jobs()
         self.log.info("config.reloaded", path=settings.source, jobs=self.next_runs())
         return True
@@ -166,13 +170,16 @@ class Daemon:
             end = time.monotonic() + 30
             while self._running and time.monotonic() < end:
                 time.sleep(0.2)
+        self.probe.close()
         self.log.info("daemon.stopped")
 
 
 def run_once(ctx: Context) -> dict[str, str]:
-    """Run every enabled job once, in order (full, diff, incr, check, verify, drill; not the heartbeat).
+    """Run every enabled job once, in order (full, diff, incr, check, verify, drill; not the heartbeat or the
+    health sampler).
     Returns job -> outcome."""
-    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx) if spec.job != HEARTBEAT}
+    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx)
+            if spec.job not in (HEARTBEAT, HEALTH)}
 
 
 def _alive_pids() -> set[int]:

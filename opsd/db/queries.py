@@ -15,7 +15,7 @@ import psycopg
 from psycopg import Connection
 from psycopg.rows import class_row
 
-from opsd.errors import DatabaseError
+from opsd.errors import DatabaseError, QueryTimeout
 
 T = TypeVar("T")
 
@@ -30,8 +30,8 @@ def fetch_all(conn: Connection[Any], name: str, row: type[T], params: dict[str, 
         with conn.cursor(row_factory=class_row(row)) as cur:
             cur.execute(load(name), params or {})
             return cur.fetchall()
-    except psycopg.errors.QueryCanceled as e:
-        raise DatabaseError(f"query {name} timed out: {str(e).strip().splitlines()[0]}") from None
+    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
+        raise QueryTimeout(f"query {name} timed out: {str(e).strip().splitlines()[0]}") from None
     except psycopg.Error as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DatabaseError(f"query {name} failed: {first}") from None
@@ -144,3 +144,56 @@ class CorruptionRow:
 @dataclass(frozen=True)
 class CheckedRow:
     checked: bool
+
+
+@dataclass(frozen=True)
+class WaiterRow:
+    pid: int
+    blocked_by: list[int]
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    pid: int
+    state: str
+    usename: str
+    datname: str
+    application_name: str
+    client: str
+    wait_event_type: str
+    wait_event: str
+    xact_age: float | None
+    state_age: float | None
+    query: str
+
+
+@dataclass(frozen=True)
+class LockRow:
+    pid: int
+    locktype: str
+    mode: str
+    granted: bool
+    relation: str | None
+    wait_age: float | None
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    state: str
+    datname: str
+    usename: str
+    application_name: str
+    sessions: int
+    max_connections: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class LimitsRow:
+    max_connections: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class DeadlocksRow:
+    deadlocks: int

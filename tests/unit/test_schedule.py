@@ -10,6 +10,7 @@ from opsd.schedule import format_duration, parse_duration, parse_schedule
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("90s", 90), ("15m", 900), ("15min", 900), ("1h30m", 5400), ("2d", 172800), (45, 45), ("1d2h", 93600),
+    ("300ms", 0.3),
 ])
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds

@@ -1,0 +1,82 @@
+"""Incidents (pure): which thresholds a health sample crosses, and how that changes the open incidents:
+open the new ones, keep the worst moment of those still open, close those that cleared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from opsd.actions.health_locks import LockTree
+from opsd.actions.health_pool import ConnectionReport, Pool
+from opsd.health_store import Incident
+from opsd.settings import HealthSection
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str
+    kind: str
+    summary: str
+    peak: float
+    rank: tuple[float, ...]  # larger is worse: decides which moment an incident keeps
+    worst: dict[str, Any] = field(default_factory=dict)
+
+
+def lock_condition(tree: LockTree, hs: HealthSection) -> Condition | None:
+    if tree.longest_wait <= hs.lock_wait_threshold.total_seconds():
+        return None
+    return Condition(f"lock:{tree.root.pid}", "lock", tree.summary(), tree.longest_wait,
+                     (tree.waiters, tree.longest_wait), {"tree": asdict(tree)})
+
+
+def pool_condition(p: Pool, hs: HealthSection) -> Condition | None:
+    if p.maxwait <= hs.pool_wait_threshold.total_seconds():
+        return None
+    sat = f", {p.saturation:.0f}% of pool_size {p.pool_size}" if p.saturation is not None else ""
+    return Condition(f"pool:{p.database}/{p.user}", "pool",
+                     f"PgBouncer pool {p.database}/{p.user}: {p.cl_waiting} client(s) waiting, oldest {p.maxwait:.1f}s"
+                     f"{sat}", p.maxwait, (p.maxwait, p.cl_waiting), {"pool": asdict(p)})
+
+
+def connections_condition(c: ConnectionReport, hs: HealthSection) -> Condition | None:
+    if c.utilisation <= hs.connections_threshold:
+        return None
+    return Condition("connections", "connections",
+                     f"{c.total} client connections, {c.utilisation:.0f}% of {c.usable} usable "
+                     f"(max_connections {c.max_connections} - {c.reserved} reserved)",
+                     c.utilisation, (c.utilisation,), {"connections": asdict(c)})
+
+
+def conditions(trees: Sequence[LockTree], pools: Sequence[Pool], conns: ConnectionReport | None,
+               probe_problems: Sequence[str], hs: HealthSection) -> dict[str, Condition]:
+    found = [lock_condition(t, hs) for t in trees] + [pool_condition(p, hs) for p in pools]
+    if conns is not None:
+        found.append(connections_condition(conns, hs))
+    if probe_problems:
+        found.append(Condition("probe", "probe", "; ".join(probe_problems), float(len(probe_problems)),
+                               (float(len(probe_problems)),)))
+    return {c.key: c for c in found if c is not None}
+
+
+@dataclass(frozen=True)
+class Changes:
+    opened: list[Condition]
+    worse: list[tuple[Incident, Condition]]
+    still: list[Incident]
+    closed: list[Incident]
+
+
+def reconcile(open_incidents: Sequence[Incident], now: dict[str, Condition]) -> Changes:
+    by_key = {i.key: i for i in open_incidents}
+    opened = [c for k, c in now.items() if k not in by_key]
+    worse, still, closed = [], [], []
+    for key, inc in by_key.items():
+        cond = now.get(key)
+        if cond is None:
+            closed.append(inc)
+        elif tuple(cond.rank) > tuple(inc.worst.get("_rank", ())):
+            worse.append((inc, cond))
+        else:
+            still.append(inc)
+    return Changes(opened, worse, still, closed)

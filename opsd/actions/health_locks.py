@@ -1,0 +1,148 @@
+"""Blocking trees from lock waiters (pure): who blocks whom, the root blocker and its state, depth, number of
+waiters, longest wait, lock modes and relations. Query text is masked (literals as '?') and cut unless the
+operator asks for raw text (``health.show_query_text``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from opsd.db.queries import LockRow, SessionRow, WaiterRow
+
+IDLE_IN_XACT = ("idle in transaction", "idle in transaction (aborted)")
+MAX_HOLDS = 5
+
+_LITERALS = re.compile(r"""(?x)
+    [Ee]'(?:[^'\\]|\\.|'')*'           # E'escape \' string'
+  | (?:[BbXxUu]&?)?'(?:[^']|'')*'      # 'string', B'...', X'...', U&'...'
+  | \$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$  # $$dollar quoted$$
+  | (?<![\w$.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])   # numbers (not inside identifiers or $1)
+""", re.DOTALL)
+
+
+def mask_literals(query: str) -> str:
+    return _LITERALS.sub("?", query)
+
+
+def query_text(show_raw: bool, length: int) -> Callable[[str], str]:
+    def render(q: str) -> str:
+        if length <= 0:
+            return ""
+        text = " ".join((q if show_raw else mask_literals(q)).split())
+        return text if len(text) <= length else text[: length - 1] + "…"
+
+    return render
+
+
+@dataclass
+class LockNode:
+    pid: int
+    state: str
+    user: str
+    database: str
+    application: str
+    client: str
+    xact_age: float | None
+    waiting_for: str | None  # e.g. "ShareLock on transactionid (row in public.t1)"
+    wait_seconds: float | None
+    holds: list[str]
+    query: str
+    children: list[LockNode] = field(default_factory=list)
+
+    @property
+    def idle_in_transaction(self) -> bool:
+        return self.state in IDLE_IN_XACT
+
+
+@dataclass
+class LockTree:
+    root: LockNode
+    depth: int
+    waiters: int
+    longest_wait: float
+    modes: list[str]
+    relations: list[str]
+
+    @property
+    def root_idle_in_transaction(self) -> bool:
+        return self.root.idle_in_transaction
+
+    def summary(self) -> str:
+        flag = " (IDLE IN TRANSACTION)" if self.root_idle_in_transaction else ""
+        return (f"pid {self.root.pid}{flag} blocks {self.waiters} session(s), depth {self.depth}, longest wait "
+                f"{self.longest_wait:.1f}s on {', '.join(self.relations) or 'transaction ids'}")
+
+
+def _waiting_for(pid: int, locks: Sequence[LockRow]) -> tuple[str | None, float | None, str | None]:
+    mine = [lk for lk in locks if lk.pid == pid]
+    wait = next((lk for lk in mine if not lk.granted), None)
+    if wait is None:
+        return None, None, None
+    relation = wait.relation
+    if relation is None and wait.locktype in ("transactionid", "tuple"):
+        tup = next((lk for lk in mine if lk.locktype == "tuple" and lk.relation), None)
+        relation = f"row in {tup.relation}" if tup else None
+    target = wait.relation or f"{wait.locktype}" + (f" ({relation})" if relation else "")
+    return f"{wait.mode} on {target}", wait.wait_age, relation
+
+
+def _holds(pid: int, locks: Sequence[LockRow]) -> list[str]:
+    held = [f"{lk.mode} on {lk.relation}" for lk in locks
+            if lk.pid == pid and lk.granted and lk.locktype == "relation" and lk.relation
+            and lk.mode != "AccessShareLock" and not lk.relation.startswith("pg_")]
+    return held[:MAX_HOLDS]
+
+
+def build_trees(waiters: Sequence[WaiterRow], sessions: dict[int, SessionRow], locks: Sequence[LockRow],
+                render: Callable[[str], str]) -> list[LockTree]:
+    children: dict[int, list[int]] = {}
+    for w in waiters:
+        for b in w.blocked_by:
+            children.setdefault(b, []).append(w.pid)
+    waiting = {w.pid for w in waiters}
+    roots = sorted(b for b in children if b not in waiting)
+    if not roots and children:  # everyone waits on someone: a deadlock being detected right now
+        roots = [min(children)]
+    seen: set[int] = set()
+    relations: dict[int, str] = {}
+
+    def node(pid: int) -> LockNode:
+        seen.add(pid)
+        s = sessions.get(pid)
+        waiting_for, wait_s, rel = _waiting_for(pid, locks)
+        if rel:
+            relations[pid] = rel
+        n = LockNode(pid=pid, state=s.state if s else "gone", user=s.usename if s else "",
+                     database=s.datname if s else "", application=s.application_name if s else "",
+                     client=s.client if s else "", xact_age=s.xact_age if s else None, waiting_for=waiting_for,
+                     wait_seconds=wait_s if wait_s is not None else (s.state_age if s else None),
+                     holds=_holds(pid, locks), query=render(s.query) if s else "")
+        n.children = [node(c) for c in sorted(children.get(pid, [])) if c not in seen]
+        return n
+
+    trees = []
+    for r in roots:  # a session blocked by two roots shows in both trees
+        seen.clear()
+        relations.clear()
+        root = node(r)
+        members = list(_walk(root))[1:]
+        trees.append(LockTree(
+            root=root, depth=_depth(root), waiters=len(members),
+            longest_wait=max((m.wait_seconds or 0.0 for m in members), default=0.0),
+            modes=sorted({m.waiting_for.split(" on ")[0] for m in members if m.waiting_for}),
+            relations=sorted(set(relations.values())),
+        ))
+    return sorted(trees, key=lambda t: (-t.waiters, -t.longest_wait))
+
+
+def _walk(n: LockNode) -> list[LockNode]:
+    out = [n]
+    for c in n.children:
+        out += _walk(c)
+    return out
+
+
+def _depth(n: LockNode) -> int:
+    return 1 + max((_depth(c) for c in n.children), default=0) if n.children else 0
+

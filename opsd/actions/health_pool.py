@@ -1,0 +1,106 @@
+"""Connection and pool reports (pure): server connections by state, database, user and application against
+max_connections minus the reserved slots; PgBouncer pools with waiting clients and saturation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opsd.db.queries import ConnectionRow, LimitsRow
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    total: int
+    usable: int  # max_connections - superuser_reserved_connections
+    max_connections: int
+    reserved: int
+    by_state: dict[str, int]
+    by_database: dict[str, int]
+    by_user: dict[str, int]
+    by_application: dict[str, int]
+
+    @property
+    def utilisation(self) -> float:
+        return 100.0 * self.total / self.usable if self.usable > 0 else 100.0
+
+
+def connection_report(rows: Sequence[ConnectionRow], limits: LimitsRow) -> ConnectionReport:
+    def group(key: str) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for r in rows:
+            c[getattr(r, key) or "-"] += r.sessions
+        return dict(c.most_common())
+
+    return ConnectionReport(
+        total=sum(r.sessions for r in rows), usable=limits.max_connections - limits.reserved,
+        max_connections=limits.max_connections, reserved=limits.reserved, by_state=group("state"),
+        by_database=group("datname"), by_user=group("usename"), by_application=group("application_name"))
+
+
+@dataclass(frozen=True)
+class Pool:
+    database: str
+    user: str
+    cl_active: int
+    cl_waiting: int
+    sv_active: int
+    sv_idle: int
+    sv_used: int
+    servers: int  # every server connection of the pool (active, idle, used, tested, login)
+    maxwait: float  # seconds the oldest waiting client has waited
+    pool_mode: str
+    pool_size: int | None
+    max_db_connections: int | None
+
+    @property
+    def saturation(self) -> float | None:
+        """Server connections in use against the pool's size (percent)."""
+        return 100.0 * self.servers / self.pool_size if self.pool_size else None
+
+    @property
+    def saturated(self) -> bool:
+        return self.cl_waiting > 0 and (self.pool_size is None or self.servers >= self.pool_size)
+
+
+@dataclass(frozen=True)
+class PoolReport:
+    pools: list[Pool]
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> int:
+        return sum(p.cl_waiting for p in self.pools)
+
+    @property
+    def maxwait(self) -> float:
+        return max((p.maxwait for p in self.pools), default=0.0)
+
+
+def _i(row: dict[str, Any], key: str) -> int:
+    v = row.get(key)
+    return int(v) if v is not None else 0
+
+
+def pool_report(shows: dict[str, list[dict[str, Any]]]) -> PoolReport:
+    dbs = {d["name"]: d for d in shows.get("databases", [])}
+    pools = []
+    for p in shows.get("pools", []):
+        if p.get("database") == "pgbouncer":  # the admin console itself
+            continue
+        db = dbs.get(p["database"], {})
+        servers = sum(_i(p, k) for k in ("sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login"))
+        size = db.get("pool_size")
+        max_db = db.get("max_connections")
+        pools.append(Pool(
+            database=str(p["database"]), user=str(p["user"]), cl_active=_i(p, "cl_active"),
+            cl_waiting=_i(p, "cl_waiting"), sv_active=_i(p, "sv_active"), sv_idle=_i(p, "sv_idle"),
+            sv_used=_i(p, "sv_used"), servers=servers, maxwait=_i(p, "maxwait") + _i(p, "maxwait_us") / 1e6,
+            pool_mode=str(p.get("pool_mode") or db.get("pool_mode") or ""),
+            pool_size=int(size) if size else None, max_db_connections=int(max_db) if max_db else None))
+    stats = [{"database": s["database"], "avg_query_us": _i(s, "avg_query_time"), "avg_wait_us": _i(s, "avg_wait_time"),
+              "avg_xact_us": _i(s, "avg_xact_time"), "total_xact_count": _i(s, "total_xact_count")}
+             for s in shows.get("stats", []) if s.get("database") != "pgbouncer"]
+    return PoolReport(pools=sorted(pools, key=lambda x: (-x.cl_waiting, x.database, x.user)), stats=stats)

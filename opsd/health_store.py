@@ -1,0 +1,117 @@
+"""Health samples and incidents, in the run history's SQLite file (tables ``health_samples`` and
+``incidents``). Samples are pruned after ``health.sample_retention``; incidents are kept."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opsd.history import History
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS health_samples (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    taken_at TEXT NOT NULL,
+    data     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_samples_taken ON health_samples (taken_at);
+CREATE TABLE IF NOT EXISTS incidents (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    key       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    closed_at TEXT,
+    summary   TEXT NOT NULL,
+    peak      REAL NOT NULL,
+    worst     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (closed_at, key);
+"""
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    key: str
+    kind: str  # lock | pool | connections | probe
+    opened_at: datetime
+    last_seen: datetime
+    closed_at: datetime | None
+    summary: str  # of the worst moment
+    peak: float  # longest wait (s), pool maxwait (s), utilisation (%)
+    worst: dict[str, Any]  # the worst tree / pool / report seen
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+def _inc(r: Any) -> Incident:
+    return Incident(r["id"], r["key"], r["kind"], datetime.fromisoformat(r["opened_at"]),
+                    datetime.fromisoformat(r["last_seen"]),
+                    datetime.fromisoformat(r["closed_at"]) if r["closed_at"] else None, r["summary"], r["peak"],
+                    json.loads(r["worst"] or "{}"))
+
+
+class HealthStore:
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def _conn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self.history.connection(SCHEMA)
+
+    def add_sample(self, taken_at: datetime, data: dict[str, Any], retention_before: datetime) -> None:
+        with self._conn() as c:
+            c.execute("INSERT INTO health_samples (taken_at, data) VALUES (?, ?)",
+                      (taken_at.isoformat(), json.dumps(data, default=str)))
+            c.execute("DELETE FROM health_samples WHERE taken_at < ?", (retention_before.isoformat(),))
+
+    def last_sample(self) -> dict[str, Any] | None:
+        with self._conn() as c:
+            r = c.execute("SELECT data FROM health_samples ORDER BY id DESC LIMIT 1").fetchone()
+        return json.loads(r["data"]) if r else None
+
+    def samples(self, since: datetime) -> list[tuple[datetime, dict[str, Any]]]:
+        with self._conn() as c:
+            rows = c.execute("SELECT taken_at, data FROM health_samples WHERE taken_at >= ? ORDER BY id",
+                             (since.isoformat(),)).fetchall()
+        return [(datetime.fromisoformat(r["taken_at"]), json.loads(r["data"])) for r in rows]
+
+    def open_incidents(self) -> list[Incident]:
+        with self._conn() as c:
+            return [_inc(r) for r in c.execute("SELECT * FROM incidents WHERE closed_at IS NULL ORDER BY id")]
+
+    def incidents(self, since: datetime | None = None, limit: int = 200) -> list[Incident]:
+        with self._conn() as c:
+            if since is None:
+                rows = c.execute("SELECT * FROM incidents ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = c.execute("SELECT * FROM incidents WHERE closed_at IS NULL OR closed_at >= ? "
+                                 "ORDER BY id DESC LIMIT ?", (since.isoformat(), limit)).fetchall()
+        return [_inc(r) for r in rows]
+
+    def open(self, key: str, kind: str, at: datetime, *, summary: str, peak: float, worst: dict[str, Any]) -> int:
+        with self._conn() as c:
+            cur = c.execute("INSERT INTO incidents (key, kind, opened_at, last_seen, summary, peak, worst) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (key, kind, at.isoformat(), at.isoformat(), summary, peak, json.dumps(worst, default=str)))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def seen(self, incident_id: int, at: datetime, worse: tuple[str, float, dict[str, Any]] | None) -> None:
+        """Still open at ``at``; ``worse`` replaces the worst moment kept so far."""
+        with self._conn() as c:
+            c.execute("UPDATE incidents SET last_seen = ? WHERE id = ?", (at.isoformat(), incident_id))
+            if worse is not None:
+                summary, peak, worst = worse
+                c.execute("UPDATE incidents SET summary = ?, peak = ?, worst = ? WHERE id = ?",
+                          (summary, peak, json.dumps(worst, default=str), incident_id))
+
+    def close(self, incident_id: int, at: datetime) -> None:
+        with self._conn() as c:
+            c.execute("UPDATE incidents SET closed_at = ? WHERE id = ?", (at.isoformat(), incident_id))
