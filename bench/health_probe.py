@@ -1,0 +1,141 @@
+"""Health probe cost, measured in one run on a throwaway sandbox (PostgreSQL 15, max_connections raised):
+
+1. probe latency (one full sample: lock trees + long sessions + deadlocks + connections) p50/p95 with 10 and
+   with 1000 idle client connections, through the one reused probe connection;
+2. pgbench TPS (TPC-B-like) with the sampler off and on (sampling every second, 30x the default rate),
+   alternated to cancel drift.
+
+Printed as ratios against the baseline of the same run. Usage:
+    .venv/bin/python bench/health_probe.py [--samples 200] [--seconds 15] [--scale 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opsd import settings as settings_mod  # noqa: E402
+from opsd.actions.health import probe_for, take_sample  # noqa: E402
+from opsd.context import build  # noqa: E402
+from opsd_sandbox import Sandbox  # noqa: E402
+from opsd_sandbox.procs import as_pg, run  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def percentile(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def probe_latency(ctx: Any, n: int) -> tuple[float, float]:
+    probe = probe_for(ctx.settings)
+    try:
+        take_sample(ctx, probe)  # warm the connection and the catalog caches
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s = take_sample(ctx, probe)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert not s.problems, s.problems
+        return percentile(times, 50), percentile(times, 95)
+    finally:
+        probe.close()
+
+
+def idle_connections(sb: Sandbox, n: int) -> list[psycopg.Connection[Any]]:
+    return [psycopg.connect(host=str(sb.socket_dir), port=sb.pg_port, user="postgres", dbname="postgres",
+                            autocommit=True, application_name="bench-idle") for _ in range(n)]
+
+
+def pgbench_tps(sb: Sandbox, seconds: int) -> float:
+    res = run(as_pg([str(PG_BIN / "pgbench"), "-h", str(sb.socket_dir), "-p", str(sb.pg_port), "-c", "4", "-j", "2",
+                     "-T", str(seconds), "-n", "postgres"]), timeout=seconds + 60)
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("tps"))
+    return float(line.split("=")[1].split()[0])
+
+
+def with_sampler(ctx: Any, every: float, fn: Any) -> Any:
+    stop = threading.Event()
+    probe = probe_for(ctx.settings)
+    count = [0]
+
+    def loop() -> None:
+        while not stop.is_set():
+            take_sample(ctx, probe)
+            count[0] += 1
+            stop.wait(every)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        return fn(), count[0]
+    finally:
+        stop.set()
+        t.join()
+        probe.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--scale", type=int, default=10)
+    args = ap.parse_args()
+    sb = Sandbox.create(prefix="opsd-bench-", archiving=False)
+    sb.up()
+    conns: list[psycopg.Connection[Any]] = []
+    try:
+        sb.psql("alter system set max_connections = 1100")
+        sb.pg_ctl("restart")
+        ctx = build(settings_mod.load(str(sb.opsd_conf)))
+        print(f"sandbox {sb.root}: PostgreSQL 15, max_connections 1100", flush=True)
+
+        conns = idle_connections(sb, 10)
+        p50_10, p95_10 = probe_latency(ctx, args.samples)
+        conns += idle_connections(sb, 990)
+        p50_1k, p95_1k = probe_latency(ctx, args.samples)
+        for c in conns:
+            c.close()
+        conns = []
+
+        run(as_pg([str(PG_BIN / "pgbench"), "-h", str(sb.socket_dir), "-p", str(sb.pg_port), "-i", "-q", "-s",
+                   str(args.scale), "postgres"]), timeout=600)
+        off, on, samples = [], [], 0
+        for _ in range(2):
+            off.append(pgbench_tps(sb, args.seconds))
+            tps, n = with_sampler(ctx, 1.0, lambda: pgbench_tps(sb, args.seconds))
+            on.append(tps)
+            samples += n
+        tps_off, tps_on = statistics.mean(off), statistics.mean(on)
+
+        print()
+        print(f"probe latency, {args.samples} samples each (one sample = locks + long sessions + deadlocks + "
+              "connections)")
+        print(f"  {'idle connections':<18}{'p50 ms':>10}{'p95 ms':>10}")
+        print(f"  {10:<18}{p50_10:>10.2f}{p95_10:>10.2f}")
+        print(f"  {1000:<18}{p50_1k:>10.2f}{p95_1k:>10.2f}")
+        print(f"  ratio 1000/10     {p50_1k / p50_10:>10.2f}x{p95_1k / p95_10:>9.2f}x")
+        print()
+        print(f"pgbench -c 4 -j 2, scale {args.scale}, {args.seconds}s x 2 rounds each, sampler every 1s "
+              f"({samples} samples)")
+        print(f"  sampler off: {tps_off:10.1f} tps   ({', '.join(f'{x:.0f}' for x in off)})")
+        print(f"  sampler on:  {tps_on:10.1f} tps   ({', '.join(f'{x:.0f}' for x in on)})")
+        print(f"  ratio on/off: {tps_on / tps_off:.3f}x")
+    finally:
+        for c in conns:
+            c.close()
+        sb.down(remove=True)
+
+
+if __name__ == "__main__":
+    main()
