@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,20 +20,18 @@ from typing import Any
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from opsd import settings as settings_mod  # noqa: E402
-from opsd.actions.health import probe_for, take_sample  # noqa: E402
-from opsd.context import build  # noqa: E402
-from opsd_sandbox import Sandbox  # noqa: E402
-from opsd_sandbox.procs import as_pg, run  # noqa: E402
+from opsd import settings as settings_mod
+from opsd.actions.health import probe_for, take_sample
+from opsd.context import build
+from opsd_sandbox import Sandbox
+from opsd_sandbox.procs import as_pg, run
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def percentile(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def probe_latency(ctx: Any, n: int) -> tuple[float, float]:
