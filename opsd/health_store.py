@@ -7,7 +7,7 @@ import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from opsd.history import History
@@ -79,7 +79,7 @@ class HealthStore:
     def samples(self, since: datetime) -> list[tuple[datetime, dict[str, Any]]]:
         with self._conn() as c:
             rows = c.execute("SELECT taken_at, data FROM health_samples WHERE taken_at >= ? ORDER BY id",
-                             (since.isoformat(),)).fetchall()
+                             (since.astimezone(UTC).isoformat(),)).fetchall()
         return [(datetime.fromisoformat(r["taken_at"]), json.loads(r["data"])) for r in rows]
 
     def open_incidents(self) -> list[Incident]:
@@ -92,7 +92,13 @@ class HealthStore:
                 rows = c.execute("SELECT * FROM incidents ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
             else:
                 rows = c.execute("SELECT * FROM incidents WHERE closed_at IS NULL OR closed_at >= ? "
-                                 "ORDER BY id DESC LIMIT ?", (since.isoformat(), limit)).fetchall()
+                                 "ORDER BY id DESC LIMIT ?", (since.astimezone(UTC).isoformat(), limit)).fetchall()
+        return [_inc(r) for r in rows]
+
+    def opened_between(self, start: datetime, end: datetime) -> list[Incident]:
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM incidents WHERE opened_at >= ? AND opened_at < ? ORDER BY id",
+                             (start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat())).fetchall()
         return [_inc(r) for r in rows]
 
     def open(self, key: str, kind: str, at: datetime, *, summary: str, peak: float, worst: dict[str, Any]) -> int:

@@ -152,6 +152,14 @@ class History:
                 rows = c.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]
 
+    def between(self, start: datetime, end: datetime) -> list[Run]:
+        """Every run that started in [start, end), oldest first."""
+        lo, hi = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM runs WHERE started_at >= ? AND started_at < ? ORDER BY started_at, id",
+                             (lo, hi)).fetchall()
+        return [_row(r) for r in rows]
+
     def mark_interrupted(self, host: str, alive: set[int]) -> int:
         """Runs left 'running' by a process of this host that no longer exists become 'interrupted'."""
         with self._conn() as c:

@@ -104,6 +104,7 @@ class ScheduleSection(_Section):
     drill: ScheduleExpr = "0 3 * * 0"
     verify: ScheduleExpr = "0 5 * * 6"
     health: ScheduleExpr = "30s"
+    report: ScheduleExpr = "0 6 1 * *"  # the previous month's report, on the 1st
     misfire_grace: Duration = timedelta(hours=1)
     catch_up_full: bool = True
 
@@ -189,6 +190,21 @@ class PgBouncerSection(_Section):
         return bool(self.host.strip())
 
 
+ReportFormat = Literal["md", "html", "json"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("md", "html", "json")
+
+
+class ReportSection(_Section):
+    # Where reports go besides <state_dir>/reports: "s3://bucket/prefix/" (empty: local only).
+    s3_uri: str = Field("", pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)?$")
+    # The upload reuses the pgBackRest repository's endpoint, credentials and CA unless these are set
+    # (credentials then come from the usual AWS environment variables or files, never from this file).
+    endpoint_url: str = ""
+    region: str = ""
+    ca_file: Path | None = None
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(REPORT_FORMATS))
+
+
 class DaemonSection(_Section):
     shutdown_timeout: Duration = timedelta(minutes=15)
 
@@ -203,6 +219,7 @@ class Settings(_Section):
     drill: DrillSection = DrillSection()
     health: HealthSection = HealthSection()
     pgbouncer: PgBouncerSection = PgBouncerSection()
+    report: ReportSection = ReportSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property

@@ -88,7 +88,17 @@ def main() -> None:
     d = sub.add_parser("demo", help="run opsd end to end on a throwaway sandbox (default)")
     d.add_argument("--keep", action="store_true", help="keep the sandbox folder afterwards")
     sub.add_parser("up", help="bring up a sandbox and keep it running until Ctrl-C")
+    r = sub.add_parser("sample-report", help="generate the sample monthly report (docs/reports.md)")
+    r.add_argument("dir", nargs="?", default="docs", help="output directory (default: docs)")
     args = p.parse_args()
+    if args.cmd == "sample-report":
+        from pathlib import Path
+
+        from opsd_sandbox.sample_report import generate
+
+        for path in generate(Path(args.dir)):
+            print(path)
+        return
     if os.geteuid() != 0:
         raise SystemExit("opsd_sandbox: run as root (it starts nginx and runs PostgreSQL as 'postgres')")
     if args.cmd == "up":

@@ -297,7 +297,7 @@ class Sandbox:
     def opsd_toml(self, *, pgbackrest_conf: Path | None = None, schedule: dict[str, str] | None = None,
                   drill: dict[str, object] | None = None, extra: str = "") -> str:
         sched = {"full": "0 1 * * *", "diff": "", "incr": "", "check": "*/30 * * * *", "drill": "", "verify": "",
-                 **(schedule or {})}
+                 "report": "", **(schedule or {})}
         sched_lines = "\n".join(f'{k} = "{v}"' for k, v in sched.items())
         drill_keys = {"port": self.drill_port, **(drill or {})}
         drill_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in drill_keys.items())

@@ -14,9 +14,9 @@ from opsd.context import Context
 from opsd.errors import BusyError, OpsdError
 from opsd.log import get_logger
 
-JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill")
+JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill", "report")
 BACKUP_JOBS = {"backup-full": "full", "backup-diff": "diff", "backup-incr": "incr"}
-DRILL_HOST_JOBS = ("check", "verify", "drill")  # a drill host has no primary: no backups, no heartbeats
+DRILL_HOST_JOBS = ("check", "verify", "drill", "report")  # a drill host has no primary: no backups, no heartbeats
 
 
 def role_jobs(role: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from opsd.actions.drill import DrillRequest, drill_job
 from opsd.actions.drill_plan import pick_stanza
 from opsd.actions.health import Probe, probe_for, sample_job
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
+from opsd.actions.report import report_job
 from opsd.actions.verify import verify_job
 from opsd.context import Context
 from opsd.errors import OpsdError
@@ -55,6 +56,8 @@ def body_for(ctx: Context, job: str) -> Callable[[], JobOutcome]:
         return check_job(ctx)
     if job == "drill":
         return drill_job(ctx, DrillRequest(target="random"))
+    if job == "report":
+        return report_job(ctx)
     if job == "verify":
         stanzas = ctx.settings.drill_stanzas
         stanza = pick_stanza(stanzas, ctx.history.runs("verify", limit=200)) if len(stanzas) > 1 else None

@@ -1,0 +1,397 @@
+"""The monthly report's figures (pure): verdict, drills, backups and WAL, verify, health, trends and action
+items, computed from the run history, health incidents and samples, and the repository's state. Renderers
+(Markdown, HTML, JSON) only format what is here; JSON carries all of it."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from opsd.health_store import Incident
+from opsd.history import Run
+from opsd.settings import Settings
+
+GROWTH_ALERT = 0.20  # RTO growth month over month that becomes an action item
+
+
+def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def previous_month(now: datetime) -> tuple[int, int]:
+    return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    """The repository as seen when the report is made (None when unreachable)."""
+
+    backups: list[dict[str, Any]]  # label, type, stop (datetime)
+    retention_full: int | None
+    seen_at: datetime
+
+
+@dataclass
+class Verdict:
+    has_data: bool
+    recoverable_all_month: bool
+    statement: str
+    drills_run: int
+    drills_passed: int
+    drills_failed: int
+    rto_worst: float | None
+    rto_median: float | None
+    rto_target: float
+    rpo_worst: float | None
+    rpo_target: float
+    longest_unproven: float | None  # seconds in the month without a passing drill younger than drill.max_age
+    restorability_age_at_end: float | None  # age of the last passing drill at month end
+    max_age: float
+
+
+@dataclass
+class DrillRow:
+    id: int
+    started_at: datetime
+    stanza: str
+    passed: bool
+    target: str | None
+    target_mode: str | None
+    backup: str | None
+    rto: float | None
+    restore_seconds: float | None
+    recovery_seconds: float | None
+    verify_seconds: float | None
+    restore_rate: float | None
+    replay_rate: float | None
+    rpo: float | None
+    checks: dict[str, str]
+    failure: str | None
+
+
+@dataclass
+class BackupTypeStats:
+    type: str
+    ok: int
+    failed: int
+    busy: int
+    copied: int  # bytes copied by these backups (pgBackRest's delta)
+    largest: int  # largest database size backed up
+    median_duration: float | None
+    longest_duration: float | None
+
+
+@dataclass
+class BackupSection:
+    by_type: list[BackupTypeStats]
+    failures: list[dict[str, Any]]  # started_at, job, error
+    archive_checks: int
+    archive_critical: int
+    longest_archive_lag: float | None  # oldest .ready age seen by the check job (s)
+    archive_failures: int | None  # growth of pg_stat_archiver.failed_count over the month
+    window: dict[str, Any] | None  # earliest recoverable, full backups vs retention (at report time)
+    verify_runs: int
+    verify_failed: int
+    verify_damage: list[dict[str, Any]]
+
+
+@dataclass
+class HealthSection:
+    lock_incidents: int
+    pool_incidents: int
+    connection_incidents: int
+    probe_incidents: int
+    top_blockers: list[dict[str, Any]]  # who (user@db app), incidents, longest wait, most waiters
+    longest_lock_waits: list[dict[str, Any]]
+    pool_peaks: list[dict[str, Any]]
+    connection_peak: float | None
+
+
+@dataclass
+class Series:
+    name: str
+    unit: str
+    points: list[tuple[str, float]]  # (x label or ISO time, value)
+    target: float | None = None  # drawn as a line: RTO target, archive lag limit
+
+
+@dataclass
+class MonthReport:
+    month: str
+    timezone: str
+    generated_at: datetime
+    period_start: datetime
+    period_end: datetime
+    verdict: Verdict
+    drills: list[DrillRow]
+    backups: BackupSection
+    health: HealthSection
+    trends: dict[str, Series]
+    actions: list[str] = field(default_factory=list)
+
+
+def _drill_row(r: Run) -> DrillRow:
+    d = r.details
+    ph = d.get("phases") or {}
+    checks = {c["name"]: c["status"] for c in d.get("checks") or []}
+    failed = [c for c in d.get("checks") or [] if c.get("status") == "critical"]
+    failure = "; ".join(f"{c['name']}: {c['message']}" for c in failed) if failed else (
+        r.error if r.outcome != "ok" else None)
+    return DrillRow(
+        id=r.id, started_at=r.started_at, stanza=str(d.get("stanza", "")), passed=r.outcome == "ok",
+        target=d.get("target"), target_mode=d.get("target_mode"), backup=d.get("backup"), rto=d.get("rto_seconds"),
+        restore_seconds=ph.get("restore_seconds"), recovery_seconds=ph.get("recovery_seconds"),
+        verify_seconds=ph.get("verify_seconds"), restore_rate=ph.get("restore_rate"),
+        replay_rate=ph.get("replay_rate"), rpo=d.get("rpo_seconds"), checks=checks, failure=failure)
+
+
+def _unproven(passes: Sequence[datetime], start: datetime, end: datetime, max_age: timedelta
+              ) -> tuple[float, float | None]:
+    """Longest stretch of [start, end) not covered by a passing drill younger than max_age; and the age of the
+    last pass at ``end``. ``passes`` includes the last pass before ``start``."""
+    covered_until = start
+    longest = timedelta(0)
+    for t in sorted(passes):
+        if t + max_age <= start:
+            continue
+        if t > covered_until and t < end:
+            longest = max(longest, t - covered_until)
+        covered_until = max(covered_until, min(t + max_age, end))
+    longest = max(longest, end - covered_until)
+    age = (end - max(passes)).total_seconds() if passes else None
+    return longest.total_seconds(), age
+
+
+def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *, start: datetime, end: datetime,
+             has_data: bool) -> Verdict:
+    max_age = s.drill.max_age
+    rtos = [d.rto for d in drills if d.passed and d.rto is not None]
+    rpos = [d.rpo for d in drills if d.rpo is not None]
+    longest, age = _unproven(passes, start, end, max_age)
+    failed = sum(1 for d in drills if not d.passed)
+    proven = longest == 0
+    if not has_data:
+        statement = "No data for this month: no drill, backup or check was recorded (is the daemon running?)."
+    elif not drills:
+        statement = "NOT PROVEN: no recovery drill ran this month."
+    elif proven and not failed:
+        statement = (f"Recoverable all month: {len(drills)} drill(s), all passed; a passing drill was never older "
+                     f"than {_days(max_age.total_seconds())}.")
+    elif proven:
+        statement = (f"Recoverable all month, with {failed} failed drill(s) out of {len(drills)}: see the failures "
+                     "below.")
+    else:
+        statement = (f"NOT PROVEN for {_days(longest)} of the month (no passing drill younger than "
+                     f"{_days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
+    return Verdict(
+        has_data=has_data, recoverable_all_month=has_data and proven, statement=statement, drills_run=len(drills),
+        drills_passed=len(drills) - failed, drills_failed=failed, rto_worst=max(rtos, default=None),
+        rto_median=statistics.median(rtos) if rtos else None, rto_target=s.drill.rto_target.total_seconds(),
+        rpo_worst=max(rpos, default=None), rpo_target=s.drill.rpo_target.total_seconds(),
+        longest_unproven=longest if has_data else None, restorability_age_at_end=age,
+        max_age=max_age.total_seconds())
+
+
+def _days(secs: float) -> str:
+    return f"{secs / 86400:.1f} days" if secs >= 86400 else f"{secs / 3600:.1f} hours"
+
+
+def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> BackupSection:
+    by: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.job.startswith("backup-"):
+            by[r.job.removeprefix("backup-")].append(r)
+    stats = []
+    for t in ("full", "diff", "incr"):
+        rs = by.get(t, [])
+        ok = [r for r in rs if r.outcome == "ok"]
+        durs = [float(r.details.get("duration") or r.duration or 0) for r in ok]
+        sizes = [int(r.details.get("size") or 0) for r in ok]
+        copied = sum(int(r.details.get("delta") or r.details.get("size") or 0) for r in ok)
+        stats.append(BackupTypeStats(t, len(ok), sum(r.outcome == "failed" for r in rs),
+                                     sum(r.outcome == "busy" for r in rs), copied, max(sizes, default=0),
+                                     statistics.median(durs) if durs else None, max(durs, default=None)))
+    failures = [{"started_at": r.started_at, "job": r.job, "error": r.error} for r in runs
+                if r.job.startswith("backup-") and r.outcome == "failed"]
+    checks = [r for r in runs if r.job == "check"]
+    lags, failed_counts, critical = [], [], 0
+    for r in checks:
+        for res in r.details.get("results") or []:
+            if res.get("name") != "archive.archiver":
+                continue
+            det = res.get("details") or {}
+            lags.append(float(det.get("oldest_ready_age") or 0.0))  # nothing waiting: no lag
+            if det.get("failed_count") is not None:
+                failed_counts.append(int(det["failed_count"]))
+            critical += res.get("status") == "critical"
+    verifies = [r for r in runs if r.job == "verify"]
+    damage = [{"started_at": r.started_at, "error": r.error, "damaged": (r.details.get("damaged") or [])[:5]}
+              for r in verifies if r.outcome == "failed"]
+    window = None
+    if repo is not None:
+        fulls = [b for b in repo.backups if b["type"] == "full"]
+        oldest = min((b["stop"] for b in repo.backups), default=None)
+        window = {"seen_at": repo.seen_at, "as_of_month_end": repo.seen_at >= end,
+                  "earliest_recoverable": oldest, "full_backups": len(fulls), "retention_full": repo.retention_full,
+                  "backups": len(repo.backups)}
+    return BackupSection(
+        by_type=stats, failures=failures, archive_checks=len(checks), archive_critical=critical,
+        longest_archive_lag=max(lags, default=None),
+        archive_failures=(max(failed_counts) - min(failed_counts)) if failed_counts else None, window=window,
+        verify_runs=len(verifies), verify_failed=sum(r.outcome == "failed" for r in verifies), verify_damage=damage)
+
+
+def _who(tree: dict[str, Any]) -> str:
+    root = tree.get("root") or {}
+    return f"{root.get('user') or '?'}@{root.get('database') or '?'} ({root.get('application') or 'no application'})"
+
+
+def _health(incidents: Sequence[Incident]) -> HealthSection:
+    kinds = Counter(i.kind for i in incidents)
+    locks = [i for i in incidents if i.kind == "lock"]
+    blockers: dict[str, dict[str, Any]] = {}
+    for i in locks:
+        tree = i.worst.get("tree") or {}
+        who = _who(tree)
+        b = blockers.setdefault(who, {"who": who, "incidents": 0, "longest_wait": 0.0, "most_waiters": 0,
+                                      "idle_in_transaction": 0})
+        b["incidents"] += 1
+        b["longest_wait"] = max(b["longest_wait"], float(tree.get("longest_wait") or i.peak))
+        b["most_waiters"] = max(b["most_waiters"], int(tree.get("waiters") or 0))
+        b["idle_in_transaction"] += (tree.get("root") or {}).get("state", "").startswith("idle in transaction")
+    longest: list[dict[str, Any]] = [
+        {"opened_at": i.opened_at, "who": _who(i.worst.get("tree") or {}), "wait": i.peak, "summary": i.summary}
+        for i in sorted(locks, key=lambda i: -i.peak)[:5]]
+    pools: dict[str, dict[str, Any]] = {}
+    for i in incidents:
+        if i.kind == "pool":
+            p = pools.setdefault(i.key, {"pool": i.key.removeprefix("pool:"), "incidents": 0, "peak_maxwait": 0.0})
+            p["incidents"] += 1
+            p["peak_maxwait"] = max(p["peak_maxwait"], i.peak)
+    conn = [i.peak for i in incidents if i.kind == "connections"]
+    return HealthSection(kinds["lock"], kinds["pool"], kinds["connections"], kinds["probe"],
+                         sorted(blockers.values(), key=lambda b: (-b["incidents"], -b["longest_wait"]))[:5], longest,
+                         sorted(pools.values(), key=lambda p: -p["peak_maxwait"]), max(conn, default=None))
+
+
+def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
+            samples: Sequence[tuple[datetime, dict[str, Any]]]) -> dict[str, Series]:
+    tz = s.opsd.tz
+    rto = Series("RTO per drill", "s", [(f"#{d.id} {d.started_at.astimezone(tz):%m-%d}", float(d.rto))
+                                        for d in drills if d.rto is not None], s.drill.rto_target.total_seconds())
+    per_day_dur: dict[str, float] = defaultdict(float)
+    per_day_size: dict[str, float] = defaultdict(float)
+    for r in runs:
+        if r.job.startswith("backup-") and r.outcome == "ok":
+            day = f"{r.started_at.astimezone(tz):%Y-%m-%d}"
+            per_day_dur[day] += float(r.details.get("duration") or r.duration or 0)
+            per_day_size[day] = max(per_day_size[day], float(r.details.get("size") or 0))
+    lag = []
+    for r in runs:
+        if r.job != "check":
+            continue
+        for res in r.details.get("results") or []:
+            age = (res.get("details") or {}).get("oldest_ready_age") if res.get("name") == "archive.archiver" else None
+            if res.get("name") == "archive.archiver":
+                lag.append((r.started_at.astimezone(tz).isoformat(timespec="minutes"), float(age or 0)))
+    waiting = [(t.astimezone(tz).isoformat(timespec="minutes"), float((d.get("pool") or {}).get("waiting") or 0))
+               for t, d in samples if d.get("pool")]
+    return {
+        "rto": rto,
+        "backup_duration": Series("Backup duration per day", "s", sorted(per_day_dur.items())),
+        "backup_size": Series("Database size per day (largest backup)", "bytes", sorted(per_day_size.items())),
+        "archive_lag": Series("Archive lag (oldest .ready) at each check", "s", sorted(lag),
+                              s.check.max_ready_age.total_seconds()),
+        "pool_waiting": Series("PgBouncer clients waiting", "clients", sorted(waiting)),
+    }
+
+
+def _drill_actions(v: Verdict, drills: list[DrillRow], prev_rto_median: float | None) -> list[str]:
+    out = []
+    if v.drills_run == 0:
+        out.append("No recovery drill ran this month: check [schedule] drill and run 'opsd drill run'.")
+    if v.longest_unproven:
+        out.append(f"No passing drill for {_days(v.longest_unproven)} (max age {_days(v.max_age)}): restorability "
+                   "was unproven for that long.")
+    out += [f"Drill #{d.id} ({d.started_at:%Y-%m-%d}) failed: {(d.failure or 'unknown')[:200]}"
+            for d in drills if not d.passed]
+    if v.rto_median is not None and prev_rto_median:
+        growth = (v.rto_median - prev_rto_median) / prev_rto_median
+        if growth >= GROWTH_ALERT:
+            out.append(f"RTO grew {growth:.0%} since last month (median {v.rto_median:.0f}s, was "
+                       f"{prev_rto_median:.0f}s): plan for the larger database or faster restores.")
+    if v.rto_worst is not None and v.rto_worst > v.rto_target:
+        out.append(f"Worst RTO {v.rto_worst:.0f}s is over the target {v.rto_target:.0f}s.")
+    if v.rpo_worst is not None and v.rpo_worst > v.rpo_target:
+        out.append(f"Worst RPO exposure {v.rpo_worst:.0f}s is over the target {v.rpo_target:.0f}s: WAL reaches the "
+                   "repository too rarely (set archive_timeout, check archiving).")
+    return out
+
+
+def _backup_actions(s: Settings, b: BackupSection) -> list[str]:
+    out = []
+    failed_backups = sum(t.failed for t in b.by_type)
+    if failed_backups:
+        out.append(f"{failed_backups} backup(s) failed this month: see 'Backups and WAL'.")
+    if b.verify_runs == 0:
+        out.append("No 'pgbackrest verify' ran this month: check [schedule] verify.")
+    if b.verify_failed:
+        out.append(f"{b.verify_failed} verify run(s) found damage in the repository: take a new full backup and "
+                   "find the cause (storage, lifecycle rules).")
+    lag_limit = s.check.max_ready_age.total_seconds()
+    if b.longest_archive_lag is not None and b.longest_archive_lag > lag_limit:
+        out.append(f"WAL waited up to {b.longest_archive_lag / 60:.0f} min to be archived (limit "
+                   f"{lag_limit / 60:.0f} min): RPO exposure.")
+    if b.window and b.window.get("retention_full") and b.window["full_backups"] < b.window["retention_full"]:
+        out.append(f"Only {b.window['full_backups']} full backup(s) in the repository, retention asks for "
+                   f"{b.window['retention_full']}.")
+    return out
+
+
+def _health_actions(h: HealthSection) -> list[str]:
+    out = []
+    for blk in h.top_blockers:
+        if blk["incidents"] >= 3:
+            idle = f", {blk['idle_in_transaction']} idle in transaction" if blk["idle_in_transaction"] else ""
+            out.append(f"{blk['who']} was the root blocker of {blk['incidents']} lock incidents{idle}: "
+                       "look at its transaction handling.")
+    out += [f"PgBouncer pool {p['pool']} had clients waiting up to {p['peak_maxwait']:.0f}s "
+            f"({p['incidents']} incident(s)): pool_size or query time." for p in h.pool_peaks]
+    return out
+
+
+def _actions(s: Settings, v: Verdict, drills: list[DrillRow], prev_rto_median: float | None, *, b: BackupSection,
+             h: HealthSection) -> list[str]:
+    if not v.has_data:
+        return ["No data for this month: check that the opsd daemon runs (systemctl status opsd) and that its "
+                "history is the one this report read."]
+    return [*_drill_actions(v, drills, prev_rto_median), *_backup_actions(s, b), *_health_actions(h)]
+
+
+def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_passes: Sequence[datetime],
+          prev_rto_median: float | None, incidents: Sequence[Incident],
+          samples: Sequence[tuple[datetime, dict[str, Any]]], repo: RepoFacts | None, now: datetime) -> MonthReport:
+    """``runs``: every run that started in the month; ``prior_passes``: start times of passing drills before the
+    month (the last one matters); ``incidents``: opened in the month."""
+    tz = s.opsd.tz
+    start, end = month_bounds(year, month, tz)
+    drill_runs = sorted((r for r in runs if r.job == "drill" and r.outcome in ("ok", "failed")),
+                        key=lambda r: r.started_at)
+    drills = [_drill_row(r) for r in drill_runs]
+    passes = [*prior_passes[-1:], *(d.started_at for d in drills if d.passed)]
+    has_data = any(r.job in ("drill", "check", "verify") or r.job.startswith("backup-") for r in runs)
+    verdict = _verdict(s, drills, passes, start=start, end=min(end, now), has_data=has_data)
+    backups = _backups(runs, repo, end)
+    health = _health(incidents)
+    report = MonthReport(
+        month=f"{year:04d}-{month:02d}", timezone=str(tz), generated_at=now, period_start=start, period_end=end,
+        verdict=verdict, drills=drills, backups=backups, health=health, trends=_trends(s, runs, drills, samples))
+    report.actions = _actions(s, verdict, drills, prev_rto_median, b=backups, h=health)
+    return report

@@ -1,0 +1,74 @@
+"""S3 uploads with boto3 (reports). By default the pgBackRest repository's endpoint, region, credentials and
+CA file are reused from the DBA's pgbackrest.conf; [report] overrides them (credentials then come from the
+standard AWS environment variables or files). Secrets are never logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from opsd.adapters.pgbackrest_conf import option
+from opsd.errors import OpsdError
+from opsd.settings import Settings
+
+
+def _bool(v: str | None, default: bool) -> bool:
+    return default if v is None else v.strip().lower() in ("y", "yes", "true", "1")
+
+
+def client(s: Settings) -> Any:
+    conf, stanza, r = s.pgbackrest.config, s.pgbackrest.stanza, s.report
+    endpoint = r.endpoint_url
+    key = secret = None
+    if not endpoint:
+        host = option(conf, stanza, "repo1-s3-endpoint")
+        if host:
+            port = option(conf, stanza, "repo1-storage-port") or option(conf, stanza, "repo1-s3-port")
+            endpoint = f"https://{host}" + (f":{port}" if port else "")
+        key = option(conf, stanza, "repo1-s3-key")
+        secret = option(conf, stanza, "repo1-s3-key-secret")
+    region = r.region or option(conf, stanza, "repo1-s3-region") or "us-east-1"
+    verify: bool | str = True
+    ca = r.ca_file or (Path(p) if (p := option(conf, stanza, "repo1-storage-ca-file")) else None)
+    if ca is not None:
+        verify = str(ca)
+    if not _bool(option(conf, stanza, "repo1-storage-verify-tls"), True) and not r.endpoint_url:
+        verify = False
+    path_style = (option(conf, stanza, "repo1-s3-uri-style") or "host") == "path"
+    return boto3.client(
+        "s3", endpoint_url=endpoint or None, region_name=region, aws_access_key_id=key,
+        aws_secret_access_key=secret, verify=verify,
+        config=Config(s3={"addressing_style": "path" if path_style else "auto"},
+                      retries={"max_attempts": 3}, connect_timeout=10, read_timeout=60))
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix.strip("/")
+
+
+CONTENT_TYPES = {".md": "text/markdown; charset=utf-8", ".html": "text/html; charset=utf-8",
+                 ".json": "application/json", ".svg": "image/svg+xml"}
+
+
+def upload(s: Settings, files: list[Path]) -> list[str]:
+    """Upload ``files`` under ``report.s3_uri``; the keys written."""
+    bucket, prefix = split_uri(s.report.s3_uri)
+    c = client(s)
+    keys = []
+    for f in files:
+        key = f"{prefix}/{f.name}" if prefix else f.name
+        try:
+            c.upload_file(str(f), bucket, key,
+                          ExtraArgs={"ContentType": CONTENT_TYPES.get(f.suffix, "application/octet-stream")})
+        except (BotoCoreError, ClientError) as e:
+            raise OpsdError(f"uploading {f.name} to s3://{bucket}/{key} failed: {e}",
+                            hint="check [report] s3_uri and the endpoint/credentials (pgbackrest.conf or "
+                                 "[report] overrides)") from None
+        keys.append(f"s3://{bucket}/{key}")
+    return keys

@@ -1,0 +1,61 @@
+"""``opsd report``: the monthly recovery-drill report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from opsd.actions.jobs import run_job
+from opsd.actions.report import make_report, render, report_job
+from opsd.actions.report_data import previous_month
+from opsd.cli import App
+from opsd.cli.common import pass_app
+from opsd.errors import OpsdError, UsageError
+
+
+def _month(text: str | None, app: App) -> tuple[int, int]:
+    if text is None:
+        ctx = app.context()
+        return previous_month(ctx.now().astimezone(ctx.settings.opsd.tz))
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise UsageError(f"invalid month {text!r}: use YYYY-MM, e.g. 2026-10")
+    return int(m.group(1)), int(m.group(2))
+
+
+@click.command("report")
+@click.option("--month", metavar="YYYY-MM", help="The month (default: the previous month, in opsd.timezone).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (Markdown: the chart SVGs beside it). Default: standard output.")
+@click.option("--publish", is_flag=True, help="Do what the scheduled job does: write every format under "
+                                              "<state_dir>/reports/ and upload to [report] s3_uri; recorded.")
+@pass_app
+def report(app: App, month: str | None, fmt: str, output: Path | None, publish: bool) -> None:
+    """Monthly recovery report: verdict, drills, backups and WAL, health, trends, action items."""
+    year, mon = _month(month, app)
+    ctx = app.context()
+    if publish:
+        outcome = run_job(ctx, "report", "cli", report_job(ctx, year, mon))
+        click.echo(outcome.summary)
+        click.echo("\n".join(outcome.details["files"] + outcome.details["uploaded"]))
+        return
+    rep = make_report(ctx, year, mon)
+    prefix = f"{output.stem}-" if output else ""
+    text, extra = render(rep, fmt, chart_prefix=prefix)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        for name, svg in extra.items():
+            (output.parent / name).write_text(svg)
+        output.write_text(text)
+    except OSError as e:
+        raise OpsdError(f"cannot write {output}: {e.strerror}") from None
+    click.echo(f"wrote {output}" + (f" and {len(extra)} chart(s) beside it" if extra else ""))
+
+
+COMMANDS = [report]
