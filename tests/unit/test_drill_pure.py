@@ -186,7 +186,7 @@ def test_drill_host_schedules_no_backups_and_no_heartbeat(fake_ctx) -> None:  # 
     primary = [s.job for s in enabled_jobs(fake_ctx(schedule={"drill": "0 3 * * 0"}))]
     assert "backup-full" in primary and "drill" in primary and HEARTBEAT in primary
     host = [s.job for s in enabled_jobs(fake_ctx(opsd={"role": "drill"}))]
-    assert host == ["check", "verify", "drill"]
+    assert host == ["check", "verify", "drill", "report"]
 
 
 def test_target_at_the_last_commit_recovers_to_the_end_of_the_wal(fake_ctx) -> None:  # type: ignore[no-untyped-def]
