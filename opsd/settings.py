@@ -205,6 +205,31 @@ class ReportSection(_Section):
     formats: list[ReportFormat] = Field(default_factory=lambda: list(REPORT_FORMATS))
 
 
+class AlertsSection(_Section):
+    # A webhook that takes a JSON POST (Slack-compatible: the body has "text"; generic receivers read "alert").
+    # Its URL may hold a token: it is never logged.
+    webhook_url: str = ""
+    # And/or a command that receives the alert as JSON on stdin (run as opsd's own user, not a shell).
+    command: str = ""
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(3, ge=1, le=10)  # delivery attempts before giving up (1s, 2s, 4s... between them)
+    repeat_interval: Duration = timedelta(hours=4)  # a still-firing alert is sent again after this
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook_url.strip() or self.command.strip())
+
+
+class MetricsSection(_Section):
+    listen: str = Field("", pattern=r"^(|[\w.:\[\]-]+:\d{1,5})$")  # "127.0.0.1:9187"; empty: no endpoint
+
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class DaemonSection(_Section):
     shutdown_timeout: Duration = timedelta(minutes=15)
 
@@ -220,6 +245,8 @@ class Settings(_Section):
     health: HealthSection = HealthSection()
     pgbouncer: PgBouncerSection = PgBouncerSection()
     report: ReportSection = ReportSection()
+    alerts: AlertsSection = AlertsSection()
+    metrics: MetricsSection = MetricsSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property

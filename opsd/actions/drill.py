@@ -9,6 +9,7 @@ after a failure, a timeout or SIGTERM. Leftovers of a crashed run are removed wh
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from opsd.actions.checks import CRITICAL, OK, WARNING, CheckResult
+from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
 from opsd.actions.drill_plan import (
     Target,
     judge_heartbeats,
@@ -33,7 +34,7 @@ from opsd.adapters import files, processes
 from opsd.context import Context
 from opsd.db.connection import per_database
 from opsd.db.queries import HeartbeatRow
-from opsd.errors import OpsdError
+from opsd.errors import CommandCancelled, OpsdError
 from opsd.log import get_logger
 from opsd.schedule import format_duration
 from opsd.timeparse import show
@@ -50,6 +51,15 @@ class DrillRequest:
     stanza: str | None = None
     keep: bool = False
     seed: int | None = None
+    cancel: threading.Event | None = None  # set by the daemon on SIGTERM: stop at the next phase, tear down
+
+
+class DrillCancelled(CommandCancelled):
+    """The daemon is stopping: the drill was cancelled and torn down (recorded as interrupted)."""
+
+    def __init__(self, result: DrillResult) -> None:
+        super().__init__("drill cancelled (opsd is stopping); the scratch instance was torn down")
+        self.details: dict[str, Any] = result.as_details()
 
 
 @dataclass
@@ -125,6 +135,14 @@ def cleanup_stale(ctx: Context) -> list[str]:
     return removed
 
 
+def stop_scratch_servers(ctx: Context) -> None:
+    """Immediate shutdown of every scratch instance (the daemon cancelling its drill): queries on it fail at
+    once, so the drill reaches its teardown without waiting for a long verification."""
+    root = scratch_root(ctx)
+    for d in sorted(root.glob("drill-*")) if root.is_dir() else []:
+        processes.stop_postmaster(d)
+
+
 def teardown(ctx: Context, dest: Path) -> None:
     """Never raises: a teardown problem is logged, and the next drill's cleanup tries again."""
     try:
@@ -155,8 +173,12 @@ def _launch(ctx: Context) -> Launch:
                   server_options=options, wait_timeout=d.recovery_timeout.total_seconds())
 
 
-def _phase(result: DrillResult, name: str, fn: Callable[[], T]) -> T | None:
-    """Run one phase; a failure becomes a critical check naming it (and stops the drill)."""
+def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threading.Event | None = None) -> T | None:
+    """Run one phase; a failure becomes a critical check naming it (and stops the drill). A set ``cancel``
+    skips the phase (the caller then stops)."""
+    if cancel is not None and cancel.is_set():
+        result.checks.append(CheckResult(name, SKIPPED, "cancelled: opsd is stopping"))
+        return None
     t0 = time.monotonic()
     try:
         return fn()
@@ -202,7 +224,8 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     launch = _launch(ctx)
     _prune_logs(launch.work_dir)
     report(f"reading the repository of stanza {result.stanza} ...")
-    loaded = _phase(result, "plan", lambda: load_window(ctx))
+    cancel = dreq.cancel
+    loaded = _phase(result, "plan", lambda: load_window(ctx), cancel)
     if loaded is None:
         return
     info, window = loaded
@@ -229,18 +252,21 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(dest)
     result.checks.append(CheckResult("plan", OK, f"backup {plan.backup.label} ({plan.why}); WAL {plan.wal_from} .. "
                                                  f"{plan.wal_to} ({plan.wal_segments} segment(s))"))
-    restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report))
+    restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report), cancel)
     if restored is None:
-        _name_damage(ctx, result, plan.backup.label, report)
+        if not (cancel and cancel.is_set()):
+            _name_damage(ctx, result, plan.backup.label, report)
         return
     result.phases.update(restore_bytes=restored.restored_bytes, restore_rate=round(restored.restore_rate))
     result.checks.append(CheckResult("restore", OK, f"{restored.backup} restored in "
                                                     f"{format_duration(restored.restore_seconds)}"))
-    recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report))
+    recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report), cancel)
     result.log_file = str(launch.work_dir)
     if recovered is None:
         return
     _record_recovery(ctx, result, plan, recovered, target)
+    if cancel is not None and cancel.is_set():
+        return
     verify_started = time.monotonic()
     report("verifying the restored copy (marker rows, amcheck, full reads, smoke queries) ...")
     _verify(ctx, result, plan, target, launch)
@@ -316,8 +342,9 @@ def drill_job(ctx: Context, dreq: DrillRequest, report: Callable[[str], None] | 
               ) -> Callable[[], JobOutcome]:
     def body() -> JobOutcome:
         result = run_drill(ctx, dreq, report or (lambda m: get_logger().info("drill.progress", message=m)))
-        if not result.passed:
-            get_logger().error("alert.raised", alert="drill.failed", stanza=result.stanza, message=result.summary())
+        if dreq.cancel is not None and dreq.cancel.is_set():
+            raise DrillCancelled(result)
+        if not result.passed:  # run_job records it and raises the alert job.drill.<stanza>
             raise DrillFailed(result)
         return JobOutcome("ok", result.summary(), result.as_details())
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from opsd.actions import alerts
 from opsd.actions.health_incidents import Changes, conditions, reconcile
 from opsd.actions.health_locks import LockTree, build_trees, query_text
 from opsd.actions.health_pool import ConnectionReport, PoolReport, connection_report, pool_report
@@ -184,19 +185,18 @@ def record(ctx: Context, store: HealthStore, sample: HealthSample) -> Changes:
     probe_problems = [p for p in sample.problems if "probe timed out" in p]
     now = conditions(trees, pools, sample.connections, probe_problems, h)
     changes = reconcile(store.open_incidents(), now)
-    log = get_logger()
     at = sample.taken_at
     for c in changes.opened:
         iid = store.open(c.key, c.kind, at, summary=c.summary, peak=c.peak, worst={**c.worst, "_rank": list(c.rank)})
-        log.error("alert.raised", alert=f"health.{c.kind}", incident=iid, key=c.key, message=c.summary)
+        alerts.fire(ctx, f"health.{c.key}", f"incident #{iid}: {c.summary}", severity="warning")
     for inc, c in changes.worse:
         store.seen(inc.id, at, (c.summary, c.peak, {**c.worst, "_rank": list(c.rank)}))
     for inc in changes.still:
         store.seen(inc.id, at, None)
     for inc in changes.closed:
         store.close(inc.id, at)
-        log.info("alert.resolved", alert=f"health.{inc.kind}", incident=inc.id, key=inc.key,
-                 message=f"cleared after {(at - inc.opened_at).total_seconds():.0f}s; worst: {inc.summary}")
+        alerts.resolve(ctx, f"health.{inc.key}", f"incident #{inc.id} cleared after "
+                                                 f"{(at - inc.opened_at).total_seconds():.0f}s; worst: {inc.summary}")
     store.add_sample(at, sample.as_dict(), at - h.sample_retention)
     return changes
 

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from opsd.context import Context
-from opsd.errors import BusyError, OpsdError
+from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
 JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill", "report")
@@ -46,7 +46,7 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
             result = body()
         except BaseException as e:
             outcome = "busy" if isinstance(e, BusyError) else "failed"
-            if isinstance(e, KeyboardInterrupt | SystemExit):
+            if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
                 outcome = "interrupted"
             msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
             details = dict(getattr(e, "details", None) or {})
@@ -55,11 +55,23 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
             ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())
             emit = log.warning if outcome in ("busy", "interrupted") else log.error
             emit(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
+            _alert(ctx, job, outcome, msg, details)
             raise
         ctx.history.finish(run_id, result.outcome, details=result.details, finished_at=ctx.now())
         log.info(event_name(job), outcome=result.outcome, summary=result.summary,
                  duration=round(time.monotonic() - started, 3), **_flat(result.details))
+        _alert(ctx, job, result.outcome, None, result.details)
     return result
+
+
+def _alert(ctx: Context, job: str, outcome: str, error: str | None, details: dict[str, Any]) -> None:
+    """Alerting never changes a job's outcome: its own problems are logged."""
+    from opsd.actions import alerts
+
+    try:
+        alerts.after_job(ctx, job, outcome, error, details)
+    except Exception as e:  # the alert store or a channel broke: the job's result stands
+        get_logger().error("alert.failed", job=job, error=f"{type(e).__name__}: {e}")
 
 
 _RESERVED = frozenset({"event", "outcome", "summary", "duration", "level", "timestamp", "job", "run_id", "trigger"})

@@ -12,7 +12,6 @@ from opsd.actions.jobs import JobOutcome
 from opsd.adapters.pgbackrest_verify import VerifyResult
 from opsd.context import Context
 from opsd.errors import OpsdError
-from opsd.log import get_logger
 
 
 class RepositoryDamaged(OpsdError):
@@ -33,8 +32,7 @@ def verify_job(ctx: Context, stanza: str | None = None, backup_set: str | None =
     def body() -> JobOutcome:
         sctx = ctx.for_stanza(stanza) if stanza else ctx
         result = run_verify(sctx, backup_set)
-        if not result.ok:
-            get_logger().error("alert.raised", alert="verify.failed", stanza=result.stanza, message=result.summary())
+        if not result.ok:  # run_job records it and raises the alert job.verify.<stanza>
             raise RepositoryDamaged(result)
         return JobOutcome("ok", result.summary(), {**asdict(result), "ok": True})
 

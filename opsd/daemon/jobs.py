@@ -3,18 +3,20 @@ escape into APScheduler (a failing job never kills the daemon)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from opsd.actions import heartbeat
 from opsd.actions.backup import backup_job
 from opsd.actions.checks import check_job
-from opsd.actions.drill import DrillRequest, drill_job
+from opsd.actions.drill import DrillRequest, drill_job, stop_scratch_servers
 from opsd.actions.drill_plan import pick_stanza
 from opsd.actions.health import Probe, probe_for, sample_job
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
 from opsd.actions.report import report_job
 from opsd.actions.verify import verify_job
+from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
 from opsd.errors import OpsdError
 from opsd.log import get_logger
@@ -22,6 +24,25 @@ from opsd.schedule import Schedule, parse_schedule
 
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
 HEALTH = "health"  # every 30s: samples and incidents have tables of their own
+
+
+@dataclass
+class DrillControl:
+    """What the daemon needs to cancel its running drill on SIGTERM, without touching a running backup: the
+    drill's own runner (killed), a flag checked between phases, and the scratch servers (stopped at once)."""
+
+    runner: ProcessRunner | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def prepare(self, ctx: Context) -> Context:
+        self.runner = ProcessRunner(run_as=ctx.settings.opsd.run_as)
+        return replace(ctx, runner=self.runner)
+
+    def stop(self, ctx: Context) -> None:
+        self.cancel.set()
+        if self.runner is not None:
+            self.runner.cancel_all()
+        stop_scratch_servers(ctx)
 
 
 @dataclass(frozen=True)
@@ -49,12 +70,14 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
     return out
 
 
-def body_for(ctx: Context, job: str) -> Callable[[], JobOutcome]:
+def body_for(ctx: Context, job: str, drill: DrillControl | None = None) -> Callable[[], JobOutcome]:
     if job in BACKUP_JOBS:
         return backup_job(ctx, BACKUP_JOBS[job])
     if job == "check":
         return check_job(ctx)
     if job == "drill":
+        if drill is not None:
+            return drill_job(drill.prepare(ctx), DrillRequest(target="random", cancel=drill.cancel))
         return drill_job(ctx, DrillRequest(target="random"))
     if job == "report":
         return report_job(ctx)
@@ -87,15 +110,16 @@ def sample(ctx: Context, probe: Probe | None) -> str:
             p.close()
 
 
-def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None) -> str:
+def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None,
+               drill: DrillControl | None = None) -> str:
     """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised.
-    ``probe``: the daemon's reused health probe connection."""
+    ``probe``: the daemon's reused health probe connection; ``drill``: lets the daemon cancel a drill."""
     if job == HEARTBEAT:
         return beat(ctx)
     if job == HEALTH:
         return sample(ctx, probe)
     try:
-        return run_job(ctx, job, trigger, body_for(ctx, job)).outcome
+        return run_job(ctx, job, trigger, body_for(ctx, job, drill)).outcome
     except Exception:
         last = ctx.history.last(job)
         return last.outcome if last else "failed"

@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from opsd.actions.health import Probe, probe_for
 from opsd.adapters.systemd import notify
 from opsd.context import Context
-from opsd.daemon.jobs import HEALTH, HEARTBEAT, enabled_jobs, run_safely
+from opsd.daemon.jobs import HEALTH, HEARTBEAT, DrillControl, enabled_jobs, run_safely
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
 from opsd.settings import Settings
@@ -66,7 +66,10 @@ class Daemon:
         self._running = 0
         self._running_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
+        self._last = ""
         self.probe: Probe = probe_for(ctx.settings)  # one reused connection for the health sampler
+        self.drill = DrillControl()
+        self._active: dict[str, float] = {}  # job -> monotonic start
 
     # ------------------------------------------------------------------ jobs
     def _fire(self, job: str, trigger: str = "schedule") -> None:
@@ -74,11 +77,27 @@ class Daemon:
             return
         with self._running_lock:
             self._running += 1
+            self._active[job] = time.monotonic()
+        outcome = "failed"
         try:
-            run_safely(self.ctx, job, trigger, self.probe)
+            outcome = run_safely(self.ctx, job, trigger, self.probe, self.drill)
         finally:
             with self._running_lock:
                 self._running -= 1
+                self._active.pop(job, None)
+            if job not in (HEARTBEAT, HEALTH):
+                self._last = f"last {job} {outcome} at {time.strftime('%H:%M:%S')}"
+                notify(f"STATUS={self.status_line()}")
+
+    def status_line(self) -> str:
+        nxt = ""
+        if self.scheduler is not None and self.scheduler.running:
+            jobs = [j for j in self.scheduler.get_jobs() if j.next_run_time and j.id not in (HEARTBEAT, HEALTH)]
+            if jobs:
+                j = min(jobs, key=lambda x: x.next_run_time)
+                nxt = f"next {j.id} at {j.next_run_time:%Y-%m-%d %H:%M}"
+        running = ", ".join(sorted(self._active)) if self._active else ""
+        return "; ".join(p for p in (f"running {running}" if running else "", self._last, nxt) if p) or "idle"
 
     def _schedule_jobs(self) -> None:
         assert self.scheduler is not None
@@ -113,7 +132,7 @@ class Daemon:
             self.scheduler.add_job(self._fire, "date", args=["backup-full", "catch-up"], id="catch-up-full",
                                    max_instances=1, misfire_grace_time=None)
         self.log.info("daemon.started", pid=os.getpid(), timezone=str(tz), jobs=self.next_runs())
-        notify("READY=1\nSTATUS=scheduler running")
+        notify(f"READY=1\nSTATUS=scheduler running; {self.status_line()}")
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -157,10 +176,13 @@ class Daemon:
         self.shutdown()
 
     def shutdown(self) -> None:
-        notify("STOPPING=1")
-        self.log.info("daemon.stopping", running_jobs=self._running)
+        notify("STOPPING=1\nSTATUS=stopping")
+        self.log.info("daemon.stopping", running_jobs=sorted(self._active))
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        if "drill" in self._active:  # a drill is never worth waiting for: cancel it, it tears itself down
+            self.log.warning("daemon.cancelling_drill")
+            self.drill.stop(self.ctx)
         deadline = time.monotonic() + self.shutdown_timeout
         while self._running and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -119,3 +119,62 @@ def test_daemon_once_runs_every_enabled_job(dstack: Sandbox, tmp_path: Path) -> 
     res = opsd(conf, "daemon", "--once")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["backup-diff: ok", "check: ok"]
+
+
+def test_sd_notify_and_sigterm_cancel_a_running_drill(dstack: Sandbox, tmp_path: Path) -> None:
+    """A fake NOTIFY_SOCKET sees READY, STATUS, WATCHDOG and STOPPING; SIGTERM during a drill cancels it at
+    once, tears the scratch instance down and records the drill as interrupted."""
+    import os
+    import socket
+    import threading
+    import time
+
+    sb = dstack
+    assert opsd(sb.opsd_conf, "backup", "--type", "full").returncode == 0  # something to drill
+    sock_path = sb.root / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(sock_path))
+    srv.settimeout(0.2)
+    messages: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            try:
+                messages.append(srv.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    threading.Thread(target=listen, daemon=True).start()
+    conf = sb.write_opsd_conf(tmp_path / "notify.toml", schedule={"full": "", "check": "", "drill": "2s",
+                                                                   "health": ""}, drill={"heartbeat_interval": "0s"})
+    log = tmp_path / "notify.log"
+    proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "--log-format", "json",
+                             "--log-level", "info", "daemon"], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+                            cwd=REPO, env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+    scratch = sb.state_dir / "scratch"
+    try:
+        wait_until(lambda: any(m.startswith("READY=1") for m in messages), timeout=30, what="READY=1")
+        ready = next(m for m in messages if m.startswith("READY=1"))
+        assert "STATUS=scheduler running" in ready and "next drill at" in ready
+        wait_until(lambda: scratch.exists() and any(scratch.glob("drill-*/*")), timeout=60,
+                   what="the scheduled drill to start restoring")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=90)
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        done.set()
+        srv.close()
+    assert rc == 0 and stopped_in < 45, stopped_in  # not the drill's full length, nor shutdown_timeout
+    assert any(m == "WATCHDOG=1" for m in messages)
+    assert any(m.startswith("STOPPING=1") for m in messages)
+    assert list(scratch.glob("drill-*")) == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(scratch) not in ps
+    events = [e["event"] for e in _events(log)]
+    assert "daemon.cancelling_drill" in events and events[-1] == "daemon.stopped"
+    last = History(sb.state_dir, "postgres").last("drill")
+    assert last is not None and last.outcome == "interrupted", last

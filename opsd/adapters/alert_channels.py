@@ -1,0 +1,46 @@
+"""Alert delivery: a JSON POST to a webhook (urllib, no extra dependency) and a command reading the alert as
+JSON on stdin. Each call is one attempt; retries are the caller's. The webhook URL may carry a token, so
+errors name its host only."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+from opsd.errors import OpsdError
+
+
+def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
+    parts = urlsplit(url)
+    host = parts.netloc or "webhook"
+    if parts.scheme not in ("http", "https"):
+        raise OpsdError(f"alerts.webhook_url must be http(s), not {parts.scheme or 'empty'}:")
+    req = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url, data=json.dumps(body, default=str).encode(), method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "opsd"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (an operator-configured URL)
+            if resp.status >= 300:
+                raise OpsdError(f"webhook at {host} answered {resp.status}")
+    except urllib.error.HTTPError as e:
+        raise OpsdError(f"webhook at {host} answered {e.code}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise OpsdError(f"webhook at {host} unreachable: {reason}") from None
+
+
+def command(cmd: str, body: dict[str, Any], timeout: float) -> None:
+    argv = shlex.split(cmd)
+    try:
+        res = subprocess.run(argv, input=json.dumps(body, default=str), capture_output=True, text=True,
+                             timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise OpsdError(f"alert command {argv[0]} failed: {e}") from None
+    if res.returncode != 0:
+        last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1][:200]
+        raise OpsdError(f"alert command {argv[0]} exited {res.returncode}: {last}")

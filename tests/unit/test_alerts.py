@@ -1,0 +1,101 @@
+"""Alerts: deduplication, repeat, resolve, delivery to a real local webhook and a real command, retries and
+their count, and what a finished job fires or resolves."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsd import log
+from opsd.actions import alerts
+from opsd.actions.jobs import JobOutcome, run_job
+
+T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def hook() -> Any:
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/hooks/T0KEN-secret", got
+    srv.shutdown()
+
+
+def _ctx(fake_ctx, **alerts_cfg: object):  # type: ignore[no-untyped-def]
+    ctx = fake_ctx(alerts={"retries": 2, **alerts_cfg})
+    clock = {"now": T0}
+    ctx.now = lambda: clock["now"]
+    return ctx, clock
+
+
+def test_fire_is_deduplicated_repeated_and_resolved_once(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]
+    url, got = hook
+    ctx, clock = _ctx(fake_ctx, webhook_url=url, repeat_interval="4h")
+    assert alerts.fire(ctx, "job.backup-full", "backup-full failed: [49 host-connect]")
+    assert not alerts.fire(ctx, "job.backup-full", "backup-full failed again")  # deduplicated
+    clock["now"] = T0 + timedelta(hours=5)
+    assert alerts.fire(ctx, "job.backup-full", "backup-full still failing")  # repeated after repeat_interval
+    assert alerts.resolve(ctx, "job.backup-full")
+    assert not alerts.resolve(ctx, "job.backup-full")  # only a firing alert resolves
+    assert [g["alert"]["status"] for g in got] == ["firing", "firing", "resolved"]
+    first = got[0]
+    assert first["text"].startswith(":rotating_light: opsd on ") and "backup-full failed" in first["text"]
+    assert first["alert"]["key"] == "job.backup-full" and first["alert"]["severity"] == "critical"
+    assert alerts.firing(ctx) == [] and alerts.delivery_failures(ctx) == 0
+
+
+def test_command_channel_gets_the_alert_on_stdin(fake_ctx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "alert.json"
+    script = tmp_path / "hook.py"
+    script.write_text(f"import sys\nopen({str(out)!r}, 'w').write(sys.stdin.read())\n")
+    ctx, _ = _ctx(fake_ctx, command=f"{sys.executable} {script}")
+    alerts.fire(ctx, "check.restorability", "restorability stale", details={"age": 9})
+    data = json.loads(out.read_text())
+    assert data["alert"]["key"] == "check.restorability" and data["alert"]["details"] == {"age": 9}
+
+
+def test_failed_delivery_is_retried_logged_and_counted(fake_ctx, capsys) -> None:  # type: ignore[no-untyped-def]
+    log.configure("info", json=True)  # bound to this test's captured stderr
+    ctx, _ = _ctx(fake_ctx, webhook_url="http://127.0.0.1:9/hooks/T0KEN-secret", timeout="1s")
+    alerts.fire(ctx, "job.drill.main", "drill failed")
+    assert alerts.delivery_failures(ctx) == 1 and alerts.firing(ctx) == ["job.drill.main"]
+    err = capsys.readouterr().err
+    assert "alert.delivery_failed" in err and "127.0.0.1:9" in err and "T0KEN-secret" not in err
+
+
+def test_a_job_fires_on_failure_and_resolves_on_success(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]
+    url, got = hook
+    ctx, _ = _ctx(fake_ctx, webhook_url=url)
+
+    def bad() -> JobOutcome:
+        raise alerts.OpsdError("S3 unreachable")
+
+    with pytest.raises(alerts.OpsdError):
+        run_job(ctx, "verify", "schedule", bad)
+    run_job(ctx, "verify", "schedule", lambda: JobOutcome("ok", "fine", {"stanza": "main"}))
+    assert [(g["alert"]["key"], g["alert"]["status"]) for g in got] == [("job.verify", "firing")]
+    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", {"results": [
+        {"name": "archive.archiver", "status": "critical", "message": "3 WAL waiting 20m", "details": {}},
+        {"name": "repository", "status": "ok", "message": "ok", "details": {}}]}))
+    assert ("check.archive.archiver", "firing") in [(g["alert"]["key"], g["alert"]["status"]) for g in got]
+    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", {"results": [
+        {"name": "archive.archiver", "status": "ok", "message": "drained", "details": {}}]}))
+    assert got[-1]["alert"]["key"] == "check.archive.archiver" and got[-1]["alert"]["status"] == "resolved"
