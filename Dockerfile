@@ -1,10 +1,30 @@
-# opsd image for drill hosts and CI elsewhere (the production image is completed in issue 7).
+# opsd for drill hosts, and for CI where a Docker engine exists: PostgreSQL 15 server and client binaries,
+# pgBackRest and opsd in a virtualenv, running as the non-root 'postgres' user.
+#   docker build -t opsd .
+#   docker run --rm -v /etc/opsd:/etc/opsd:ro -v /etc/pgbackrest:/etc/pgbackrest:ro -v opsd-state:/var/lib/opsd \
+#     opsd drill run --target latest
 FROM debian:12-slim
+
+ARG DEBIAN_FRONTEND=noninteractive
+# Debian's security updates replace exact versions, so packages are not pinned (see .hadolint.yaml).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15 pgbackrest python3 python3-venv ca-certificates \
+ && apt-get install -y --no-install-recommends \
+      postgresql-15 postgresql-client-15 pgbackrest python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY . /src
-RUN python3 -m venv /opt/opsd && /opt/opsd/bin/pip install --no-cache-dir /src && ln -s /opt/opsd/bin/opsd /usr/local/bin/opsd
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY opsd ./opsd
+RUN python3 -m venv /opt/opsd \
+ && /opt/opsd/bin/pip install --no-cache-dir /src \
+ && ln -s /opt/opsd/bin/opsd /usr/local/bin/opsd \
+ && install -d -o postgres -g postgres -m 750 /var/lib/opsd /etc/opsd
+
+ENV OPSD_CONFIG=/etc/opsd/opsd.toml \
+    PATH=/usr/lib/postgresql/15/bin:$PATH
 USER postgres
+WORKDIR /var/lib/opsd
+VOLUME ["/var/lib/opsd"]
+EXPOSE 9187
 ENTRYPOINT ["opsd"]
 CMD ["daemon"]

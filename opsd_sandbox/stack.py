@@ -50,6 +50,7 @@ class Sandbox:
     _moto: subprocess.Popen[bytes] | None = None
     _nginx: subprocess.Popen[bytes] | None = None
     _pgbouncer: subprocess.Popen[bytes] | None = None
+    _minio: Any = None
 
     @classmethod
     def create(cls, prefix: str = "opsd-sandbox-", **kw: object) -> Sandbox:
@@ -106,6 +107,9 @@ class Sandbox:
         stop_process(self._pgbouncer)
         stop_process(self._nginx)
         stop_process(self._moto)
+        if self._minio is not None:
+            self._minio.stop()
+            self._minio = None
         self._nginx = self._moto = self._pgbouncer = None
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -134,8 +138,41 @@ class Sandbox:
              str(d / "ext.cnf")])
         (d / "ca.crt").chmod(0o644)
 
-    # ------------------------------------------------------------------ S3: moto + nginx TLS front
+    # ------------------------------------------------------------------ S3: moto + nginx TLS front (or MinIO)
     def _s3(self) -> None:
+        if os.environ.get("OPSD_TEST_S3") == "minio":
+            self._s3_minio()
+            return
+        self._s3_moto()
+
+    def _s3_minio(self) -> None:
+        """A real MinIO (it checks signatures) in Docker through testcontainers, serving TLS with the sandbox's
+        certificate. Only where a Docker engine exists: OPSD_TEST_S3=minio, pip install '.[minio]'."""
+        from testcontainers.core.container import DockerContainer
+
+        certs = self.root / "s3" / "certs"
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.root / "tls" / "server.crt", certs / "public.crt")
+        shutil.copy(self.root / "tls" / "server.key", certs / "private.key")
+        (certs / "private.key").chmod(0o644)  # read by MinIO's own user inside the container
+        c = (DockerContainer("minio/minio:latest").with_command("server /data")
+             .with_env("MINIO_ROOT_USER", S3_KEY).with_env("MINIO_ROOT_PASSWORD", S3_SECRET)
+             .with_volume_mapping(str(certs), "/root/.minio/certs", "ro").with_exposed_ports(9000))
+        c.start()
+        self._minio = c
+        self.tls_port = int(c.get_exposed_port(9000))
+        wait_for(lambda: port_open(self.tls_port), timeout=60, what=f"MinIO on port {self.tls_port}")
+
+        def bucket() -> bool:
+            try:
+                self.s3_client().create_bucket(Bucket=BUCKET)
+            except Exception:  # not ready yet (TLS handshake, 503)
+                return False
+            return True
+
+        wait_for(bucket, timeout=60, what="the MinIO bucket")
+
+    def _s3_moto(self) -> None:
         d = self.root / "s3"
         for sub in ("logs", "tmp"):
             (d / sub).mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ def check_archiver(ctx: Context, st: _State) -> CheckResult:
         "last_archived_wal": a.last_archived_wal, "last_failed_wal": a.last_failed_wal,
         "ready_count": a.ready_count,
         "oldest_ready_age": (a.now - a.oldest_ready).total_seconds() if a.oldest_ready else None,
+        "last_archived_at": a.last_archived_time.timestamp() if a.last_archived_time else None,
     }
     limit = ctx.settings.check.max_ready_age
     if a.oldest_ready is not None and a.now - a.oldest_ready > limit:
@@ -103,8 +104,14 @@ def check_repository(ctx: Context, st: _State) -> CheckResult:
     lock = "; a backup is running" if st.info.lock_held else ""
     arch = st.info.archives[-1] if st.info.archives else None
     wal = f"WAL {arch.min}..{arch.max}" if arch else "no WAL archived"
-    return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}",
-                       {"backups": n, "lock_held": st.info.lock_held})
+    usable = [b for b in st.info.backups if not b.error]
+    oldest = min((b.stop for b in usable), default=None)
+    newest = max(usable, key=lambda b: b.stop, default=None)
+    return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}", {
+        "backups": n, "lock_held": st.info.lock_held,
+        "oldest_backup_stop": oldest.timestamp() if oldest else None,
+        "newest_backup": {"type": newest.type, "size": newest.size, "repo_size": newest.repo_size,
+                          "stop": newest.stop.timestamp()} if newest else None})
 
 
 def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:

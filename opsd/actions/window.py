@@ -91,10 +91,14 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
         if not backups:
             continue
         oldest = min(backups, key=lambda b: b.stop)
+        newest = max(backups, key=lambda b: b.stop)
+        latest = _latest(run, commit_time)
+        if latest.time < newest.stop:  # no commit since the newest backup ended: its end is still reachable
+            latest = Bound(newest.stop, f"stop of backup {newest.label} (no commit after it in the archived WAL)")
         intervals.append(Interval(
             timeline=run.timeline,
             earliest=Bound(oldest.stop, f"stop of backup {oldest.label}"),
-            latest=_latest(run, commit_time),
+            latest=latest,
             backups=tuple(sorted({b.label for b in backups})),
             wal_first=run.first.segment.name, wal_last=run.last.segment.name,
         ))

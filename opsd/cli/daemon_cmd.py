@@ -18,8 +18,9 @@ from opsd.report import console, jsonout
 @click.option("--once", is_flag=True, help="Run every enabled job once, in order, and exit.")
 @pass_app
 def daemon(app: App, once: bool) -> None:
-    """Run the scheduler (APScheduler) in the foreground, as systemd expects. SIGHUP reloads the config
-    (kept if invalid); SIGTERM lets running jobs finish, then exits."""
+    """Run the scheduler (APScheduler) in the foreground, as systemd expects (sd_notify READY, STATUS,
+    WATCHDOG, STOPPING). SIGHUP reloads the config (kept if invalid); SIGTERM cancels a running drill, lets a
+    running backup finish up to [daemon] shutdown_timeout, then exits."""
     ctx = app.context()
     if once:
         outcomes = run_once(ctx)
@@ -51,4 +52,14 @@ def status(app: App, as_json: bool) -> None:
         raise OpsdError(f"overdue: {', '.join(overdue)}")
 
 
-COMMANDS = [daemon, status]
+@click.command("metrics")
+@pass_app
+def metrics(app: App) -> None:
+    """Print the Prometheus metrics once (what the daemon serves on [metrics] listen; also usable by
+    node_exporter's textfile collector)."""
+    from opsd.metrics import text
+
+    click.echo(text(app.context()), nl=False)
+
+
+COMMANDS = [daemon, status, metrics]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -67,6 +68,7 @@ class Daemon:
         self._running_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
         self._last = ""
+        self._metrics_server: Any = None
         self.probe: Probe = probe_for(ctx.settings)  # one reused connection for the health sampler
         self.drill = DrillControl()
         self._active: dict[str, float] = {}  # job -> monotonic start
@@ -126,6 +128,7 @@ class Daemon:
             "misfire_grace_time": int(self.ctx.settings.schedule.misfire_grace.total_seconds())})
         self._schedule_jobs()
         self.scheduler.start()
+        self._start_metrics()
         needed, why = catch_up_needed(self.ctx, self.ctx.now())
         self.log.info("daemon.catch_up", run=needed, reason=why)
         if needed:
@@ -133,6 +136,21 @@ class Daemon:
                                    max_instances=1, misfire_grace_time=None)
         self.log.info("daemon.started", pid=os.getpid(), timezone=str(tz), jobs=self.next_runs())
         notify(f"READY=1\nSTATUS=scheduler running; {self.status_line()}")
+
+    def _start_metrics(self) -> None:
+        addr = self.ctx.settings.metrics.address()
+        if addr is None:
+            return
+        from prometheus_client import start_http_server
+
+        from opsd.metrics import registry
+
+        try:
+            self._metrics_server, _ = start_http_server(addr[1], addr=addr[0], registry=registry(lambda: self.ctx))
+        except OSError as e:  # the daemon still runs its jobs; the failure is loud
+            self.log.error("metrics.failed", listen=self.ctx.settings.metrics.listen, error=str(e))
+            return
+        self.log.info("metrics.listening", listen=self.ctx.settings.metrics.listen)
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -193,6 +211,8 @@ class Daemon:
             while self._running and time.monotonic() < end:
                 time.sleep(0.2)
         self.probe.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         self.log.info("daemon.stopped")
 
 

@@ -146,8 +146,14 @@ def test_sd_notify_and_sigterm_cancel_a_running_drill(dstack: Sandbox, tmp_path:
                 continue
 
     threading.Thread(target=listen, daemon=True).start()
+    from urllib.request import urlopen
+
+    from opsd_sandbox.procs import free_port
+
+    port = free_port()
     conf = sb.write_opsd_conf(tmp_path / "notify.toml", schedule={"full": "", "check": "", "drill": "2s",
-                                                                   "health": ""}, drill={"heartbeat_interval": "0s"})
+                                                                   "health": ""}, drill={"heartbeat_interval": "0s"},
+                              extra=f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
     log = tmp_path / "notify.log"
     proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "--log-format", "json",
                              "--log-level", "info", "daemon"], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
@@ -157,6 +163,10 @@ def test_sd_notify_and_sigterm_cancel_a_running_drill(dstack: Sandbox, tmp_path:
         wait_until(lambda: any(m.startswith("READY=1") for m in messages), timeout=30, what="READY=1")
         ready = next(m for m in messages if m.startswith("READY=1"))
         assert "STATUS=scheduler running" in ready and "next drill at" in ready
+        with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        assert 'opsd_build_info{role="primary"' in metrics
+        assert 'opsd_job_last_success_timestamp_seconds{job="backup-full"}' in metrics
         wait_until(lambda: scratch.exists() and any(scratch.glob("drill-*/*")), timeout=60,
                    what="the scheduled drill to start restoring")
         started = time.monotonic()

@@ -104,6 +104,12 @@ def test_window_from_backups_and_the_last_commit() -> None:
     assert iv.backups == ("B1", "B2") and not w.gaps
 
 
+def test_window_never_ends_before_the_newest_backup() -> None:
+    # the last commit in the archive is older than B2's end (an idle database): B2's end is still reachable
+    w = compute_window(_info(B1, B2), SEGS, lambda n: B2.start - timedelta(minutes=1) if n.endswith("0A") else None)
+    assert w.latest is not None and w.latest.time == B2.stop and "no commit after it" in w.latest.source
+
+
 def test_window_falls_back_to_earlier_segments_then_archive_time() -> None:
     w = compute_window(_info(B1), SEGS, lambda n: LAST_COMMIT if n == "000000010000000000000008" else None)
     assert w.intervals[0].latest.source.endswith("000000010000000000000008 (pg_waldump)")

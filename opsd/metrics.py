@@ -1,0 +1,161 @@
+"""Prometheus metrics, computed at scrape time from what opsd recorded (run history, health samples and
+incidents, alert state): no counters kept in memory, so the CLI's runs show up as well as the daemon's.
+Served by the daemon on ``[metrics] listen``; ``opsd metrics`` prints the same text (node_exporter textfile)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from opsd import __version__
+from opsd.actions import alerts
+from opsd.actions.jobs import JOBS
+from opsd.context import Context
+from opsd.health_store import HealthStore
+
+PREFIX = "opsd"
+
+
+def _g(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
+
+
+class OpsdCollector(Collector):
+    def __init__(self, context: Callable[[], Context]) -> None:
+        self._context = context  # the daemon swaps its context on reload
+
+    def collect(self) -> Iterator[Metric]:
+        ctx = self._context()
+        yield InfoMetricFamily(f"{PREFIX}_build", "opsd version and role",
+                               value={"version": __version__, "role": ctx.settings.opsd.role,
+                                      "stanza": ctx.settings.pgbackrest.stanza})
+        yield from self._jobs(ctx)
+        yield from self._check(ctx)
+        yield from self._drill(ctx)
+        yield from self._health(ctx)
+        yield from self._alerts(ctx)
+
+    def _jobs(self, ctx: Context) -> Iterator[Metric]:
+        last_ok = _g("job_last_success_timestamp_seconds", "Start of the last successful run of each job", ["job"])
+        last_run = _g("job_last_run_timestamp_seconds", "Start of the last run of each job", ["job"])
+        duration = _g("job_last_duration_seconds", "Duration of the last finished run of each job", ["job"])
+        failed = _g("job_last_failed", "1 when the last finished run of the job failed", ["job"])
+        size = _g("backup_size_bytes", "Database size of the last successful backup of each type", ["type"])
+        stored = _g("backup_stored_bytes", "Bytes the last successful backup of each type added to the repository",
+                    ["type"])
+        for job in JOBS:
+            run = ctx.history.last(job, ("ok", "failed", "skipped"))
+            ok = ctx.history.last(job, ("ok",))
+            if ok is not None:
+                last_ok.add_metric([job], ok.started_at.timestamp())
+                if job.startswith("backup-"):
+                    size.add_metric([job.removeprefix("backup-")], float(ok.details.get("size") or 0))
+                    stored.add_metric([job.removeprefix("backup-")], float(ok.details.get("repo_delta") or 0))
+            if run is not None:
+                last_run.add_metric([job], run.started_at.timestamp())
+                if run.duration is not None:
+                    duration.add_metric([job], run.duration)
+                failed.add_metric([job], 1.0 if run.outcome == "failed" else 0.0)
+        yield from (last_ok, last_run, duration, failed, size, stored)
+
+    def _check(self, ctx: Context) -> Iterator[Metric]:
+        run = ctx.history.last("check", ("ok", "failed"))
+        results = {r["name"]: r for r in (run.details.get("results") or [])} if run else {}
+        arch = (results.get("archive.archiver") or {}).get("details") or {}
+        repo = (results.get("repository") or {}).get("details") or {}
+        pairs: list[tuple[str, str, Any]] = [
+            ("archive_failed_count", "pg_stat_archiver.failed_count at the last check", arch.get("failed_count")),
+            ("archive_archived_count", "pg_stat_archiver.archived_count at the last check", arch.get("archived_count")),
+            ("wal_ready_count", "WAL segments waiting to be archived (.ready) at the last check",
+             arch.get("ready_count")),
+            ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",
+             arch.get("oldest_ready_age") or (0 if arch else None)),
+            ("recoverable_window_start_timestamp_seconds", "Stop time of the oldest usable backup (earliest "
+             "recoverable time) at the last check", repo.get("oldest_backup_stop")),
+            ("recoverable_window_end_timestamp_seconds", "When the newest archived WAL segment was archived (about "
+             "the latest recoverable time) at the last check", arch.get("last_archived_at")),
+        ]
+        for name, doc, value in pairs:
+            g = _g(name, doc)
+            if value is not None:
+                g.add_metric([], float(value))
+            yield g
+        crit = _g("check_critical", "1 for each check that was critical at the last check run", ["check"])
+        for name, r in results.items():
+            crit.add_metric([name], 1.0 if r.get("status") == "critical" else 0.0)
+        yield crit
+
+    def _drill(self, ctx: Context) -> Iterator[Metric]:
+        last = ctx.history.last("drill", ("ok", "failed"))
+        passed = ctx.history.last("drill", ("ok",))
+        ok = _g("drill_last_passed", "1 when the last drill passed every check")
+        phases = _g("drill_phase_seconds", "Phases of the last drill (rto = plan + restore + recovery)", ["phase"])
+        rpo = _g("drill_rpo_seconds", "RPO exposure measured by the last drill (newest archived commit vs now)")
+        age = _g("restorability_age_seconds", "Age of the last passing drill")
+        if last is not None:
+            ok.add_metric([], 1.0 if last.outcome == "ok" else 0.0)
+            ph = last.details.get("phases") or {}
+            for p in ("plan", "restore", "recovery", "verify", "total"):
+                if ph.get(f"{p}_seconds") is not None:
+                    phases.add_metric([p], float(ph[f"{p}_seconds"]))
+            if last.details.get("rto_seconds") is not None:
+                phases.add_metric(["rto"], float(last.details["rto_seconds"]))
+            if last.details.get("rpo_seconds") is not None:
+                rpo.add_metric([], float(last.details["rpo_seconds"]))
+        if passed is not None:
+            age.add_metric([], (ctx.now() - passed.started_at).total_seconds())
+        yield from (ok, phases, rpo, age)
+
+    def _health(self, ctx: Context) -> Iterator[Metric]:
+        store = HealthStore(ctx.history)
+        sample = store.last_sample() or {}
+        locks = sample.get("locks") or {}
+        trees = locks.get("trees") or []
+        conns = sample.get("connections") or {}
+        pool = sample.get("pool") or {}
+        values: list[tuple[str, str, Any]] = [
+            ("lock_waiters", "Sessions waiting behind a blocker (last health sample)",
+             sum(int(t.get("waiters") or 0) for t in trees) if locks else None),
+            ("lock_longest_wait_seconds", "Longest lock wait (last health sample)",
+             max((float(t.get("longest_wait") or 0) for t in trees), default=0.0) if locks else None),
+            ("connections_utilisation_ratio", "Client connections / (max_connections - reserved)",
+             (conns.get("utilisation") or 0) / 100 if conns else None),
+            ("pgbouncer_waiting_clients", "PgBouncer clients waiting for a server connection", pool.get("waiting")),
+            ("pgbouncer_maxwait_seconds", "Longest PgBouncer client wait", pool.get("maxwait")),
+            ("health_probe_problems", "Parts of the last health sample that failed or timed out",
+             len(sample.get("problems") or []) if sample else None),
+        ]
+        for name, doc, value in values:
+            g = _g(name, doc)
+            if value is not None:
+                g.add_metric([], float(value))
+            yield g
+        open_ = _g("health_incidents_open", "Open health incidents by kind", ["kind"])
+        counts: dict[str, int] = {"lock": 0, "pool": 0, "connections": 0, "probe": 0}
+        for inc in store.open_incidents():
+            counts[inc.kind] = counts.get(inc.kind, 0) + 1
+        for kind, n in counts.items():
+            open_.add_metric([kind], float(n))
+        yield open_
+
+    def _alerts(self, ctx: Context) -> Iterator[Metric]:
+        firing = _g("alerts_firing", "Alerts currently firing")
+        firing.add_metric([], float(len(alerts.firing(ctx))))
+        failures = CounterMetricFamily(f"{PREFIX}_alert_delivery_failures", "Alert deliveries that failed after "
+                                                                             "every retry")
+        failures.add_metric([], float(alerts.delivery_failures(ctx)))
+        yield from (firing, failures)
+
+
+def registry(context: Callable[[], Context]) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(OpsdCollector(context))
+    return reg
+
+
+def text(ctx: Context) -> str:
+    return generate_latest(registry(lambda: ctx)).decode()
