@@ -24,6 +24,15 @@ def _g(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamil
     return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
 
 
+def _scalars(rows: list[tuple[str, str, Any]]) -> Iterator[Metric]:
+    """Unlabelled gauges; a value of None leaves the gauge without a sample (absent, not 0)."""
+    for name, doc, value in rows:
+        g = _g(name, doc)
+        if value is not None:
+            g.add_metric([], float(value))
+        yield g
+
+
 class OpsdCollector(Collector):
     def __init__(self, context: Callable[[], Context]) -> None:
         self._context = context  # the daemon swaps its context on reload
@@ -79,11 +88,7 @@ class OpsdCollector(Collector):
             ("recoverable_window_end_timestamp_seconds", "When the newest archived WAL segment was archived (about "
              "the latest recoverable time) at the last check", arch.get("last_archived_at")),
         ]
-        for name, doc, value in pairs:
-            g = _g(name, doc)
-            if value is not None:
-                g.add_metric([], float(value))
-            yield g
+        yield from _scalars(pairs)
         crit = _g("check_critical", "1 for each check that was critical at the last check run", ["check"])
         for name, r in results.items():
             crit.add_metric([name], 1.0 if r.get("status") == "critical" else 0.0)
@@ -129,11 +134,7 @@ class OpsdCollector(Collector):
             ("health_probe_problems", "Parts of the last health sample that failed or timed out",
              len(sample.get("problems") or []) if sample else None),
         ]
-        for name, doc, value in values:
-            g = _g(name, doc)
-            if value is not None:
-                g.add_metric([], float(value))
-            yield g
+        yield from _scalars(values)
         open_ = _g("health_incidents_open", "Open health incidents by kind", ["kind"])
         counts: dict[str, int] = {"lock": 0, "pool": 0, "connections": 0, "probe": 0}
         for inc in store.open_incidents():
