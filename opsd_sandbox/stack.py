@@ -43,6 +43,7 @@ class Sandbox:
     stanza: str = "sandbox"
     archiving: bool = True  # configure archive_mode/archive_command at initdb (else leave it to 'opsd setup')
     archive_async: bool = False
+    cipher_pass: str = ""  # encrypt the repository (aes-256-cbc) with this passphrase
     pg_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)  # moto, plain HTTP
     tls_port: int = field(default_factory=free_port)  # nginx, TLS
@@ -208,12 +209,8 @@ class Sandbox:
               }}
             }}
             """))
-        self._nginx = subprocess.Popen(
-            ["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
-            stdout=(d / "logs" / "nginx.out").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.start_s3()
         wait_for(lambda: port_open(self.s3_port), timeout=30, what=f"moto on port {self.s3_port}")
-        wait_for(lambda: port_open(self.tls_port), timeout=15, what=f"nginx TLS on port {self.tls_port}")
         self.s3_client().create_bucket(Bucket=BUCKET)
 
     def s3_client(self) -> Any:
@@ -230,6 +227,16 @@ class Sandbox:
         """Stop the TLS front (the endpoint becomes unreachable; moto keeps the data)."""
         stop_process(self._nginx)
         self._nginx = None
+        wait_for(lambda: not port_open(self.tls_port), timeout=15, what="the TLS front to stop")
+
+    def start_s3(self) -> None:
+        """(Re)start the TLS front in front of moto: the endpoint is back, with its data."""
+        d = self.root / "s3"
+        self._nginx = subprocess.Popen(
+            ["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
+            stdout=(d / "logs" / "nginx.out").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for(lambda: port_open(self.tls_port), timeout=15, what=f"nginx TLS on port {self.tls_port}")
 
     # ------------------------------------------------------------------ PostgreSQL
     def _postgres(self) -> None:
@@ -322,6 +329,8 @@ class Sandbox:
         ]
         if self.archive_async:
             lines += ["archive-async=y", f"spool-path={pgbr}/spool"]
+        if self.cipher_pass:
+            lines += ["repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={self.cipher_pass}"]
         lines += ["", f"[{self.stanza}]", f"pg1-path={self.pgdata}", f"pg1-port={self.pg_port}",
                   f"pg1-socket-path={self.socket_dir}", "pg1-user=postgres", ""]
         target = path or self.pgbackrest_conf

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.report_data import MonthReport, RepoFacts, build, month_bounds, previous_month
-from opsd.adapters import files, s3
+from opsd.adapters import files
 from opsd.adapters.pgbackrest_conf import option
 from opsd.context import Context
 from opsd.errors import OpsdError
 from opsd.health_store import HealthStore
 from opsd.log import get_logger
-from opsd.report import charts, jsonout, monthly
+from opsd.report import jsonout, monthly
 
 
 def _repo(ctx: Context) -> RepoFacts | None:
@@ -50,6 +50,8 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
 
 def render(report: MonthReport, fmt: str, chart_prefix: str = "") -> tuple[str, dict[str, str]]:
     """The document, and for Markdown the chart files it links to (name -> SVG text)."""
+    from opsd.report import charts  # matplotlib: imported only when a chart is drawn
+
     drawn = charts.all_charts(report.trends) if fmt in ("md", "html") else {}
     if fmt == "json":
         return jsonout.dumps(asdict(report)) + "\n", {}
@@ -85,7 +87,11 @@ def report_job(ctx: Context, year: int | None = None, month: int | None = None) 
         y, m = (year, month) if year and month else previous_month(ctx.now().astimezone(ctx.settings.opsd.tz))
         report = make_report(ctx, y, m)
         paths = write(ctx, report, ctx.settings.opsd.state_dir / "reports", list(ctx.settings.report.formats))
-        uploaded = s3.upload(ctx.settings, paths) if ctx.settings.report.s3_uri else []
+        uploaded = []
+        if ctx.settings.report.s3_uri:
+            from opsd.adapters import s3  # boto3: imported only to upload
+
+            uploaded = s3.upload(ctx.settings, paths)
         summary = (f"report {report.month}: {report.verdict.statement} {len(report.actions)} action item(s); "
                    f"{len(paths)} file(s) in {paths[0].parent}" + (f", uploaded to {ctx.settings.report.s3_uri}"
                                                                   if uploaded else ""))

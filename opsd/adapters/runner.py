@@ -9,6 +9,7 @@ Non-zero exits are returned, not raised: callers (e.g. the pgBackRest adapter) m
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import pwd
 import selectors
@@ -142,18 +143,24 @@ class ProcessRunner:
         return result
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
-        for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            except PermissionError:  # runuser child under another uid: kill our direct child
-                proc.send_signal(sig)
-            try:
-                proc.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        """SIGTERM (with SIGCONT, so a stopped process can act on it) to the whole process group, a grace period,
+        then SIGKILL to whatever is left of the group: nothing the command started survives it."""
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            return
+        except PermissionError:  # runuser child under another uid: signal our direct child
+            proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=KILL_GRACE)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            if proc.poll() is None:
+                proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=KILL_GRACE)
 
     def cancel_all(self) -> None:
         """Kill every running command (used on daemon shutdown); later runs are refused."""

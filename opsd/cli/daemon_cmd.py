@@ -9,7 +9,6 @@ from opsd.actions.status import job_status
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.context import build
-from opsd.daemon.service import Daemon, run_once
 from opsd.errors import OpsdError
 from opsd.report import console, jsonout
 
@@ -21,6 +20,8 @@ def daemon(app: App, once: bool) -> None:
     """Run the scheduler (APScheduler) in the foreground, as systemd expects (sd_notify READY, STATUS,
     WATCHDOG, STOPPING). SIGHUP reloads the config (kept if invalid); SIGTERM cancels a running drill, lets a
     running backup finish up to [daemon] shutdown_timeout, then exits."""
+    from opsd.daemon.service import Daemon, run_once  # the scheduler and every job: only for the daemon
+
     ctx = app.context()
     if once:
         outcomes = run_once(ctx)

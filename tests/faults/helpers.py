@@ -1,0 +1,54 @@
+"""Helpers for fault tests: find processes, read WAL waiting to be archived, wait for the archive to drain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from opsd.adapters.pgbackrest import parse_repo_ls
+from opsd.wal import parse_segment, runs_and_gaps
+from opsd_sandbox import Sandbox
+from tests.integration.helpers import pgbackrest, wait_until
+
+
+def pids(pattern: str) -> list[int]:
+    res = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(p) for p in res.stdout.split()]
+
+
+def ready_count(sb: Sandbox) -> int:
+    return int(sb.psql("select count(*) from pg_ls_archive_statusdir() where name like '%.ready'"))
+
+
+def wait_drained(sb: Sandbox, timeout: float = 150) -> None:
+    """Wait until nothing waits to be archived. After failures the archiver sleeps up to a minute; a new
+    segment (a write and a switch) wakes it."""
+    sb.psql("create table if not exists fault_poke(x int); insert into fault_poke values (1); select pg_switch_wal()")
+    wait_until(lambda: ready_count(sb) == 0, timeout=timeout, what="the archive backlog to drain", interval=1)
+
+
+def archive_gaps(sb: Sandbox) -> list[str]:
+    text = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
+    _runs, gaps = runs_and_gaps(parse_repo_ls(text))
+    return [f"{g.missing_from.name}..{g.missing_to.name}" for g in gaps]
+
+
+def archived(sb: Sandbox, segment: str) -> bool:
+    text = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
+    seg = parse_segment(segment)
+    return any(a.segment == seg for a in parse_repo_ls(text))
+
+
+def events(stderr: str) -> list[dict[str, object]]:
+    out = []
+    for line in stderr.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def write_conf(sb: Sandbox, path: Path, extra: str = "", **kw: object) -> Path:
+    return sb.write_opsd_conf(path, extra=extra, **kw)  # type: ignore[arg-type]

@@ -1,0 +1,104 @@
+"""Backups under faults: S3 down mid-backup, pgBackRest killed -9, a hung (SIGSTOPped) pgBackRest. Each fails
+with a classified error, is never listed as a good backup, and the next backup succeeds by itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from opsd.history import History
+from opsd_sandbox import Sandbox
+from tests.conftest import REPO, opsd
+from tests.faults.helpers import pids
+from tests.integration.helpers import labels, repo_info, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
+
+
+def _start_backup(conf: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "backup", "--type", "full"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _pgbackrest_backup(sb: Sandbox) -> list[int]:
+    """The main pgbackrest backup process of this sandbox (not runuser, not its local workers)."""
+    return pids(f"^pgbackrest --config={sb.pgbackrest_conf} .*backup$")
+
+
+def _bigger(sb: Sandbox) -> None:
+    """Enough data that a backup takes a few seconds (room to inject a fault while it runs)."""
+    sb.psql("create table if not exists fault_bulk(id int, pad text)")
+    if int(sb.psql("select count(*) from fault_bulk")) == 0:
+        sb.psql("insert into fault_bulk select g, md5(g::text) || repeat(md5((g * 7)::text), 8) "
+                "from generate_series(1, 400000) g")
+
+
+def _next_backup_succeeds(conf: Path, sb: Sandbox, before: list[str]) -> None:
+    res = opsd(conf, "backup", "--type", "full")
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = labels(sb)
+    assert len(after) >= 1 and after[-1] not in before
+
+
+def test_s3_down_during_a_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
+    sb = ready_stack
+    _bigger(sb)
+    conf = sb.write_opsd_conf(tmp_path / "s3.toml")
+    before = labels(sb)
+    proc = _start_backup(conf)
+    try:
+        wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
+        time.sleep(1.0)
+        sb.stop_s3()
+        _out, err = proc.communicate(timeout=600)
+    finally:
+        sb.start_s3()
+    assert proc.returncode == 1, err[-2000:]
+    line = next(x for x in err.splitlines() if x.startswith("opsd: error:"))
+    assert "pgbackrest backup failed [" in line  # classified: [49 host-connect] or a similar named code
+    assert labels(sb) == before  # the failed backup is not listed
+    assert History(sb.state_dir, "postgres").last("backup-full").outcome == "failed"  # type: ignore[union-attr]
+    _next_backup_succeeds(conf, sb, before)
+
+
+def test_pgbackrest_killed_mid_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
+    sb = ready_stack
+    _bigger(sb)
+    conf = sb.write_opsd_conf(tmp_path / "kill.toml")
+    before = labels(sb)
+    proc = _start_backup(conf)
+    [pid] = wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "opsd: error: pgbackrest backup failed" in err, err[-2000:]
+    assert labels(sb) == before  # nothing partial is reported as valid
+    assert all(b.get("error") is not True for b in repo_info(sb)["backup"])
+    _next_backup_succeeds(conf, sb, before)
+
+
+def test_a_hung_pgbackrest_is_killed_by_the_job_timeout(ready_stack: Sandbox, tmp_path: Path) -> None:
+    sb = ready_stack
+    _bigger(sb)
+    conf = sb.write_opsd_conf(tmp_path / "hung.toml")
+    text = conf.read_text()
+    conf.write_text(text.replace('probe_io_timeout = "2s"', 'probe_io_timeout = "2s"\nbackup_timeout = "6s"'))
+    before = labels(sb)
+    proc = _start_backup(conf)
+    [pid] = wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
+    os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "timed out after 6s and was killed" in err, err[-2000:]
+    assert time.monotonic() - started < 40
+    assert not any(os.path.exists(f"/proc/{p}") for p in [pid]), "the stopped pgbackrest was left behind"
+    run = History(sb.state_dir, "postgres").last("backup-full")
+    assert run is not None and run.outcome == "failed" and "timed out" in (run.error or "")
+    assert labels(sb) == before
+    _next_backup_succeeds(sb.opsd_conf, sb, before)  # not blocked by a stale lock
