@@ -15,7 +15,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from opsd.adapters.files import ensure_dir, give_to
 from opsd.errors import OpsdError
@@ -69,6 +69,8 @@ def _row(r: sqlite3.Row) -> Run:
 
 
 class History:
+    _schema_applied: ClassVar[set[tuple[str, str]]] = set()
+
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / "history.sqlite3"
         self.state_dir = state_dir
@@ -88,9 +90,13 @@ class History:
         with closing(conn):
             conn.row_factory = sqlite3.Row
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=30000")
-                conn.executescript(SCHEMA + extra_schema)
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL mode: consistent after a crash, fsync at checkpoints
+                key = (str(self.path), extra_schema)
+                if key not in self._schema_applied:  # once per process and schema, not on every open
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(SCHEMA + extra_schema)
+                    self._schema_applied.add(key)
             except sqlite3.Error as e:
                 raise OpsdError(f"run history {self.path} is not usable: {e}",
                                 hint="check its owner (it must belong to opsd.run_as) and free disk space") from None
