@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from opsd.errors import ConfigError
 from opsd.schedule import Schedule, parse_duration, parse_schedule
@@ -207,8 +216,8 @@ class ReportSection(_Section):
 
 class AlertsSection(_Section):
     # A webhook that takes a JSON POST (Slack-compatible: the body has "text"; generic receivers read "alert").
-    # Its URL may hold a token: it is never logged.
-    webhook_url: str = ""
+    # Its URL may hold a token: it is never logged, and 'config show' masks it.
+    webhook_url: SecretStr = SecretStr("")
     # And/or a command that receives the alert as JSON on stdin (run as opsd's own user, not a shell).
     command: str = ""
     timeout: Duration = timedelta(seconds=10)
@@ -216,8 +225,12 @@ class AlertsSection(_Section):
     repeat_interval: Duration = timedelta(hours=4)  # a still-firing alert is sent again after this
 
     @property
+    def webhook(self) -> str:
+        return self.webhook_url.get_secret_value().strip()
+
+    @property
     def enabled(self) -> bool:
-        return bool(self.webhook_url.strip() or self.command.strip())
+        return bool(self.webhook or self.command.strip())
 
 
 class MetricsSection(_Section):
@@ -316,10 +329,8 @@ def load(cli_path: str | None = None) -> Settings:
 
 
 def to_display(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The effective config as plain data: durations as '15m', secrets masked. (No secret lives in opsd's
-    own file today; pgBackRest's repository secrets stay in the DBA's pgbackrest.conf.)"""
-    from pydantic import SecretStr
-
+    """The effective config as plain data: durations as '15m', secrets masked (the alert webhook URL, which may
+    carry a token; pgBackRest's repository secrets stay in the DBA's pgbackrest.conf)."""
     from opsd.schedule import format_duration
 
     def show(v: Any) -> Any:

@@ -57,13 +57,13 @@ def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
     timeout = a.timeout.total_seconds()
 
     def via_webhook() -> None:
-        alert_channels.webhook(a.webhook_url, body, timeout)
+        alert_channels.webhook(a.webhook, body, timeout)
 
     def via_command() -> None:
         alert_channels.command(a.command, body, timeout)
 
     channels: list[tuple[str, Callable[[], None]]] = []
-    if a.webhook_url.strip():
+    if a.webhook:
         channels.append(("webhook", via_webhook))
     if a.command.strip():
         channels.append(("command", via_command))
@@ -153,5 +153,5 @@ def after_job(ctx: Context, job: str, outcome: str, error: str | None, details: 
 
 def summary(ctx: Context) -> dict[str, Any]:
     return {"firing": firing(ctx), "delivery_failures": delivery_failures(ctx),
-            "channels": [n for n, v in (("webhook", ctx.settings.alerts.webhook_url),
+            "channels": [n for n, v in (("webhook", ctx.settings.alerts.webhook),
                                         ("command", ctx.settings.alerts.command)) if v.strip()]}

@@ -99,3 +99,12 @@ def test_a_job_fires_on_failure_and_resolves_on_success(fake_ctx, hook) -> None:
     run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", {"results": [
         {"name": "archive.archiver", "status": "ok", "message": "drained", "details": {}}]}))
     assert got[-1]["alert"]["key"] == "check.archive.archiver" and got[-1]["alert"]["status"] == "resolved"
+
+
+def test_the_webhook_url_is_masked_in_config_show(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    from opsd.settings import to_display
+
+    ctx, _ = _ctx(fake_ctx, webhook_url="https://hooks.example/services/T0KEN-secret")
+    shown = to_display(ctx.settings)["alerts"]
+    assert shown["webhook_url"] == "********" and "T0KEN" not in str(to_display(ctx.settings))
+    assert ctx.settings.alerts.webhook.endswith("T0KEN-secret")
