@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
 from opsd.adapters.pgbackrest import parse_repo_ls
 from opsd.wal import parse_segment, runs_and_gaps
@@ -38,17 +36,3 @@ def archived(sb: Sandbox, segment: str) -> bool:
     text = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
     seg = parse_segment(segment)
     return any(a.segment == seg for a in parse_repo_ls(text))
-
-
-def events(stderr: str) -> list[dict[str, object]]:
-    out = []
-    for line in stderr.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
-def write_conf(sb: Sandbox, path: Path, extra: str = "", **kw: object) -> Path:
-    return sb.write_opsd_conf(path, extra=extra, **kw)  # type: ignore[arg-type]
