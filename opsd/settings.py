@@ -126,6 +126,9 @@ class ScheduleSection(_Section):
 class CheckSection(_Section):
     max_ready_age: Duration = timedelta(minutes=15)
     backup_grace: Duration = timedelta(hours=2)
+    # pgbackrest check waits this long for the segment it switched to reach the repository (its own default
+    # is 60 s): with archiving broken, 'opsd check' answers in this time, and archive.archiver says why.
+    archive_timeout: Duration = timedelta(seconds=30)
 
 
 class SmokeQuery(_Section):

@@ -94,7 +94,7 @@ def check_archiver(ctx: Context, st: _State) -> CheckResult:
 def check_pgbackrest(ctx: Context, st: _State) -> CheckResult:
     if st.server is not None and st.server.in_recovery:
         return CheckResult("pgbackrest.check", SKIPPED, "standby: pgbackrest check runs on the primary")
-    res = ctx.pgbackrest.check()
+    res = ctx.pgbackrest.check(archive_timeout=ctx.settings.check.archive_timeout.total_seconds())
     return CheckResult("pgbackrest.check", OK, f"WAL switch archived and found in the repository ({res.duration:.1f}s)")
 
 

@@ -217,8 +217,10 @@ class PgBackRest:
             )
         return st
 
-    def check(self) -> Completed:
-        return self._run(check_cmd(self.base, io_timeout=self.probe_io_timeout), "check", self.command_timeout)
+    def check(self, archive_timeout: float | None = None) -> Completed:
+        """``archive_timeout``: how long pgBackRest waits for the switched segment (its default is 60 s)."""
+        argv = check_cmd(self.base, io_timeout=self.probe_io_timeout, archive_timeout=archive_timeout)
+        return self._run(argv, "check", self.command_timeout)
 
     def stanza_create(self) -> Completed:
         return self._run(stanza_create_cmd(self.base), "stanza-create", self.command_timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from opsd.adapters.pgbackrest import parse_repo_ls
 from opsd.wal import parse_segment, runs_and_gaps
@@ -21,9 +22,19 @@ def ready_count(sb: Sandbox) -> int:
 
 def wait_drained(sb: Sandbox, timeout: float = 150) -> None:
     """Wait until nothing waits to be archived. After failures the archiver sleeps up to a minute; a new
-    segment (a write and a switch) wakes it."""
-    sb.psql("create table if not exists fault_poke(x int); insert into fault_poke values (1); select pg_switch_wal()")
-    wait_until(lambda: ready_count(sb) == 0, timeout=timeout, what="the archive backlog to drain", interval=1)
+    segment (a write and a switch) wakes it, so poke it every few seconds while waiting."""
+    sb.psql("create table if not exists fault_poke(x int)")
+    last = [0.0]
+
+    def drained() -> bool:
+        if ready_count(sb) == 0:
+            return True
+        if time.monotonic() - last[0] > 3:
+            sb.psql("insert into fault_poke values (1); select pg_switch_wal()")
+            last[0] = time.monotonic()
+        return False
+
+    wait_until(drained, timeout=timeout, what="the archive backlog to drain", interval=0.5)
 
 
 def archive_gaps(sb: Sandbox) -> list[str]:

@@ -17,6 +17,7 @@ from tests.integration.helpers import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
 READY_AGE = 4  # check.max_ready_age for these tests (seconds): one "check interval"
+CHECK = f'\n[check]\nmax_ready_age = "{READY_AGE}s"\narchive_timeout = "3s"\n'
 
 
 def _check(conf: Path) -> dict[str, dict[str, object]]:
@@ -35,7 +36,7 @@ def _segments_written(sb: Sandbox, n: int) -> list[str]:
 
 def test_s3_down_while_archiving_is_critical_then_drains_without_loss(ready_stack: Sandbox, tmp_path: Path) -> None:
     sb = ready_stack
-    conf = sb.write_opsd_conf(tmp_path / "a.toml", extra=f'\n[check]\nmax_ready_age = "{READY_AGE}s"\n')
+    conf = sb.write_opsd_conf(tmp_path / "a.toml", extra=CHECK)
     wait_drained(sb)
     assert _check(conf)["archive.archiver"]["status"] == "ok"
     sb.stop_s3()
@@ -62,7 +63,7 @@ def test_s3_down_while_archiving_is_critical_then_drains_without_loss(ready_stac
 
 def test_a_silently_broken_archive_command_is_caught_by_ready_age(ready_stack: Sandbox, tmp_path: Path) -> None:
     sb = ready_stack
-    conf = sb.write_opsd_conf(tmp_path / "b.toml", extra=f'\n[check]\nmax_ready_age = "{READY_AGE}s"\n')
+    conf = sb.write_opsd_conf(tmp_path / "b.toml", extra=CHECK)
     wait_drained(sb)
     original = sb.psql("show archive_command")
     sb.psql("alter system set archive_command = '/usr/bin/pgbackrest-gone archive-push %p'")
