@@ -150,8 +150,3 @@ def after_job(ctx: Context, job: str, outcome: str, error: str | None, details: 
             else:
                 resolve(ctx, ck, f"{r['name']}: {r['message']}")
 
-
-def summary(ctx: Context) -> dict[str, Any]:
-    return {"firing": firing(ctx), "delivery_failures": delivery_failures(ctx),
-            "channels": [n for n, v in (("webhook", ctx.settings.alerts.webhook),
-                                        ("command", ctx.settings.alerts.command)) if v.strip()]}

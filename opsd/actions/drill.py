@@ -261,8 +261,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     result.checks.append(CheckResult("restore", OK, f"{restored.backup} restored in "
                                                     f"{format_duration(restored.restore_seconds)}"))
     recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report), cancel)
-    result.log_file = str(launch.work_dir)
-    if recovered is None:
+    if recovered is None:  # the failure message names the server log
         return
     _record_recovery(ctx, result, plan, recovered, target)
     if cancel is not None and cancel.is_set():

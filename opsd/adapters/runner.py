@@ -94,17 +94,8 @@ class ProcessRunner:
         log.debug("command.started", argv=shown, timeout=timeout)
         if self._cancelled.is_set():
             raise CommandCancelled("cancelled before start (opsd is shutting down)", argv=shown)
-        child_env = {**os.environ, **(env or {})}
         started = time.monotonic()
-        try:
-            proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=child_env, start_new_session=True,
-            ))
-        except Exception as e:  # plumbum CommandNotFound, OSError
-            raise CommandError(f"cannot start {shown[0]}: {e}", argv=shown) from None
-        with self._lock:
-            self._procs.add(proc)
+        proc = self._spawn(full, shown, env)
         out: list[str] = []
         err: list[str] = []
 
@@ -141,6 +132,19 @@ class ProcessRunner:
         if self._cancelled.is_set() and rc != 0:
             raise CommandCancelled(f"{shown[0]} was cancelled (opsd is shutting down)", argv=shown, returncode=rc)
         return result
+
+    def _spawn(self, full: list[str], shown: list[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
+        """Start the command in a session of its own (so a timeout can kill its whole group) and track it."""
+        try:
+            proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env={**os.environ, **(env or {})}, start_new_session=True,
+            ))
+        except Exception as e:  # plumbum CommandNotFound, OSError
+            raise CommandError(f"cannot start {shown[0]}: {e}", argv=shown) from None
+        with self._lock:
+            self._procs.add(proc)
+        return proc
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM (with SIGCONT, so a stopped process can act on it) to the whole process group, a grace period,
