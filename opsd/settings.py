@@ -15,12 +15,14 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +33,16 @@ from opsd.schedule import Schedule, parse_duration, parse_schedule
 DEFAULT_PATH = "/etc/opsd/opsd.toml"
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive(v: timedelta) -> timedelta:
+    if v <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return v
+
+
+# A timeout, an age limit or an interval: zero would mean "fail at once" or "always stale", never "off".
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class _Section(BaseModel):
@@ -59,9 +71,12 @@ class OpsdSection(_Section):
     @classmethod
     def _user(cls, v: str) -> str:
         try:
-            pwd.getpwnam(v)
+            uid = pwd.getpwnam(v).pw_uid
         except KeyError:
             raise ValueError(f"no such OS user {v!r}") from None
+        if uid == 0:
+            raise ValueError(f"{v!r} is root: PostgreSQL, pg_ctl and pgBackRest refuse to run as root; use the "
+                             "cluster's owner (usually 'postgres')")
         return v
 
     @field_validator("state_dir")
@@ -80,9 +95,9 @@ class PgBackRestSection(_Section):
     config: Path = Path("/etc/pgbackrest/pgbackrest.conf")
     stanza: str = Field("main", pattern=r"^[A-Za-z0-9_.-]+$")
     bin: str = "pgbackrest"
-    backup_timeout: Duration = timedelta(hours=12)
-    command_timeout: Duration = timedelta(minutes=10)
-    probe_io_timeout: Duration = timedelta(seconds=10)
+    backup_timeout: PositiveDuration = timedelta(hours=12)
+    command_timeout: PositiveDuration = timedelta(minutes=10)
+    probe_io_timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class PostgresSection(_Section):
@@ -92,9 +107,28 @@ class PostgresSection(_Section):
     port: int = Field(5432, ge=1, le=65535)
     user: str = "postgres"
     dbname: str = "postgres"
-    connect_timeout: Duration = timedelta(seconds=10)
-    statement_timeout: Duration = timedelta(seconds=30)
+    connect_timeout: PositiveDuration = timedelta(seconds=10)
+    statement_timeout: PositiveDuration = timedelta(seconds=30)
     restart_command: str = ""  # empty: pg_ctl -D data_dir -m fast -w restart (as run_as)
+    # Where postgresql.conf lives when it is not in data_dir. Empty: detected (Debian's
+    # /etc/postgresql/<major>/<cluster>/ whose data_directory is data_dir), else inside data_dir.
+    config_dir: Path | None = None
+
+    @field_validator("data_dir", "config_dir")
+    @classmethod
+    def _abs(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_absolute():
+            raise ValueError("must be an absolute path")
+        return v
+
+    @field_validator("bin_dir")
+    @classmethod
+    def _binaries(cls, v: Path) -> Path:
+        missing = [name for name in ("pg_ctl", "postgres") if not os.access(v / name, os.X_OK)]
+        if missing:
+            raise ValueError(f"no executable {' or '.join(missing)} in {v} (the PostgreSQL binaries, e.g. "
+                             "/usr/lib/postgresql/15/bin)")
+        return v
 
 
 def _check_schedule(v: str) -> str:
@@ -114,7 +148,7 @@ class ScheduleSection(_Section):
     verify: ScheduleExpr = "0 5 * * 6"
     health: ScheduleExpr = "30s"
     report: ScheduleExpr = "0 6 1 * *"  # the previous month's report, on the 1st
-    misfire_grace: Duration = timedelta(hours=1)
+    misfire_grace: PositiveDuration = timedelta(hours=1)
     catch_up_full: bool = True
 
     def parsed(self, job: str) -> Schedule | None:
@@ -124,11 +158,11 @@ class ScheduleSection(_Section):
 
 
 class CheckSection(_Section):
-    max_ready_age: Duration = timedelta(minutes=15)
+    max_ready_age: PositiveDuration = timedelta(minutes=15)
     backup_grace: Duration = timedelta(hours=2)
     # pgbackrest check waits this long for the segment it switched to reach the repository (its own default
     # is 60 s): with archiving broken, 'opsd check' answers in this time, and archive.archiver says why.
-    archive_timeout: Duration = timedelta(seconds=30)
+    archive_timeout: PositiveDuration = timedelta(seconds=30)
 
 
 class SmokeQuery(_Section):
@@ -146,12 +180,12 @@ class DrillSection(_Section):
     port: int = Field(55499, ge=1, le=65535)
     process_max: int = Field(1, ge=1, le=64)
     heartbeat_interval: Duration = timedelta(minutes=1)  # "0s" disables the heartbeat job
-    heartbeat_retention: Duration = timedelta(days=45)
-    max_age: Duration = timedelta(days=8)
-    rto_target: Duration = timedelta(hours=1)
-    rpo_target: Duration = timedelta(minutes=5)
-    recovery_timeout: Duration = timedelta(hours=6)
-    verify_statement_timeout: Duration = timedelta(hours=1)
+    heartbeat_retention: PositiveDuration = timedelta(days=45)
+    max_age: PositiveDuration = timedelta(days=8)
+    rto_target: PositiveDuration = timedelta(hours=1)
+    rpo_target: PositiveDuration = timedelta(minutes=5)
+    recovery_timeout: PositiveDuration = timedelta(hours=6)
+    verify_statement_timeout: PositiveDuration = timedelta(hours=1)
     shared_buffers: str = "128MB"
     stanzas: list[str] = Field(default_factory=list)  # drill host: stanzas verified in rotation
     smoke_queries: list[SmokeQuery] = Field(default_factory=list)
@@ -177,14 +211,14 @@ class DrillSection(_Section):
 class HealthSection(_Section):
     show_query_text: bool = False  # False: string and number literals are masked as '?'
     query_text_length: int = Field(200, ge=0, le=10000)
-    lock_wait_threshold: Duration = timedelta(seconds=30)
-    pool_wait_threshold: Duration = timedelta(seconds=5)
+    lock_wait_threshold: PositiveDuration = timedelta(seconds=30)
+    pool_wait_threshold: PositiveDuration = timedelta(seconds=5)
     connections_threshold: int = Field(90, ge=1, le=100)  # percent of max_connections minus reserved slots
-    long_transaction: Duration = timedelta(minutes=5)
-    idle_in_transaction: Duration = timedelta(minutes=1)
-    probe_timeout: Duration = timedelta(seconds=5)  # statement_timeout of the probe's session
-    probe_lock_timeout: Duration = timedelta(seconds=1)  # lock_timeout: a probe never queues behind a lock
-    sample_retention: Duration = timedelta(days=14)
+    long_transaction: PositiveDuration = timedelta(minutes=5)
+    idle_in_transaction: PositiveDuration = timedelta(minutes=1)
+    probe_timeout: PositiveDuration = timedelta(seconds=5)  # statement_timeout of the probe's session
+    probe_lock_timeout: PositiveDuration = timedelta(seconds=1)  # lock_timeout: a probe never queues behind a lock
+    sample_retention: PositiveDuration = timedelta(days=14)
 
 
 class PgBouncerSection(_Section):
@@ -195,7 +229,7 @@ class PgBouncerSection(_Section):
     # The password never lives in this file: from this environment variable, else from password_file.
     password_env: str = "PGBOUNCER_PASSWORD"  # noqa: S105 (a variable name, not a password)
     password_file: Path | None = None
-    connect_timeout: Duration = timedelta(seconds=5)
+    connect_timeout: PositiveDuration = timedelta(seconds=5)
 
     @property
     def enabled(self) -> bool:
@@ -223,9 +257,9 @@ class AlertsSection(_Section):
     webhook_url: SecretStr = SecretStr("")
     # And/or a command that receives the alert as JSON on stdin (run as opsd's own user, not a shell).
     command: str = ""
-    timeout: Duration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=10)
     retries: int = Field(3, ge=1, le=10)  # delivery attempts before giving up (1s, 2s, 4s... between them)
-    repeat_interval: Duration = timedelta(hours=4)  # a still-firing alert is sent again after this
+    repeat_interval: PositiveDuration = timedelta(hours=4)  # a still-firing alert is sent again after this
 
     @property
     def webhook(self) -> str:
@@ -247,7 +281,7 @@ class MetricsSection(_Section):
 
 
 class DaemonSection(_Section):
-    shutdown_timeout: Duration = timedelta(minutes=15)
+    shutdown_timeout: PositiveDuration = timedelta(minutes=15)
 
 
 class Settings(_Section):
@@ -274,17 +308,28 @@ class Settings(_Section):
         return list(self.drill.stanzas) or [self.pgbackrest.stanza]
 
     @model_validator(mode="after")
-    def _drill_apart_from_production(self) -> Settings:
+    def _drill_apart_from_production(self, info: ValidationInfo) -> Settings:
         """A drill never uses the production port or data directory (checked again before every drill)."""
-        problems = []
-        if self.opsd.role == "primary" and self.drill.port == self.postgres.port:
-            problems.append(f"drill.port: {self.drill.port} is the production port (postgres.port)")
-        scratch, data = self.scratch_dir.resolve(), self.postgres.data_dir.resolve()
-        if scratch == data or data in scratch.parents or scratch in data.parents:
-            problems.append(f"drill.scratch_dir: {scratch} overlaps the production data directory {data}")
+        if info.context and info.context.get("skip_cross"):
+            return self
+        problems = [message for message, _keys in cross_field_problems(self)]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def cross_field_problems(s: Settings) -> list[tuple[str, set[str]]]:
+    """Problems between keys: each with the keys it depends on (so a key that was itself invalid, and replaced by
+    its default to check the rest, does not produce a false problem)."""
+    out = []
+    if s.opsd.role == "primary" and s.drill.port == s.postgres.port:
+        out.append((f"drill.port: {s.drill.port} is the production port (postgres.port)",
+                    {"drill.port", "postgres.port", "opsd.role"}))
+    scratch, data = s.scratch_dir.resolve(), s.postgres.data_dir.resolve()
+    if scratch == data or data in scratch.parents or scratch in data.parents:
+        out.append((f"drill.scratch_dir: {scratch} overlaps the production data directory {data} (postgres.data_dir)",
+                    {"drill.scratch_dir", "opsd.state_dir", "postgres.data_dir"}))
+    return out
 
 
 def resolve_path(cli_path: str | None) -> str:
@@ -311,7 +356,31 @@ def parse(data: dict[str, Any], source: str = "<memory>") -> Settings:
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as e:
-        raise ConfigError(source, _format_errors(e)) from None
+        raise ConfigError(source, _format_errors(e) + _cross_field_despite(data, e)) from None
+
+
+def _cross_field_despite(data: dict[str, Any], err: ValidationError) -> list[str]:
+    """Pydantic skips whole-model checks when a field is invalid: check them anyway, with every invalid key
+    replaced by its default, and report only problems that do not depend on a replaced key."""
+    pruned: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    dropped: set[str] = set()
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        if not loc:
+            return []  # a whole-model problem: already reported
+        if len(loc) >= 2 and isinstance(pruned.get(loc[0]), dict):
+            pruned[loc[0]].pop(loc[1], None)
+            dropped.add(f"{loc[0]}.{loc[1]}")
+        else:
+            pruned.pop(loc[0], None)
+            dropped.update(f"{loc[0]}.{k}" for k in (data.get(loc[0]) or {}) if isinstance(data.get(loc[0]), dict))
+            dropped.add(loc[0])
+    try:
+        lenient = Settings.model_validate(pruned, context={"skip_cross": True})
+    except ValidationError:
+        return []
+    return [message for message, keys in cross_field_problems(lenient)
+            if not keys & dropped and not {k.split(".")[0] for k in keys} & dropped]
 
 
 def load(cli_path: str | None = None) -> Settings:

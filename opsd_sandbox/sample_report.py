@@ -80,7 +80,7 @@ def _incidents(store: HealthStore, rng: random.Random) -> None:
 def generate(out_dir: Path) -> list[Path]:
     rng = random.Random(20261001)
     with tempfile.TemporaryDirectory() as tmp:
-        me = pwd.getpwuid(os.geteuid()).pw_name
+        me = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name  # opsd refuses run_as root
         s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me}})
         history = History(s.opsd.state_dir, me)
         _record_month(history, rng)

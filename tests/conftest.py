@@ -36,9 +36,11 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _me() -> str:
+    """The OS user opsd acts as in unit tests: this user, or 'postgres' when the tests run as root (opsd refuses
+    run_as = root, as PostgreSQL does)."""
     import pwd
 
-    return pwd.getpwuid(os.geteuid()).pw_name
+    return "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
 
 
 @pytest.fixture
