@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from opsd.adapters.cluster import Layout, detect_layout
 from opsd.adapters.pgbackrest import Base, PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
 from opsd.db.connection import Connect, factory
@@ -43,6 +44,12 @@ class Context:
         return replace(self, settings=self.settings.model_copy(update={"pgbackrest": section}))
 
     @property
+    def layout(self) -> Layout:
+        """Where the cluster's configuration lives and how it is started (detected, or [postgres] config_dir)."""
+        pg = self.settings.postgres
+        return detect_layout(pg.data_dir, pg.config_dir)
+
+    @property
     def lock_dir(self) -> Path:
         return self.settings.opsd.state_dir / "locks"
 
@@ -51,6 +58,6 @@ def build(settings: Settings, runner: Runner | None = None) -> Context:
     return Context(
         settings=settings,
         runner=runner or ProcessRunner(run_as=settings.opsd.run_as),
-        connect=factory(settings.postgres),
+        connect=factory(settings.postgres, run_as=settings.opsd.run_as),
         history=History(settings.opsd.state_dir, settings.opsd.run_as),
     )

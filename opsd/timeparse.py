@@ -25,14 +25,27 @@ def parse_target_time(text: str, tz: ZoneInfo) -> datetime:
         offset = "+00:00"
     try:
         value = datetime.fromisoformat(m.group("dt") + (offset or ""))
-    except ValueError as e:
+        if value.tzinfo is None:
+            value = _localize(text, value, tz)
+        utc = value.astimezone(UTC)  # the instant must exist: 0001-01-01 00:00+01:00 does not
+    except (ValueError, OverflowError) as e:
         raise UsageError(f"invalid time {text!r}: {e}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-        # reject times that do not exist (spring-forward gap) or are ambiguous in tz
-        if value.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value.replace(tzinfo=None):
-            raise UsageError(f"time {text!r} does not exist in {tz.key} (clock change); give an offset")
+    if not 1970 <= utc.year <= 9998:  # no WAL before 1970; and room for arithmetic on it
+        raise UsageError(f"invalid time {text!r}: out of range (years 1970 to 9998)")
     return value
+
+
+def _localize(text: str, naive: datetime, tz: ZoneInfo) -> datetime:
+    """Read a time without offset in ``tz``; refuse one that does not exist there (spring-forward gap) or exists
+    twice (the autumn overlap), naming both instants."""
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+            raise UsageError(f"time {text!r} does not exist in {tz.key} (clock change); give an offset")
+        both = " or ".join(show(t.astimezone(t.tzinfo)) for t in (first, second))
+        raise UsageError(f"time {text!r} is ambiguous in {tz.key} (the clock went back): it is {both}; give the "
+                         "offset you mean")
+    return first
 
 
 def show(t: datetime, tz: ZoneInfo | None = None) -> str:

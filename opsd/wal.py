@@ -37,6 +37,7 @@ class ArchivedSegment:
     segment: Segment
     size: int  # compressed bytes in the repository
     archived_at: datetime
+    archive_id: str = ""  # pgBackRest's archive id, "<major>-<db id>" (e.g. 15-2 after a stanza-upgrade)
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,16 @@ class Run:
     last: ArchivedSegment
 
     @property
+    def archive_id(self) -> str:
+        return self.first.archive_id
+
+    @property
     def count(self) -> int:
         return self.last.segment.segno - self.first.segment.segno + 1
 
-    def contains(self, seg: Segment) -> bool:
-        return seg.timeline == self.timeline and self.first.segment.segno <= seg.segno <= self.last.segment.segno
+    def contains(self, seg: Segment, archive_id: str | None = None) -> bool:
+        return (seg.timeline == self.timeline and self.first.segment.segno <= seg.segno <= self.last.segment.segno
+                and (archive_id is None or archive_id == self.archive_id))
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Gap:
     timeline: int
     missing_from: Segment
     missing_to: Segment
+    archive_id: str = ""
 
     @property
     def count(self) -> int:
@@ -67,21 +74,46 @@ class Gap:
 
 
 def runs_and_gaps(segments: list[ArchivedSegment]) -> tuple[list[Run], list[Gap]]:
-    """Split archived segments into contiguous runs per timeline; the holes between runs are gaps."""
+    """Split archived segments into contiguous runs per archive id and timeline; the holes between runs are gaps.
+    Each archive id (a database generation of the stanza, e.g. before and after a stanza-upgrade) numbers its
+    segments on its own: its runs never join another's, and there is no gap between them."""
     runs: list[Run] = []
     gaps: list[Gap] = []
-    ordered = sorted(segments, key=lambda a: a.segment)
+    ordered = sorted(segments, key=lambda a: (a.archive_id, a.segment))
     start = prev = None
     for a in ordered:
-        if prev is not None and a.segment == Segment(prev.segment.timeline, prev.segment.segno + 1):
+        same = prev is not None and a.archive_id == prev.archive_id and a.segment.timeline == prev.segment.timeline
+        if prev is not None and same and a.segment.segno == prev.segment.segno + 1:
             prev = a
             continue
         if prev is not None and start is not None:
             runs.append(Run(prev.segment.timeline, start, prev))
-            if a.segment.timeline == prev.segment.timeline:
+            if same:
                 gaps.append(Gap(a.segment.timeline, Segment(a.segment.timeline, prev.segment.segno + 1),
-                                Segment(a.segment.timeline, a.segment.segno - 1)))
+                                Segment(a.segment.timeline, a.segment.segno - 1), a.archive_id))
         start = prev = a
     if prev is not None and start is not None:
         runs.append(Run(prev.segment.timeline, start, prev))
     return runs, gaps
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A timeline switch from a ``.history`` file: ``timeline`` branched off ``parent`` at ``lsn``."""
+
+    timeline: int
+    parent: int
+    lsn: str
+    reason: str
+
+
+def parse_history(timeline: int, text: str) -> list[Switch]:
+    """A ``0000000N.history`` file: one line per ancestor, ``parentTLI<TAB>switchpoint<TAB>reason``. The child of
+    each line is the next line's parent, and the last line's child is ``timeline`` itself."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.strip().split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and "/" in parts[1]:
+            rows.append((int(parts[0]), parts[1], parts[2] if len(parts) > 2 else ""))
+    children = [r[0] for r in rows[1:]] + [timeline]
+    return [Switch(child, parent, lsn, reason) for (parent, lsn, reason), child in zip(rows, children, strict=True)]

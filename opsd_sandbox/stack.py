@@ -316,7 +316,9 @@ class Sandbox:
         self._pgbouncer = None
 
     # ------------------------------------------------------------------ configs
-    def write_pgbackrest_conf(self, *, endpoint_port: int | None = None, path: Path | None = None) -> Path:
+    def write_pgbackrest_conf(self, *, endpoint_port: int | None = None, path: Path | None = None,
+                              stanza: str | None = None, pg_path: Path | None = None, pg_port: int | None = None,
+                              socket_dir: Path | None = None) -> Path:
         pgbr = self.root / "pgbr"
         lines = [
             "[global]", "repo1-type=s3", "repo1-path=/repo", f"repo1-s3-bucket={BUCKET}",
@@ -331,8 +333,9 @@ class Sandbox:
             lines += ["archive-async=y", f"spool-path={pgbr}/spool"]
         if self.cipher_pass:
             lines += ["repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={self.cipher_pass}"]
-        lines += ["", f"[{self.stanza}]", f"pg1-path={self.pgdata}", f"pg1-port={self.pg_port}",
-                  f"pg1-socket-path={self.socket_dir}", "pg1-user=postgres", ""]
+        lines += ["", f"[{stanza or self.stanza}]", f"pg1-path={pg_path or self.pgdata}",
+                  f"pg1-port={pg_port or self.pg_port}", f"pg1-socket-path={socket_dir or self.socket_dir}",
+                  "pg1-user=postgres", ""]
         target = path or self.pgbackrest_conf
         target.write_text("\n".join(lines))
         if os.geteuid() == 0:

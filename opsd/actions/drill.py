@@ -28,8 +28,9 @@ from opsd.actions.drill_plan import (
 )
 from opsd.actions.drill_verify import amcheck, databases, heartbeat_rows, readable, smoke
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.restore import Launch, RestoreResult, gather_facts, load_window, restore_files, start_and_watch
+from opsd.actions.restore import Launch, RestoreResult, gather_facts, load_window, restore_files
 from opsd.actions.restore_plan import Plan, Request, make_plan
+from opsd.actions.restore_run import start_and_watch
 from opsd.adapters import files, processes
 from opsd.context import Context
 from opsd.db.connection import per_database
@@ -170,7 +171,7 @@ def _launch(ctx: Context) -> Launch:
     options = ("-c listen_addresses=''", f"-c hba_file={hba}", f"-c shared_buffers={d.shared_buffers}",
                "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on")
     return Launch(work_dir=work, lock="drill", socket_dir=sock, process_max=d.process_max,
-                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds())
+                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds(), finish_promotion=False)
 
 
 def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threading.Event | None = None) -> T | None:
@@ -244,7 +245,8 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
                                             f"{gap.missing_to.name} ({gap.count} segment(s) missing); recovery "
                                             "cannot pass it"))
     req = Request(target_type="time", target_time=target.time, dest=dest, port=s.drill.port, start=True)
-    plan = make_plan(req, info, window, gather_facts(ctx, req), ctx.history.runs("restore", limit=20))
+    history = ctx.history.runs("restore", limit=20) + ctx.history.runs("drill", limit=20)
+    plan = make_plan(req, info, window, gather_facts(ctx, req), history)
     if plan.refused:
         result.checks.append(CheckResult("plan", CRITICAL, "refused: " + "; ".join(plan.refusals())))
         return
@@ -307,7 +309,7 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launc
     assert plan.backup is not None and launch.socket_dir is not None
     scratch_pg = s.postgres.model_copy(update={
         "host": str(launch.socket_dir), "port": s.drill.port, "statement_timeout": s.drill.verify_statement_timeout})
-    connect = per_database(scratch_pg)
+    connect = per_database(scratch_pg, s.opsd.run_as)
     since = plan.backup.start
     dbs = _phase(result, "databases", lambda: databases(connect))
     if dbs is None:

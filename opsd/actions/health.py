@@ -75,7 +75,8 @@ class Probe:
 def probe_for(settings: Settings) -> Probe:
     h = settings.health
     pg = settings.postgres.model_copy(update={"statement_timeout": h.probe_timeout})
-    return Probe(factory(pg, lock_timeout_ms=max(1, int(h.probe_lock_timeout.total_seconds() * 1000))))
+    return Probe(factory(pg, lock_timeout_ms=max(1, int(h.probe_lock_timeout.total_seconds() * 1000)),
+                         run_as=settings.opsd.run_as))
 
 
 @dataclass(frozen=True)

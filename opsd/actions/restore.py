@@ -1,75 +1,95 @@
-"""Point-in-time restore: gather facts, plan, refuse or act, start and watch recovery, report.
+"""Point-in-time restore: gather facts, plan, refuse or act (the files); restore_run.py starts and watches.
 
 A side restore (default) goes into an empty directory with archive_mode=off and its own port, lock and
-spool paths: it can never push WAL into the production repository. An in-place restore refuses while the
-cluster runs and moves the old data directory aside instead of deleting it (unless --delta --force).
+spool paths: it can never push WAL into the production repository. An in-place restore refuses unless the
+cluster is proven stopped and moves the old data directory aside instead of deleting it (unless --delta --force).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from opsd.actions.backup import human_bytes
-from opsd.actions.restore_plan import DestFacts, Plan, Request, make_plan
+from opsd.actions.restore_plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
 from opsd.actions.window import Window, compute_window
 from opsd.adapters import files
-from opsd.adapters.pgbackrest import RestoreOptions
+from opsd.adapters.cluster import stop_evidence
+from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
-from opsd.adapters.postgres import Instance, tail_fatal
-from opsd.adapters.waldump import last_commit_time
+from opsd.adapters.waldump import Commit, last_commit
 from opsd.context import Context
-from opsd.db.connection import factory
-from opsd.db.queries import RecoveryRow, fetch_one
-from opsd.errors import DatabaseError, OpsdError, RefusedError
+from opsd.errors import OpsdError, RefusedError
 from opsd.schedule import format_duration
-from opsd.timeparse import pgbackrest_target, show
+from opsd.timeparse import pgbackrest_target
+from opsd.wal import Switch, parse_history
 
-POLL = 0.5
 
-
-def load_window(ctx: Context) -> tuple[Any, Window]:
-    """Read the repository (info, WAL listing) and the last commit from the newest archived WAL."""
+def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
+    """Read the repository (info, WAL listing, timeline history) and the last commit from the newest archived
+    WAL of each timeline."""
     pgbr = ctx.pgbackrest
     info = pgbr.info()
-    segments = pgbr.archive_segments()
+    segments, histories = pgbr.archive_listing()
     user = ctx.settings.opsd.run_as
     with files.scratch_dir(ctx.settings.opsd.state_dir / "tmp", user) as tmp:
 
-        def commit_time(wal: str) -> datetime | None:
-            dest = tmp / wal
-            if not pgbr.archive_get(wal, str(dest)):
-                return None
-            res = ctx.runner.run([str(ctx.settings.postgres.bin_dir / "pg_waldump"), str(dest)], timeout=120,
-                                 env={"TZ": "UTC"}, log_output=False)
-            dest.unlink(missing_ok=True)
-            return last_commit_time(res.stdout)
+        def fetch(name: str) -> Path | None:
+            dest = tmp / name
+            return dest if pgbr.archive_get(name, str(dest)) else None
 
-        window = compute_window(info, segments, commit_time)
+        def commit_at(wal: str) -> Commit | None:
+            got = fetch(wal)
+            if got is None:
+                return None
+            res = ctx.runner.run([str(ctx.settings.postgres.bin_dir / "pg_waldump"), str(got)], timeout=120,
+                                 env={"TZ": "UTC"}, log_output=False)
+            got.unlink(missing_ok=True)
+            return last_commit(res.stdout)
+
+        switches: dict[int, Switch] = {}
+        current = info.current_archive_id
+        for h in sorted(histories, key=lambda x: x.timeline):
+            got = fetch(h.name) if h.archive_id == current else None
+            if got is not None:
+                switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, got.read_text()))
+        window = compute_window(info, segments, commit_at, tuple(sorted(switches.values(), key=lambda x: x.timeline)))
     return info, window
 
 
 def gather_facts(ctx: Context, req: Request) -> DestFacts:
-    sock = Path(ctx.settings.postgres.host) if ctx.settings.postgres.host.startswith("/") else None
-    running = False
-    if req.in_place:
-        running = Instance(ctx.settings.postgres.bin_dir, req.dest, ctx.runner).running()
+    pg = ctx.settings.postgres
+    sock = Path(pg.host) if pg.host.startswith("/") else None
+    real = Path(os.path.realpath(req.dest))
+    stop = None
+    if req.in_place and real.is_dir() and not files.is_empty_dir(real):
+        stop = stop_evidence(ctx.runner, pg.bin_dir, req.dest, pg.port, sock)
     return DestFacts(
-        exists=req.dest.exists(), empty=files.is_empty_dir(req.dest), free_bytes=files.free_bytes(req.dest),
-        port_in_use=files.port_in_use(req.port, sock) if req.port else False, cluster_running=running,
+        exists=req.dest.exists(), empty=files.is_empty_dir(req.dest), free_bytes=files.free_bytes(real),
+        port_in_use=files.port_in_use(req.port, sock) if req.port else False, stop=stop,
+        mount_point=req.in_place and real.is_dir() and os.path.ismount(real), real_path=real,
     )
 
 
 def plan_restore(ctx: Context, req: Request) -> tuple[Plan, Window]:
     info, window = load_window(ctx)
     facts = gather_facts(ctx, req)
-    history = ctx.history.runs("restore", limit=20)
+    history = ctx.history.runs("restore", limit=20) + ctx.history.runs("drill", limit=20)
     return make_plan(req, info, window, facts, history), window
+
+
+def recheck_in_place(ctx: Context, plan: Plan) -> None:
+    """Just before the data directory is touched (under the restore lock; a confirmation prompt may have sat open
+    for hours): prove again that the cluster is stopped."""
+    refusals = [v.message for v in in_place_verdicts(plan.request, gather_facts(ctx, plan.request))
+                if v.level == REFUSE]
+    if refusals:
+        raise RefusedError(f"refused at the last check before touching {plan.request.dest}: " + "; ".join(refusals))
 
 
 @dataclass(frozen=True)
@@ -128,22 +148,13 @@ class Launch:
     lock: str = "restore"
     socket_dir: Path | None = None  # None: the production socket directory (or work_dir/run for TCP setups)
     process_max: int | None = None
-    server_options: tuple[str, ...] = ()
+    server_options: tuple[str, ...] = ()  # a drill's throwaway overrides (pg_ctl -o); never for a restore
     wait_timeout: float = 3600
+    finish_promotion: bool = True  # after promotion: checkpoint, and drop the recovery settings from auto.conf
 
 
 def default_launch(ctx: Context, wait_timeout: float = 3600) -> Launch:
     return Launch(work_dir=ctx.settings.opsd.state_dir / "restores", wait_timeout=wait_timeout)
-
-
-def execute(ctx: Context, plan: Plan, *, report: Callable[[str], None], wait_timeout: float = 3600) -> RestoreResult:
-    launch = default_launch(ctx, wait_timeout)
-    with files.exclusive_lock(ctx.lock_dir, launch.lock, ctx.settings.opsd.run_as,
-                              f"opsd restore into {plan.request.dest}"):
-        result = restore_files(ctx, plan, launch, report)
-        if plan.request.start:
-            result = start_and_watch(ctx, plan, launch, result, report)
-    return result
 
 
 def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[str], None]) -> RestoreResult:
@@ -155,8 +166,10 @@ def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[st
     user = ctx.settings.opsd.run_as
     files.ensure_dir(launch.work_dir, user)
     moved = None
-    if req.in_place and not req.delta:
-        moved = files.move_aside(req.dest, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
+    if req.in_place and not req.delta and not files.is_empty_dir(req.dest):
+        # the real directory (a symlinked data_dir keeps pointing at the new, empty one)
+        real = Path(os.path.realpath(req.dest))
+        moved = files.move_aside(real, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
         report(f"moved the old data directory aside to {moved}")
     elif not req.in_place:
         files.make_empty_dir(req.dest, user)
@@ -177,86 +190,47 @@ def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[st
         moved_aside=str(moved) if moved else None, log_file=None)
 
 
-def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
+def side_socket_dir(ctx: Context, launch: Launch) -> Path:
+    if launch.socket_dir is not None:
+        return launch.socket_dir
+    host = ctx.settings.postgres.host
+    return Path(host) if host.startswith("/") else files.ensure_dir(launch.work_dir / "run", ctx.settings.opsd.run_as)
+
+
+def _target(plan: Plan) -> tuple[str, str | None]:
     req = plan.request
-    target: str | None = None
-    target_type = "default" if plan.to_end else req.target_type
-    if plan.to_end:
-        target = None
-    elif req.target_type == "time" and req.target_time is not None:
-        target = pgbackrest_target(req.target_time)
-    elif req.target_type in ("lsn", "xid"):
-        target = req.target_value
+    if plan.pin is not None:
+        return plan.pin.target_type, plan.pin.target
+    if req.target_type == "time" and req.target_time is not None:
+        return "time", pgbackrest_target(req.target_time)
+    if req.target_type in ("lsn", "xid"):
+        return req.target_type, req.target_value
+    return req.target_type, None
+
+
+def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
+    """A side copy gets its port, socket, listen address and archive_mode=off in postgresql.auto.conf (not on
+    pg_ctl's command line, which 'pg_ctl restart' would replay from postmaster.opts for good): safe while it is a
+    copy, and 'opsd setup' (ALTER SYSTEM) can turn it into a primary."""
+    req = plan.request
+    target_type, target = _target(plan)
     side = not req.in_place
+    user = ctx.settings.opsd.run_as
     spool = None
     if side and archive_async(ctx.settings.pgbackrest.config, ctx.settings.pgbackrest.stanza):
-        spool = str(files.ensure_dir(launch.work_dir / "spool", ctx.settings.opsd.run_as))
+        spool = str(files.ensure_dir(launch.work_dir / "spool", user))
+    recovery: tuple[tuple[str, str], ...] = ()
+    if side:
+        recovery = (("unix_socket_directories", str(side_socket_dir(ctx, launch))),
+                    ("listen_addresses", "localhost"))
+    # the real directory: pgBackRest takes the owner of its files from pg1-path itself, and a data_dir symlink is
+    # usually root's ('unable to set ownership ... Operation not permitted')
+    pg1_path = os.path.realpath(req.dest) if req.in_place else str(req.dest)
     return RestoreOptions(
-        pg1_path=str(req.dest), set=plan.backup.label if plan.backup else None, target_type=target_type,
-        target=target, target_action="pause" if req.pause else "promote", target_timeline=req.target_timeline,
+        pg1_path=pg1_path, set=plan.backup.label if plan.backup else None, target_type=target_type,
+        target=target, target_action="pause" if req.pause else "promote",
+        target_timeline=plan.timeline if target_type != "default" else None,
         port=req.port if side else None, archive_off=side, delta=req.delta,
-        lock_path=str(files.ensure_dir(launch.work_dir / "lock", ctx.settings.opsd.run_as)) if side else None,
-        spool_path=spool, process_max=launch.process_max,
+        lock_path=str(files.ensure_dir(launch.work_dir / "lock", user)) if side else None,
+        spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
     )
-
-
-def start_and_watch(ctx: Context, plan: Plan, launch: Launch, result: RestoreResult,
-                    report: Callable[[str], None]) -> RestoreResult:
-    """Start the restored server and wait until recovery reaches the target (promoted, or paused)."""
-    req = plan.request
-    pause = req.pause and not plan.to_end
-    pg = ctx.settings.postgres
-    inst = Instance(pg.bin_dir, req.dest, ctx.runner)
-    log_file = launch.work_dir / f"{req.dest.name}-{ctx.now():%Y%m%dT%H%M%S}.log"
-    opts: list[str] = []
-    socket_dir = str(launch.socket_dir) if launch.socket_dir else pg.host
-    if not socket_dir.startswith("/"):
-        socket_dir = str(files.ensure_dir(launch.work_dir / "run", ctx.settings.opsd.run_as))
-    if not req.in_place:
-        opts = [f"-c port={req.port}", "-c archive_mode=off", f"-c unix_socket_directories={socket_dir}",
-                "-c listen_addresses=localhost", *launch.server_options]
-    _ensure_config_files(req.dest)
-    report(f"starting PostgreSQL on {req.dest} (log {log_file}) ...")
-    t0 = time.monotonic()
-    inst.start(log_file, opts)
-    section = pg.model_copy(update={"host": socket_dir, "port": req.port or pg.port})
-    connect = factory(section)
-    deadline = time.monotonic() + launch.wait_timeout
-    row: RecoveryRow | None = None
-    while time.monotonic() < deadline:
-        try:
-            with connect() as conn:
-                row = fetch_one(conn, "recovery", RecoveryRow)
-        except DatabaseError:
-            if not inst.running():
-                raise OpsdError(f"recovery failed: {tail_fatal(log_file)}",
-                                hint=f"server log: {log_file}; the restored directory is {req.dest}") from None
-            row = None
-        if row is not None and ((pause and row.pause_state == "paused") or (not pause and not row.in_recovery)):
-            break
-        time.sleep(POLL)
-    else:
-        raise OpsdError(f"recovery did not reach the target within {launch.wait_timeout:.0f}s",
-                        hint=f"server log: {log_file}; the server is still running on {req.dest}")
-    secs = time.monotonic() - t0
-    assert row is not None
-    return replace(
-        result, started=True, recovery_seconds=secs, replay_rate=plan.wal_bytes / max(secs, 0.001),
-        last_replayed_xact=show(row.last_replayed_xact) if row.last_replayed_xact else None,
-        last_replayed_at=row.last_replayed_xact,
-        state="paused at target (inspect, then pg_wal_replay_resume() or promote)" if pause
-        else f"promoted on timeline {row.timeline}", log_file=str(log_file))
-
-
-def _ensure_config_files(dest: Path) -> None:
-    """A cluster whose config lives outside PGDATA (Debian) restores without postgresql.conf: give the
-    restored copy a minimal one so it can start."""
-    conf = dest / "postgresql.conf"
-    if not conf.exists():
-        conf.write_text("# written by opsd restore: the backup had no postgresql.conf (config outside PGDATA)\n")
-    hba = dest / "pg_hba.conf"
-    if not hba.exists():
-        hba.write_text("local all all peer\n")
-    ident = dest / "pg_ident.conf"
-    if not ident.exists():
-        ident.write_text("")

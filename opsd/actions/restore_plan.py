@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from opsd.actions.backup import human_bytes
-from opsd.actions.window import Interval, Window
+from opsd.actions.window import Bound, Interval, Window
+from opsd.adapters.cluster import CLEAN_STATES, StopEvidence
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
 from opsd.history import Run
 from opsd.schedule import format_duration
@@ -35,22 +36,35 @@ class Request:
     delta: bool = False
     start: bool = False
     pause: bool = False
+    force: bool = False  # in place: --delta allowed; a cluster not shut down cleanly (no process alive) accepted
 
 
 @dataclass(frozen=True)
 class DestFacts:
-    """Gathered by adapters before planning."""
+    """Gathered by adapters before planning. ``real_path``: the destination with symlinks resolved (where the
+    files really go); ``stop``: the evidence about the cluster in an in-place destination that holds files."""
 
     exists: bool
     empty: bool
     free_bytes: int | None
     port_in_use: bool = False
-    cluster_running: bool = False
+    stop: StopEvidence | None = None
+    mount_point: bool = False
+    real_path: Path | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
     level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Where recovery really stops for a target at the last archived commit."""
+
+    target_type: str  # xid | immediate | default (end of the archived WAL: no commit found to stop at)
+    target: str | None
     message: str
 
 
@@ -66,9 +80,18 @@ class Plan:
     estimate_source: str
     verdicts: list[Verdict] = field(default_factory=list)
     interval: Interval | None = None
-    # PostgreSQL stops a time target only at a later commit: a target at (or after) the last archived commit is
-    # recovered as "to the end of the archived WAL" instead, which ends at that same commit.
-    to_end: bool = False
+    # PostgreSQL stops a time target only at a later commit: a target at the last archived commit is pinned to
+    # that commit's transaction (or to the backup's consistency point), so recovery stops exactly there however
+    # much WAL is archived while it runs.
+    pin: Pin | None = None
+    real_path: Path | None = None
+
+    @property
+    def timeline(self) -> str | None:
+        """The timeline recovery follows: asked for, or the one the plan chose for a time target."""
+        if self.request.target_timeline:
+            return self.request.target_timeline
+        return str(self.interval.timeline) if self.interval is not None else None
 
     @property
     def refused(self) -> bool:
@@ -93,8 +116,11 @@ def lsn_to_int(lsn: str) -> int:
     return (int(hi, 16) << 32) + int(lo, 16)
 
 
-def _choose(req: Request, info: StanzaInfo, w: Window) -> tuple[BackupInfo | None, str, list[Verdict]]:
+def _choose(req: Request, info: StanzaInfo, w: Window, interval: Interval | None
+            ) -> tuple[BackupInfo | None, str, list[Verdict]]:
     usable = {label for i in w.intervals for label in i.backups}
+    if interval is not None:  # a time target: only backups whose WAL reaches it on the chosen timeline
+        usable = set(interval.backups)
     backups = [b for b in info.backups if b.label in usable]
     if req.set_label:
         b = next((x for x in info.backups if x.label == req.set_label), None)
@@ -133,7 +159,7 @@ def _wal_end(req: Request, b: BackupInfo, w: Window) -> Segment | None:
     stop = parse_segment(b.wal_stop or "")
     if start is None or stop is None:
         return None
-    run = w.run_of(start)
+    run = w.run_of(start, b.archive_id)
     if req.target_type == "immediate" or run is None:
         return stop
     if req.target_type == "lsn" and req.target_value:
@@ -141,50 +167,92 @@ def _wal_end(req: Request, b: BackupInfo, w: Window) -> Segment | None:
     last = run.last.segment
     if req.target_type == "time" and req.target_time is not None:
         # the first segment archived at or after T holds T (a segment is archived once it is full or switched)
-        later = [a for a in w.segments if run.contains(a.segment) and a.segment.segno >= stop.segno
+        later = [a for a in w.segments if run.contains(a.segment, a.archive_id) and a.segment.segno >= stop.segno
                  and a.archived_at >= req.target_time]
         if later:
             return min(later, key=lambda a: a.segment.segno).segment
     return last
 
 
+def _rates(r: Run) -> dict[str, object]:
+    """A restore's rates are in its details; a drill's in its phases."""
+    if r.job == "drill":
+        phases = r.details.get("phases")
+        return phases if isinstance(phases, dict) else {}
+    return r.details
+
+
 def estimate(backup: BackupInfo, wal_bytes: int, history: list[Run]) -> tuple[float | None, str]:
-    """From measured restores: restore bytes/s and WAL replay bytes/s of the last successful ones."""
-    ok = [r.details for r in history if r.outcome == "ok" and r.details.get("restore_rate")]
+    """From measured restores and drills (the newest first): restore bytes/s and WAL replay bytes/s."""
+    ok = [(r.job, _rates(r)) for r in history if r.outcome == "ok" and _rates(r).get("restore_rate")]
     if not ok:
-        return None, "no measured restore yet"
-    restore_rate = sum(float(d["restore_rate"]) for d in ok) / len(ok)
-    replays = [float(d["replay_rate"]) for d in ok if d.get("replay_rate")]
+        return None, "no measured restore or drill yet"
+    restore_rate = sum(float(str(d["restore_rate"])) for _j, d in ok) / len(ok)
+    replays = [float(str(d["replay_rate"])) for _j, d in ok if d.get("replay_rate")]
     replay_rate = sum(replays) / len(replays) if replays else None
     secs = backup.size / restore_rate + (wal_bytes / replay_rate if replay_rate else 0)
-    return secs, f"mean of {len(ok)} measured restore(s): {human_bytes(restore_rate)}/s restore" + (
+    kinds = sorted({"restore(s)" if j == "restore" else "drill(s)" for j, _d in ok})
+    return secs, f"mean of {len(ok)} measured {' and '.join(kinds)}: {human_bytes(restore_rate)}/s restore" + (
         f", {human_bytes(replay_rate)}/s replay" if replay_rate else "")
 
 
+def _pin(latest: Bound, backup: BackupInfo | None) -> Pin:
+    c = latest.commit
+    if c is not None:
+        return Pin("xid", str(c.xid), f"target is the last archived commit (transaction {c.xid} at LSN {c.lsn}, "
+                                      f"{show(c.time)}): recovery stops right after it, whatever is archived "
+                                      "meanwhile")
+    if backup is not None and latest.time == backup.stop:
+        return Pin("immediate", None, f"target is the end of backup {backup.label} (no commit after it in the "
+                                      "archived WAL): recovery stops as soon as the backup is consistent")
+    return Pin("default", None, f"no commit found to stop at ({latest.source}): recovering to the end of the "
+                                "archived WAL")
+
+
+def _time_verdicts(req: Request, info: StanzaInfo, w: Window, interval: Interval | None) -> list[Verdict]:
+    assert req.target_time is not None
+    t = req.target_time
+    out = []
+    if interval is None:
+        earliest, latest = w.earliest, w.latest
+        where = "outside the recoverable window"
+        if req.target_timeline and w.covering(t):
+            where = f"not reachable on timeline {req.target_timeline}"
+        elif earliest and t < earliest.time:
+            where = f"before the earliest recoverable time ({show(earliest.time)}, {earliest.source})"
+        elif latest and t > latest.time:
+            where = f"after the latest recoverable time ({show(latest.time)}, {latest.source})"
+        out.append(Verdict(REFUSE, f"target {show(t)} is {where}; window: {window_text(w)}"))
+        return out
+    others = [i.timeline for i in w.covering_all(t) if i.timeline != interval.timeline]
+    if others:
+        why = "asked for with --target-timeline" if req.target_timeline else "the newest timeline that reaches it"
+        on = ", ".join(map(str, sorted([*others, interval.timeline])))
+        out.append(Verdict(WARN, f"target exists on timelines {on}: recovering along timeline {interval.timeline} "
+                                 f"({why}); use --target-timeline to choose another"))
+    for b in info.backups:
+        if not b.error and b.start <= t < b.stop:
+            out.append(Verdict(OK, f"target falls inside backup {b.label} ({show(b.start)} .. {show(b.stop)}): that "
+                                   "backup is not consistent before its end, so an older one is used (more WAL to "
+                                   "replay)"))
+    return out
+
+
 def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, history: list[Run]) -> Plan:
-    backup, why, verdicts = _choose(req, info, w)
     interval = None
-    to_end = False
+    pre: list[Verdict] = []
     if req.target_type == "time" and req.target_time is not None:
-        interval = w.covering(req.target_time)
-        if interval is None:
-            earliest, latest = w.earliest, w.latest
-            where = "outside"
-            if earliest and req.target_time < earliest.time:
-                where = f"before the earliest recoverable time ({show(earliest.time)}, {earliest.source})"
-            elif latest and req.target_time > latest.time:
-                where = f"after the latest recoverable time ({show(latest.time)}, {latest.source})"
-            verdicts.append(Verdict(REFUSE, f"target {show(req.target_time)} is {where}; window: {window_text(w)}"))
-        latest = w.latest
-        to_end = bool(interval and latest and interval.latest == latest and req.target_time >= latest.time)
-        if to_end and latest:
-            verdicts.append(Verdict(WARN, f"target is at the last archived commit ({show(latest.time)}): recovering "
-                                          "to the end of the archived WAL, which ends there"
-                                          + (" (then promoted: there is nothing left to pause before)"
-                                             if req.pause else "")))
-        if backup and backup.start <= req.target_time < backup.stop:
-            verdicts.append(Verdict(WARN, f"target falls inside backup {backup.label} ({show(backup.start)} .. "
-                                          f"{show(backup.stop)}): the database is not consistent before its end"))
+        wanted = int(req.target_timeline) if req.target_timeline and req.target_timeline.isdigit() else None
+        interval = w.covering(req.target_time, wanted)
+        pre = _time_verdicts(req, info, w, interval)
+    backup, why, verdicts = _choose(req, info, w, interval)
+    verdicts = verdicts + pre
+    pin = None
+    if interval is not None and req.target_time is not None and req.target_time >= interval.latest.time:
+        pin = _pin(interval.latest, backup)
+        verdicts.append(Verdict(WARN if pin.target_type == "default" else OK, pin.message
+                                + (" (then promoted: there is nothing left to pause before)"
+                                   if req.pause and pin.target_type == "default" else "")))
     for gap in w.gaps:
         verdicts.append(Verdict(WARN, f"WAL gap on timeline {gap.timeline}: {gap.missing_from.name} .. "
                                       f"{gap.missing_to.name} ({gap.count} segment(s) missing)"))
@@ -198,17 +266,51 @@ def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, histo
             segments = max(1, end.segno - start.segno + 1)
     verdicts += _dest_verdicts(req, backup, facts)
     est, source = estimate(backup, segments * SEGMENT_BYTES, history) if backup else (None, "no backup chosen")
-    if not any(v.level in (WARN, REFUSE) for v in verdicts):
+    if not any(v.level in (WARN, REFUSE) for v in verdicts):  # informational OK notes do not count
         verdicts.append(Verdict(OK, "all preflight checks passed"))
-    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, verdicts, interval, to_end)
+    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, verdicts, interval, pin, facts.real_path)
+
+
+def judge_stopped(e: StopEvidence, dest: Path, force: bool) -> list[Verdict]:
+    """Stopped is proven, never inferred from an error: pg_ctl status says 3, no live process holds
+    postmaster.pid, nothing answers on the socket or port, and pg_control says it was shut down."""
+    seen = []
+    if e.pg_ctl_status != 3:
+        seen.append("pg_ctl status says it is running" if e.pg_ctl_status == 0
+                    else f"pg_ctl status exited {e.pg_ctl_status} (only 3 proves 'stopped')")
+    if e.pid_alive:
+        seen.append(f"postmaster.pid names process {e.pid_file_pid}, which is alive")
+    if e.answering:
+        seen.append(f"a server answers on {e.answering}")
+    if seen:
+        return [Verdict(REFUSE, f"PostgreSQL may be running in {dest}: {'; '.join(seen)}; stop it first (e.g. "
+                                "'pg_ctlcluster 15 main stop' or 'systemctl stop postgresql@15-main')")]
+    if e.control_state in CLEAN_STATES:
+        return []
+    state = f"'{e.control_state}'" if e.control_state else "unreadable (pg_controldata failed)"
+    if force:
+        return [Verdict(WARN, f"cluster state in pg_control is {state}, not 'shut down'; accepted with --force: no "
+                              "process of it is alive and nothing answers on its port")]
+    return [Verdict(REFUSE, f"cluster state in pg_control is {state}, not 'shut down': it was not stopped cleanly "
+                            "(crashed, or running where opsd cannot see it). Stop it cleanly; if the server is gone "
+                            "for good, pass --force (the data directory is still moved aside, not deleted)")]
+
+
+def in_place_verdicts(req: Request, facts: DestFacts) -> list[Verdict]:
+    if not facts.exists:
+        return [Verdict(REFUSE, f"postgres.data_dir {req.dest} does not exist: check [postgres] data_dir, or create "
+                                "it empty (owner postgres, mode 700) to restore into it")]
+    out = judge_stopped(facts.stop, req.dest, req.force) if facts.stop is not None else []
+    if facts.mount_point and not req.delta and not facts.empty:
+        out.append(Verdict(REFUSE, f"{facts.real_path or req.dest} is a mount point: it cannot be moved aside. "
+                                   "Restore with --delta --force (overwrites it in place) or into a side directory"))
+    return out
 
 
 def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) -> list[Verdict]:
     out = []
     if req.in_place:
-        if facts.cluster_running:
-            out.append(Verdict(REFUSE, f"PostgreSQL is running in {req.dest}: stop it first "
-                                       "(e.g. 'pg_ctlcluster 15 main stop' or 'systemctl stop postgresql@15-main')"))
+        out += in_place_verdicts(req, facts)
     elif facts.exists and not facts.empty:
         out.append(Verdict(REFUSE, f"target directory {req.dest} is not empty (choose an empty or new directory)"))
     if req.port is not None and facts.port_in_use and not req.in_place:
@@ -216,8 +318,9 @@ def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) ->
     if backup is not None and facts.free_bytes is not None:
         # in place, the old directory is moved aside on the same filesystem and keeps its space
         needed = int(backup.size * SPACE_MARGIN)
+        where = facts.real_path if facts.real_path and facts.real_path != req.dest else req.dest
         if facts.free_bytes < needed:
-            out.append(Verdict(REFUSE, f"not enough space for {req.dest}: backup {backup.label} needs "
+            out.append(Verdict(REFUSE, f"not enough space for {where}: backup {backup.label} needs "
                                        f"{human_bytes(needed)} (size + 10%), {human_bytes(facts.free_bytes)} free"))
     return out
 
@@ -227,7 +330,7 @@ def describe(plan: Plan) -> dict[str, object]:
     r = plan.request
     target = (show(r.target_time) if r.target_time else r.target_value) or "end of backup (consistent)"
     return {
-        "target": {"type": r.target_type, "value": target, "timeline": r.target_timeline or "latest"},
+        "target": {"type": r.target_type, "value": target, "timeline": plan.timeline or "latest"},
         "backup": plan.backup.label if plan.backup else None,
         "backup_type": plan.backup.type if plan.backup else None,
         "backup_size": plan.backup.size if plan.backup else None,
@@ -238,8 +341,10 @@ def describe(plan: Plan) -> dict[str, object]:
         "estimate": (format_duration(plan.estimate_seconds) if plan.estimate_seconds is not None else None),
         "estimate_source": plan.estimate_source,
         "destination": {"path": str(r.dest), "port": r.port, "in_place": r.in_place, "delta": r.delta,
+                        "real_path": str(plan.real_path) if plan.real_path else None,
                         "archive_mode": "preserve" if r.in_place else "off"},
-        "recovery": "to the end of the archived WAL" if plan.to_end else "to the target",
+        "recovery": ("to the target" if plan.pin is None else f"pinned: {plan.pin.target_type}"
+                     + (f" {plan.pin.target}" if plan.pin.target else "")),
         "verdicts": [{"level": v.level, "message": v.message} for v in plan.verdicts],
         "refused": plan.refused,
     }

@@ -49,7 +49,12 @@ def desired_settings(current: dict[str, str], expected_cmd: str, stanza: str,
         changes["wal_level"] = "replica"
     cmd = current["archive_command"].strip()
     ours = "archive-push" in cmd and f"--stanza={stanza}" in cmd and "pgbackrest" in cmd
-    if not ours:
+    config = next((w for w in expected_cmd.split() if w.startswith("--config=")), "")
+    if ours and config not in cmd.split():
+        # pgBackRest for this stanza, but through another pgbackrest.conf (a restored copy made the new primary
+        # still names the old primary's): archive-push would refuse its data directory
+        changes["archive_command"] = expected_cmd
+    elif not ours:
         if cmd and cmd not in ("(disabled)",) and not replace_archive_command:
             raise OpsdError(
                 f"archive_command is already set to {cmd!r}, which does not push to pgBackRest stanza {stanza!r}",
@@ -98,7 +103,7 @@ def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool 
     out.steps.append(_heartbeat_table(ctx))
     pending = [n for n, r in rows.items() if r.pending_restart]
     if pending and restart:
-        PgCtl(ctx.settings.postgres, ctx.runner, ctx.settings.opsd.state_dir / "pg_ctl.log").restart()
+        PgCtl(ctx.settings.postgres, ctx.layout, ctx.runner, ctx.settings.opsd.state_dir / "pg_ctl.log").restart()
         out.steps.append(Step("restart", "changed", f"PostgreSQL restarted to apply {', '.join(pending)}"))
         pending = [n for n, r in _read(ctx).items() if r.pending_restart]
     res = ctx.pgbackrest.stanza_create()

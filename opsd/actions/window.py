@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
-from opsd.wal import ArchivedSegment, Gap, Run, Segment, parse_segment, runs_and_gaps
+from opsd.adapters.waldump import Commit
+from opsd.wal import ArchivedSegment, Gap, Run, Segment, Switch, parse_segment, runs_and_gaps
 
 COMMIT_LOOKBACK = 8  # segments to read backwards when the newest one holds no commit
 
@@ -17,6 +18,7 @@ COMMIT_LOOKBACK = 8  # segments to read backwards when the newest one holds no c
 class Bound:
     time: datetime
     source: str
+    commit: Commit | None = None  # the commit record this bound is (xid and LSN to stop exactly there)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Window:
     runs: tuple[Run, ...]
     unusable: tuple[str, ...]  # backups whose WAL is not (fully) in the archive
     segments: tuple[ArchivedSegment, ...] = ()
+    switches: tuple[Switch, ...] = ()  # timeline switches from the archived .history files
 
     @property
     def earliest(self) -> Bound | None:
@@ -48,28 +51,36 @@ class Window:
     def latest(self) -> Bound | None:
         return max((i.latest for i in self.intervals), key=lambda b: b.time, default=None)
 
-    def covering(self, t: datetime) -> Interval | None:
-        return next((i for i in self.intervals if i.covers(t)), None)
+    def covering(self, t: datetime, timeline: int | None = None) -> Interval | None:
+        """The interval that reaches ``t`` on ``timeline``, or, without one, on the newest timeline that reaches it
+        (what PostgreSQL follows by default, recovery_target_timeline = 'latest')."""
+        found = [i for i in self.intervals if i.covers(t) and (timeline is None or i.timeline == timeline)]
+        return max(found, key=lambda i: i.timeline, default=None)
 
-    def run_of(self, seg: Segment) -> Run | None:
-        return next((r for r in self.runs if r.contains(seg)), None)
+    def covering_all(self, t: datetime) -> list[Interval]:
+        return [i for i in self.intervals if i.covers(t)]
+
+    def run_of(self, seg: Segment, archive_id: str | None = None) -> Run | None:
+        return next((r for r in self.runs if r.contains(seg, archive_id)), None)
 
 
 def _backup_run(b: BackupInfo, runs: list[Run]) -> Run | None:
     start, stop = parse_segment(b.wal_start or ""), parse_segment(b.wal_stop or "")
     if start is None or stop is None:
         return None
-    return next((r for r in runs if r.contains(start) and r.contains(stop)), None)
+    return next((r for r in runs if r.contains(start, b.archive_id) and r.contains(stop, b.archive_id)), None)
 
 
 def _continues(child: Run, parent: Run) -> bool:
     """A later timeline that branched off ``parent``: it starts inside or right after it."""
-    return (child.timeline > parent.timeline
+    return (child.timeline > parent.timeline and child.archive_id == parent.archive_id
             and parent.first.segment.segno <= child.first.segment.segno <= parent.last.segment.segno + 1)
 
 
 def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
-                   commit_time: Callable[[str], datetime | None]) -> Window:
+                   commit_at: Callable[[str], Commit | None], switches: tuple[Switch, ...] = ()) -> Window:
+    """``commit_at(segment name)`` reads the last commit of a segment of the current archive id (archive-get
+    fetches only from it): runs of an older archive id (before a stanza-upgrade) end at their last archive time."""
     runs, gaps = runs_and_gaps(segments)
     usable = [b for b in info.backups if not b.error]
     by_run: dict[int, list[BackupInfo]] = {}
@@ -92,7 +103,8 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
             continue
         oldest = min(backups, key=lambda b: b.stop)
         newest = max(backups, key=lambda b: b.stop)
-        latest = _latest(run, commit_time)
+        current = info.current_archive_id
+        latest = _latest(run, commit_at if not current or run.archive_id in ("", current) else lambda _n: None)
         if latest.time < newest.stop:  # no commit since the newest backup ended: its end is still reachable
             latest = Bound(newest.stop, f"stop of backup {newest.label} (no commit after it in the archived WAL)")
         intervals.append(Interval(
@@ -102,15 +114,15 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
             backups=tuple(sorted({b.label for b in backups})),
             wal_first=run.first.segment.name, wal_last=run.last.segment.name,
         ))
-    return Window(tuple(intervals), tuple(gaps), tuple(runs), tuple(unusable), tuple(segments))
+    return Window(tuple(intervals), tuple(gaps), tuple(runs), tuple(unusable), tuple(segments), switches)
 
 
-def _latest(run: Run, commit_time: Callable[[str], datetime | None]) -> Bound:
+def _latest(run: Run, commit_at: Callable[[str], Commit | None]) -> Bound:
     seg = run.last.segment
     for _ in range(COMMIT_LOOKBACK):
-        t = commit_time(seg.name)
-        if t is not None:
-            return Bound(t, f"last commit in archived WAL {seg.name} (pg_waldump)")
+        c = commit_at(seg.name)
+        if c is not None:
+            return Bound(c.time, f"last commit in archived WAL {seg.name} (pg_waldump)", c)
         if seg.segno <= run.first.segment.segno:
             break
         seg = Segment(seg.timeline, seg.segno - 1)

@@ -7,6 +7,7 @@ pgbackrest.conf or in ``PGBACKREST_*`` environment variables, which pass through
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,6 +99,8 @@ class BackupInfo:
     prior: str | None
     reference: tuple[str, ...]
     error: bool
+    archive_id: str | None = None  # "<major>-<db id>": where this backup's WAL is archived
+
 
     @property
     def duration(self) -> float:
@@ -127,6 +130,12 @@ class StanzaInfo:
         readable (1 missing stanza path, 3 missing stanza data, 4 cipher mismatch, 5 db mismatch, 99 other)."""
         return self.status_code in (0, 2)
 
+    @property
+    def current_archive_id(self) -> str | None:
+        """The archive id of the newest database generation (the one archive-get reads)."""
+        ids = [a.id for a in self.archives if a.id.rsplit("-", 1)[-1].isdigit()]
+        return max(ids, key=lambda i: int(i.rsplit("-", 1)[-1]), default=None)
+
     def newest(self, types: Sequence[str] = BACKUP_TYPES) -> BackupInfo | None:
         good = [b for b in self.backups if b.type in types and not b.error]
         return max(good, key=lambda b: b.stop) if good else None
@@ -136,7 +145,7 @@ def _ts(epoch: int | None) -> datetime:
     return datetime.fromtimestamp(epoch or 0, tz=UTC)
 
 
-def _backup(b: dict[str, Any]) -> BackupInfo:
+def _backup(b: dict[str, Any], versions: dict[int, str]) -> BackupInfo:
     info = b.get("info") or {}
     repo = info.get("repository") or {}
     archive = b.get("archive") or {}
@@ -149,7 +158,13 @@ def _backup(b: dict[str, Any]) -> BackupInfo:
         wal_start=archive.get("start"), wal_stop=archive.get("stop"),
         lsn_start=lsn.get("start"), lsn_stop=lsn.get("stop"),
         prior=b.get("prior"), reference=tuple(b.get("reference") or ()), error=bool(b.get("error", False)),
+        archive_id=_archive_id(b.get("database"), versions),
     )
+
+
+def _archive_id(database: dict[str, Any] | None, versions: dict[int, str]) -> str | None:
+    db_id = (database or {}).get("id")
+    return f"{versions[db_id]}-{db_id}" if db_id in versions else None
 
 
 def parse_info(text: str) -> list[StanzaInfo]:
@@ -168,10 +183,11 @@ def parse_info(text: str) -> list[StanzaInfo]:
             f"repo{r.get('key')}: {(r.get('status') or {}).get('message', '')}" for r in st.get("repo") or ()
             if (r.get("status") or {}).get("code", 0) != 0
         )
+        versions = {int(d["id"]): str(d.get("version")) for d in st.get("db") or () if "id" in d}
         out.append(StanzaInfo(
             name=st.get("name", "?"), status_code=int(status.get("code", 99)),
             status_message=str(status.get("message", "")), lock_held=bool(lock),
-            backups=tuple(sorted((_backup(b) for b in st.get("backup") or ()), key=lambda b: b.stop)),
+            backups=tuple(sorted((_backup(b, versions) for b in st.get("backup") or ()), key=lambda b: b.stop)),
             archives=tuple(ArchiveRange(a.get("id", "?"), a.get("min"), a.get("max")) for a in st.get("archive") or ()),
             repo_messages=repos,
         ))
@@ -236,14 +252,18 @@ class PgBackRest:
         except ValueError as e:
             raise RepositoryError(f"cannot read pgbackrest verify output: {e}") from None
 
-    def archive_segments(self) -> list[ArchivedSegment]:
+    def archive_listing(self) -> tuple[list[ArchivedSegment], list[HistoryFile]]:
+        """Every WAL segment and every timeline history file in the stanza's archive (all archive ids)."""
         path = f"archive/{self.base.stanza}"
         res = self._run(repo_ls_cmd(self.base, path, io_timeout=self.probe_io_timeout), "repo-ls",
                         self.command_timeout, log_output=False)
         try:
-            return parse_repo_ls(res.stdout)
+            return parse_repo_ls(res.stdout), parse_history_files(res.stdout)
         except ValueError as e:
             raise RepositoryError(f"cannot list the WAL archive: {e}") from None
+
+    def archive_segments(self) -> list[ArchivedSegment]:
+        return self.archive_listing()[0]
 
     def archive_get(self, wal: str, dest: str) -> bool:
         """Fetch one WAL segment; False when it is not in the archive (pgBackRest exits 1)."""
@@ -286,6 +306,8 @@ class RestoreOptions:
     lock_path: str | None = None
     spool_path: str | None = None
     process_max: int | None = None
+    # written into the copy's postgresql.auto.conf, where ALTER SYSTEM (and so 'opsd setup') can change them later
+    recovery_options: tuple[tuple[str, str], ...] = ()
 
 
 def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
@@ -305,12 +327,13 @@ def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
         (o.lock_path, f"--lock-path={o.lock_path}"), (o.spool_path, f"--spool-path={o.spool_path}"),
         (o.process_max, f"--process-max={o.process_max}"),
     ]
-    return [*argv, *(arg for cond, arg in optional if cond), "restore"]
+    extra = [f"--recovery-option={k}={v}" for k, v in o.recovery_options]
+    return [*argv, *(arg for cond, arg in optional if cond), *extra, "restore"]
 
 
 def parse_repo_ls(text: str) -> list[ArchivedSegment]:
     """WAL segment files from ``repo-ls --recurse --output=json archive/<stanza>`` (skips .history, .backup,
-    .partial and info files)."""
+    .partial and info files). Paths are ``<archive id>/<log>/<segment>-<sha1>[.ext]``."""
     data = json.loads(text)
     out = []
     for path, meta in data.items():
@@ -319,5 +342,26 @@ def parse_repo_ls(text: str) -> list[ArchivedSegment]:
         name = path.rsplit("/", 1)[-1]
         seg = parse_segment(name) if len(name) > 24 and name[24] == "-" else None
         if seg is not None:
-            out.append(ArchivedSegment(seg, int(meta.get("size") or 0), _ts(meta.get("time"))))
+            archive_id = path.split("/", 1)[0] if "/" in path else ""
+            out.append(ArchivedSegment(seg, int(meta.get("size") or 0), _ts(meta.get("time")), archive_id))
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryFile:
+    archive_id: str
+    timeline: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.timeline:08X}.history"
+
+
+def parse_history_files(text: str) -> list[HistoryFile]:
+    """The ``<archive id>/0000000N.history`` files of the same listing."""
+    out = []
+    for path, meta in json.loads(text).items():
+        parts = path.split("/")
+        if meta.get("type") == "file" and len(parts) == 2 and re.fullmatch(r"[0-9A-F]{8}\.history", parts[1]):
+            out.append(HistoryFile(parts[0], int(parts[1][:8], 16)))
     return out

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from opsd.adapters.cluster import Layout
 from opsd.adapters.runner import Runner
 from opsd.errors import CommandError
 from opsd.settings import PostgresSection
 
 
-def restart_argv(pg: PostgresSection, log_file: Path) -> list[str]:
-    """The DBA's restart_command if set, else pg_ctl (server output to ``log_file`` unless the server
+def restart_argv(pg: PostgresSection, layout: Layout, log_file: Path) -> list[str]:
+    """The DBA's restart_command if set, else the way the layout runs the cluster: pg_ctlcluster on Debian (it
+    hands over to systemd when that runs), pg_ctl elsewhere (server output to ``log_file`` unless the server
     has its own logging_collector)."""
     if pg.restart_command.strip():
         return shlex.split(pg.restart_command)
+    if layout.kind == "debian":
+        return ["pg_ctlcluster", str(layout.major), str(layout.cluster), "restart"]
     return [str(pg.bin_dir / "pg_ctl"), "-D", str(pg.data_dir), "-l", str(log_file), "-m", "fast", "-w", "-t", "300",
             "restart"]
 
@@ -23,12 +28,15 @@ def restart_argv(pg: PostgresSection, log_file: Path) -> list[str]:
 @dataclass
 class PgCtl:
     pg: PostgresSection
+    layout: Layout
     runner: Runner
     log_file: Path
 
     def restart(self) -> None:
-        argv = restart_argv(self.pg, self.log_file)
-        res = self.runner.run(argv, timeout=360, log_output=True)
+        argv = restart_argv(self.pg, self.layout, self.log_file)
+        # pg_ctlcluster run by root goes through systemd's unit (or drops to the cluster owner) by itself
+        as_root = argv[0] == "pg_ctlcluster" and os.geteuid() == 0
+        res = self.runner.run(argv, timeout=360, log_output=True, as_user=not as_root)
         if not res.ok:
             last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]
             raise CommandError(f"restarting PostgreSQL failed (rc {res.returncode}): {last}", argv=res.argv,

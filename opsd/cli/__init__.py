@@ -6,8 +6,10 @@ Exit codes: 0 ok; 1 the operation or a check failed; 2 usage error; 3 configurat
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass, field
+from types import FrameType
 
 import click
 
@@ -56,10 +58,34 @@ class App:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
     """opsd: PostgreSQL backups with pgBackRest, checked, scheduled and proven by recovery drills."""
+    install_stop_signals()  # the daemon replaces these with its own (flags, then an orderly stop)
     as_json = {"auto": None, "json": True, "console": False}[log_format]
     level = log_level or ("warning" if sys.stderr.isatty() else "info")
     log.configure(level, json=as_json)
     ctx.obj = App(config_path, log_level, as_json)
+
+
+class Interrupted(SystemExit):
+    """SIGTERM, SIGINT or SIGHUP (an ssh session or an Ansible connection that drops): unwinds the command like an
+    error, so the runner stops its child process group and the locks are released only after that."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
+    for sig in STOP_SIGNALS:  # once: a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
 
 
 def _register() -> None:
@@ -90,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         if e.hint:
             click.echo(f"hint: {e.hint}", err=True)
         sys.exit(e.exit_code)
+    except Interrupted as e:
+        click.echo(f"opsd: interrupted by {signal.Signals(e.signum).name}: its child processes were stopped", err=True)
+        sys.exit(e.code)
     except KeyboardInterrupt:
         click.echo("opsd: interrupted", err=True)
         sys.exit(130)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
-
 import click
 
 from opsd.actions import heartbeat
@@ -23,10 +20,6 @@ from opsd.timeparse import ACCEPTED, parse_target_time
 @click.group("drill")
 def drill() -> None:
     """Recovery drills: restore into a scratch instance, recover to a time, prove the data is there."""
-
-
-def _term_to_exit(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the drill's teardown
 
 
 @drill.command("run", epilog=f"TIME: {ACCEPTED}.")
@@ -49,7 +42,6 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
     req = DrillRequest(target=target if when is None else "given", target_time=when, stanza=stanza, keep=keep,
                        seed=seed)
     ctx = app.context()
-    signal.signal(signal.SIGTERM, _term_to_exit)
     report = (lambda m: None) if as_json else (lambda m: click.echo(f"  {m}", err=True))
     try:
         outcome = run_job(ctx, "drill", "cli", drill_job(ctx, req, report))

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from opsd.actions.jobs import JobOutcome, run_job
-from opsd.actions.restore import execute, load_window, plan_restore
+from opsd.actions.restore import load_window, plan_restore
 from opsd.actions.restore_plan import Request, describe
+from opsd.actions.restore_run import execute
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import RefusedError, UsageError
@@ -28,7 +29,7 @@ def window(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(jsonout.dumps({"intervals": w.intervals, "gaps": [
             {"timeline": g.timeline, "from": g.missing_from.name, "to": g.missing_to.name, "missing": g.count}
-            for g in w.gaps], "unusable_backups": w.unusable,
+            for g in w.gaps], "unusable_backups": w.unusable, "switches": w.switches,
             "earliest": w.earliest, "latest": w.latest}))
     else:
         click.echo(restore_console.window(w, ctx.settings.opsd.tz))
@@ -49,6 +50,8 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
         raise UsageError("a side restore needs --target-dir DIR (empty or absent) and --port P")
     if kw["delta"] and not (in_place and kw["force"]):
         raise UsageError("--delta overwrites files in place: only with --in-place --force")
+    if kw["force"] and not in_place:
+        raise UsageError("--force goes with --in-place")
     if kw["pause"] and not kw["start"]:
         raise UsageError("--pause needs --start")
     if target_lsn and "/" not in target_lsn:
@@ -59,7 +62,7 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
         target_type="time" if to_time else "lsn" if target_lsn else "xid" if target_xid else "immediate",
         target_time=when, target_value=target_lsn or target_xid, set_label=kw["set_label"],  # type: ignore[arg-type]
         target_timeline=kw["target_timeline"], dest=dest, port=port, in_place=bool(in_place),  # type: ignore[arg-type]
-        delta=bool(kw["delta"]), start=bool(kw["start"]), pause=bool(kw["pause"]),
+        delta=bool(kw["delta"]), start=bool(kw["start"]), pause=bool(kw["pause"]), force=bool(kw["force"]),
     )
 
 
@@ -75,7 +78,8 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
 @click.option("--port", type=click.IntRange(1, 65535), help="Side restore: port of the restored server.")
 @click.option("--in-place", is_flag=True, help="Restore over [postgres] data_dir (moved aside first).")
 @click.option("--delta", is_flag=True, help="With --in-place --force: overwrite in place instead of moving aside.")
-@click.option("--force", is_flag=True, help="Allow --delta.")
+@click.option("--force", is_flag=True, help="With --in-place: allow --delta, and accept a cluster that was not shut "
+                                             "down cleanly when no process of it is alive.")
 @click.option("--start", is_flag=True, help="Start the restored server and wait until recovery reaches the target.")
 @click.option("--pause", is_flag=True, help="With --start: stay paused at the target instead of promoting.")
 @click.option("--wait-timeout", default=3600, show_default=True, help="Seconds to wait for recovery with --start.")

@@ -189,11 +189,12 @@ def test_drill_host_schedules_no_backups_and_no_heartbeat(fake_ctx) -> None:  # 
     assert host == ["check", "verify", "drill", "report"]
 
 
-def test_target_at_the_last_commit_recovers_to_the_end_of_the_wal(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_target_at_the_last_commit_stops_at_that_transaction(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     plan = _plan(_req(LAST_COMMIT, start=True))
-    assert plan.to_end and not plan.refused
-    assert any("end of the archived WAL" in v.message for v in plan.verdicts)
+    assert plan.pin is not None and not plan.refused
+    assert any("transaction 900" in v.message and "stops right after it" in v.message for v in plan.verdicts)
     opts = _options(fake_ctx(), plan, default_launch(fake_ctx()))
-    assert opts.target_type == "default" and opts.target is None
+    assert (opts.target_type, opts.target, opts.target_timeline) == ("xid", "900", "1")
     earlier = _plan(_req(LAST_COMMIT - MINUTE, start=True))
-    assert not earlier.to_end
+    assert earlier.pin is None
+    assert _options(fake_ctx(), earlier, default_launch(fake_ctx())).target_type == "time"

@@ -11,7 +11,8 @@ import pytest
 from opsd.actions.restore_plan import REFUSE, WARN, DestFacts, Request, make_plan
 from opsd.actions.window import compute_window
 from opsd.adapters import pgbackrest as pb
-from opsd.adapters.waldump import last_commit_time
+from opsd.adapters.cluster import StopEvidence
+from opsd.adapters.waldump import Commit, last_commit
 from opsd.errors import ExitCode, UsageError
 from opsd.timeparse import parse_target_time, pgbackrest_target, show
 from opsd.wal import ArchivedSegment, Segment, parse_segment, runs_and_gaps
@@ -92,8 +93,12 @@ SEGS = _arch([f"0000000100000000000000{i:02X}" for i in range(1, 11)])
 LAST_COMMIT = T0 + timedelta(minutes=9, seconds=30)
 
 
-def _commit(name: str) -> datetime | None:
-    return LAST_COMMIT if name == "00000001000000000000000A" else None
+def _at(t: datetime) -> Commit:
+    return Commit(t, 900, "0/A000100")
+
+
+def _commit(name: str) -> Commit | None:
+    return _at(LAST_COMMIT) if name == "00000001000000000000000A" else None
 
 
 def test_window_from_backups_and_the_last_commit() -> None:
@@ -106,12 +111,13 @@ def test_window_from_backups_and_the_last_commit() -> None:
 
 def test_window_never_ends_before_the_newest_backup() -> None:
     # the last commit in the archive is older than B2's end (an idle database): B2's end is still reachable
-    w = compute_window(_info(B1, B2), SEGS, lambda n: B2.start - timedelta(minutes=1) if n.endswith("0A") else None)
+    newest_before = _at(B2.start - timedelta(minutes=1))
+    w = compute_window(_info(B1, B2), SEGS, lambda n: newest_before if n.endswith("0A") else None)
     assert w.latest is not None and w.latest.time == B2.stop and "no commit after it" in w.latest.source
 
 
 def test_window_falls_back_to_earlier_segments_then_archive_time() -> None:
-    w = compute_window(_info(B1), SEGS, lambda n: LAST_COMMIT if n == "000000010000000000000008" else None)
+    w = compute_window(_info(B1), SEGS, lambda n: _at(LAST_COMMIT) if n == "000000010000000000000008" else None)
     assert w.intervals[0].latest.source.endswith("000000010000000000000008 (pg_waldump)")
     w = compute_window(_info(B1), SEGS, lambda n: None)
     assert "archive time" in w.intervals[0].latest.source
@@ -153,10 +159,13 @@ def test_forced_set_that_ended_after_the_target_is_refused() -> None:
     assert forced.why == "asked for with --set"
 
 
-def test_target_during_a_later_backup_uses_the_earlier_one_without_warning() -> None:
+def test_target_during_a_later_backup_uses_the_earlier_one_and_says_why() -> None:
     p = _plan(_req(T0 + timedelta(minutes=6, seconds=30)))  # B2 runs 10:06..10:07
     assert p.backup is not None and p.backup.label == "B1"
     assert not [v for v in p.verdicts if v.level == WARN]
+    assert any("inside backup B2" in v.message and "older one is used" in v.message for v in p.verdicts)
+    after = _plan(_req(T0 + timedelta(minutes=8)))
+    assert not any("inside backup" in v.message for v in after.verdicts)
 
 
 def test_plan_destination_verdicts() -> None:
@@ -167,7 +176,7 @@ def test_plan_destination_verdicts() -> None:
     port = _plan(_req(T0 + timedelta(minutes=8)), DestFacts(False, True, 10**12, port_in_use=True))
     assert port.refused and "port 5499 is in use" in port.refusals()[0]
     running = _plan(Request(target_type="immediate", dest=Path("/data"), in_place=True),
-                    DestFacts(True, False, 10**12, cluster_running=True))
+                    DestFacts(True, False, 10**12, stop=StopEvidence(0, 4242, True, None, "in production")))
     assert running.refused and "stop it first" in running.refusals()[0]
     assert [v.level for v in running.verdicts].count(REFUSE) == 1
 
@@ -187,16 +196,17 @@ def test_restore_argv_side_restore() -> None:
         pb.restore_cmd(base, pb.RestoreOptions(pg1_path="/r", target_type="immediate", target="x"))
 
 
-def test_last_commit_time_from_waldump_output() -> None:
+def test_last_commit_from_waldump_output() -> None:
     out = ("rmgr: Heap ... desc: INSERT off 3\n"
            "rmgr: Transaction len (rec/tot): 34/34, tx: 724, lsn: 0/03017E68, desc: COMMIT 2026-11-25 19:40:43.797486 UTC\n"  # noqa: E501
            "rmgr: Transaction len (rec/tot): 34/34, tx: 725, lsn: 0/03019918, desc: COMMIT 2026-11-25 19:40:43.856639 UTC\n"  # noqa: E501
            "rmgr: XLOG desc: SWITCH\n")
-    assert last_commit_time(out) == datetime(2026, 11, 25, 19, 40, 43, 856639, tzinfo=UTC)
-    assert last_commit_time("rmgr: XLOG desc: SWITCH\n") is None
+    assert last_commit(out) == Commit(datetime(2026, 11, 25, 19, 40, 43, 856639, tzinfo=UTC), 725, "0/03019918")
+    assert last_commit("rmgr: XLOG desc: SWITCH\n") is None
     ddl = ("rmgr: Transaction len (rec/tot): 530/530, tx: 731, lsn: 0/0A0001C8, desc: COMMIT 2026-11-25 20:12:30.5 UTC;"
            " inval msgs: catcache 7 catcache 6 relcache 16390\n")
-    assert last_commit_time(ddl) == datetime(2026, 11, 25, 20, 12, 30, 500000, tzinfo=UTC)
+    got = last_commit(ddl)
+    assert got is not None and (got.time, got.xid) == (datetime(2026, 11, 25, 20, 12, 30, 500000, tzinfo=UTC), 731)
 
 
 def test_repo_ls_parsing_keeps_only_segments() -> None:
