@@ -252,8 +252,9 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
         return
     assert plan.backup is not None
     result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(dest)
+    pinned = f"; {plan.pin.message}" if plan.pin else ""
     result.checks.append(CheckResult("plan", OK, f"backup {plan.backup.label} ({plan.why}); WAL {plan.wal_from} .. "
-                                                 f"{plan.wal_to} ({plan.wal_segments} segment(s))"))
+                                                 f"{plan.wal_to} ({plan.wal_segments} segment(s)){pinned}"))
     restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report), cancel)
     if restored is None:
         if not (cancel and cancel.is_set()):

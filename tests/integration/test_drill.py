@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,3 +261,35 @@ def test_drill_host_verifies_from_the_repository_alone(drill_stack: Sandbox, tmp
     assert "postgres" not in names and "repository" in names and "restorability" in names
     status = opsd(conf, "status").stdout.splitlines()
     assert "disabled" in next(line for line in status if line.startswith("backup-full"))
+
+
+def test_latest_stops_where_the_plan_said_while_the_primary_keeps_writing(drill_stack: Sandbox,
+                                                                         tmp_path: Path) -> None:
+    """A target at the last archived commit is pinned to that transaction: WAL archived while the drill restores
+    and recovers (marker rows every 0.3 s, a WAL switch every second) is never replayed past it."""
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "busy.toml")
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            sb.psql("insert into opsd.heartbeat default values")
+            n += 1
+            if n % 3 == 0:
+                sb.psql("select pg_switch_wal()")
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3):
+            rc, data, err = _drill(conf, "--target", "latest")
+            checks = _checks(data)
+            assert rc == 0, f"{data.get('target')}: {[c for c in data['checks'] if c['status'] != 'ok']} {err[-500:]}"
+            assert checks["heartbeat"]["status"] == "ok" and checks["heartbeat"]["details"]["rows_after_target"] == 0
+            assert checks["recovery.target"]["status"] == "ok"
+            assert "recovery stops right after it" in checks["plan"]["message"]  # pinned to the commit's xid
+    finally:
+        stop.set()
+        thread.join()
