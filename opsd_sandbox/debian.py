@@ -63,13 +63,9 @@ class DebianCluster:
     def write_opsd_conf(self, path: Path | None = None, *, data_dir: Path | None = None, port: int | None = None,
                         pgbackrest_conf: Path | None = None, state_dir: Path | None = None) -> Path:
         """This cluster's opsd.toml: no config_dir (opsd detects the layout), peer authentication."""
-        text = self.sb.opsd_toml(pgbackrest_conf=pgbackrest_conf or self.pgbackrest_conf)
-        for key, old, new in (
-                ("state_dir", self.sb.state_dir, state_dir or self.state_dir),
-                ("stanza", self.sb.stanza, self.stanza), ("data_dir", self.sb.pgdata, data_dir or self.data_dir),
-                ("host", self.sb.socket_dir, SOCKET_DIR)):
-            text = text.replace(f'{key} = "{old}"', f'{key} = "{new}"')
-        text = text.replace(f"port = {self.sb.pg_port}\n", f"port = {port or self.port}\n")
+        text = self.sb.opsd_toml(pgbackrest_conf=pgbackrest_conf or self.pgbackrest_conf, stanza=self.stanza,
+                                 data_dir=data_dir or self.data_dir, pg_port=port or self.port, host=SOCKET_DIR,
+                                 state_dir=state_dir or self.state_dir)
         target = path or self.opsd_conf
         target.write_text(text)
         target.chmod(0o644)

@@ -344,7 +344,10 @@ class Sandbox:
         return target
 
     def opsd_toml(self, *, pgbackrest_conf: Path | None = None, schedule: dict[str, str] | None = None,
-                  drill: dict[str, object] | None = None, extra: str = "") -> str:
+                  drill: dict[str, object] | None = None, extra: str = "", stanza: str | None = None,
+                  data_dir: Path | None = None, pg_port: int | None = None, host: Path | None = None,
+                  state_dir: Path | None = None) -> str:
+        """This sandbox's opsd.toml; the keyword arguments aim it at another cluster, stanza or state dir."""
         sched = {"full": "0 1 * * *", "diff": "", "incr": "", "check": "*/30 * * * *", "drill": "", "verify": "",
                  "report": "", **(schedule or {})}
         sched_lines = "\n".join(f'{k} = "{v}"' for k, v in sched.items())
@@ -352,20 +355,20 @@ class Sandbox:
         drill_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in drill_keys.items())
         return textwrap.dedent(f"""\
             [opsd]
-            state_dir = "{self.state_dir}"
+            state_dir = "{state_dir or self.state_dir}"
             timezone = "UTC"
             run_as = "postgres"
 
             [pgbackrest]
             config = "{pgbackrest_conf or self.pgbackrest_conf}"
-            stanza = "{self.stanza}"
+            stanza = "{stanza or self.stanza}"
             probe_io_timeout = "2s"
 
             [postgres]
-            data_dir = "{self.pgdata}"
+            data_dir = "{data_dir or self.pgdata}"
             bin_dir = "{PG_BIN}"
-            host = "{self.socket_dir}"
-            port = {self.pg_port}
+            host = "{host or self.socket_dir}"
+            port = {pg_port or self.pg_port}
             user = "postgres"
             dbname = "postgres"
 

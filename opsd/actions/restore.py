@@ -229,7 +229,8 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
     return RestoreOptions(
         pg1_path=pg1_path, set=plan.backup.label if plan.backup else None, target_type=target_type,
         target=target, target_action="pause" if req.pause else "promote",
-        target_timeline=plan.timeline if target_type != "default" else None,
+        # pgBackRest takes a timeline only with a target it can follow one to (not 'immediate')
+        target_timeline=plan.timeline if target_type in ("time", "xid", "lsn") else None,
         port=req.port if side else None, archive_off=side, delta=req.delta,
         lock_path=str(files.ensure_dir(launch.work_dir / "lock", user)) if side else None,
         spool_path=spool, process_max=launch.process_max, recovery_options=recovery,

@@ -52,6 +52,8 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
         raise UsageError("--delta overwrites files in place: only with --in-place --force")
     if kw["force"] and not in_place:
         raise UsageError("--force goes with --in-place")
+    if immediate and kw["target_timeline"]:
+        raise UsageError("--type immediate stops at the backup's end on its own timeline: no --target-timeline")
     if kw["pause"] and not kw["start"]:
         raise UsageError("--pause needs --start")
     if target_lsn and "/" not in target_lsn:
