@@ -102,6 +102,10 @@ def test_drill_and_side_restore_use_a_spool_of_their_own(upgraded: Cluster) -> N
     res = opsd(upgraded.conf, "drill", "run", "--target", "latest", "--json", timeout=600)
     data = json.loads(res.stdout)
     assert res.returncode == 0, [c for c in data["checks"] if c["status"] != "ok"]
+    dry = opsd(upgraded.conf, "restore", "--type", "immediate", "--target-dir", str(upgraded.sb.root / "upg-dry"),
+               "--port", str(free_port()), "--dry-run", "--json")
+    plan = json.loads(dry.stdout)["plan"]  # no restore ran here yet: the estimate comes from the drill
+    assert plan["estimate_seconds"] is not None and "1 measured drill(s)" in plan["estimate_source"]
     dest = upgraded.sb.root / "upg-side"
     res = opsd(upgraded.conf, "restore", "--type", "immediate", "--target-dir", str(dest), "--port", str(free_port()))
     assert res.returncode == 0, res.stderr

@@ -98,11 +98,13 @@ def test_config_check_refuses_root_and_a_bin_dir_without_postgres(deb: DebianClu
     conf = tmp_path / "bad.toml"
     conf.write_text(deb.opsd_conf.read_text().replace('run_as = "postgres"', 'run_as = "root"')
                     .replace(f'bin_dir = "{PG_BIN}"', f'bin_dir = "{tmp_path}"').replace('probe_io_timeout = "2s"',
-                                                                                          'backup_timeout = "0s"'))
+                                                                                          'backup_timeout = "0s"')
+                    .replace(f"[drill]\nport = {deb.sb.drill_port}", f"[drill]\nport = {deb.port}"))
     res = opsd(conf, "config", "check")
     assert res.returncode == 3
     for expected in ("opsd.run_as: 'root' is root", "postgres.bin_dir: no executable pg_ctl or postgres",
-                     "pgbackrest.backup_timeout: must be longer than zero"):
+                     "pgbackrest.backup_timeout: must be longer than zero",
+                     f"drill.port: {deb.port} is the production port"):
         assert expected in res.stderr, res.stderr
 
 

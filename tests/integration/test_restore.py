@@ -94,10 +94,18 @@ def test_refusals_touch_nothing(ready_stack: Sandbox, markers: dict[str, str]) -
     assert len(runs) == runs_before
 
 
-def test_bad_time_is_a_usage_error(ready_stack: Sandbox) -> None:
+def test_bad_time_is_a_usage_error(ready_stack: Sandbox, tmp_path: Path) -> None:
     res = opsd(ready_stack.opsd_conf, "restore", "--to-time", "yesterday noon", "--target-dir", "/tmp/x",
                "--port", "5999")
     assert res.returncode == 2 and "YYYY-MM-DD HH:MM" in res.stderr and "Traceback" not in res.stderr
+    paris = tmp_path / "paris.toml"
+    paris.write_text(ready_stack.opsd_conf.read_text().replace('timezone = "UTC"', 'timezone = "Europe/Paris"'))
+    res = opsd(paris, "restore", "--to-time", "2026-10-25 02:30", "--target-dir", "/tmp/x", "--port", "5999")
+    assert res.returncode == 2 and "ambiguous" in res.stderr, res.stderr
+    assert "2026-10-25 02:30:00+02:00 or 2026-10-25 02:30:00+01:00" in res.stderr
+    for far in ("0001-01-01 00:00", "0001-01-01 00:00+01"):
+        res = opsd(paris, "restore", "--to-time", far, "--target-dir", "/tmp/x", "--port", "5999")
+        assert res.returncode == 2 and "out of range" in res.stderr and "internal error" not in res.stderr
 
 
 def test_time_without_offset_is_read_in_the_configured_timezone(ready_stack: Sandbox, markers: dict[str, str],
