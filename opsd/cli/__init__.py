@@ -26,7 +26,8 @@ Exit codes:
   2  usage error (bad option or argument)
   3  configuration invalid
   4  busy: another backup (or drill) holds the lock
-  5  refused by a preflight check (restore plan): nothing was touched"""
+  5  refused by a preflight check (restore plan): nothing was touched
+  128+N  interrupted by signal N (SIGTERM, SIGINT, SIGHUP): child processes stopped first"""
 
 
 @dataclass
