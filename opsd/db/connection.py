@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import platform
 import pwd
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,18 @@ Connect = Callable[[], Conn]
 ConnectTo = Callable[[str], Conn]  # database name -> connection
 
 
-_IDENTITY = threading.Lock()
+# setresuid(2) by number: glibc's wrappers change every thread of the process (setxid broadcast), the raw system
+# call only the calling thread, which is what a connect from one daemon thread needs.
+_SYS_SETRESUID = {"x86_64": 117, "aarch64": 147}.get(platform.machine())
+_KEEP = ctypes.c_long(-1)
+_IDENTITY = threading.Lock()  # only for the fallback (other architectures): process-wide, so one at a time
+
+
+def _set_thread_euid(number: int, uid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(ctypes.c_long(number), _KEEP, ctypes.c_long(uid), _KEEP) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 @contextlib.contextmanager
@@ -28,19 +41,28 @@ def identity(run_as: str | None, host: str) -> Iterator[None]:
     """Connect over a Unix socket with ``run_as``'s identity when opsd runs as root.
 
     PostgreSQL's ``peer`` authentication (Debian's default for local connections) reads the connecting
-    process's effective uid from the socket (SO_PEERCRED) at connect time: root switches its effective uid to
-    ``run_as`` for the connect() only, so ``sudo opsd`` and a root daemon need no pg_hba.conf edit.
+    process's effective uid from the socket (SO_PEERCRED) at connect time: root switches the effective uid of
+    the connecting thread to ``run_as`` for the connect() only, so ``sudo opsd`` and a root daemon need no
+    pg_hba.conf edit. Other threads keep root's identity meanwhile.
     """
     if not run_as or run_as == "root" or os.geteuid() != 0 or not host.startswith("/"):
         yield
         return
     uid = pwd.getpwnam(run_as).pw_uid
-    with _IDENTITY:
-        os.seteuid(uid)
-        try:
-            yield
-        finally:
-            os.seteuid(0)
+    number = _SYS_SETRESUID
+    if number is None:
+        with _IDENTITY:
+            os.seteuid(uid)
+            try:
+                yield
+            finally:
+                os.seteuid(0)
+        return
+    _set_thread_euid(number, uid)
+    try:
+        yield
+    finally:
+        _set_thread_euid(number, 0)
 
 
 def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000, run_as: str | None = None) -> Connect:
