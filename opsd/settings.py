@@ -29,6 +29,7 @@ from pydantic import (
 
 from opsd.errors import ConfigError
 from opsd.schedule import Schedule, parse_duration, parse_schedule
+from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 
 DEFAULT_PATH = "/etc/opsd/opsd.toml"
 
@@ -38,6 +39,12 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 def _positive(v: timedelta) -> timedelta:
     if v <= timedelta(0):
         raise ValueError("must be longer than zero")
+    return v
+
+
+def _absolute(v: Path | None) -> Path | None:
+    if v is not None and not v.is_absolute():
+        raise ValueError("must be an absolute path")
     return v
 
 
@@ -79,12 +86,7 @@ class OpsdSection(_Section):
                              "cluster's owner (usually 'postgres')")
         return v
 
-    @field_validator("state_dir")
-    @classmethod
-    def _abs(cls, v: Path) -> Path:
-        if not v.is_absolute():
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("state_dir")(_absolute)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -114,12 +116,7 @@ class PostgresSection(_Section):
     # /etc/postgresql/<major>/<cluster>/ whose data_directory is data_dir), else inside data_dir.
     config_dir: Path | None = None
 
-    @field_validator("data_dir", "config_dir")
-    @classmethod
-    def _abs(cls, v: Path | None) -> Path | None:
-        if v is not None and not v.is_absolute():
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("data_dir", "config_dir")(_absolute)
 
     @field_validator("bin_dir")
     @classmethod
@@ -190,12 +187,7 @@ class DrillSection(_Section):
     stanzas: list[str] = Field(default_factory=list)  # drill host: stanzas verified in rotation
     smoke_queries: list[SmokeQuery] = Field(default_factory=list)
 
-    @field_validator("scratch_dir")
-    @classmethod
-    def _abs(cls, v: Path | None) -> Path | None:
-        if v is not None and not v.is_absolute():
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("scratch_dir")(_absolute)
 
     @field_validator("stanzas")
     @classmethod
@@ -318,69 +310,15 @@ class Settings(_Section):
         return self
 
 
-def cross_field_problems(s: Settings) -> list[tuple[str, set[str]]]:
-    """Problems between keys: each with the keys it depends on (so a key that was itself invalid, and replaced by
-    its default to check the rest, does not produce a false problem)."""
-    out = []
-    if s.opsd.role == "primary" and s.drill.port == s.postgres.port:
-        out.append((f"drill.port: {s.drill.port} is the production port (postgres.port)",
-                    {"drill.port", "postgres.port", "opsd.role"}))
-    scratch, data = s.scratch_dir.resolve(), s.postgres.data_dir.resolve()
-    if scratch == data or data in scratch.parents or scratch in data.parents:
-        out.append((f"drill.scratch_dir: {scratch} overlaps the production data directory {data} (postgres.data_dir)",
-                    {"drill.scratch_dir", "opsd.state_dir", "postgres.data_dir"}))
-    return out
-
-
 def resolve_path(cli_path: str | None) -> str:
     return cli_path or os.environ.get("OPSD_CONFIG") or DEFAULT_PATH
-
-
-def _format_errors(err: ValidationError) -> list[str]:
-    problems = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (typo?)"
-        elif e["type"] == "missing":
-            msg = "required key missing"
-        if not e["loc"]:  # whole-model checks already name their keys
-            problems += msg.split("; ")
-            continue
-        problems.append(f"{loc}: {msg}")
-    return problems
 
 
 def parse(data: dict[str, Any], source: str = "<memory>") -> Settings:
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as e:
-        raise ConfigError(source, _format_errors(e) + _cross_field_despite(data, e)) from None
-
-
-def _cross_field_despite(data: dict[str, Any], err: ValidationError) -> list[str]:
-    """Pydantic skips whole-model checks when a field is invalid: check them anyway, with every invalid key
-    replaced by its default, and report only problems that do not depend on a replaced key."""
-    pruned: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    dropped: set[str] = set()
-    for e in err.errors():
-        loc = [str(p) for p in e["loc"]]
-        if not loc:
-            return []  # a whole-model problem: already reported
-        if len(loc) >= 2 and isinstance(pruned.get(loc[0]), dict):
-            pruned[loc[0]].pop(loc[1], None)
-            dropped.add(f"{loc[0]}.{loc[1]}")
-        else:
-            pruned.pop(loc[0], None)
-            dropped.update(f"{loc[0]}.{k}" for k in (data.get(loc[0]) or {}) if isinstance(data.get(loc[0]), dict))
-            dropped.add(loc[0])
-    try:
-        lenient = Settings.model_validate(pruned, context={"skip_cross": True})
-    except ValidationError:
-        return []
-    return [message for message, keys in cross_field_problems(lenient)
-            if not keys & dropped and not {k.split(".")[0] for k in keys} & dropped]
+        raise ConfigError(source, format_errors(e) + problems_despite(data, e, Settings)) from None
 
 
 def load(cli_path: str | None = None) -> Settings:
@@ -400,23 +338,3 @@ def load(cli_path: str | None = None) -> Settings:
     return parse(data, path)
 
 
-def to_display(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The effective config as plain data: durations as '15m', secrets masked (the alert webhook URL, which may
-    carry a token; pgBackRest's repository secrets stay in the DBA's pgbackrest.conf)."""
-    from opsd.schedule import format_duration
-
-    def show(v: Any) -> Any:
-        if isinstance(v, timedelta):
-            return format_duration(v)
-        if isinstance(v, SecretStr):
-            return "********" if v.get_secret_value() else ""
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, BaseModel):
-            return {k: show(x) for k, x in dict(v).items()}
-        if isinstance(v, list):
-            return [show(x) for x in v]
-        return "" if v is None else v
-
-    return {section: {k: show(v) for k, v in dict(getattr(settings, section)).items()}
-            for section in Settings.model_fields if section != "source"}

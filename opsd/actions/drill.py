@@ -220,15 +220,13 @@ def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -
     return result
 
 
-def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, report: Callable[[str], None]) -> None:
+def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path) -> tuple[Plan, Target] | None:
+    """Read the repository, pick the target and plan the restore with the restore code (None: the drill stops;
+    the reason is a check in ``result``)."""
     s = ctx.settings
-    launch = _launch(ctx)
-    _prune_logs(launch.work_dir)
-    report(f"reading the repository of stanza {result.stanza} ...")
-    cancel = dreq.cancel
-    loaded = _phase(result, "plan", lambda: load_window(ctx), cancel)
+    loaded = _phase(result, "plan", lambda: load_window(ctx), dreq.cancel)
     if loaded is None:
-        return
+        return None
     info, window = loaded
     if window.latest is not None:
         result.rpo_seconds = round((ctx.now() - window.latest.time).total_seconds(), 3)
@@ -237,7 +235,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
                          given=dreq.target_time)
     if target is None:
         result.checks.append(CheckResult("plan", CRITICAL, "no recoverable window: no usable backup with its WAL"))
-        return
+        return None
     result.target, result.target_why = show(target.time), target.why
     for gap in window.gaps:
         result.checks.append(CheckResult(
@@ -249,12 +247,26 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     plan = make_plan(req, info, window, gather_facts(ctx, req), history)
     if plan.refused:
         result.checks.append(CheckResult("plan", CRITICAL, "refused: " + "; ".join(plan.refusals())))
-        return
+        return None
     assert plan.backup is not None
     result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(dest)
     pinned = f"; {plan.pin.message}" if plan.pin else ""
     result.checks.append(CheckResult("plan", OK, f"backup {plan.backup.label} ({plan.why}); WAL {plan.wal_from} .. "
                                                  f"{plan.wal_to} ({plan.wal_segments} segment(s)){pinned}"))
+    return plan, target
+
+
+def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, report: Callable[[str], None]) -> None:
+    s = ctx.settings
+    launch = _launch(ctx)
+    _prune_logs(launch.work_dir)
+    report(f"reading the repository of stanza {result.stanza} ...")
+    cancel = dreq.cancel
+    planned = _plan(ctx, dreq, result, dest)
+    if planned is None:
+        return
+    plan, target = planned
+    assert plan.backup is not None
     restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report), cancel)
     if restored is None:
         if not (cancel and cancel.is_set()):

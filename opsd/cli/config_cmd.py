@@ -10,6 +10,7 @@ from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import ConfigError
 from opsd.report import console, jsonout
+from opsd.settings_check import to_display
 
 
 @click.group("config")
@@ -42,7 +43,7 @@ def config_check(app: App) -> None:
 def config_show(app: App, as_json: bool) -> None:
     """Print the effective configuration (defaults filled in, secrets masked) and the detected cluster layout."""
     s = app.settings()
-    data = settings_mod.to_display(s)
+    data = to_display(s)
     layout = detect_layout(s.postgres.data_dir, s.postgres.config_dir)
     if as_json:
         shown = {"kind": layout.kind, "config_file": str(layout.config_file), "describe": layout.describe()}

@@ -102,7 +102,7 @@ def test_a_job_fires_on_failure_and_resolves_on_success(fake_ctx, hook) -> None:
 
 
 def test_the_webhook_url_is_masked_in_config_show(fake_ctx) -> None:  # type: ignore[no-untyped-def]
-    from opsd.settings import to_display
+    from opsd.settings_check import to_display
 
     ctx, _ = _ctx(fake_ctx, webhook_url="https://hooks.example/services/T0KEN-secret")
     shown = to_display(ctx.settings)["alerts"]

@@ -7,6 +7,7 @@ import pytest
 
 from opsd import settings as s
 from opsd.errors import ConfigError, ExitCode
+from opsd.settings_check import to_display
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +64,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_display_formats_durations_and_masks_secrets() -> None:
-    shown = s.to_display(s.Settings())
+    shown = to_display(s.Settings())
     assert shown["pgbackrest"]["backup_timeout"] == "12h"
     assert shown["schedule"]["check"] == "*/30 * * * *"
     assert "source" not in shown
