@@ -48,7 +48,7 @@ def _clean(code: int, stderr: str, *, report: bool = False) -> None:
 def conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("fuzz")
     p = d / "opsd.toml"
-    p.write_text(f'[opsd]\nstate_dir = "{d / "state"}"\nrun_as = "root"\n\n[pgbackrest]\nbin = "/bin/false"\n')
+    p.write_text(f'[opsd]\nstate_dir = "{d / "state"}"\nrun_as = "postgres"\n\n[pgbackrest]\nbin = "/bin/false"\n')
     return p
 
 

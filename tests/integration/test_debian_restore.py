@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from opsd import settings as settings_mod
+from opsd.actions.restore import plan_restore
+from opsd.actions.restore_plan import Request
+from opsd.actions.restore_run import execute
+from opsd.context import build
+from opsd.errors import RefusedError
 from opsd_sandbox import Sandbox
 from opsd_sandbox.debian import SOCKET_DIR, DebianCluster
 from opsd_sandbox.procs import as_pg, free_port, run
@@ -90,6 +96,22 @@ def test_a_running_cluster_is_never_moved_even_when_pg_ctl_says_stopped(deb: Deb
     assert res.returncode == 5, res.stderr
     assert "postmaster.pid names process" in res.stderr and "answers on socket" in res.stderr
     assert "Traceback" not in res.stderr
+    assert deb.status() == "online" and (deb.data_dir / "PG_VERSION").exists()
+    assert not list(deb.data_dir.parent.glob(f"{deb.name}.before-restore-*"))
+
+
+def test_the_last_check_under_the_lock_catches_a_cluster_started_after_planning(deb: DebianCluster) -> None:
+    """The plan was made while the cluster was stopped; it was started again while the confirmation prompt sat
+    open: the check under the restore lock refuses, and nothing is moved."""
+    ctx = build(settings_mod.load(str(deb.opsd_conf)))
+    deb.ctl("stop")
+    try:
+        plan, _w = plan_restore(ctx, Request(target_type="immediate", dest=deb.data_dir, in_place=True))
+        assert not plan.refused, plan.refusals()
+    finally:
+        deb.ctl("start")
+    with pytest.raises(RefusedError, match="refused at the last check before touching"):
+        execute(ctx, plan, report=lambda _m: None)
     assert deb.status() == "online" and (deb.data_dir / "PG_VERSION").exists()
     assert not list(deb.data_dir.parent.glob(f"{deb.name}.before-restore-*"))
 
