@@ -93,3 +93,16 @@ def _logging() -> None:
     from opsd import log
 
     log.configure("debug", json=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/faults carries the 'faults' marker and every one under tests/integration the
+    'integration' marker, so '-m' selections never silently drop one."""
+    missing = []
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for folder, marker in (("faults", "faults"), ("integration", "integration")):
+            if folder in parts and parts[parts.index(folder) - 1] == "tests" and not item.get_closest_marker(marker):
+                missing.append(f"{item.nodeid} lacks @pytest.mark.{marker}")
+    if missing:
+        raise pytest.UsageError("; ".join(missing))

@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 from opsd.adapters.runner import Completed
 
 
+class UnscriptedCommand(AssertionError):
+    """A unit test ran a command it did not script: a fake that answered 'success' to anything would hide it."""
+
+
 @dataclass
 class FakeRunner:
-    """``answers`` maps a pgBackRest command word (the last argv item) to (rc, stdout, stderr)."""
+    """``answers`` maps a command word (the last argv item, e.g. pgBackRest's ``info``) to (rc, stdout, stderr).
+    Any other command fails the test."""
 
     answers: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
@@ -20,7 +25,9 @@ class FakeRunner:
             as_user: bool = True, on_line: Callable[[str, str], None] | None = None,
             log_output: bool = True) -> Completed:
         self.calls.append(list(argv))
-        rc, out, err = self.answers.get(argv[-1], (0, "", ""))
+        if argv[-1] not in self.answers:
+            raise UnscriptedCommand(f"unscripted command: {' '.join(argv)} (script {argv[-1]!r} in answers)")
+        rc, out, err = self.answers[argv[-1]]
         return Completed(tuple(argv), rc, out, err, 0.01)
 
     def cancel_all(self) -> None:

@@ -14,7 +14,7 @@ from opsd_sandbox.procs import as_pg
 from tests.conftest import REPO, opsd
 from tests.integration.helpers import labels, repo_info, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def _lock_holder(sb: Sandbox) -> int | None:

@@ -13,7 +13,7 @@ from opsd_sandbox.procs import as_pg, chown_pg, free_port, mkdir_pg, run
 from tests.conftest import opsd
 from tests.integration.helpers import PG_BIN, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def _error_lines(stderr: str) -> list[str]:

@@ -108,3 +108,39 @@ def test_the_webhook_url_is_masked_in_config_show(fake_ctx) -> None:  # type: ig
     shown = to_display(ctx.settings)["alerts"]
     assert shown["webhook_url"] == "********" and "T0KEN" not in str(to_display(ctx.settings))
     assert ctx.settings.alerts.webhook.endswith("T0KEN-secret")
+
+
+@pytest.fixture
+def flaky_hook() -> Any:
+    """A webhook that answers 503 to its first ``fail[0]`` requests, then 204; every request is counted."""
+    attempts: list[int] = []
+    fail = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            attempts.append(1)
+            self.send_response(503 if len(attempts) <= fail[0] else 204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/hooks/x", attempts, fail
+    srv.shutdown()
+
+
+def test_delivery_is_attempted_exactly_retries_times(fake_ctx, flaky_hook, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    url, attempts, fail = flaky_hook
+    monkeypatch.setattr(alerts.time, "sleep", lambda _s: None)
+    ctx, clock = _ctx(fake_ctx, webhook_url=url, retries=3)
+    fail[0] = 2  # two failures, then the third attempt gets through
+    alerts.fire(ctx, "job.backup-full", "backup failed")
+    assert len(attempts) == 3 and alerts.delivery_failures(ctx) == 0
+    attempts.clear()
+    fail[0] = 99  # never gets through: exactly 3 attempts, then one recorded failure
+    clock["now"] = T0 + timedelta(hours=5)
+    alerts.fire(ctx, "job.backup-full", "backup still failing")
+    assert len(attempts) == 3 and alerts.delivery_failures(ctx) == 1

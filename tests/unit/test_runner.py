@@ -91,3 +91,12 @@ def test_user_prefix_only_when_root_and_another_user() -> None:
     assert user_prefix("postgres", euid=1000) == []
     assert user_prefix("root", euid=0) == []
     assert user_prefix(None, euid=0) == []
+
+
+def test_the_fake_runner_fails_on_a_command_it_was_not_told_about() -> None:
+    from tests.fakes import FakeRunner, UnscriptedCommand
+
+    runner = FakeRunner(answers={"info": (0, "[]", "")})
+    assert runner.run(["pgbackrest", "info"], timeout=1).stdout == "[]"
+    with pytest.raises(UnscriptedCommand, match="unscripted command: pgbackrest backup"):
+        runner.run(["pgbackrest", "backup"], timeout=1)
