@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opsd.actions.report_items import action_items, days
 from opsd.health_store import Incident
 from opsd.history import Run
 from opsd.settings import Settings
-
-GROWTH_ALERT = 0.20  # RTO growth month over month that becomes an action item
 
 
 def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -183,13 +182,13 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
         statement = "NOT PROVEN: no recovery drill ran this month."
     elif proven and not failed:
         statement = (f"Recoverable all month: {len(drills)} drill(s), all passed; a passing drill was never older "
-                     f"than {_days(max_age.total_seconds())}.")
+                     f"than {days(max_age.total_seconds())}.")
     elif proven:
         statement = (f"Recoverable all month, with {failed} failed drill(s) out of {len(drills)}: see the failures "
                      "below.")
     else:
-        statement = (f"NOT PROVEN for {_days(longest)} of the month (no passing drill younger than "
-                     f"{_days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
+        statement = (f"NOT PROVEN for {days(longest)} of the month (no passing drill younger than "
+                     f"{days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
     return Verdict(
         has_data=has_data, recoverable_all_month=has_data and proven, statement=statement, drills_run=len(drills),
         drills_passed=len(drills) - failed, drills_failed=failed, rto_worst=max(rtos, default=None),
@@ -199,8 +198,37 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
         max_age=max_age.total_seconds())
 
 
-def _days(secs: float) -> str:
-    return f"{secs / 86400:.1f} days" if secs >= 86400 else f"{secs / 3600:.1f} hours"
+def _type_stats(t: str, rs: Sequence[Run]) -> BackupTypeStats:
+    ok = [r for r in rs if r.outcome == "ok"]
+    durs = [float(r.details.get("duration") or r.duration or 0) for r in ok]
+    sizes = [int(r.details.get("size") or 0) for r in ok]
+    copied = sum(int(r.details.get("delta") or r.details.get("size") or 0) for r in ok)
+    return BackupTypeStats(t, len(ok), sum(r.outcome == "failed" for r in rs), sum(r.outcome == "busy" for r in rs),
+                           copied, max(sizes, default=0), statistics.median(durs) if durs else None,
+                           max(durs, default=None))
+
+
+def _archiver_results(checks: Sequence[Run]) -> tuple[list[float], list[int], int]:
+    """From the check runs' archive.archiver results: the lags, the archiver's failed counts, how many critical."""
+    lags, failed_counts, critical = [], [], 0
+    for res in (res for r in checks for res in r.details.get("results") or []):
+        if res.get("name") != "archive.archiver":
+            continue
+        det = res.get("details") or {}
+        lags.append(float(det.get("oldest_ready_age") or 0.0))  # nothing waiting: no lag
+        if det.get("failed_count") is not None:
+            failed_counts.append(int(det["failed_count"]))
+        critical += res.get("status") == "critical"
+    return lags, failed_counts, critical
+
+
+def _repo_window(repo: RepoFacts | None, end: datetime) -> dict[str, Any] | None:
+    if repo is None:
+        return None
+    fulls = [b for b in repo.backups if b["type"] == "full"]
+    oldest = min((b["stop"] for b in repo.backups), default=None)
+    return {"seen_at": repo.seen_at, "as_of_month_end": repo.seen_at >= end, "earliest_recoverable": oldest,
+            "full_backups": len(fulls), "retention_full": repo.retention_full, "backups": len(repo.backups)}
 
 
 def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> BackupSection:
@@ -208,44 +236,20 @@ def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> Back
     for r in runs:
         if r.job.startswith("backup-"):
             by[r.job.removeprefix("backup-")].append(r)
-    stats = []
-    for t in ("full", "diff", "incr"):
-        rs = by.get(t, [])
-        ok = [r for r in rs if r.outcome == "ok"]
-        durs = [float(r.details.get("duration") or r.duration or 0) for r in ok]
-        sizes = [int(r.details.get("size") or 0) for r in ok]
-        copied = sum(int(r.details.get("delta") or r.details.get("size") or 0) for r in ok)
-        stats.append(BackupTypeStats(t, len(ok), sum(r.outcome == "failed" for r in rs),
-                                     sum(r.outcome == "busy" for r in rs), copied, max(sizes, default=0),
-                                     statistics.median(durs) if durs else None, max(durs, default=None)))
+    stats = [_type_stats(t, by.get(t, [])) for t in ("full", "diff", "incr")]
     failures = [{"started_at": r.started_at, "job": r.job, "error": r.error} for r in runs
                 if r.job.startswith("backup-") and r.outcome == "failed"]
     checks = [r for r in runs if r.job == "check"]
-    lags, failed_counts, critical = [], [], 0
-    for r in checks:
-        for res in r.details.get("results") or []:
-            if res.get("name") != "archive.archiver":
-                continue
-            det = res.get("details") or {}
-            lags.append(float(det.get("oldest_ready_age") or 0.0))  # nothing waiting: no lag
-            if det.get("failed_count") is not None:
-                failed_counts.append(int(det["failed_count"]))
-            critical += res.get("status") == "critical"
+    lags, failed_counts, critical = _archiver_results(checks)
     verifies = [r for r in runs if r.job == "verify"]
     damage = [{"started_at": r.started_at, "error": r.error, "damaged": (r.details.get("damaged") or [])[:5]}
               for r in verifies if r.outcome == "failed"]
-    window = None
-    if repo is not None:
-        fulls = [b for b in repo.backups if b["type"] == "full"]
-        oldest = min((b["stop"] for b in repo.backups), default=None)
-        window = {"seen_at": repo.seen_at, "as_of_month_end": repo.seen_at >= end,
-                  "earliest_recoverable": oldest, "full_backups": len(fulls), "retention_full": repo.retention_full,
-                  "backups": len(repo.backups)}
     return BackupSection(
         by_type=stats, failures=failures, archive_checks=len(checks), archive_critical=critical,
         longest_archive_lag=max(lags, default=None),
-        archive_failures=(max(failed_counts) - min(failed_counts)) if failed_counts else None, window=window,
-        verify_runs=len(verifies), verify_failed=sum(r.outcome == "failed" for r in verifies), verify_damage=damage)
+        archive_failures=(max(failed_counts) - min(failed_counts)) if failed_counts else None,
+        window=_repo_window(repo, end), verify_runs=len(verifies),
+        verify_failed=sum(r.outcome == "failed" for r in verifies), verify_damage=damage)
 
 
 def _who(tree: dict[str, Any]) -> str:
@@ -313,68 +317,6 @@ def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
     }
 
 
-def _drill_actions(v: Verdict, drills: list[DrillRow], prev_rto_median: float | None) -> list[str]:
-    out = []
-    if v.drills_run == 0:
-        out.append("No recovery drill ran this month: check [schedule] drill and run 'opsd drill run'.")
-    if v.longest_unproven:
-        out.append(f"No passing drill for {_days(v.longest_unproven)} (max age {_days(v.max_age)}): restorability "
-                   "was unproven for that long.")
-    out += [f"Drill #{d.id} ({d.started_at:%Y-%m-%d}) failed: {(d.failure or 'unknown')[:200]}"
-            for d in drills if not d.passed]
-    if v.rto_median is not None and prev_rto_median:
-        growth = (v.rto_median - prev_rto_median) / prev_rto_median
-        if growth >= GROWTH_ALERT:
-            out.append(f"RTO grew {growth:.0%} since last month (median {v.rto_median:.0f}s, was "
-                       f"{prev_rto_median:.0f}s): plan for the larger database or faster restores.")
-    if v.rto_worst is not None and v.rto_worst > v.rto_target:
-        out.append(f"Worst RTO {v.rto_worst:.0f}s is over the target {v.rto_target:.0f}s.")
-    if v.rpo_worst is not None and v.rpo_worst > v.rpo_target:
-        out.append(f"Worst RPO exposure {v.rpo_worst:.0f}s is over the target {v.rpo_target:.0f}s: WAL reaches the "
-                   "repository too rarely (set archive_timeout, check archiving).")
-    return out
-
-
-def _backup_actions(s: Settings, b: BackupSection) -> list[str]:
-    out = []
-    failed_backups = sum(t.failed for t in b.by_type)
-    if failed_backups:
-        out.append(f"{failed_backups} backup(s) failed this month: see 'Backups and WAL'.")
-    if b.verify_runs == 0:
-        out.append("No 'pgbackrest verify' ran this month: check [schedule] verify.")
-    if b.verify_failed:
-        out.append(f"{b.verify_failed} verify run(s) found damage in the repository: take a new full backup and "
-                   "find the cause (storage, lifecycle rules).")
-    lag_limit = s.check.max_ready_age.total_seconds()
-    if b.longest_archive_lag is not None and b.longest_archive_lag > lag_limit:
-        out.append(f"WAL waited up to {b.longest_archive_lag / 60:.0f} min to be archived (limit "
-                   f"{lag_limit / 60:.0f} min): RPO exposure.")
-    if b.window and b.window.get("retention_full") and b.window["full_backups"] < b.window["retention_full"]:
-        out.append(f"Only {b.window['full_backups']} full backup(s) in the repository, retention asks for "
-                   f"{b.window['retention_full']}.")
-    return out
-
-
-def _health_actions(h: HealthSection) -> list[str]:
-    out = []
-    for blk in h.top_blockers:
-        if blk["incidents"] >= 3:
-            idle = f", {blk['idle_in_transaction']} idle in transaction" if blk["idle_in_transaction"] else ""
-            out.append(f"{blk['who']} was the root blocker of {blk['incidents']} lock incidents{idle}: "
-                       "look at its transaction handling.")
-    out += [f"PgBouncer pool {p['pool']} had clients waiting up to {p['peak_maxwait']:.0f}s "
-            f"({p['incidents']} incident(s)): pool_size or query time." for p in h.pool_peaks]
-    return out
-
-
-def _actions(s: Settings, v: Verdict, drills: list[DrillRow], prev_rto_median: float | None, *, b: BackupSection,
-             h: HealthSection) -> list[str]:
-    if not v.has_data:
-        return ["No data for this month: check that the opsd daemon runs (systemctl status opsd) and that its "
-                "history is the one this report read."]
-    return [*_drill_actions(v, drills, prev_rto_median), *_backup_actions(s, b), *_health_actions(h)]
-
-
 def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_passes: Sequence[datetime],
           prev_rto_median: float | None, incidents: Sequence[Incident],
           samples: Sequence[tuple[datetime, dict[str, Any]]], repo: RepoFacts | None, now: datetime) -> MonthReport:
@@ -393,5 +335,5 @@ def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_pass
     report = MonthReport(
         month=f"{year:04d}-{month:02d}", timezone=str(tz), generated_at=now, period_start=start, period_end=end,
         verdict=verdict, drills=drills, backups=backups, health=health, trends=_trends(s, runs, drills, samples))
-    report.actions = _actions(s, verdict, drills, prev_rto_median, b=backups, h=health)
+    report.actions = action_items(s, verdict, drills, prev_rto_median, b=backups, h=health)
     return report

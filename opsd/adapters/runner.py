@@ -106,19 +106,7 @@ class ProcessRunner:
             if on_line is not None:
                 on_line(name, text)
 
-        try:
-            timed_out = _pump(proc, emit, started + timeout)
-            if timed_out:
-                self._kill(proc)
-        except BaseException:  # interrupted (a signal turned into SystemExit): never leave the child behind
-            self._kill(proc)
-            raise
-        finally:
-            with self._lock:
-                self._procs.discard(proc)
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        timed_out = self._supervise(proc, emit, started + timeout)
         duration = time.monotonic() - started
         rc = proc.returncode
         result = Completed(tuple(shown), rc, "".join(out), "".join(err), duration)
@@ -132,6 +120,23 @@ class ProcessRunner:
         if self._cancelled.is_set() and rc != 0:
             raise CommandCancelled(f"{shown[0]} was cancelled (opsd is shutting down)", argv=shown, returncode=rc)
         return result
+
+    def _supervise(self, proc: subprocess.Popen[bytes], emit: Callable[[str, str], None], deadline: float) -> bool:
+        """Pump the output until the process exits (True: the deadline passed first, and it was killed)."""
+        try:
+            timed_out = _pump(proc, emit, deadline)
+            if timed_out:
+                self._kill(proc)
+            return timed_out
+        except BaseException:  # interrupted (a signal turned into SystemExit): never leave the child behind
+            self._kill(proc)
+            raise
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
 
     def _spawn(self, full: list[str], shown: list[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
         """Start the command in a session of its own (so a timeout can kill its whole group) and track it."""

@@ -24,11 +24,12 @@ def _t(v: Any, tz_fmt: str = "%Y-%m-%d %H:%M") -> str:
     return v.strftime(tz_fmt) if hasattr(v, "strftime") else ("-" if v is None else str(v))
 
 
-def sections(r: MonthReport) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, paragraphs, table rows with the header first) for every section, in order."""
-    v, b, h = r.verdict, r.backups, r.health
-    out: list[tuple[str, list[str], list[list[str]]]] = []
-    verdict_rows = [
+Section = tuple[str, list[str], list[list[str]]]
+
+
+def _verdict(r: MonthReport) -> Section:
+    v = r.verdict
+    rows = [
         ["figure", "value", "target"],
         ["drills run / passed / failed", f"{v.drills_run} / {v.drills_passed} / {v.drills_failed}", "all pass"],
         ["RTO worst / median", f"{_d(v.rto_worst)} / {_d(v.rto_median)}", _d(v.rto_target)],
@@ -36,18 +37,25 @@ def sections(r: MonthReport) -> list[tuple[str, list[str], list[list[str]]]]:
         ["longest time without a passing drill", _d(v.longest_unproven), f"0 (max age {_d(v.max_age)})"],
         ["age of the last passing drill at month end", _d(v.restorability_age_at_end), f"< {_d(v.max_age)}"],
     ]
-    out.append(("Verdict", [v.statement], verdict_rows))
+    return "Verdict", [v.statement], rows
+
+
+def _drills(r: MonthReport) -> list[Section]:
     drows = [["#", "date", "target", "backup", "RTO", "restore", "recovery", "verify", "replay", "result"]]
     for d in r.drills:
         drows.append([str(d.id), _t(d.started_at), d.target or "-", d.backup or "-", _d(d.rto), _d(d.restore_seconds),
                       _d(d.recovery_seconds), _d(d.verify_seconds),
                       f"{human_bytes(d.replay_rate or 0)}/s" if d.replay_rate else "-",
                       "passed" if d.passed else f"FAILED: {(d.failure or '')[:160]}"])
+    if not r.drills:
+        return [("Recovery drills", ["No drill ran this month."], [])]
     checks = sorted({c for d in r.drills for c in d.checks})
     crows = [["#", *checks]] + [[str(d.id), *(d.checks.get(c, "-") for c in checks)] for d in r.drills]
-    out.append(("Recovery drills", [] if r.drills else ["No drill ran this month."], drows if r.drills else []))
-    if r.drills:
-        out.append(("Drill checks", [], crows))
+    return [("Recovery drills", [], drows), ("Drill checks", [], crows)]
+
+
+def _backups(r: MonthReport) -> Section:
+    b = r.backups
     brows = [["type", "ok", "failed", "busy", "copied", "largest database", "median duration", "longest"]]
     brows += [[t.type, str(t.ok), str(t.failed), str(t.busy), human_bytes(t.copied), human_bytes(t.largest),
                _d(t.median_duration), _d(t.longest_duration)] for t in b.by_type]
@@ -64,22 +72,28 @@ def sections(r: MonthReport) -> list[tuple[str, list[str], list[list[str]]]]:
                  f"{b.archive_failures if b.archive_failures is not None else '-'}.")
     paras.append(f"Repository verify: {b.verify_runs} run(s), {b.verify_failed} found damage."
                  + "".join(f" {_t(x['started_at'])}: {x['error']}" for x in b.verify_damage))
-    for f in b.failures:
-        paras.append(f"Failed {f['job']} at {_t(f['started_at'])}: {f['error']}")
-    out.append(("Backups and WAL", paras, brows))
+    paras += [f"Failed {f['job']} at {_t(f['started_at'])}: {f['error']}" for f in b.failures]
+    return "Backups and WAL", paras, brows
+
+
+def _health(r: MonthReport) -> Section:
+    h = r.health
     hp = [f"Incidents: {h.lock_incidents} lock, {h.pool_incidents} pool, {h.connection_incidents} connection, "
           f"{h.probe_incidents} probe." + (f" Peak connection use {h.connection_peak:.0f}%." if h.connection_peak
                                              else "")]
     hrows = [["root blocker", "incidents", "longest wait", "most waiters", "idle in transaction"]]
     hrows += [[x["who"], str(x["incidents"]), _d(x["longest_wait"]), str(x["most_waiters"]),
                str(x["idle_in_transaction"])] for x in h.top_blockers]
-    for p in h.pool_peaks:
-        hp.append(f"Pool {p['pool']}: {p['incidents']} incident(s), clients waited up to {_d(p['peak_maxwait'])}.")
-    for w in h.longest_lock_waits:
-        hp.append(f"{_t(w['opened_at'])}: {w['summary']}")
-    out.append(("Health", hp, hrows if h.top_blockers else []))
-    out.append(("Action items", [] if r.actions else ["None: nothing needs attention."], []))
-    return out
+    hp += [f"Pool {p['pool']}: {p['incidents']} incident(s), clients waited up to {_d(p['peak_maxwait'])}."
+           for p in h.pool_peaks]
+    hp += [f"{_t(w['opened_at'])}: {w['summary']}" for w in h.longest_lock_waits]
+    return "Health", hp, hrows if h.top_blockers else []
+
+
+def sections(r: MonthReport) -> list[Section]:
+    """(title, paragraphs, table rows with the header first) for every section, in order."""
+    return [_verdict(r), *_drills(r), _backups(r), _health(r),
+            ("Action items", [] if r.actions else ["None: nothing needs attention."], [])]
 
 
 def markdown(r: MonthReport, chart_files: dict[str, str]) -> str:

@@ -114,3 +114,26 @@ def test_playbooks_pass_syntax_check_and_ansible_lint() -> None:
     for p in PLAYBOOKS:
         text = (pb / p).read_text()
         assert "/usr/local/bin/opsd" in text and "pgbackrest " not in text.replace("pgbackrest,", "")
+
+
+def test_the_package_leaves_the_sandbox_out() -> None:
+    """opsd_sandbox is a development and test tool: the wheel holds opsd and its subpackages only."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    found = set(find_packages(where=str(REPO), include=find["include"]))
+    assert {"opsd", "opsd.db", "opsd.actions", "opsd.adapters", "opsd.cli"} <= found
+    assert not [p for p in found if not (p == "opsd" or p.startswith("opsd."))], found
+
+
+def test_the_limits_script_names_an_oversized_function_and_module(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(50))
+    (tmp_path / "long.py").write_text(f"def f() -> None:\n{body}\n" + "\n" * 360)
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "limits"), str(tmp_path)], capture_output=True,
+                         text=True)
+    assert res.returncode == 1
+    assert "long.py:1 f: 51 lines (limit 50)" in res.stderr and "long.py: 411 lines (limit 400)" in res.stderr
+    (tmp_path / "long.py").write_text("def f() -> None:\n    pass\n")
+    assert subprocess.run([sys.executable, str(REPO / "scripts" / "limits"), str(tmp_path)]).returncode == 0
