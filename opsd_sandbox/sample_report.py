@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from opsd import settings as settings_mod
-from opsd.actions.report import make_report, render
+from opsd.actions.report import make_report
 from opsd.context import Context
 from opsd.health_store import HealthStore
 from opsd.history import History
+from opsd.report.publish import render
 
 MONTH = datetime(2026, 10, 1, tzinfo=UTC)
 

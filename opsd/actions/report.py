@@ -1,23 +1,20 @@
 """The monthly recovery-drill report: gather a month from the run history, the health store and the
-repository, build the figures (report_data), render Markdown / HTML / JSON, write them under
-``<state_dir>/reports/`` and upload them when ``[report] s3_uri`` is set."""
+repository, build the figures (report_data), have them written (the front end passes the writer: rendering is
+report/publish.py's job) and upload them when ``[report] s3_uri`` is set."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.report_data import MonthReport, RepoFacts, build, month_bounds, previous_month
-from opsd.adapters import files
 from opsd.adapters.pgbackrest_conf import option
 from opsd.context import Context
 from opsd.errors import OpsdError
 from opsd.health_store import HealthStore
 from opsd.log import get_logger
-from opsd.report import jsonout, monthly
 
 
 def _repo(ctx: Context) -> RepoFacts | None:
@@ -48,45 +45,15 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
                  repo=_repo(ctx) if with_repository else None, now=ctx.now())
 
 
-def render(report: MonthReport, fmt: str, chart_prefix: str = "") -> tuple[str, dict[str, str]]:
-    """The document, and for Markdown the chart files it links to (name -> SVG text)."""
-    from opsd.report import charts  # matplotlib: imported only when a chart is drawn
-
-    drawn = charts.all_charts(report.trends) if fmt in ("md", "html") else {}
-    if fmt == "json":
-        return jsonout.dumps(asdict(report)) + "\n", {}
-    if fmt == "html":
-        return monthly.html_page(report, drawn), {}
-    names = {k: f"{chart_prefix}{report.month}-{k}.svg" for k in drawn}
-    return monthly.markdown(report, names), {names[k]: v for k, v in drawn.items()}
+Writer = Callable[[MonthReport], list[Path]]  # writes the report in every configured format; the files written
 
 
-def write(ctx: Context, report: MonthReport, directory: Path, formats: list[str]) -> list[Path]:
-    user = ctx.settings.opsd.run_as
-    files.ensure_dir(directory, user)
-    written = []
-    for fmt in formats:
-        text, extra = render(report, fmt, chart_prefix="report-")
-        for name, svg in extra.items():
-            written.append(_put(directory / name, svg, user))
-        written.append(_put(directory / f"report-{report.month}.{fmt}", text, user))
-    return written
-
-
-def _put(path: Path, text: str, user: str) -> Path:
-    try:
-        path.write_text(text)
-    except OSError as e:
-        raise OpsdError(f"cannot write {path}: {e.strerror}") from None
-    files.give_to(path, user)
-    return path
-
-
-def report_job(ctx: Context, year: int | None = None, month: int | None = None) -> Callable[[], JobOutcome]:
+def report_job(ctx: Context, write: Writer, year: int | None = None, month: int | None = None
+               ) -> Callable[[], JobOutcome]:
     def body() -> JobOutcome:
         y, m = (year, month) if year and month else previous_month(ctx.now().astimezone(ctx.settings.opsd.tz))
         report = make_report(ctx, y, m)
-        paths = write(ctx, report, ctx.settings.opsd.state_dir / "reports", list(ctx.settings.report.formats))
+        paths = write(report)
         uploaded = []
         if ctx.settings.report.s3_uri:
             from opsd.adapters import s3  # boto3: imported only to upload

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from opsd.actions.jobs import run_job
-from opsd.actions.report import make_report, render, report_job
+from opsd.actions.report import make_report, report_job
 from opsd.actions.report_data import previous_month
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import OpsdError, UsageError
+from opsd.report.publish import render, to_state_dir
 
 
 def _month(text: str | None, app: App) -> tuple[int, int]:
@@ -38,7 +39,7 @@ def report(app: App, month: str | None, fmt: str, output: Path | None, publish: 
     year, mon = _month(month, app)
     ctx = app.context()
     if publish:
-        outcome = run_job(ctx, "report", "cli", report_job(ctx, year, mon))
+        outcome = run_job(ctx, "report", "cli", report_job(ctx, to_state_dir(ctx), year, mon))
         click.echo(outcome.summary)
         click.echo("\n".join(outcome.details["files"] + outcome.details["uploaded"]))
         return

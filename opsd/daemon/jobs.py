@@ -20,6 +20,7 @@ from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
 from opsd.errors import OpsdError
 from opsd.log import get_logger
+from opsd.report import publish
 from opsd.schedule import Schedule, parse_schedule
 
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
@@ -80,7 +81,7 @@ def body_for(ctx: Context, job: str, drill: DrillControl | None = None) -> Calla
             return drill_job(drill.prepare(ctx), DrillRequest(target="random", cancel=drill.cancel))
         return drill_job(ctx, DrillRequest(target="random"))
     if job == "report":
-        return report_job(ctx)
+        return report_job(ctx, publish.to_state_dir(ctx))
     if job == "verify":
         stanzas = ctx.settings.drill_stanzas
         stanza = pick_stanza(stanzas, ctx.history.runs("verify", limit=200)) if len(stanzas) > 1 else None

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from opsd.actions.report import make_report, render
+from opsd.actions.report import make_report
 from opsd.health_store import HealthStore
+from opsd.report.publish import render
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 
