@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from opsd.core.schedule import Schedule, parse_duration, parse_schedule
 from opsd.errors import ConfigError
-from opsd.schedule import Schedule, parse_duration, parse_schedule
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 
 DEFAULT_PATH = "/etc/opsd/opsd.toml"

@@ -9,8 +9,9 @@ from opsd.actions.jobs import JobOutcome
 from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
+from opsd.core.schedule import format_duration
+from opsd.core.units import human_bytes
 from opsd.errors import OpsdError
-from opsd.schedule import format_duration
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,6 @@ class BackupResult:
 
 class StandbySkip(OpsdError):
     """This host is a standby: backups are taken on the primary."""
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:

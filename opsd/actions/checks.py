@@ -13,10 +13,10 @@ from typing import Any
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.context import Context
+from opsd.core.schedule import format_duration
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 from opsd.health_store import HealthStore
-from opsd.schedule import format_duration
 
 OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
 TS = "%Y-%m-%d %H:%M:%S%z"

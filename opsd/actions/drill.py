@@ -33,12 +33,12 @@ from opsd.actions.restore_plan import Plan, Request, make_plan
 from opsd.actions.restore_run import start_and_watch
 from opsd.adapters import files, processes
 from opsd.context import Context
+from opsd.core.schedule import format_duration
+from opsd.core.timeparse import show
 from opsd.db.connection import per_database
 from opsd.db.queries import HeartbeatRow
 from opsd.errors import CommandCancelled, OpsdError
 from opsd.log import get_logger
-from opsd.schedule import format_duration
-from opsd.timeparse import show
 
 T = TypeVar("T")
 KEEP_LOGS = 20

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
 from opsd.actions.window import Window
 from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.core.schedule import format_duration
+from opsd.core.timeparse import show
 from opsd.db.queries import HeartbeatRow
 from opsd.history import Run
-from opsd.schedule import format_duration
-from opsd.timeparse import show
 
 BORDERLINE = timedelta(seconds=1)  # a row written this close before T may commit after T: not counted either way
 MIN_HEARTBEAT = timedelta(seconds=1)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.checks import CRITICAL, OK, CheckResult
+from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
 from opsd.db.drill_reads import read_relation, scalar_text
 from opsd.db.queries import (

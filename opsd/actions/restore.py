@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.restore_plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
 from opsd.actions.window import Window, compute_window
 from opsd.adapters import files
@@ -24,10 +23,11 @@ from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.waldump import Commit, last_commit
 from opsd.context import Context
+from opsd.core.schedule import format_duration
+from opsd.core.timeparse import pgbackrest_target
+from opsd.core.units import human_bytes
+from opsd.core.wal import Switch, parse_history
 from opsd.errors import OpsdError, RefusedError
-from opsd.schedule import format_duration
-from opsd.timeparse import pgbackrest_target
-from opsd.wal import Switch, parse_history
 
 
 def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:

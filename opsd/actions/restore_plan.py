@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.window import Bound, Interval, Window
 from opsd.adapters.cluster import CLEAN_STATES, StopEvidence
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
+from opsd.core.schedule import format_duration
+from opsd.core.timeparse import show
+from opsd.core.units import human_bytes
+from opsd.core.wal import SEGMENT_BYTES, Segment, parse_segment
 from opsd.history import Run
-from opsd.schedule import format_duration
-from opsd.timeparse import show
-from opsd.wal import SEGMENT_BYTES, Segment, parse_segment
 
 OK, WARN, REFUSE = "ok", "warning", "refuse"
 SPACE_MARGIN = 1.10

@@ -20,10 +20,10 @@ from opsd.adapters import files
 from opsd.adapters.cluster import debian_log_file, start_argv
 from opsd.adapters.postgres import Instance, tail_fatal
 from opsd.context import Context
+from opsd.core.timeparse import show
 from opsd.db.connection import Connect, alter_system_reset, checkpoint, factory, reload_conf
 from opsd.db.queries import RecoveryRow, fetch_one
 from opsd.errors import CommandError, DatabaseError, OpsdError
-from opsd.timeparse import show
 
 POLL = 0.5
 # What pgBackRest's restore writes into postgresql.auto.conf for recovery: dropped once the server is promoted.

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
 from opsd.adapters.waldump import Commit
-from opsd.wal import ArchivedSegment, Gap, Run, Segment, Switch, parse_segment, runs_and_gaps
+from opsd.core.wal import ArchivedSegment, Gap, Run, Segment, Switch, parse_segment, runs_and_gaps
 
 COMMIT_LOOKBACK = 8  # segments to read backwards when the newest one holds no commit
 

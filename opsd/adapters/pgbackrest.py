@@ -16,8 +16,8 @@ from typing import Any
 from opsd.adapters.pgbackrest_errors import to_error
 from opsd.adapters.pgbackrest_verify import VerifyResult, parse_verify
 from opsd.adapters.runner import Completed, Runner
+from opsd.core.wal import ArchivedSegment, parse_segment
 from opsd.errors import RepositoryError
-from opsd.wal import ArchivedSegment, parse_segment
 
 BACKUP_TYPES = ("full", "diff", "incr")
 

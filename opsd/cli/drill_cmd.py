@@ -12,9 +12,9 @@ from opsd.adapters import files
 from opsd.adapters.pgbackrest_verify import VerifyResult
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import UsageError
 from opsd.report import drill_console, jsonout
-from opsd.timeparse import ACCEPTED, parse_target_time
 
 
 @click.group("drill")

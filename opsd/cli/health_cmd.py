@@ -11,10 +11,10 @@ from opsd.actions.health import HealthSample, Probe, last_deadlocks, probe_for, 
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.context import Context
+from opsd.core.schedule import parse_duration
+from opsd.core.timeparse import parse_target_time
 from opsd.health_store import HealthStore
 from opsd.report import health_console, jsonout
-from opsd.schedule import parse_duration
-from opsd.timeparse import parse_target_time
 
 WATCH = click.option("--watch", type=click.FloatRange(min=1), metavar="SECONDS",
                      help="Repeat every SECONDS until Ctrl-C (one probe connection throughout).")

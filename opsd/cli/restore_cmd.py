@@ -14,9 +14,9 @@ from opsd.actions.restore_plan import Request, describe
 from opsd.actions.restore_run import execute
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import RefusedError, UsageError
 from opsd.report import jsonout, restore_console
-from opsd.timeparse import ACCEPTED, parse_target_time
 
 
 @click.command("window")

@@ -18,10 +18,10 @@ from opsd.actions.report import report_job
 from opsd.actions.verify import verify_job
 from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
+from opsd.core.schedule import Schedule, parse_schedule
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 from opsd.report import publish
-from opsd.schedule import Schedule, parse_schedule
 
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
 HEALTH = "health"  # every 30s: samples and incidents have tables of their own

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.checks import CheckResult
 from opsd.actions.setup import SetupResult
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.core.schedule import format_duration
+from opsd.core.units import human_bytes
 from opsd.history import Run
-from opsd.schedule import format_duration
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
         "changed": "CHANGED", "pending": "PENDING"}

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.backup import human_bytes
 from opsd.adapters.pgbackrest_verify import VerifyResult
+from opsd.core.schedule import format_duration
+from opsd.core.units import human_bytes
 from opsd.history import Run
 from opsd.report.console import MARK, table, when
-from opsd.schedule import format_duration
 
 
 def _secs(v: Any) -> str:

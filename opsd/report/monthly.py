@@ -7,9 +7,9 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.report_data import MonthReport
-from opsd.schedule import format_duration
+from opsd.core.schedule import format_duration
+from opsd.core.units import human_bytes
 
 CHART_TITLES = {"rto": "RTO per drill", "backup_duration": "Backup duration per day",
                 "backup_size": "Database size per day", "archive_lag": "Archive lag",

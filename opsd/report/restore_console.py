@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.backup import human_bytes
 from opsd.actions.window import Window
+from opsd.core.timeparse import show
+from opsd.core.units import human_bytes
 from opsd.report.console import table
-from opsd.timeparse import show
 
 LEVEL = {"ok": "OK", "warning": "WARN", "refuse": "REFUSE"}
 

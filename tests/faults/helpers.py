@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from opsd.adapters.pgbackrest import parse_repo_ls
-from opsd.wal import parse_segment, runs_and_gaps
+from opsd.core.wal import parse_segment, runs_and_gaps
 from opsd_sandbox import Sandbox
 from tests.integration.helpers import pgbackrest, wait_until
 

@@ -13,9 +13,9 @@ from opsd.actions.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence
 from opsd.adapters.waldump import Commit, last_commit
+from opsd.core.timeparse import parse_target_time, pgbackrest_target, show
+from opsd.core.wal import ArchivedSegment, Segment, parse_segment, runs_and_gaps
 from opsd.errors import ExitCode, UsageError
-from opsd.timeparse import parse_target_time, pgbackrest_target, show
-from opsd.wal import ArchivedSegment, Segment, parse_segment, runs_and_gaps
 
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from opsd.actions.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence, detect_layout, layout_problems
 from opsd.adapters.pgbackrest_conf import archive_async
+from opsd.core.timeparse import parse_target_time
+from opsd.core.wal import ArchivedSegment, Switch, parse_history, parse_segment, runs_and_gaps
 from opsd.errors import ConfigError, UsageError
-from opsd.timeparse import parse_target_time
-from opsd.wal import ArchivedSegment, Switch, parse_history, parse_segment, runs_and_gaps
 from tests.unit.test_restore_pure import B1, B2, LAST_COMMIT, SEGS, T0, _at, _backup, _commit, _info
 
 STOPPED = StopEvidence(pg_ctl_status=3, pid_file_pid=None, pid_alive=False, answering=None, control_state="shut down")

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsd.schedule import format_duration, parse_duration, parse_schedule
+from opsd.core.schedule import format_duration, parse_duration, parse_schedule
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
