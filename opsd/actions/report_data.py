@@ -38,7 +38,7 @@ class RepoFacts:
 
 
 @dataclass
-class Verdict:
+class MonthVerdict:
     has_data: bool
     recoverable_all_month: bool
     statement: str
@@ -102,7 +102,7 @@ class BackupSection:
 
 
 @dataclass
-class HealthSection:
+class HealthSummary:
     lock_incidents: int
     pool_incidents: int
     connection_incidents: int
@@ -128,10 +128,10 @@ class MonthReport:
     generated_at: datetime
     period_start: datetime
     period_end: datetime
-    verdict: Verdict
+    verdict: MonthVerdict
     drills: list[DrillRow]
     backups: BackupSection
-    health: HealthSection
+    health: HealthSummary
     trends: dict[str, Series]
     actions: list[str] = field(default_factory=list)
 
@@ -169,7 +169,7 @@ def _unproven(passes: Sequence[datetime], start: datetime, end: datetime, max_ag
 
 
 def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *, start: datetime, end: datetime,
-             has_data: bool) -> Verdict:
+             has_data: bool) -> MonthVerdict:
     max_age = s.drill.max_age
     rtos = [d.rto for d in drills if d.passed and d.rto is not None]
     rpos = [d.rpo for d in drills if d.rpo is not None]
@@ -189,7 +189,7 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
     else:
         statement = (f"NOT PROVEN for {days(longest)} of the month (no passing drill younger than "
                      f"{days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
-    return Verdict(
+    return MonthVerdict(
         has_data=has_data, recoverable_all_month=has_data and proven, statement=statement, drills_run=len(drills),
         drills_passed=len(drills) - failed, drills_failed=failed, rto_worst=max(rtos, default=None),
         rto_median=statistics.median(rtos) if rtos else None, rto_target=s.drill.rto_target.total_seconds(),
@@ -257,7 +257,7 @@ def _who(tree: dict[str, Any]) -> str:
     return f"{root.get('user') or '?'}@{root.get('database') or '?'} ({root.get('application') or 'no application'})"
 
 
-def _health(incidents: Sequence[Incident]) -> HealthSection:
+def _health(incidents: Sequence[Incident]) -> HealthSummary:
     kinds = Counter(i.kind for i in incidents)
     locks = [i for i in incidents if i.kind == "lock"]
     blockers: dict[str, dict[str, Any]] = {}
@@ -280,7 +280,7 @@ def _health(incidents: Sequence[Incident]) -> HealthSection:
             p["incidents"] += 1
             p["peak_maxwait"] = max(p["peak_maxwait"], i.peak)
     conn = [i.peak for i in incidents if i.kind == "connections"]
-    return HealthSection(kinds["lock"], kinds["pool"], kinds["connections"], kinds["probe"],
+    return HealthSummary(kinds["lock"], kinds["pool"], kinds["connections"], kinds["probe"],
                          sorted(blockers.values(), key=lambda b: (-b["incidents"], -b["longest_wait"]))[:5], longest,
                          sorted(pools.values(), key=lambda p: -p["peak_maxwait"]), max(conn, default=None))
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from opsd.settings import Settings
 
 if TYPE_CHECKING:
-    from opsd.actions.report_data import BackupSection, DrillRow, HealthSection, Verdict
+    from opsd.actions.report_data import BackupSection, DrillRow, HealthSummary, MonthVerdict
 
 GROWTH_ALERT = 0.20  # RTO growth month over month that becomes an action item
 
@@ -17,7 +17,7 @@ def days(secs: float) -> str:
     return f"{secs / 86400:.1f} days" if secs >= 86400 else f"{secs / 3600:.1f} hours"
 
 
-def _drill_actions(v: Verdict, drills: list[DrillRow], prev_rto_median: float | None) -> list[str]:
+def _drill_actions(v: MonthVerdict, drills: list[DrillRow], prev_rto_median: float | None) -> list[str]:
     out = []
     if v.drills_run == 0:
         out.append("No recovery drill ran this month: check [schedule] drill and run 'opsd drill run'.")
@@ -59,7 +59,7 @@ def _backup_actions(s: Settings, b: BackupSection) -> list[str]:
     return out
 
 
-def _health_actions(h: HealthSection) -> list[str]:
+def _health_actions(h: HealthSummary) -> list[str]:
     out = []
     for blk in h.top_blockers:
         if blk["incidents"] >= 3:
@@ -71,8 +71,8 @@ def _health_actions(h: HealthSection) -> list[str]:
     return out
 
 
-def action_items(s: Settings, v: Verdict, drills: list[DrillRow], prev_rto_median: float | None, *, b: BackupSection,
-             h: HealthSection) -> list[str]:
+def action_items(s: Settings, v: MonthVerdict, drills: list[DrillRow], prev_rto_median: float | None, *,
+                 b: BackupSection, h: HealthSummary) -> list[str]:
     if not v.has_data:
         return ["No data for this month: check that the opsd daemon runs (systemctl status opsd) and that its "
                 "history is the one this report read."]

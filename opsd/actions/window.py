@@ -9,7 +9,7 @@ from datetime import datetime
 
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
 from opsd.adapters.waldump import Commit
-from opsd.core.wal import ArchivedSegment, Gap, Run, Segment, Switch, parse_segment, runs_and_gaps
+from opsd.core.wal import ArchivedSegment, Gap, Segment, Switch, WalRun, parse_segment, runs_and_gaps
 
 COMMIT_LOOKBACK = 8  # segments to read backwards when the newest one holds no commit
 
@@ -38,7 +38,7 @@ class Interval:
 class Window:
     intervals: tuple[Interval, ...]
     gaps: tuple[Gap, ...]
-    runs: tuple[Run, ...]
+    runs: tuple[WalRun, ...]
     unusable: tuple[str, ...]  # backups whose WAL is not (fully) in the archive
     segments: tuple[ArchivedSegment, ...] = ()
     switches: tuple[Switch, ...] = ()  # timeline switches from the archived .history files
@@ -60,18 +60,18 @@ class Window:
     def covering_all(self, t: datetime) -> list[Interval]:
         return [i for i in self.intervals if i.covers(t)]
 
-    def run_of(self, seg: Segment, archive_id: str | None = None) -> Run | None:
+    def run_of(self, seg: Segment, archive_id: str | None = None) -> WalRun | None:
         return next((r for r in self.runs if r.contains(seg, archive_id)), None)
 
 
-def _backup_run(b: BackupInfo, runs: list[Run]) -> Run | None:
+def _backup_run(b: BackupInfo, runs: list[WalRun]) -> WalRun | None:
     start, stop = parse_segment(b.wal_start or ""), parse_segment(b.wal_stop or "")
     if start is None or stop is None:
         return None
     return next((r for r in runs if r.contains(start, b.archive_id) and r.contains(stop, b.archive_id)), None)
 
 
-def _continues(child: Run, parent: Run) -> bool:
+def _continues(child: WalRun, parent: WalRun) -> bool:
     """A later timeline that branched off ``parent``: it starts inside or right after it."""
     return (child.timeline > parent.timeline and child.archive_id == parent.archive_id
             and parent.first.segment.segno <= child.first.segment.segno <= parent.last.segment.segno + 1)
@@ -117,7 +117,7 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
     return Window(tuple(intervals), tuple(gaps), tuple(runs), tuple(unusable), tuple(segments), switches)
 
 
-def _latest(run: Run, commit_at: Callable[[str], Commit | None]) -> Bound:
+def _latest(run: WalRun, commit_at: Callable[[str], Commit | None]) -> Bound:
     seg = run.last.segment
     for _ in range(COMMIT_LOOKBACK):
         c = commit_at(seg.name)

@@ -41,7 +41,7 @@ class ArchivedSegment:
 
 
 @dataclass(frozen=True)
-class Run:
+class WalRun:
     """A contiguous run of archived segments on one timeline."""
 
     timeline: int
@@ -73,11 +73,11 @@ class Gap:
         return self.missing_to.segno - self.missing_from.segno + 1
 
 
-def runs_and_gaps(segments: list[ArchivedSegment]) -> tuple[list[Run], list[Gap]]:
+def runs_and_gaps(segments: list[ArchivedSegment]) -> tuple[list[WalRun], list[Gap]]:
     """Split archived segments into contiguous runs per archive id and timeline; the holes between runs are gaps.
     Each archive id (a database generation of the stanza, e.g. before and after a stanza-upgrade) numbers its
     segments on its own: its runs never join another's, and there is no gap between them."""
-    runs: list[Run] = []
+    runs: list[WalRun] = []
     gaps: list[Gap] = []
     ordered = sorted(segments, key=lambda a: (a.archive_id, a.segment))
     start = prev = None
@@ -87,13 +87,13 @@ def runs_and_gaps(segments: list[ArchivedSegment]) -> tuple[list[Run], list[Gap]
             prev = a
             continue
         if prev is not None and start is not None:
-            runs.append(Run(prev.segment.timeline, start, prev))
+            runs.append(WalRun(prev.segment.timeline, start, prev))
             if same:
                 gaps.append(Gap(a.segment.timeline, Segment(a.segment.timeline, prev.segment.segno + 1),
                                 Segment(a.segment.timeline, a.segment.segno - 1), a.archive_id))
         start = prev = a
     if prev is not None and start is not None:
-        runs.append(Run(prev.segment.timeline, start, prev))
+        runs.append(WalRun(prev.segment.timeline, start, prev))
     return runs, gaps
 
 
