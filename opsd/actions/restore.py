@@ -66,11 +66,12 @@ def gather_facts(ctx: Context, req: Request) -> DestFacts:
     pg = ctx.settings.postgres
     sock = Path(pg.host) if pg.host.startswith("/") else None
     real = Path(os.path.realpath(req.dest))
+    empty = files.is_empty_dir(real)
     stop = None
-    if req.in_place and real.is_dir() and not files.is_empty_dir(real):
+    if req.in_place and real.is_dir() and not empty:
         stop = stop_evidence(ctx.runner, pg.bin_dir, req.dest, pg.port, sock)
     return DestFacts(
-        exists=req.dest.exists(), empty=files.is_empty_dir(req.dest), free_bytes=files.free_bytes(real),
+        exists=req.dest.exists(), empty=empty, free_bytes=files.free_bytes(real),
         port_in_use=files.port_in_use(req.port, sock) if req.port else False, stop=stop,
         mount_point=req.in_place and real.is_dir() and os.path.ismount(real), real_path=real,
     )

@@ -91,6 +91,7 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
             unusable.append(b.label)
         else:
             by_run.setdefault(id(run), []).append(b)
+    current = info.current_archive_id
     intervals = []
     reach: dict[int, list[BackupInfo]] = {}
     for run in sorted(runs, key=lambda r: (r.first.segment.segno, r.timeline)):
@@ -103,7 +104,6 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
             continue
         oldest = min(backups, key=lambda b: b.stop)
         newest = max(backups, key=lambda b: b.stop)
-        current = info.current_archive_id
         latest = _latest(run, commit_at if not current or run.archive_id in ("", current) else lambda _n: None)
         if latest.time < newest.stop:  # no commit since the newest backup ended: its end is still reachable
             latest = Bound(newest.stop, f"stop of backup {newest.label} (no commit after it in the archived WAL)")

@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from opsd.adapters import processes
 from opsd.adapters.runner import Runner
 
 ETC_ROOT = Path("/etc/postgresql")  # postgresql-common: /etc/postgresql/<major>/<cluster>/postgresql.conf
@@ -31,10 +32,6 @@ class Layout:
     @property
     def config_file(self) -> Path:
         return self.config_dir / "postgresql.conf"
-
-    @property
-    def config_outside_data(self) -> bool:
-        return self.kind != "pgdata"
 
     def describe(self) -> str:
         if self.kind == "debian":
@@ -110,21 +107,6 @@ class StopEvidence:
 CLEAN_STATES = ("shut down", "shut down in recovery")
 
 
-def _zombie_or_gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
-def pid_file_pid(data_dir: Path) -> int | None:
-    try:
-        return int((data_dir / "postmaster.pid").read_text().splitlines()[0].strip())
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def answering(port: int, socket_dir: Path | None) -> str | None:
     """Something accepts connections on the cluster's Unix socket or its TCP port (a stale socket file alone does
     not count: connect() is refused)."""
@@ -158,9 +140,9 @@ def control_state(runner: Runner, bin_dir: Path, data_dir: Path) -> str | None:
 def stop_evidence(runner: Runner, bin_dir: Path, data_dir: Path, port: int, socket_dir: Path | None
                   ) -> StopEvidence:
     status = runner.run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "status"], timeout=30, log_output=False)
-    pid = pid_file_pid(data_dir)
+    pid = processes.pid_in_file(data_dir)
     return StopEvidence(
-        pg_ctl_status=status.returncode, pid_file_pid=pid, pid_alive=pid is not None and not _zombie_or_gone(pid),
+        pg_ctl_status=status.returncode, pid_file_pid=pid, pid_alive=pid is not None and processes.alive(pid),
         answering=answering(port, socket_dir), control_state=control_state(runner, bin_dir, data_dir),
     )
 

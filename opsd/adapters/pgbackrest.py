@@ -258,12 +258,10 @@ class PgBackRest:
         res = self._run(repo_ls_cmd(self.base, path, io_timeout=self.probe_io_timeout), "repo-ls",
                         self.command_timeout, log_output=False)
         try:
-            return parse_repo_ls(res.stdout), parse_history_files(res.stdout)
+            data = json.loads(res.stdout)
+            return _segments(data), _history_files(data)
         except ValueError as e:
             raise RepositoryError(f"cannot list the WAL archive: {e}") from None
-
-    def archive_segments(self) -> list[ArchivedSegment]:
-        return self.archive_listing()[0]
 
     def archive_get(self, wal: str, dest: str) -> bool:
         """Fetch one WAL segment; False when it is not in the archive (pgBackRest exits 1)."""
@@ -334,7 +332,10 @@ def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
 def parse_repo_ls(text: str) -> list[ArchivedSegment]:
     """WAL segment files from ``repo-ls --recurse --output=json archive/<stanza>`` (skips .history, .backup,
     .partial and info files). Paths are ``<archive id>/<log>/<segment>-<sha1>[.ext]``."""
-    data = json.loads(text)
+    return _segments(json.loads(text))
+
+
+def _segments(data: dict[str, Any]) -> list[ArchivedSegment]:
     out = []
     for path, meta in data.items():
         if meta.get("type") != "file":
@@ -357,10 +358,10 @@ class HistoryFile:
         return f"{self.timeline:08X}.history"
 
 
-def parse_history_files(text: str) -> list[HistoryFile]:
+def _history_files(data: dict[str, Any]) -> list[HistoryFile]:
     """The ``<archive id>/0000000N.history`` files of the same listing."""
     out = []
-    for path, meta in json.loads(text).items():
+    for path, meta in data.items():
         parts = path.split("/")
         if meta.get("type") == "file" and len(parts) == 2 and re.fullmatch(r"[0-9A-F]{8}\.history", parts[1]):
             out.append(HistoryFile(parts[0], int(parts[1][:8], 16)))

@@ -19,34 +19,39 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (PID 1 may reap late: a dead postmaster can stay a zombie with its
+    postmaster.pid in place, and that is not a live server)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
-    left = [p for p in pids if _alive(p)]
+    left = [p for p in pids if alive(p)]
     while left and time.monotonic() < deadline:
         time.sleep(0.1)
-        left = [p for p in left if _alive(p)]
+        left = [p for p in left if alive(p)]
     return left
+
+
+def pid_in_file(data_dir: Path) -> int | None:
+    """The pid on the first line of ``<data_dir>/postmaster.pid``, if the file is there."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[0].strip())
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def postmaster_pid(data_dir: Path) -> int | None:
     """The pid in ``postmaster.pid`` if that process is alive and is a postgres for this directory."""
-    try:
-        first = (data_dir / "postmaster.pid").read_text().splitlines()[0]
-        pid = int(first.strip())
-    except (OSError, ValueError, IndexError):
+    pid = pid_in_file(data_dir)
+    if pid is None:
         return None
-    cmd = _cmdline(pid)
-    return pid if _alive(pid) and "postgres" in cmd else None
+    return pid if alive(pid) and "postgres" in _cmdline(pid) else None
 
 
 def stop_postmaster(data_dir: Path, timeout: float = 30) -> bool:

@@ -239,3 +239,23 @@ def test_a_cross_field_problem_on_a_replaced_key_is_not_invented() -> None:
     assert ei.value.problems == ["postgres.port: Input should be a valid integer, unable to parse string as an "
                                  "integer"]
     assert settings_mod.parse({"drill": {"heartbeat_interval": "0s"}}).drill.heartbeat_interval == timedelta(0)
+
+
+def test_a_zombie_is_not_a_live_process() -> None:
+    """PID 1 may reap late: an exited postmaster can stay a zombie with its postmaster.pid in place."""
+    import os
+    import subprocess
+    import time
+
+    from opsd.adapters.processes import alive
+
+    child = subprocess.Popen(["true"])  # exits at once and stays a zombie until waited for
+    deadline = time.monotonic() + 10
+    while alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        os.kill(child.pid, 0)  # what the old check asked: the kernel still knows the pid
+        assert not alive(child.pid)
+    finally:
+        child.wait()
+    assert alive(os.getpid())
