@@ -21,8 +21,9 @@ from typing import Any
 import psycopg
 
 from opsd import settings as settings_mod
-from opsd.actions.health import probe_for, take_sample
+from opsd.actions.health.sample import take_sample
 from opsd.context import build
+from opsd.db.probe import probe_for
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, run
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from opsd.adapters.cluster import Layout, detect_layout
 from opsd.adapters.pgbackrest import Base, PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
+from opsd.adapters.stores.runs import History
 from opsd.db.connection import Connect, factory
-from opsd.history import History
 from opsd.settings import Settings
 
 

@@ -14,8 +14,8 @@ from prometheus_client.registry import Collector
 from opsd import __version__
 from opsd.actions import alerts
 from opsd.actions.jobs import JOBS
+from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
-from opsd.health_store import HealthStore
 
 PREFIX = "opsd"
 
@@ -116,7 +116,7 @@ class OpsdCollector(Collector):
         yield from (ok, phases, rpo, age)
 
     def _health(self, ctx: Context) -> Iterator[Metric]:
-        store = HealthStore(ctx.history)
+        store = HealthStore(ctx.history.db)
         sample = store.last_sample() or {}
         locks = sample.get("locks") or {}
         trees = locks.get("trees") or []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from opsd.core.schedule import format_duration
+from opsd.core.units import format_duration
 
 if TYPE_CHECKING:
     from opsd.settings import Settings

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from opsd import settings as settings_mod
-from opsd.actions.report import make_report
+from opsd.actions.report.job import make_report
+from opsd.adapters.stores.health import HealthStore
+from opsd.adapters.stores.runs import History
 from opsd.context import Context
-from opsd.health_store import HealthStore
-from opsd.history import History
 from opsd.report.publish import render
 
 MONTH = datetime(2026, 10, 1, tzinfo=UTC)
@@ -85,7 +85,7 @@ def generate(out_dir: Path) -> list[Path]:
         s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me}})
         history = History(s.opsd.state_dir, me)
         _record_month(history, rng)
-        _incidents(HealthStore(history), rng)
+        _incidents(HealthStore(history.db), rng)
         ctx = Context(settings=s, runner=None, connect=None, history=history,  # type: ignore[arg-type]
                       now=lambda: datetime(2026, 11, 1, 6, tzinfo=UTC))
         report = make_report(ctx, 2026, 10, with_repository=False)

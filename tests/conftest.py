@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from opsd import settings as settings_mod
+from opsd.adapters.stores.runs import History
 from opsd.context import Context
-from opsd.history import History
 from tests.fakes import FakeRunner
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,12 +19,14 @@ class FakeRunner:
 
     answers: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
+    stdins: list[str | None] = field(default_factory=list)
     cancelled: bool = False
 
     def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
             as_user: bool = True, on_line: Callable[[str, str], None] | None = None,
-            log_output: bool = True) -> Completed:
+            log_output: bool = True, stdin: str | None = None) -> Completed:
         self.calls.append(list(argv))
+        self.stdins.append(stdin)
         if argv[-1] not in self.answers:
             raise UnscriptedCommand(f"unscripted command: {' '.join(argv)} (script {argv[-1]!r} in answers)")
         rc, out, err = self.answers[argv[-1]]

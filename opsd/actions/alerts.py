@@ -1,46 +1,25 @@
-"""Alerts: fire, deduplicate, resolve, deliver. State lives in the history file (table ``alerts``), so a CLI run
+"""Alerts: fire, deduplicate, resolve, deliver. State lives in the state file (adapters/stores/alerts.py), so a CLI run
 and the daemon share it: an alert already sent is not sent again until ``alerts.repeat_interval``; a resolve
 is sent only for an alert that was firing. Delivery failures are retried, logged and recorded (metrics count
 them). Without a channel configured, alerts are only logged (``alert.raised`` / ``alert.resolved``)."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from opsd.adapters import alert_channels
+from opsd.adapters.stores.alerts import AlertStore
 from opsd.context import Context
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    key        TEXT PRIMARY KEY,
-    state      TEXT NOT NULL,
-    severity   TEXT NOT NULL,
-    summary    TEXT NOT NULL,
-    first_at   TEXT NOT NULL,
-    last_sent  TEXT,
-    resolved_at TEXT
-);
-CREATE TABLE IF NOT EXISTS alert_deliveries (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      TEXT NOT NULL,
-    key     TEXT NOT NULL,
-    kind    TEXT NOT NULL,
-    ok      INTEGER NOT NULL,
-    error   TEXT
-);
-"""
 
-
-def _db(ctx: Context) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-    return ctx.history.connection(SCHEMA)
+def _store(ctx: Context) -> AlertStore:
+    return AlertStore(ctx.history.db)
 
 
 def _body(kind: str, key: str, severity: str, summary: str, *, details: dict[str, Any], at: datetime
@@ -60,7 +39,7 @@ def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
         alert_channels.webhook(a.webhook, body, timeout)
 
     def via_command() -> None:
-        alert_channels.command(a.command, body, timeout)
+        alert_channels.command(ctx.runner, a.command, body, timeout)
 
     channels: list[tuple[str, Callable[[], None]]] = []
     if a.webhook:
@@ -79,9 +58,7 @@ def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
                 error = str(e)
                 if attempt + 1 < a.retries:
                     time.sleep(min(2**attempt, 30))
-        with _db(ctx) as c:
-            c.execute("INSERT INTO alert_deliveries (at, key, kind, ok, error) VALUES (?, ?, ?, ?, ?)",
-                      (ctx.now().isoformat(), key, f"{kind}:{name}", int(error is None), error))
+        _store(ctx).log_delivery(ctx.now(), key, f"{kind}:{name}", error)
         if error is not None:
             ok_all = False
             get_logger().error("alert.delivery_failed", alert=key, channel=name, attempts=a.retries, error=error)
@@ -93,14 +70,12 @@ def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
     """Raise ``key``; True if it was sent now (new, or repeated after repeat_interval)."""
     now = ctx.now()
     get_logger().error("alert.raised", alert=key, severity=severity, message=summary)
-    with _db(ctx) as c:
-        row = c.execute("SELECT * FROM alerts WHERE key = ?", (key,)).fetchone()
-        if row is not None and row["state"] == "firing" and row["last_sent"] and (
-                now - datetime.fromisoformat(row["last_sent"]) < ctx.settings.alerts.repeat_interval):
-            return False
-        first = row["first_at"] if row is not None and row["state"] == "firing" else now.isoformat()
-        c.execute("INSERT OR REPLACE INTO alerts (key, state, severity, summary, first_at, last_sent, resolved_at) "
-                  "VALUES (?, 'firing', ?, ?, ?, ?, NULL)", (key, severity, summary, first, now.isoformat()))
+    store = _store(ctx)
+    row = store.get(key)
+    if row is not None and row.firing and row.last_sent and (
+            now - row.last_sent < ctx.settings.alerts.repeat_interval):
+        return False
+    store.set_firing(key, severity, summary, row.first_at if row is not None and row.firing else now, now)
     if ctx.settings.alerts.enabled:
         _deliver(ctx, key, "firing", _body("firing", key, severity, summary, details=details or {}, at=now))
     return True
@@ -109,26 +84,24 @@ def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
 def resolve(ctx: Context, key: str, summary: str = "") -> bool:
     """Clear ``key``; True if it was firing (a resolve message was sent)."""
     now = ctx.now()
-    with _db(ctx) as c:
-        row = c.execute("SELECT * FROM alerts WHERE key = ?", (key,)).fetchone()
-        if row is None or row["state"] != "firing":
-            return False
-        c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE key = ?", (now.isoformat(), key))
-    text = summary or f"{row['summary']} (cleared)"
+    store = _store(ctx)
+    row = store.get(key)
+    if row is None or not row.firing:
+        return False
+    store.set_resolved(key, now)
+    text = summary or f"{row.summary} (cleared)"
     get_logger().info("alert.resolved", alert=key, message=text)
     if ctx.settings.alerts.enabled:
-        _deliver(ctx, key, "resolved", _body("resolved", key, row["severity"], text, details={}, at=now))
+        _deliver(ctx, key, "resolved", _body("resolved", key, row.severity, text, details={}, at=now))
     return True
 
 
 def firing(ctx: Context) -> list[str]:
-    with _db(ctx) as c:
-        return [r["key"] for r in c.execute("SELECT key FROM alerts WHERE state = 'firing' ORDER BY key")]
+    return _store(ctx).firing()
 
 
 def delivery_failures(ctx: Context) -> int:
-    with _db(ctx) as c:
-        return int(c.execute("SELECT count(*) FROM alert_deliveries WHERE ok = 0").fetchone()[0])
+    return _store(ctx).delivery_failures()
 
 
 def after_job(ctx: Context, job: str, outcome: str, error: str | None, details: dict[str, Any]) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
 from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
-from opsd.core.schedule import format_duration
+from opsd.core.units import format_duration
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
-from opsd.health_store import HealthStore
 
 OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
 TS = "%Y-%m-%d %H:%M:%S%z"
@@ -180,7 +180,7 @@ def health_results(ctx: Context) -> list[CheckResult]:
     """Open incidents of the health sampler (lock trees, pools, connections, probes): a warning."""
     if ctx.settings.opsd.role != "primary" or ctx.settings.schedule.parsed("health") is None:
         return []
-    open_ = HealthStore(ctx.history).open_incidents()
+    open_ = HealthStore(ctx.history.db).open_incidents()
     if not open_:
         return [CheckResult("health.incidents", OK, "no open lock, pool or connection incident")]
     return [CheckResult("health.incidents", WARNING, f"{len(open_)} open incident(s): "

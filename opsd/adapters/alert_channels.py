@@ -1,18 +1,18 @@
 """Alert delivery: a JSON POST to a webhook (urllib, no extra dependency) and a command reading the alert as
-JSON on stdin. Each call is one attempt; retries are the caller's. The webhook URL may carry a token, so
-errors name its host only."""
+JSON on stdin (started through the runner, as opsd's own user, with its timeout and cancellation). Each call
+is one attempt; retries are the caller's. The webhook URL may carry a token, so errors name its host only."""
 
 from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from opsd.errors import OpsdError
+from opsd.adapters.runner import Runner
+from opsd.errors import CommandError, OpsdError
 
 
 def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
@@ -34,12 +34,12 @@ def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
         raise OpsdError(f"webhook at {host} unreachable: {reason}") from None
 
 
-def command(cmd: str, body: dict[str, Any], timeout: float) -> None:
+def command(runner: Runner, cmd: str, body: dict[str, Any], timeout: float) -> None:
     argv = shlex.split(cmd)
     try:
-        res = subprocess.run(argv, input=json.dumps(body, default=str), capture_output=True, text=True,
-                             timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
+        res = runner.run(argv, timeout=timeout, as_user=False, stdin=json.dumps(body, default=str),
+                         log_output=False)
+    except CommandError as e:
         raise OpsdError(f"alert command {argv[0]} failed: {e}") from None
     if res.returncode != 0:
         last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1][:200]

@@ -9,6 +9,7 @@ import os
 import pwd
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def give_to(path: Path, user: str) -> None:
 def ensure_dir(path: Path, user: str, mode: int = 0o750) -> Path:
     try:
         if not path.is_dir():
-            path.mkdir(parents=True, mode=mode)
+            path.mkdir(parents=True, mode=mode, exist_ok=True)  # another process may create it at the same time
             give_to(path, user)
     except OSError as e:
         raise OpsdError(f"cannot create directory {path}: {e.strerror}",
@@ -97,12 +98,46 @@ def is_empty_dir(path: Path) -> bool:
         return False
 
 
-def port_in_use(port: int, socket_dir: Path | None) -> bool:
-    if socket_dir is not None and (socket_dir / f".s.PGSQL.{port}").exists():
-        return True
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+@dataclass(frozen=True)
+class PathFacts:
+    """What a restore destination is on disk (symlinks resolved)."""
+
+    exists: bool
+    real: Path
+    is_dir: bool
+    empty: bool
+    mount_point: bool
+    free_bytes: int | None
+
+
+def path_facts(path: Path) -> PathFacts:
+    real = Path(os.path.realpath(path))
+    is_dir = real.is_dir()
+    return PathFacts(path.exists(), real, is_dir, is_empty_dir(real), is_dir and os.path.ismount(real),
+                     free_bytes(real))
+
+
+def real_path(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def scratch_instances(root: Path, prefix: str = "drill-") -> list[Path]:
+    """The scratch instance directories under ``root`` (none if it does not exist)."""
+    return sorted(d for d in root.glob(f"{prefix}*") if d.is_dir()) if root.is_dir() else []
+
+
+def ensure_side_config(dest: Path) -> None:
+    """A side copy of a cluster whose config lives outside PGDATA (Debian) has no postgresql.conf: give the copy
+    (never a production directory) a minimal one so it can start. Its settings are in postgresql.auto.conf."""
+    conf = dest / "postgresql.conf"
+    if not conf.exists():
+        conf.write_text("# written by opsd restore: the backup had no postgresql.conf (config outside PGDATA)\n")
+    hba = dest / "pg_hba.conf"
+    if not hba.exists():
+        hba.write_text("local all all peer\n")
+    ident = dest / "pg_ident.conf"
+    if not ident.exists():
+        ident.write_text("")
 
 
 def make_empty_dir(path: Path, user: str) -> None:

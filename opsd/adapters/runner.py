@@ -52,6 +52,7 @@ class Runner(Protocol):
         as_user: bool = True,
         on_line: Callable[[str, str], None] | None = None,
         log_output: bool = True,
+        stdin: str | None = None,
     ) -> Completed: ...
 
     def cancel_all(self) -> None: ...
@@ -87,6 +88,7 @@ class ProcessRunner:
         as_user: bool = True,
         on_line: Callable[[str, str], None] | None = None,
         log_output: bool = True,
+        stdin: str | None = None,
     ) -> Completed:
         full = [*(user_prefix(self.run_as) if as_user else []), *argv]
         shown = redact_argv(argv)
@@ -95,7 +97,7 @@ class ProcessRunner:
         if self._cancelled.is_set():
             raise CommandCancelled("cancelled before start (opsd is shutting down)", argv=shown)
         started = time.monotonic()
-        proc = self._spawn(full, shown, env)
+        proc = self._spawn(full, shown, env, stdin)
         out: list[str] = []
         err: list[str] = []
 
@@ -138,17 +140,22 @@ class ProcessRunner:
                 if stream is not None:
                     stream.close()
 
-    def _spawn(self, full: list[str], shown: list[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
-        """Start the command in a session of its own (so a timeout can kill its whole group) and track it."""
+    def _spawn(self, full: list[str], shown: list[str], env: Mapping[str, str] | None,
+               stdin: str | None = None) -> subprocess.Popen[bytes]:
+        """Start the command in a session of its own (so a timeout can kill its whole group) and track it;
+        ``stdin`` is written to it from a thread (a child that never reads cannot block us)."""
         try:
             proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env={**os.environ, **(env or {})}, start_new_session=True,
             ))
         except Exception as e:  # plumbum CommandNotFound, OSError
             raise CommandError(f"cannot start {shown[0]}: {e}", argv=shown) from None
         with self._lock:
             self._procs.add(proc)
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(proc, stdin.encode()), daemon=True, name="stdin").start()
         return proc
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
@@ -178,6 +185,14 @@ class ProcessRunner:
             procs = list(self._procs)
         for p in procs:
             self._kill(p)
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # the child exited or closed its stdin without reading it all
+        proc.stdin.write(data)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 def _pump(proc: subprocess.Popen[bytes], emit: Callable[[str, str], None], deadline: float) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from opsd.actions.backup import take_backup
+from opsd.actions.backup.job import take_backup
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from opsd.actions.backup.setup import setup as do_setup
 from opsd.actions.checks import CRITICAL, CheckResult, ChecksCritical, check_job, worst
 from opsd.actions.jobs import run_job
-from opsd.actions.setup import setup as do_setup
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import CheckFailed

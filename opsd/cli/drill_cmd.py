@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from opsd.actions import heartbeat
-from opsd.actions.drill import DrillFailed, DrillRequest, cleanup_stale, drill_job
+from opsd.actions.backup import heartbeat
+from opsd.actions.backup.verify import RepositoryDamaged, verify_job
+from opsd.actions.drill.job import DrillFailed, DrillRequest, cleanup_stale, drill_job
 from opsd.actions.jobs import run_job
-from opsd.actions.verify import RepositoryDamaged, verify_job
 from opsd.adapters import files
 from opsd.adapters.pgbackrest_verify import VerifyResult
 from opsd.cli import App

@@ -7,13 +7,14 @@ from dataclasses import asdict
 
 import click
 
-from opsd.actions.health import HealthSample, Probe, last_deadlocks, probe_for, record, take_sample
+from opsd.actions.health.sample import HealthSample, last_deadlocks, record, take_sample
+from opsd.adapters.stores.health import HealthStore
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.context import Context
 from opsd.core.schedule import parse_duration
 from opsd.core.timeparse import parse_target_time
-from opsd.health_store import HealthStore
+from opsd.db.probe import Probe, probe_for
 from opsd.report import health_console, jsonout
 
 WATCH = click.option("--watch", type=click.FloatRange(min=1), metavar="SECONDS",
@@ -24,7 +25,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bool) -> None:
     ctx = app.context()
     probe = probe_for(ctx.settings)
-    store = HealthStore(ctx.history)
+    store = HealthStore(ctx.history.db)
     try:
         while True:
             s = take_sample(ctx, probe, locks=locks, pool=pool, last_deadlocks=last_deadlocks(store))
@@ -83,7 +84,7 @@ def sample(app: App, as_json: bool) -> None:
     """Take one sample and record it, opening and closing incidents (what the daemon's health job does)."""
     ctx = app.context()
     probe: Probe = probe_for(ctx.settings)
-    store = HealthStore(ctx.history)
+    store = HealthStore(ctx.history.db)
     try:
         s = take_sample(ctx, probe, last_deadlocks=last_deadlocks(store))
     finally:
@@ -113,7 +114,7 @@ def incidents(app: App, since: str | None, as_json: bool) -> None:
             start = ctx.now() - parse_duration(since)
         except ValueError:
             start = parse_target_time(since, ctx.settings.opsd.tz)
-    rows = HealthStore(ctx.history).incidents(start)
+    rows = HealthStore(ctx.history.db).incidents(start)
     if as_json:
         click.echo(jsonout.dumps([{**asdict(i), "open": i.open} for i in rows]))
     else:

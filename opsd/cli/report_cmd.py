@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from opsd.actions.jobs import run_job
-from opsd.actions.report import make_report, report_job
-from opsd.actions.report_data import previous_month
+from opsd.actions.report.data import previous_month
+from opsd.actions.report.job import make_report, report_job
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import OpsdError, UsageError

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from opsd.actions.jobs import JobOutcome, run_job
-from opsd.actions.restore import load_window, plan_restore
-from opsd.actions.restore_plan import Request, describe
-from opsd.actions.restore_run import execute
+from opsd.actions.restore.plan import Request, describe
+from opsd.actions.restore.run import execute
+from opsd.actions.restore.service import load_window, plan_restore
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.timeparse import ACCEPTED, parse_target_time

@@ -38,18 +38,6 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
                      "seconds")
 
 
-def format_duration(td: timedelta | float) -> str:
-    secs = td.total_seconds() if isinstance(td, timedelta) else float(td)
-    if secs < 60:
-        return f"{secs:.1f}s"
-    mins, s = divmod(round(secs), 60)
-    hours, mins = divmod(mins, 60)
-    days, hours = divmod(hours, 24)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m" if mins else "",
-             f"{s}s" if s and not days else ""]
-    return "".join(p for p in parts if p) or "0s"
-
-
 @dataclass(frozen=True)
 class Schedule:
     """A parsed schedule: ``kind`` is ``cron`` or ``interval``."""

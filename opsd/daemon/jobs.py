@@ -7,18 +7,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from opsd.actions import heartbeat
-from opsd.actions.backup import backup_job
+from opsd.actions.backup import heartbeat
+from opsd.actions.backup.job import backup_job
+from opsd.actions.backup.verify import verify_job
 from opsd.actions.checks import check_job
-from opsd.actions.drill import DrillRequest, drill_job, stop_scratch_servers
-from opsd.actions.drill_plan import pick_stanza
-from opsd.actions.health import Probe, probe_for, sample_job
+from opsd.actions.drill.job import DrillRequest, drill_job, stop_scratch_servers
+from opsd.actions.drill.plan import pick_stanza
+from opsd.actions.health.sample import sample_job
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
-from opsd.actions.report import report_job
-from opsd.actions.verify import verify_job
+from opsd.actions.report.job import report_job
 from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
 from opsd.core.schedule import Schedule, parse_schedule
+from opsd.db.probe import Probe, probe_for
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 from opsd.report import publish

@@ -19,10 +19,10 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from opsd.actions.health import Probe, probe_for
 from opsd.adapters.systemd import notify
 from opsd.context import Context
 from opsd.daemon.jobs import HEALTH, HEARTBEAT, DrillControl, enabled_jobs, run_safely
+from opsd.db.probe import Probe, probe_for
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
 from opsd.settings import Settings

@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opsd.actions.backup.setup import SetupResult
 from opsd.actions.checks import CheckResult
-from opsd.actions.setup import SetupResult
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.schedule import format_duration
-from opsd.core.units import human_bytes
-from opsd.history import Run
+from opsd.core.records import Run
+from opsd.core.units import format_duration, human_bytes
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
         "changed": "CHANGED", "pending": "PENDING"}

@@ -7,9 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from opsd.adapters.pgbackrest_verify import VerifyResult
-from opsd.core.schedule import format_duration
-from opsd.core.units import human_bytes
-from opsd.history import Run
+from opsd.core.records import Run
+from opsd.core.units import format_duration, human_bytes
 from opsd.report.console import MARK, table, when
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from opsd.actions.health import HealthSample, LockReport
-from opsd.actions.health_locks import LockNode
-from opsd.actions.health_pool import ConnectionReport, PoolReport
-from opsd.health_store import Incident
+from opsd.actions.health.locks import LockNode
+from opsd.actions.health.pool import ConnectionReport, PoolReport
+from opsd.actions.health.sample import HealthSample, LockReport
+from opsd.core.records import Incident
 from opsd.report.console import table, when
 
 

@@ -7,9 +7,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from opsd.actions.report_data import MonthReport
-from opsd.core.schedule import format_duration
-from opsd.core.units import human_bytes
+from opsd.actions.report.data import MonthReport
+from opsd.core.units import format_duration, human_bytes
 
 CHART_TITLES = {"rto": "RTO per drill", "backup_duration": "Backup duration per day",
                 "backup_size": "Database size per day", "archive_lag": "Archive lag",

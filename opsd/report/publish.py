@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from opsd.actions.report import Writer
-from opsd.actions.report_data import MonthReport
+from opsd.actions.report.data import MonthReport
+from opsd.actions.report.job import Writer
 from opsd.adapters import files
 from opsd.context import Context
 from opsd.errors import OpsdError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.window import Window
+from opsd.actions.restore.window import Window
 from opsd.core.timeparse import show
 from opsd.core.units import human_bytes
 from opsd.report.console import table

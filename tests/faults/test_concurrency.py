@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from opsd.history import History
+from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg
 from tests.conftest import REPO, opsd

@@ -15,9 +15,10 @@ import psycopg
 import pytest
 
 from opsd import settings as settings_mod
-from opsd.actions.health import probe_for, record, take_sample
+from opsd.actions.health.sample import record, take_sample
+from opsd.adapters.stores.health import HealthStore
 from opsd.context import build
-from opsd.health_store import HealthStore
+from opsd.db.probe import probe_for
 from opsd_sandbox import Sandbox
 from tests.conftest import opsd
 from tests.integration.helpers import wait_until
@@ -112,7 +113,7 @@ def test_connections_exhausted_reports_saturation(ready_stack: Sandbox, tmp_path
         assert len(conns) < 500  # the server said "too many clients"
         s = take_sample(ctx, probe)
         assert s.connections is not None and s.connections.utilisation >= 95, s.connections
-        changes = record(ctx, HealthStore(ctx.history), s)
+        changes = record(ctx, HealthStore(ctx.history.db), s)
         assert "connections" in [c.key for c in changes.opened]
         res = opsd(conf, "health", "pool", "--json")  # a new superuser session still fits (reserved slots)
         assert res.returncode == 0 and json.loads(res.stdout)["connections"]["utilisation"] >= 95

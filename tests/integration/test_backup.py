@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from opsd.history import History
+from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import free_port
 from tests.conftest import opsd

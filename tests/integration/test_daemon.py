@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from opsd.history import History
+from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from tests.conftest import REPO, opsd
 from tests.integration.helpers import labels, wait_until

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from opsd import settings as settings_mod
-from opsd.actions.restore import plan_restore
-from opsd.actions.restore_plan import Request
-from opsd.actions.restore_run import execute
+from opsd.actions.restore.plan import Request
+from opsd.actions.restore.run import execute
+from opsd.actions.restore.service import plan_restore
 from opsd.context import build
 from opsd.errors import RefusedError
 from opsd_sandbox import Sandbox

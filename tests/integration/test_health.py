@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 from opsd import settings as settings_mod
-from opsd.actions.health import ProbeBusy, probe_for, take_sample
+from opsd.actions.health.sample import take_sample
 from opsd.context import build
+from opsd.db.probe import ProbeBusy, probe_for
 from opsd_sandbox import Sandbox
 from opsd_sandbox.stack import PGBOUNCER_CLIENT_PASSWORD
 from tests.conftest import opsd

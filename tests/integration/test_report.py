@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from opsd.history import History
+from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from opsd_sandbox.stack import BUCKET
 from tests.conftest import opsd

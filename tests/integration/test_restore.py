@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opsd.history import History
+from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, run
 from tests.conftest import opsd

@@ -16,6 +16,7 @@ import pytest
 from opsd import log
 from opsd.actions import alerts
 from opsd.actions.jobs import JobOutcome, run_job
+from opsd.adapters.runner import ProcessRunner
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -67,6 +68,7 @@ def test_command_channel_gets_the_alert_on_stdin(fake_ctx, tmp_path: Path) -> No
     script = tmp_path / "hook.py"
     script.write_text(f"import sys\nopen({str(out)!r}, 'w').write(sys.stdin.read())\n")
     ctx, _ = _ctx(fake_ctx, command=f"{sys.executable} {script}")
+    ctx.runner = ProcessRunner()  # the real runner: stdin written from a thread, as opsd's own user
     alerts.fire(ctx, "check.restorability", "restorability stale", details={"age": 9})
     data = json.loads(out.read_text())
     assert data["alert"]["key"] == "check.restorability" and data["alert"]["details"] == {"age": 9}

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from opsd.actions.checks import CRITICAL, OK, WARNING, restorability_results
-from opsd.actions.drill_plan import judge_heartbeats, judge_objective, judge_recovery_point, pick_stanza, pick_target
-from opsd.actions.restore import _options, default_launch
-from opsd.actions.window import compute_window
+from opsd.actions.drill.plan import judge_heartbeats, judge_objective, judge_recovery_point, pick_stanza, pick_target
+from opsd.actions.restore.service import _options, default_launch
+from opsd.actions.restore.window import compute_window
 from opsd.adapters.files import remove_scratch
 from opsd.adapters.pgbackrest_verify import parse_verify
+from opsd.core.records import Run
 from opsd.daemon.jobs import HEARTBEAT, enabled_jobs
 from opsd.db.queries import HeartbeatRow
 from opsd.errors import ConfigError, OpsdError
-from opsd.history import Run
 from opsd.settings import parse
 from tests.unit.test_restore_pure import B1, B2, LAST_COMMIT, SEGS, T0, _commit, _info, _plan, _req
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from opsd.actions.health_incidents import conditions, reconcile
-from opsd.actions.health_locks import build_trees, mask_literals, query_text
-from opsd.actions.health_pool import connection_report, pool_report
+from opsd.actions.health.incidents import conditions, reconcile
+from opsd.actions.health.locks import build_trees, mask_literals, query_text
+from opsd.actions.health.pool import connection_report, pool_report
+from opsd.core.records import Incident
 from opsd.db.queries import ConnectionRow, LimitsRow, LockRow, SessionRow, WaiterRow
-from opsd.health_store import Incident
 from opsd.settings import HealthSection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

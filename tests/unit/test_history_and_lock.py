@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from opsd.adapters.files import exclusive_lock
+from opsd.adapters.stores.runs import History
 from opsd.errors import BusyError, ExitCode
-from opsd.history import History
 from tests.conftest import _me
 
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from opsd.actions.report import make_report
-from opsd.health_store import HealthStore
+from opsd.actions.report.job import make_report
+from opsd.adapters.stores.health import HealthStore
 from opsd.report.publish import render
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_a_month_with_one_failed_drill(fake_ctx) -> None:  # type: ignore[no-unt
     ids = [_drill(ctx, d, rto) for d, rto in ((1, 380.0), (8, 400.0), (15, 420.0), (22, 440.0))]
     bad = _drill(ctx, 23, 500.0, ok=False)
     ids.append(_drill(ctx, 29, 360.0))
-    store = HealthStore(ctx.history)
+    store = HealthStore(ctx.history.db)
     for i in range(3):
         at = NOV + timedelta(days=10 + i)
         tree = {"root": {"pid": 100 + i, "state": "idle in transaction", "user": "wms", "database": "shop",

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsd.actions.restore_plan import REFUSE, WARN, DestFacts, Request, make_plan
-from opsd.actions.window import compute_window
+from opsd.actions.restore.plan import REFUSE, WARN, DestFacts, Request, make_plan
+from opsd.actions.restore.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence
 from opsd.adapters.waldump import Commit, last_commit

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opsd import settings as settings_mod
-from opsd.actions.restore_plan import OK, REFUSE, WARN, DestFacts, Request, judge_stopped, make_plan
-from opsd.actions.window import compute_window
+from opsd.actions.restore.plan import OK, REFUSE, WARN, DestFacts, Request, judge_stopped, make_plan
+from opsd.actions.restore.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence, detect_layout, layout_problems
 from opsd.adapters.pgbackrest_conf import archive_async

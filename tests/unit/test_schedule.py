@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsd.core.schedule import format_duration, parse_duration, parse_schedule
+from opsd.core.schedule import parse_duration, parse_schedule
+from opsd.core.units import format_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsd.actions import heartbeat
+from opsd.actions.backup import heartbeat
 from opsd.actions.server import server_role
 from opsd.adapters.pgbackrest import archive_push_command
 from opsd.adapters.postgres import PgCtl

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.report_items import action_items, days
-from opsd.health_store import Incident
-from opsd.history import Run
+from opsd.actions.report.items import action_items, days
+from opsd.core.records import Incident, Run
 from opsd.settings import Settings
 
 

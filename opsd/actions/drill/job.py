@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
-from opsd.actions.drill_plan import (
+from opsd.actions.drill.plan import (
     Target,
     judge_heartbeats,
     judge_objective,
@@ -26,15 +26,15 @@ from opsd.actions.drill_plan import (
     pick_stanza,
     pick_target,
 )
-from opsd.actions.drill_verify import amcheck, databases, heartbeat_rows, readable, smoke
+from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readable, smoke
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.restore import Launch, RestoreResult, gather_facts, load_window, restore_files
-from opsd.actions.restore_plan import Plan, Request, make_plan
-from opsd.actions.restore_run import start_and_watch
+from opsd.actions.restore.plan import Plan, Request, make_plan
+from opsd.actions.restore.run import start_and_watch
+from opsd.actions.restore.service import Launch, RestoreResult, gather_facts, load_window, restore_files
 from opsd.adapters import files, processes
 from opsd.context import Context
-from opsd.core.schedule import format_duration
 from opsd.core.timeparse import show
+from opsd.core.units import format_duration
 from opsd.db.connection import per_database
 from opsd.db.queries import HeartbeatRow
 from opsd.errors import CommandCancelled, OpsdError
@@ -121,12 +121,8 @@ def scratch_root(ctx: Context) -> Path:
 def cleanup_stale(ctx: Context) -> list[str]:
     """Stop and remove every ``drill-*`` instance a crashed (or --keep) run left behind."""
     root = scratch_root(ctx)
-    if not root.is_dir():
-        return []
     removed = []
-    for d in sorted(root.glob("drill-*")):
-        if not d.is_dir():
-            continue
+    for d in files.scratch_instances(root):
         processes.stop_postmaster(d)
         processes.kill_mentioning(str(d))  # an orphaned pgbackrest restore still writing into it
         files.remove_scratch(d, root)
@@ -139,8 +135,7 @@ def cleanup_stale(ctx: Context) -> list[str]:
 def stop_scratch_servers(ctx: Context) -> None:
     """Immediate shutdown of every scratch instance (the daemon cancelling its drill): queries on it fail at
     once, so the drill reaches its teardown without waiting for a long verification."""
-    root = scratch_root(ctx)
-    for d in sorted(root.glob("drill-*")) if root.is_dir() else []:
+    for d in files.scratch_instances(scratch_root(ctx)):
         processes.stop_postmaster(d)
 
 

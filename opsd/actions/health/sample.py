@@ -4,19 +4,20 @@ times out is reported as such; it never queues behind a lock and never piles up.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from opsd.actions import alerts
-from opsd.actions.health_incidents import Changes, conditions, reconcile
-from opsd.actions.health_locks import LockTree, build_trees, query_text
-from opsd.actions.health_pool import ConnectionReport, PoolReport, connection_report, pool_report
+from opsd.actions.health.incidents import Changes, conditions, reconcile
+from opsd.actions.health.locks import LockTree, build_trees, query_text
+from opsd.actions.health.pool import ConnectionReport, PoolReport, connection_report, pool_report
 from opsd.adapters import pgbouncer
+from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
-from opsd.db.connection import Conn, Connect, factory
+from opsd.db.connection import Conn
+from opsd.db.probe import Probe, ProbeBusy
 from opsd.db.queries import (
     ConnectionRow,
     DeadlocksRow,
@@ -27,56 +28,11 @@ from opsd.db.queries import (
     fetch_all,
     fetch_one,
 )
-from opsd.errors import DatabaseError, OpsdError, QueryTimeout
-from opsd.health_store import HealthStore
+from opsd.errors import OpsdError, QueryTimeout
 from opsd.log import get_logger
 from opsd.settings import Settings
 
 T = TypeVar("T")
-
-
-class ProbeBusy(OpsdError):
-    """The previous probe is still running: this one is skipped, never queued."""
-
-
-class Probe:
-    """One reused connection for every probe; at most one probe in flight. A broken connection is reopened
-    at the next probe; a timed-out one is kept (the server cancelled the statement, the session is fine)."""
-
-    def __init__(self, connect: Connect) -> None:
-        self._connect = connect
-        self._conn: Conn | None = None
-        self._busy = threading.Lock()
-
-    def run(self, fn: Callable[[Conn], T]) -> T:
-        if not self._busy.acquire(blocking=False):
-            raise ProbeBusy("previous probe still running: skipped")
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            try:
-                return fn(self._conn)
-            except QueryTimeout:
-                raise
-            except DatabaseError:
-                self.close()
-                raise
-        finally:
-            self._busy.release()
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
-
-def probe_for(settings: Settings) -> Probe:
-    h = settings.health
-    pg = settings.postgres.model_copy(update={"statement_timeout": h.probe_timeout})
-    return Probe(factory(pg, lock_timeout_ms=max(1, int(h.probe_lock_timeout.total_seconds() * 1000)),
-                         run_as=settings.opsd.run_as))
 
 
 @dataclass(frozen=True)
@@ -211,7 +167,7 @@ def last_deadlocks(store: HealthStore) -> int | None:
 
 def sample_job(ctx: Context, probe: Probe) -> str:
     """The scheduled sampler (not a history 'run': samples and incidents have their own tables)."""
-    store = HealthStore(ctx.history)
+    store = HealthStore(ctx.history.db)
     try:
         sample = take_sample(ctx, probe, last_deadlocks=last_deadlocks(store))
     except ProbeBusy as e:

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.report_data import MonthReport, RepoFacts, build, month_bounds, previous_month
+from opsd.actions.report.data import MonthReport, RepoFacts, build, month_bounds, previous_month
 from opsd.adapters.pgbackrest_conf import option
+from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.errors import OpsdError
-from opsd.health_store import HealthStore
 from opsd.log import get_logger
 
 
@@ -37,7 +37,7 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
     prev = [r for r in ctx.history.between(pstart, start) if r.job == "drill" and r.outcome == "ok"]
     prev_rtos = [float(r.details["rto_seconds"]) for r in prev if r.details.get("rto_seconds") is not None]
     before = [r.started_at for r in ctx.history.runs("drill", limit=1000) if r.outcome == "ok" and r.started_at < start]
-    store = HealthStore(ctx.history)
+    store = HealthStore(ctx.history.db)
     samples = [(t, d) for t, d in store.samples(start) if t < end]
     return build(ctx.settings, year, month, runs=runs, prior_passes=sorted(before),
                  prev_rto_median=statistics.median(prev_rtos) if prev_rtos else None,

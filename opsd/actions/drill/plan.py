@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
-from opsd.actions.window import Window
+from opsd.actions.restore.window import Window
 from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.schedule import format_duration
+from opsd.core.records import Run
 from opsd.core.timeparse import show
+from opsd.core.units import format_duration
 from opsd.db.queries import HeartbeatRow
-from opsd.history import Run
 
 BORDERLINE = timedelta(seconds=1)  # a row written this close before T may commit after T: not counted either way
 MIN_HEARTBEAT = timedelta(seconds=1)

@@ -1,8 +1,4 @@
-"""The run history: every job run with start, end, outcome, error and details (SQLite, WAL mode).
-
-Lives at ``<state_dir>/history.sqlite3``. When opsd runs as root the files are handed to ``run_as``,
-so the daemon (running as that user) keeps writing the same history.
-"""
+"""The run history (table ``runs`` of the state file): every job run with start, end, outcome, error and details."""
 
 from __future__ import annotations
 
@@ -10,51 +6,12 @@ import contextlib
 import json
 import socket
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from opsd.adapters.files import ensure_dir, give_to
-from opsd.errors import OpsdError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    job         TEXT NOT NULL,
-    trigger     TEXT NOT NULL,
-    host        TEXT NOT NULL,
-    pid         INTEGER NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT,
-    outcome     TEXT NOT NULL DEFAULT 'running',
-    error       TEXT,
-    details     TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS runs_job_started ON runs (job, started_at);
-"""
-
-OUTCOMES = ("running", "ok", "failed", "skipped", "busy", "interrupted")
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    job: str
-    trigger: str
-    host: str
-    pid: int
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str
-    error: str | None
-    details: dict[str, Any]
-
-    @property
-    def duration(self) -> float | None:
-        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+from opsd.adapters.stores.database import StateDB
+from opsd.core.records import OUTCOMES, Run
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -69,40 +26,16 @@ def _row(r: sqlite3.Row) -> Run:
 
 
 class History:
-    _schema_applied: ClassVar[set[tuple[str, str]]] = set()
+    """The ``runs`` table: every job run with start, end, outcome, error and details."""
 
     def __init__(self, state_dir: Path, owner: str) -> None:
-        self.path = state_dir / "history.sqlite3"
+        self.db = StateDB(state_dir / "history.sqlite3", owner)
+        self.path = self.db.path
         self.state_dir = state_dir
         self.owner = owner
 
-    def connection(self, schema: str = "") -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        """The history database, with ``schema`` (CREATE ... IF NOT EXISTS) applied: other stores share the file."""
-        return self._conn(schema)
-
-    @contextmanager
-    def _conn(self, extra_schema: str = "") -> Iterator[sqlite3.Connection]:
-        ensure_dir(self.state_dir, self.owner)
-        try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.Error as e:
-            raise OpsdError(f"cannot open run history {self.path}: {e}") from None
-        with closing(conn):
-            conn.row_factory = sqlite3.Row
-            try:
-                conn.execute("PRAGMA busy_timeout=30000")
-                conn.execute("PRAGMA synchronous=NORMAL")  # WAL mode: consistent after a crash, fsync at checkpoints
-                key = (str(self.path), extra_schema)
-                if key not in self._schema_applied:  # once per process and schema, not on every open
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(SCHEMA + extra_schema)
-                    self._schema_applied.add(key)
-            except sqlite3.Error as e:
-                raise OpsdError(f"run history {self.path} is not usable: {e}",
-                                hint="check its owner (it must belong to opsd.run_as) and free disk space") from None
-            for suffix in ("", "-wal", "-shm"):
-                give_to(Path(f"{self.path}{suffix}"), self.owner)
-            yield conn
+    def _conn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self.db.connect()
 
     def start(self, job: str, trigger: str, started_at: datetime | None = None) -> int:
         import os

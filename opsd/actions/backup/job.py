@@ -9,8 +9,7 @@ from opsd.actions.jobs import JobOutcome
 from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
-from opsd.core.schedule import format_duration
-from opsd.core.units import human_bytes
+from opsd.core.units import format_duration, human_bytes
 from opsd.errors import OpsdError
 
 

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from opsd.actions.window import Bound, Interval, Window
+from opsd.actions.restore.window import Bound, Interval, Window
 from opsd.adapters.cluster import CLEAN_STATES, StopEvidence
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
-from opsd.core.schedule import format_duration
+from opsd.core.records import Run
 from opsd.core.timeparse import show
-from opsd.core.units import human_bytes
+from opsd.core.units import format_duration, human_bytes
 from opsd.core.wal import SEGMENT_BYTES, Segment, parse_segment
-from opsd.history import Run
 
 OK, WARN, REFUSE = "ok", "warning", "refuse"
 SPACE_MARGIN = 1.10

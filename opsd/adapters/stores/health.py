@@ -1,4 +1,4 @@
-"""Health samples and incidents, in the run history's SQLite file (tables ``health_samples`` and
+"""Health samples and incidents, in the state file (tables ``health_samples`` and
 ``incidents``). Samples are pruned after ``health.sample_retention``; incidents are kept."""
 
 from __future__ import annotations
@@ -6,49 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from opsd.history import History
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS health_samples (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    taken_at TEXT NOT NULL,
-    data     TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS health_samples_taken ON health_samples (taken_at);
-CREATE TABLE IF NOT EXISTS incidents (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    key       TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    closed_at TEXT,
-    summary   TEXT NOT NULL,
-    peak      REAL NOT NULL,
-    worst     TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS incidents_open ON incidents (closed_at, key);
-"""
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: int
-    key: str
-    kind: str  # lock | pool | connections | probe
-    opened_at: datetime
-    last_seen: datetime
-    closed_at: datetime | None
-    summary: str  # of the worst moment
-    peak: float  # longest wait (s), pool maxwait (s), utilisation (%)
-    worst: dict[str, Any]  # the worst tree / pool / report seen
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
+from opsd.adapters.stores.database import StateDB
+from opsd.core.records import Incident
 
 
 def _inc(r: Any) -> Incident:
@@ -59,11 +21,11 @@ def _inc(r: Any) -> Incident:
 
 
 class HealthStore:
-    def __init__(self, history: History) -> None:
-        self.history = history
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
 
     def _conn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return self.history.connection(SCHEMA)
+        return self.db.connect()
 
     def add_sample(self, taken_at: datetime, data: dict[str, Any], retention_before: datetime) -> None:
         with self._conn() as c:

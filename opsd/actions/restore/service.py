@@ -7,7 +7,6 @@ cluster is proven stopped and moves the old data directory aside instead of dele
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -15,17 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from opsd.actions.restore_plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
-from opsd.actions.window import Window, compute_window
-from opsd.adapters import files
+from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
+from opsd.actions.restore.window import Window, compute_window
+from opsd.adapters import files, sockets
 from opsd.adapters.cluster import stop_evidence
 from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
-from opsd.adapters.waldump import Commit, last_commit
+from opsd.adapters.waldump import archive_reader
 from opsd.context import Context
-from opsd.core.schedule import format_duration
 from opsd.core.timeparse import pgbackrest_target
-from opsd.core.units import human_bytes
+from opsd.core.units import format_duration, human_bytes
 from opsd.core.wal import Switch, parse_history
 from opsd.errors import OpsdError, RefusedError
 
@@ -36,44 +34,30 @@ def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
     pgbr = ctx.pgbackrest
     info = pgbr.info()
     segments, histories = pgbr.archive_listing()
-    user = ctx.settings.opsd.run_as
-    with files.scratch_dir(ctx.settings.opsd.state_dir / "tmp", user) as tmp:
-
-        def fetch(name: str) -> Path | None:
-            dest = tmp / name
-            return dest if pgbr.archive_get(name, str(dest)) else None
-
-        def commit_at(wal: str) -> Commit | None:
-            got = fetch(wal)
-            if got is None:
-                return None
-            res = ctx.runner.run([str(ctx.settings.postgres.bin_dir / "pg_waldump"), str(got)], timeout=120,
-                                 env={"TZ": "UTC"}, log_output=False)
-            got.unlink(missing_ok=True)
-            return last_commit(res.stdout)
-
+    pg = ctx.settings.postgres
+    with archive_reader(pgbr, ctx.runner, pg.bin_dir, ctx.settings.opsd.state_dir, ctx.settings.opsd.run_as) as rd:
         switches: dict[int, Switch] = {}
         current = info.current_archive_id
         for h in sorted(histories, key=lambda x: x.timeline):
-            got = fetch(h.name) if h.archive_id == current else None
-            if got is not None:
-                switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, got.read_text()))
-        window = compute_window(info, segments, commit_at, tuple(sorted(switches.values(), key=lambda x: x.timeline)))
+            text = rd.text(h.name) if h.archive_id == current else None
+            if text is not None:
+                switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, text))
+        window = compute_window(info, segments, rd.last_commit,
+                                tuple(sorted(switches.values(), key=lambda x: x.timeline)))
     return info, window
 
 
 def gather_facts(ctx: Context, req: Request) -> DestFacts:
     pg = ctx.settings.postgres
     sock = Path(pg.host) if pg.host.startswith("/") else None
-    real = Path(os.path.realpath(req.dest))
-    empty = files.is_empty_dir(real)
+    f = files.path_facts(req.dest)
     stop = None
-    if req.in_place and real.is_dir() and not empty:
+    if req.in_place and f.is_dir and not f.empty:
         stop = stop_evidence(ctx.runner, pg.bin_dir, req.dest, pg.port, sock)
     return DestFacts(
-        exists=req.dest.exists(), empty=empty, free_bytes=files.free_bytes(real),
-        port_in_use=files.port_in_use(req.port, sock) if req.port else False, stop=stop,
-        mount_point=req.in_place and real.is_dir() and os.path.ismount(real), real_path=real,
+        exists=f.exists, empty=f.empty, free_bytes=f.free_bytes,
+        port_in_use=sockets.port_in_use(req.port, sock) if req.port else False, stop=stop,
+        mount_point=req.in_place and f.mount_point, real_path=f.real,
     )
 
 
@@ -169,7 +153,7 @@ def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[st
     moved = None
     if req.in_place and not req.delta and not files.is_empty_dir(req.dest):
         # the real directory (a symlinked data_dir keeps pointing at the new, empty one)
-        real = Path(os.path.realpath(req.dest))
+        real = files.real_path(req.dest)
         moved = files.move_aside(real, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
         report(f"moved the old data directory aside to {moved}")
     elif not req.in_place:
@@ -226,7 +210,7 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
                     ("listen_addresses", "localhost"))
     # the real directory: pgBackRest takes the owner of its files from pg1-path itself, and a data_dir symlink is
     # usually root's ('unable to set ownership ... Operation not permitted')
-    pg1_path = os.path.realpath(req.dest) if req.in_place else str(req.dest)
+    pg1_path = str(files.real_path(req.dest)) if req.in_place else str(req.dest)
     return RestoreOptions(
         pg1_path=pg1_path, set=plan.backup.label if plan.backup else None, target_type=target_type,
         target=target, target_action="pause" if req.pause else "promote",

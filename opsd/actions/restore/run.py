@@ -14,8 +14,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from opsd.actions.restore import Launch, RestoreResult, default_launch, recheck_in_place, restore_files, side_socket_dir
-from opsd.actions.restore_plan import Plan
+from opsd.actions.restore.plan import Plan
+from opsd.actions.restore.service import (
+    Launch,
+    RestoreResult,
+    default_launch,
+    recheck_in_place,
+    restore_files,
+    side_socket_dir,
+)
 from opsd.adapters import files
 from opsd.adapters.cluster import debian_log_file, start_argv
 from opsd.adapters.postgres import Instance, tail_fatal
@@ -48,7 +55,7 @@ def _start_side(ctx: Context, plan: Plan, launch: Launch, log_file: Path) -> Con
     """A side copy or drill: pg_ctl on the restored directory (port, socket and archive_mode=off are already in its
     postgresql.auto.conf); only a drill adds throwaway overrides."""
     req, pg = plan.request, ctx.settings.postgres
-    _ensure_config_files(req.dest)
+    files.ensure_side_config(req.dest)
     Instance(pg.bin_dir, req.dest, ctx.runner).start(log_file, list(launch.server_options))
     section = pg.model_copy(update={"host": str(side_socket_dir(ctx, launch)), "port": req.port or pg.port})
     return factory(section, run_as=ctx.settings.opsd.run_as)
@@ -120,17 +127,3 @@ def _finish_promotion(connect: Connect) -> None:
         checkpoint(conn)
         alter_system_reset(conn, RECOVERY_SETTINGS)
         reload_conf(conn)
-
-
-def _ensure_config_files(dest: Path) -> None:
-    """A side copy of a cluster whose config lives outside PGDATA (Debian) has no postgresql.conf: give the copy
-    (never a production directory) a minimal one so it can start. Its settings are in postgresql.auto.conf."""
-    conf = dest / "postgresql.conf"
-    if not conf.exists():
-        conf.write_text("# written by opsd restore: the backup had no postgresql.conf (config outside PGDATA)\n")
-    hba = dest / "pg_hba.conf"
-    if not hba.exists():
-        hba.write_text("local all all peer\n")
-    ident = dest / "pg_ident.conf"
-    if not ident.exists():
-        ident.write_text("")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from opsd.actions.health_locks import LockTree
-from opsd.actions.health_pool import ConnectionReport, Pool
-from opsd.health_store import Incident
+from opsd.actions.health.locks import LockTree
+from opsd.actions.health.pool import ConnectionReport, Pool
+from opsd.core.records import Incident
 from opsd.settings import HealthSection
 
 

@@ -1,0 +1,75 @@
+"""The state file's schema, as the list of steps that build it. Step N brings ``PRAGMA user_version`` from N-1
+to N; a step is never edited once released, a change is a new step. Step 1 is the schema opsd wrote before
+versioning (every statement ``IF NOT EXISTS``), so a file from then is adopted as it is."""
+
+from __future__ import annotations
+
+V1_RUNS = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job         TEXT NOT NULL,
+    trigger     TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    outcome     TEXT NOT NULL DEFAULT 'running',
+    error       TEXT,
+    details     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_job_started ON runs (job, started_at);
+"""
+
+V1_HEALTH = """
+CREATE TABLE IF NOT EXISTS health_samples (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    taken_at TEXT NOT NULL,
+    data     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_samples_taken ON health_samples (taken_at);
+CREATE TABLE IF NOT EXISTS incidents (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    key       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    closed_at TEXT,
+    summary   TEXT NOT NULL,
+    peak      REAL NOT NULL,
+    worst     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (closed_at, key);
+"""
+
+V1_ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    key        TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    first_at   TEXT NOT NULL,
+    last_sent  TEXT,
+    resolved_at TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    ok      INTEGER NOT NULL,
+    error   TEXT
+);
+"""
+
+# Step 2: the version of each saved record (job details, health samples, incident moments) is kept beside it,
+# so a reader knows which shape it is reading; rows written before have version 0 (the unversioned shapes,
+# which the version-1 models still read). The monthly report's incident query gets its index.
+V2_RECORD_VERSIONS = """
+ALTER TABLE runs ADD COLUMN details_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE health_samples ADD COLUMN data_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN worst_version INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS incidents_opened ON incidents (opened_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS)
+LATEST = len(MIGRATIONS)
