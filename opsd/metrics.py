@@ -16,6 +16,9 @@ from opsd.actions import alerts
 from opsd.actions.jobs import JOBS
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
+from opsd.core.records.checks import CRITICAL
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import BackupResult, CheckReport
 
 PREFIX = "opsd"
 
@@ -61,9 +64,9 @@ class OpsdCollector(Collector):
             ok = ctx.history.last(job, ("ok",))
             if ok is not None:
                 last_ok.add_metric([job], ok.started_at.timestamp())
-                if job.startswith("backup-"):
-                    size.add_metric([job.removeprefix("backup-")], float(ok.details.get("size") or 0))
-                    stored.add_metric([job.removeprefix("backup-")], float(ok.details.get("repo_delta") or 0))
+                if (b := ok.details_as(BackupResult)) is not None:
+                    size.add_metric([job.removeprefix("backup-")], float(b.size))
+                    stored.add_metric([job.removeprefix("backup-")], float(b.repo_delta))
             if run is not None:
                 last_run.add_metric([job], run.started_at.timestamp())
                 if run.duration is not None:
@@ -73,25 +76,27 @@ class OpsdCollector(Collector):
 
     def _check(self, ctx: Context) -> Iterator[Metric]:
         run = ctx.history.last("check", ("ok", "failed"))
-        results = {r["name"]: r for r in (run.details.get("results") or [])} if run else {}
-        arch = (results.get("archive.archiver") or {}).get("details") or {}
-        repo = (results.get("repository") or {}).get("details") or {}
-        pairs: list[tuple[str, str, Any]] = [
-            ("archive_failed_count", "pg_stat_archiver.failed_count at the last check", arch.get("failed_count")),
-            ("archive_archived_count", "pg_stat_archiver.archived_count at the last check", arch.get("archived_count")),
+        rep = run.details_as(CheckReport) if run else None
+        arch = rep.archiver if rep else None
+        repo = rep.repository if rep else None
+        pairs: list[tuple[str, str, float | None]] = [
+            ("archive_failed_count", "pg_stat_archiver.failed_count at the last check",
+             arch.failed_count if arch else None),
+            ("archive_archived_count", "pg_stat_archiver.archived_count at the last check",
+             arch.archived_count if arch else None),
             ("wal_ready_count", "WAL segments waiting to be archived (.ready) at the last check",
-             arch.get("ready_count")),
+             arch.ready_count if arch else None),
             ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",
-             arch.get("oldest_ready_age") or (0 if arch else None)),
+             (arch.oldest_ready_age or 0) if arch else None),
             ("recoverable_window_start_timestamp_seconds", "Stop time of the oldest usable backup (earliest "
-             "recoverable time) at the last check", repo.get("oldest_backup_stop")),
+             "recoverable time) at the last check", repo.oldest_backup_stop if repo else None),
             ("recoverable_window_end_timestamp_seconds", "When the newest archived WAL segment was archived (about "
-             "the latest recoverable time) at the last check", arch.get("last_archived_at")),
+             "the latest recoverable time) at the last check", arch.last_archived_at if arch else None),
         ]
         yield from _scalars(pairs)
         crit = _g("check_critical", "1 for each check that was critical at the last check run", ["check"])
-        for name, r in results.items():
-            crit.add_metric([name], 1.0 if r.get("status") == "critical" else 0.0)
+        for r in {r.name: r for r in rep.results}.values() if rep else []:
+            crit.add_metric([r.name], 1.0 if r.status == CRITICAL else 0.0)
         yield crit
 
     def _drill(self, ctx: Context) -> Iterator[Metric]:
@@ -103,36 +108,39 @@ class OpsdCollector(Collector):
         age = _g("restorability_age_seconds", "Age of the last passing drill")
         if last is not None:
             ok.add_metric([], 1.0 if last.outcome == "ok" else 0.0)
-            ph = last.details.get("phases") or {}
-            for p in ("plan", "restore", "recovery", "verify", "total"):
-                if ph.get(f"{p}_seconds") is not None:
-                    phases.add_metric([p], float(ph[f"{p}_seconds"]))
-            if last.details.get("rto_seconds") is not None:
-                phases.add_metric(["rto"], float(last.details["rto_seconds"]))
-            if last.details.get("rpo_seconds") is not None:
-                rpo.add_metric([], float(last.details["rpo_seconds"]))
+            d = last.details_as(DrillResult)
+            ph = d.phases if d else None
+            seconds = {"plan": ph.plan_seconds, "restore": ph.restore_seconds, "recovery": ph.recovery_seconds,
+                       "verify": ph.verify_seconds, "total": ph.total_seconds} if ph else {}
+            for p, v in seconds.items():
+                if v is not None:
+                    phases.add_metric([p], v)
+            if d is not None and d.rto_seconds is not None:
+                phases.add_metric(["rto"], d.rto_seconds)
+            if d is not None and d.rpo_seconds is not None:
+                rpo.add_metric([], d.rpo_seconds)
         if passed is not None:
             age.add_metric([], (ctx.now() - passed.started_at).total_seconds())
         yield from (ok, phases, rpo, age)
 
     def _health(self, ctx: Context) -> Iterator[Metric]:
         store = HealthStore(ctx.history.db)
-        sample = store.last_sample() or {}
-        locks = sample.get("locks") or {}
-        trees = locks.get("trees") or []
-        conns = sample.get("connections") or {}
-        pool = sample.get("pool") or {}
-        values: list[tuple[str, str, Any]] = [
+        sample = store.last_sample()
+        locks = sample.locks if sample else None
+        conns = sample.connections if sample else None
+        pool = sample.pool if sample else None
+        values: list[tuple[str, str, float | None]] = [
             ("lock_waiters", "Sessions waiting behind a blocker (last health sample)",
-             sum(int(t.get("waiters") or 0) for t in trees) if locks else None),
+             sum(t.waiters for t in locks.trees) if locks else None),
             ("lock_longest_wait_seconds", "Longest lock wait (last health sample)",
-             max((float(t.get("longest_wait") or 0) for t in trees), default=0.0) if locks else None),
+             max((t.longest_wait for t in locks.trees), default=0.0) if locks else None),
             ("connections_utilisation_ratio", "Client connections / (max_connections - reserved)",
-             (conns.get("utilisation") or 0) / 100 if conns else None),
-            ("pgbouncer_waiting_clients", "PgBouncer clients waiting for a server connection", pool.get("waiting")),
-            ("pgbouncer_maxwait_seconds", "Longest PgBouncer client wait", pool.get("maxwait")),
+             conns.utilisation / 100 if conns else None),
+            ("pgbouncer_waiting_clients", "PgBouncer clients waiting for a server connection",
+             pool.waiting if pool else None),
+            ("pgbouncer_maxwait_seconds", "Longest PgBouncer client wait", pool.maxwait if pool else None),
             ("health_probe_problems", "Parts of the last health sample that failed or timed out",
-             len(sample.get("problems") or []) if sample else None),
+             len(sample.problems) if sample else None),
         ]
         yield from _scalars(values)
         open_ = _g("health_incidents_open", "Open health incidents by kind", ["kind"])

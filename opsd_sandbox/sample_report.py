@@ -16,7 +16,10 @@ from opsd.actions.report.job import make_report
 from opsd.adapters.stores.health import HealthStore
 from opsd.adapters.stores.runs import History
 from opsd.context import Context
+from opsd.core.records.checks import CRITICAL, OK
+from opsd.core.records.health import IncidentMoment
 from opsd.report.publish import render
+from opsd_sandbox import records
 
 MONTH = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -29,52 +32,52 @@ def _record_month(h: History, rng: random.Random) -> None:
         ok = day != 17
         h.record("backup-full", "schedule", at, at + timedelta(minutes=41), "ok" if ok else "failed",
                  error=None if ok else "[49 host-connect] unable to connect to 's3.internal:443'",
-                 details={"size": size, "delta": size, "duration": 2400.0 + rng.uniform(-200, 300)} if ok else {})
+                 details=records.backup(size, 2400.0 + rng.uniform(-200, 300), label=f"{at:%Y%m%d}-010002F")
+                 if ok else None)
         d = at + timedelta(hours=12)
+        delta = rng.randint(4, 9) * 2**30  # drawn before the duration: the seeded month stays the same
         h.record("backup-diff", "schedule", d, d + timedelta(minutes=6), "ok",
-                 details={"size": size, "delta": rng.randint(4, 9) * 2**30, "duration": 340.0 + rng.uniform(-40, 60)})
+                 details=records.backup(size, 340.0 + rng.uniform(-40, 60), type_="diff", delta=delta,
+                                        label=f"{d:%Y%m%d}-010002F_{d:%H%M%S}D"))
         for half in range(48):
             t = MONTH + timedelta(days=day, minutes=30 * half)
             lag = 0.0 if rng.random() > 0.02 else rng.uniform(60, 1400)
-            h.record("check", "schedule", t, t + timedelta(seconds=3), "ok", details={"results": [
-                {"name": "archive.archiver", "status": "critical" if lag > 900 else "ok", "message": "",
-                 "details": {"oldest_ready_age": lag, "failed_count": 3 + day // 10}}]})
+            h.record("check", "schedule", t, t + timedelta(seconds=3), "ok",
+                     details=records.archiver_check(lag, 3 + day // 10))
     for i, day in enumerate((4, 11, 18, 25)):
         at = MONTH + timedelta(days=day, hours=3)
         failed = day == 18
         restore, recovery, verify = 1500 + 25 * i + rng.uniform(0, 60), 180 + rng.uniform(0, 90), 520.0
-        checks: list[dict[str, object]] = [{"name": n, "status": "ok", "message": "", "details": {}} for n in
+        checks = [(n, OK, "") for n in
                   ("plan", "restore", "recovery", "recovery.target", "heartbeat", "readable", "smoke.orders-present")]
-        checks.insert(5, {"name": "amcheck", "status": "critical" if failed else "ok",
-                          "message": "1 corrupt relation(s): supply.stock_movements_2026_10 block 88123: line pointer "
-                                     "redirection to item at offset 7712 exceeds maximum offset 291" if failed else "",
-                          "details": {}})
+        checks.insert(5, ("amcheck", CRITICAL if failed else OK,
+                          "1 corrupt relation(s): supply.stock_movements_2026_10 block 88123: line pointer "
+                          "redirection to item at offset 7712 exceeds maximum offset 291" if failed else ""))
         h.record("drill", "schedule", at, at + timedelta(seconds=restore + recovery + verify + 20),
                  "failed" if failed else "ok", error="amcheck: 1 corrupt relation(s)" if failed else None,
-                 details={"stanza": "main", "target": f"{at - timedelta(hours=rng.randint(5, 90)):%Y-%m-%d %H:%M:%S}"
-                          "+00:00", "target_mode": "random", "backup": f"{at:%Y%m%d}-010002F",
-                          "rto_seconds": 2.0 + restore + recovery, "rpo_seconds": rng.uniform(20, 70),
-                          "phases": {"restore_seconds": restore, "recovery_seconds": recovery, "verify_seconds": verify,
-                                     "restore_rate": size / restore, "replay_rate": 3.2e9 / recovery},
-                          "checks": checks})
+                 details=records.drill(
+                     "main", target=f"{at - timedelta(hours=rng.randint(5, 90)):%Y-%m-%d %H:%M:%S}+00:00",
+                     backup_label=f"{at:%Y%m%d}-010002F", rto=2.0 + restore + recovery, rpo=rng.uniform(20, 70),
+                     restore_seconds=restore, recovery_seconds=recovery, verify_seconds=verify,
+                     restore_rate=size / restore, replay_rate=3.2e9 / recovery, checks=checks))
     h.record("verify", "schedule", MONTH + timedelta(days=5, hours=5), MONTH + timedelta(days=5, hours=6), "ok",
-             details={"stanza": "main", "status": "ok"})
+             details=records.verify_ok("main"))
 
 
 def _incidents(store: HealthStore, rng: random.Random) -> None:
     for day in (3, 9, 14, 21, 27):
         at = MONTH + timedelta(days=day, hours=10, minutes=rng.randint(0, 59))
         wait = rng.uniform(35, 240)
-        tree = {"root": {"pid": 40000 + day, "state": "idle in transaction", "user": "wms", "database": "supply",
-                         "application": "picking-service"}, "waiters": rng.randint(3, 40), "longest_wait": wait,
-                "depth": 2}
+        moment = records.lock_moment(40000 + day, waiters=rng.randint(3, 40), longest_wait=wait, user="wms",
+                                     database="supply", application="picking-service")
+        assert moment.tree is not None
         iid = store.open(f"lock:{40000 + day}", "lock", at, summary=f"pid {40000 + day} (IDLE IN TRANSACTION) blocks "
-                         f"{tree['waiters']} session(s), longest wait {wait:.0f}s on row in stock_levels",
-                         peak=wait, worst={"tree": tree})
+                         f"{moment.tree.waiters} session(s), longest wait {wait:.0f}s on row in stock_levels",
+                         peak=wait, worst=moment)
         store.close(iid, at + timedelta(seconds=wait + 30))
     at = MONTH + timedelta(days=16, hours=18)
     iid = store.open("pool:supply/api", "pool", at, summary="PgBouncer pool supply/api: 57 client(s) waiting, oldest "
-                     "9.4s, 100% of pool_size 60", peak=9.4, worst={})
+                     "9.4s, 100% of pool_size 60", peak=9.4, worst=IncidentMoment(rank=(9.4, 57.0)))
     store.close(iid, at + timedelta(minutes=4))
 
 

@@ -80,11 +80,37 @@ def ready_stack(stack: Any) -> Any:
 
 def opsd(config: Path | str, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
          ) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point as a separate process, as a DBA would."""
-    return subprocess.run(
+    """Run the real console entry point as a separate process, as a DBA would. Whatever it prints for
+    ``--json`` is checked against its documented schema (docs/schemas/), so every integration test that reads
+    JSON also proves the documentation."""
+    res = subprocess.run(
         [sys.executable, "-m", "opsd", "--config", str(config), *args],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO,
     )
+    if "--json" in args and res.stdout.lstrip()[:1] in ("{", "["):
+        assert_documented(args, res.stdout)
+    return res
+
+
+_SCHEMA_OF = {("drill", "run"): "drill-run", ("drill", "list"): "drill-list", ("drill", "show"): "drill-show",
+              ("health", "locks"): "health-sample", ("health", "pool"): "health-sample", ("health",): "health-sample",
+              ("health", "sample"): "health-recorded", ("health", "incidents"): "health-incidents"}
+
+
+def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
+    """``text`` (what ``opsd *args --json`` printed) is valid against docs/schemas/<command>.json."""
+    import json
+
+    import jsonschema
+
+    words = tuple(a for a in args if not a.startswith("-"))[:2]
+    name = _SCHEMA_OF.get(words) or _SCHEMA_OF.get(words[:1]) or words[0]
+    if name == "config":
+        return  # config show prints the configuration file's shape (docs/configuration.md)
+    schema = json.loads((REPO / "docs" / "schemas" / f"{name}.json").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.loads(text)))
+    assert not errors, f"opsd {' '.join(args)} --json does not match docs/schemas/{name}.json: " + "; ".join(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:3])
 
 
 @pytest.fixture(autouse=True)

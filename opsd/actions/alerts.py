@@ -11,9 +11,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pydantic import JsonValue
+
 from opsd.adapters import alert_channels
 from opsd.adapters.stores.alerts import AlertStore
 from opsd.context import Context
+from opsd.core.records.base import Record
+from opsd.core.records.checks import CRITICAL
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import CheckReport, VerifyResult
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
@@ -22,7 +28,7 @@ def _store(ctx: Context) -> AlertStore:
     return AlertStore(ctx.history.db)
 
 
-def _body(kind: str, key: str, severity: str, summary: str, *, details: dict[str, Any], at: datetime
+def _body(kind: str, key: str, severity: str, summary: str, *, details: dict[str, JsonValue], at: datetime
           ) -> dict[str, Any]:
     host = socket.gethostname()
     icon = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}[kind]
@@ -66,7 +72,7 @@ def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
 
 
 def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
-         details: dict[str, Any] | None = None) -> bool:
+         details: dict[str, JsonValue] | None = None) -> bool:
     """Raise ``key``; True if it was sent now (new, or repeated after repeat_interval)."""
     now = ctx.now()
     get_logger().error("alert.raised", alert=key, severity=severity, message=summary)
@@ -104,22 +110,22 @@ def delivery_failures(ctx: Context) -> int:
     return _store(ctx).delivery_failures()
 
 
-def after_job(ctx: Context, job: str, outcome: str, error: str | None, details: dict[str, Any]) -> None:
+def after_job(ctx: Context, job: str, outcome: str, error: str | None, details: Record) -> None:
     """What a finished job means for alerts: a failure fires ``job.<job>``, a success resolves it; the check
     job fires/resolves one alert per critical check (archiving failing, restorability stale, ...)."""
     if outcome in ("busy", "skipped", "interrupted", "running"):
         return
-    key = f"job.{job}" + (f".{details['stanza']}" if job in ("drill", "verify") and details.get("stanza") else "")
+    stanza = details.stanza if isinstance(details, DrillResult | VerifyResult) else None
+    key = f"job.{job}" + (f".{stanza}" if stanza else "")
     if outcome == "failed":
-        fire(ctx, key, f"{job} failed: {error}", details={k: v for k, v in details.items() if k != "results"})
+        fire(ctx, key, f"{job} failed: {error}", details=details.model_dump(mode="json", exclude={"results"}))
     else:
         resolve(ctx, key, f"{job} succeeded again")
-    if job == "check":
-        results = details.get("results") or []
-        for r in results:
-            ck = f"check.{r['name']}"
-            if r.get("status") == "critical":
-                fire(ctx, ck, f"{r['name']}: {r['message']}", details=r.get("details") or {})
+    if isinstance(details, CheckReport):
+        for r in details.results:
+            ck = f"check.{r.name}"
+            if r.status == CRITICAL:
+                fire(ctx, ck, f"{r.name}: {r.message}", details=dict(r.details))
             else:
-                resolve(ctx, ck, f"{r['name']}: {r['message']}")
+                resolve(ctx, ck, f"{r.name}: {r.message}")
 

@@ -6,35 +6,33 @@ Each check returns a :class:`CheckResult` with status ok / warning / critical / 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from pydantic import JsonValue
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
+from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult, worst
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import ArchiverFacts, CheckReport, NewestBackup, RepositoryFacts
+from opsd.core.records.runs import Run
 from opsd.core.units import format_duration
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 
-OK, WARNING, CRITICAL, SKIPPED = "ok", "warning", "critical", "skipped"
 TS = "%Y-%m-%d %H:%M:%S%z"
 ARCHIVE_SETTINGS = ["archive_mode", "archive_command", "wal_level"]
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    status: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class _State:
     server: ServerRow | None = None
     info: StanzaInfo | None = None
+    archiver: ArchiverFacts | None = None
+    repository: RepositoryFacts | None = None
 
 
 def check_postgres(ctx: Context, st: _State) -> CheckResult:
@@ -70,13 +68,12 @@ def check_archive_settings(ctx: Context, st: _State) -> CheckResult:
 def check_archiver(ctx: Context, st: _State) -> CheckResult:
     with ctx.connect() as conn:
         a = fetch_one(conn, "archiver", ArchiverRow)
-    details: dict[str, Any] = {
-        "archived_count": a.archived_count, "failed_count": a.failed_count,
-        "last_archived_wal": a.last_archived_wal, "last_failed_wal": a.last_failed_wal,
-        "ready_count": a.ready_count,
-        "oldest_ready_age": (a.now - a.oldest_ready).total_seconds() if a.oldest_ready else None,
-        "last_archived_at": a.last_archived_time.timestamp() if a.last_archived_time else None,
-    }
+    st.archiver = ArchiverFacts(
+        archived_count=a.archived_count, failed_count=a.failed_count, last_archived_wal=a.last_archived_wal,
+        last_failed_wal=a.last_failed_wal, ready_count=a.ready_count,
+        oldest_ready_age=(a.now - a.oldest_ready).total_seconds() if a.oldest_ready else None,
+        last_archived_at=a.last_archived_time.timestamp() if a.last_archived_time else None)
+    details = st.archiver.as_json()
     limit = ctx.settings.check.max_ready_age
     if a.oldest_ready is not None and a.now - a.oldest_ready > limit:
         age = format_duration(a.now - a.oldest_ready)
@@ -107,11 +104,11 @@ def check_repository(ctx: Context, st: _State) -> CheckResult:
     usable = [b for b in st.info.backups if not b.error]
     oldest = min((b.stop for b in usable), default=None)
     newest = max(usable, key=lambda b: b.stop, default=None)
-    return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}", {
-        "backups": n, "lock_held": st.info.lock_held,
-        "oldest_backup_stop": oldest.timestamp() if oldest else None,
-        "newest_backup": {"type": newest.type, "size": newest.size, "repo_size": newest.repo_size,
-                          "stop": newest.stop.timestamp()} if newest else None})
+    st.repository = RepositoryFacts(
+        backups=n, lock_held=st.info.lock_held, oldest_backup_stop=oldest.timestamp() if oldest else None,
+        newest_backup=NewestBackup(type=newest.type, size=newest.size, repo_size=newest.repo_size,
+                                   stop=newest.stop.timestamp()) if newest else None)
+    return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}", st.repository.as_json())
 
 
 def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:
@@ -131,7 +128,8 @@ def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[Ch
             out.append(CheckResult(name, CRITICAL, f"no {btype} backup in the repository (schedule {sched.expr!r})"))
             continue
         age = now - newest.stop
-        details = {"label": newest.label, "age": age.total_seconds(), "allowed": allowed.total_seconds(), "job": job}
+        details: dict[str, JsonValue] = {"label": newest.label, "age": age.total_seconds(),
+                                         "allowed": allowed.total_seconds(), "job": job}
         status = CRITICAL if age > allowed else OK
         verdict = "overdue" if status == CRITICAL else "fresh"
         out.append(CheckResult(name, status, f"newest {newest.label} is {format_duration(age)} old, {verdict} "
@@ -148,7 +146,7 @@ def restorability_results(ctx: Context, now: datetime) -> list[CheckResult]:
     drills = ctx.history.runs("drill", limit=500)
     for stanza in stanzas:
         name = "restorability" if len(stanzas) == 1 else f"restorability.{stanza}"
-        mine = [r for r in drills if r.details.get("stanza", stanza) == stanza and r.outcome in ("ok", "failed")]
+        mine = [r for r in drills if _stanza_of(r, stanza) == stanza and r.outcome in ("ok", "failed")]
         passed = next((r for r in mine if r.outcome == "ok"), None)
         failed = next((r for r in mine if r.outcome == "failed"), None)
         if passed is None:
@@ -176,6 +174,11 @@ def restorability_results(ctx: Context, now: datetime) -> list[CheckResult]:
     return out
 
 
+def _stanza_of(r: Run, default: str) -> str:
+    d = r.details_as(DrillResult)
+    return d.stanza if d is not None else default
+
+
 def health_results(ctx: Context) -> list[CheckResult]:
     """Open incidents of the health sampler (lock trees, pools, connections, probes): a warning."""
     if ctx.settings.opsd.role != "primary" or ctx.settings.schedule.parsed("health") is None:
@@ -188,7 +191,7 @@ def health_results(ctx: Context) -> list[CheckResult]:
                         {"incidents": [i.id for i in open_]})]
 
 
-def run_checks(ctx: Context) -> list[CheckResult]:
+def run_checks(ctx: Context) -> CheckReport:
     """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
     local PostgreSQL: it checks the repository and restorability only."""
     st = _State()
@@ -212,31 +215,24 @@ def run_checks(ctx: Context) -> list[CheckResult]:
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
     results.extend(restorability_results(ctx, ctx.now()))
     results.extend(health_results(ctx))
-    return results
-
-
-def worst(results: list[CheckResult]) -> str:
-    order = [SKIPPED, OK, WARNING, CRITICAL]
-    return max((r.status for r in results), key=order.index, default=OK)
+    return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository)
 
 
 def check_job(ctx: Context) -> Callable[[], JobOutcome]:
     def body() -> JobOutcome:
-        results = run_checks(ctx)
-        bad = [r for r in results if r.status == CRITICAL]
-        details = {"results": [r.__dict__ for r in results], "worst": worst(results)}
+        report = run_checks(ctx)
+        bad = [r for r in report.results if r.status == CRITICAL]
         if bad:
-            err = ChecksCritical(bad)
-            err.details = details
-            raise err
-        return JobOutcome("ok", f"{len(results)} checks, worst: {worst(results)}", details)
+            raise ChecksCritical(bad, report)
+        return JobOutcome("ok", f"{len(report.results)} checks, worst: {report.worst}", report)
 
     return body
 
 
 class ChecksCritical(OpsdError):
-    def __init__(self, bad: list[CheckResult]) -> None:
+    def __init__(self, bad: list[CheckResult], report: CheckReport) -> None:
         super().__init__("; ".join(f"{r.name}: {r.message}" for r in bad))
         self.bad = bad
-        self.details: dict[str, Any] = {}
+        self.report = report
+        self.details = report
 

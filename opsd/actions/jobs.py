@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from opsd.context import Context
+from opsd.core.records.base import Note, Record
 from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
@@ -29,7 +30,7 @@ class JobOutcome:
 
     outcome: str
     summary: str
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Record = field(default_factory=Note)
 
 
 def event_name(job: str) -> str:
@@ -49,9 +50,9 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
             if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
                 outcome = "interrupted"
             msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
-            details = dict(getattr(e, "details", None) or {})
+            details: Record = (e.details if isinstance(e, OpsdError) else None) or Note()
             if isinstance(e, OpsdError) and e.hint:
-                details["hint"] = e.hint
+                details = details.model_copy(update={"hint": e.hint})
             ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())
             emit = log.warning if outcome in ("busy", "interrupted") else log.error
             emit(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
@@ -64,7 +65,7 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
     return result
 
 
-def _alert(ctx: Context, job: str, outcome: str, error: str | None, details: dict[str, Any]) -> None:
+def _alert(ctx: Context, job: str, outcome: str, error: str | None, details: Record) -> None:
     """Alerting never changes a job's outcome: its own problems are logged."""
     from opsd.actions import alerts
 
@@ -77,7 +78,7 @@ def _alert(ctx: Context, job: str, outcome: str, error: str | None, details: dic
 _RESERVED = frozenset({"event", "outcome", "summary", "duration", "level", "timestamp", "job", "run_id", "trigger"})
 
 
-def _flat(details: dict[str, Any]) -> dict[str, Any]:
+def _flat(details: Record) -> dict[str, Any]:
     """Scalar details for the summary event; names the event itself uses get a ``detail_`` prefix."""
-    return {(f"detail_{k}" if k in _RESERVED else k): v for k, v in details.items()
+    return {(f"detail_{k}" if k in _RESERVED else k): v for k, v in details.as_json().items()
             if isinstance(v, str | int | float | bool) or v is None}

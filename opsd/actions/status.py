@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from opsd.actions.jobs import BACKUP_JOBS, JOBS, role_jobs
 from opsd.context import Context
-from opsd.core.records import Run
+from opsd.core.records.runs import Run
 from opsd.core.schedule import Schedule
 
 CHECK_GRACE = timedelta(minutes=10)

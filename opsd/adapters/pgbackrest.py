@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsd.adapters.pgbackrest_errors import to_error
-from opsd.adapters.pgbackrest_verify import VerifyResult, parse_verify
+from opsd.adapters.pgbackrest_verify import parse_verify
 from opsd.adapters.runner import Completed, Runner
+from opsd.core.records.jobs import VerifyResult
 from opsd.core.wal import ArchivedSegment, parse_segment
 from opsd.errors import RepositoryError
 

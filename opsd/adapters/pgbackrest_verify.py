@@ -17,55 +17,10 @@ finds damage: the status line is what counts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+
+from opsd.core.records.jobs import VerifyItem, VerifyResult
 
 _COUNTS = ("missing", "checksum invalid", "size invalid", "other")
-
-
-@dataclass(frozen=True)
-class VerifyItem:
-    kind: str  # archive | backup
-    name: str  # archive id (15-1) or backup label
-    status: str  # valid / invalid / ... for backups, ok / error for archives
-    checked: int
-    valid: int
-    problems: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.checked == self.valid and not any(self.problems.values()) and self.status in ("valid", "ok")
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    stanza: str
-    status: str
-    items: tuple[VerifyItem, ...]
-    damaged: tuple[str, ...]  # the log lines naming damaged files
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and all(i.ok for i in self.items)
-
-    @classmethod
-    def from_details(cls, d: dict[str, Any]) -> VerifyResult:
-        """Back from the run history's JSON."""
-        return cls(d["stanza"], d["status"], tuple(VerifyItem(**i) for i in d.get("items", ())),
-                   tuple(d.get("damaged", ())))
-
-    def summary(self) -> str:
-        backups = [i for i in self.items if i.kind == "backup"]
-        wal = sum(i.checked for i in self.items if i.kind == "archive")
-        text = f"stanza {self.stanza}: {self.status}; {len(backups)} backup(s), {wal} WAL file(s) checked"
-        bad = [i for i in self.items if not i.ok]
-        if bad:
-            text += "; damaged: " + ", ".join(
-                f"{i.kind} {i.name} ({', '.join(f'{k} {v}' for k, v in i.problems.items() if v) or i.status})"
-                for i in bad)
-        if self.damaged:
-            text += "; first: " + self.damaged[0]
-        return text
 
 
 _ARCHIVE = re.compile(r"^\s+archiveId: (?P<name>\S+), total WAL checked: (?P<checked>\d+), "
@@ -85,15 +40,17 @@ def parse_verify(stdout: str, stderr: str = "") -> VerifyResult:
         elif line.startswith("status: "):
             status = line.split(": ", 1)[1].strip()
         elif m := _ARCHIVE.match(line):
-            items.append(VerifyItem("archive", m["name"], "ok", int(m["checked"]), int(m["valid"])))
+            items.append(VerifyItem(kind="archive", name=m["name"], status="ok", checked=int(m["checked"]),
+                                    valid=int(m["valid"])))
         elif m := _BACKUP.match(line):
-            items.append(VerifyItem("backup", m["name"], m["status"].strip(), int(m["checked"]), int(m["valid"])))
+            items.append(VerifyItem(kind="backup", name=m["name"], status=m["status"].strip(),
+                                    checked=int(m["checked"]), valid=int(m["valid"])))
         elif items and (counts := _COUNT.findall(line)):
             last = items[-1]
             problems = {k: int(v) for k, v in counts}
             archive_status = "error" if last.kind == "archive" and any(problems.values()) else last.status
-            items[-1] = VerifyItem(last.kind, last.name, archive_status, last.checked, last.valid, problems)
+            items[-1] = last.model_copy(update={"status": archive_status, "problems": problems})
     if not stanza or not status:
         raise ValueError("no 'stanza:'/'status:' lines in pgbackrest verify output")
     damaged = tuple(m["msg"].strip() for line in stderr.splitlines() if (m := _DAMAGE.match(line.strip())))
-    return VerifyResult(stanza, status, tuple(items), damaged)
+    return VerifyResult(stanza=stanza, status=status, items=tuple(items), damaged=damaged)

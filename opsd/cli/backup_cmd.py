@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from opsd.actions.backup.job import take_backup
@@ -11,6 +9,7 @@ from opsd.actions.jobs import JobOutcome, run_job
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
 from opsd.report import console, jsonout
+from opsd.report.jsonout import InfoView, run_view
 
 
 @click.command("backup")
@@ -21,15 +20,13 @@ from opsd.report import console, jsonout
 def backup(app: App, backup_type: str, as_json: bool) -> None:
     """Take a backup now. Exits 4 if another backup is running (says who holds the lock)."""
     ctx = app.context()
-    holder: dict[str, object] = {}
 
     def body() -> JobOutcome:
         r = take_backup(ctx, backup_type, on_line=progress if on_terminal() and not as_json else None)
-        holder["result"] = r
-        return JobOutcome("ok", r.summary(), asdict(r))
+        return JobOutcome("ok", r.summary(), r)
 
     outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
-    click.echo(jsonout.dumps(holder["result"]) if as_json else outcome.summary)
+    click.echo(jsonout.dump("backup", outcome.details) if as_json else outcome.summary)
 
 
 @click.command("info")
@@ -41,7 +38,7 @@ def info(app: App, as_json: bool) -> None:
     st = ctx.pgbackrest.info()
     recent = ctx.history.runs(limit=10)
     if as_json:
-        click.echo(jsonout.dumps({"stanza": st, "recent_runs": recent}))
+        click.echo(jsonout.dump("info", InfoView(stanza=st, recent_runs=[run_view(r) for r in recent])))
     else:
         click.echo(console.info(st, ctx.settings.opsd.tz, recent))
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from opsd.actions.backup.setup import setup as do_setup
-from opsd.actions.checks import CRITICAL, CheckResult, ChecksCritical, check_job, worst
+from opsd.actions.checks import ChecksCritical, check_job
 from opsd.actions.jobs import run_job
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.records.checks import CRITICAL
+from opsd.core.records.jobs import CheckReport
 from opsd.errors import CheckFailed
 from opsd.report import console, jsonout
 
@@ -21,15 +23,12 @@ def check(app: App, as_json: bool) -> None:
     against the schedule. Exits 1 if any check is critical."""
     ctx = app.context()
     try:
-        outcome = run_job(ctx, "check", "cli", check_job(ctx))
-        results = [CheckResult(**r) for r in outcome.details["results"]]
+        details = run_job(ctx, "check", "cli", check_job(ctx)).details
     except ChecksCritical as e:
-        results = [CheckResult(**r) for r in e.details["results"]]
-    if as_json:
-        click.echo(jsonout.dumps({"worst": worst(results), "results": results}))
-    else:
-        click.echo(console.checks(results))
-    bad = [r for r in results if r.status == CRITICAL]
+        details = e.report
+    assert isinstance(details, CheckReport)
+    click.echo(jsonout.dump("check", details) if as_json else console.checks(details.results))
+    bad = [r for r in details.results if r.status == CRITICAL]
     if bad:
         raise CheckFailed(f"{len(bad)} check(s) critical: {', '.join(r.name for r in bad)}")
 

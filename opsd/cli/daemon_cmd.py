@@ -11,6 +11,7 @@ from opsd.cli.common import pass_app
 from opsd.context import build
 from opsd.errors import OpsdError
 from opsd.report import console, jsonout
+from opsd.report.jsonout import status_view
 
 
 @click.command("daemon")
@@ -45,7 +46,7 @@ def status(app: App, as_json: bool) -> None:
     ctx = app.context()
     rows = job_status(ctx)
     if as_json:
-        click.echo(jsonout.dumps([{**r.__dict__, "enabled": r.enabled} for r in rows]))
+        click.echo(jsonout.dump("status", [status_view(r) for r in rows]))
     else:
         click.echo(console.status(rows, ctx.settings.opsd.tz))
     overdue = [r.job for r in rows if r.overdue]

@@ -9,12 +9,14 @@ from opsd.actions.backup.verify import RepositoryDamaged, verify_job
 from opsd.actions.drill.job import DrillFailed, DrillRequest, cleanup_stale, drill_job
 from opsd.actions.jobs import run_job
 from opsd.adapters import files
-from opsd.adapters.pgbackrest_verify import VerifyResult
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import VerifyResult
 from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import UsageError
 from opsd.report import drill_console, jsonout
+from opsd.report.jsonout import drill_run_view
 
 
 @click.group("drill")
@@ -46,9 +48,11 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
     try:
         outcome = run_job(ctx, "drill", "cli", drill_job(ctx, req, report))
     except DrillFailed as e:
-        click.echo(jsonout.dumps(e.details) if as_json else drill_console.drill(e.details, "failed"))
+        click.echo(jsonout.dump("drill-run", e.result) if as_json else drill_console.drill(e.result, "failed"))
         raise
-    click.echo(jsonout.dumps(outcome.details) if as_json else drill_console.drill(outcome.details, outcome.outcome))
+    assert isinstance(outcome.details, DrillResult)
+    click.echo(jsonout.dump("drill-run", outcome.details) if as_json
+               else drill_console.drill(outcome.details, outcome.outcome))
 
 
 @drill.command("list")
@@ -60,8 +64,7 @@ def list_(app: App, limit: int, as_json: bool) -> None:
     ctx = app.context()
     runs = ctx.history.runs("drill", limit=limit)
     if as_json:
-        click.echo(jsonout.dumps([{"id": r.id, "started_at": r.started_at, "finished_at": r.finished_at,
-                                   "outcome": r.outcome, "error": r.error, **r.details} for r in runs]))
+        click.echo(jsonout.dump("drill-list", [drill_run_view(r) for r in runs]))
     else:
         click.echo(drill_console.drills(runs, ctx.settings.opsd.tz))
 
@@ -77,10 +80,10 @@ def show(app: App, run_id: int, as_json: bool) -> None:
     if r is None or r.job != "drill":
         raise UsageError(f"no drill with id {run_id} (see 'opsd drill list')")
     if as_json:
-        click.echo(jsonout.dumps({"id": r.id, "started_at": r.started_at, "finished_at": r.finished_at,
-                                  "outcome": r.outcome, "error": r.error, **r.details}))
+        click.echo(jsonout.dump("drill-show", drill_run_view(r)))
     else:
-        click.echo(drill_console.drill(r.details, r.outcome, r.id, r.error))
+        d = r.details_as(DrillResult) or DrillResult(stanza="", target_mode="", hint=r.details.hint)
+        click.echo(drill_console.drill(d, r.outcome, r.id, r.error))
 
 
 @drill.command("clean")
@@ -112,12 +115,10 @@ def verify(app: App, backup_set: str | None, stanza: str | None, as_json: bool) 
     try:
         outcome = run_job(ctx, "verify", "cli", verify_job(ctx, stanza, backup_set))
     except RepositoryDamaged as e:
-        click.echo(jsonout.dumps(e.details) if as_json else drill_console.verify(e.result))
+        click.echo(jsonout.dump("verify", e.result) if as_json else drill_console.verify(e.result))
         raise
-    if as_json:
-        click.echo(jsonout.dumps(outcome.details))
-    else:
-        click.echo(drill_console.verify(VerifyResult.from_details(outcome.details)))
+    assert isinstance(outcome.details, VerifyResult)
+    click.echo(jsonout.dump("verify", outcome.details) if as_json else drill_console.verify(outcome.details))
 
 
 COMMANDS = [drill, verify]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 
 import click
 
-from opsd.actions.health.sample import HealthSample, last_deadlocks, record, take_sample
+from opsd.actions.health.sample import last_deadlocks, record, take_sample
 from opsd.adapters.stores.health import HealthStore
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.context import Context
+from opsd.core.records.health import HealthSample
 from opsd.core.schedule import parse_duration
 from opsd.core.timeparse import parse_target_time
 from opsd.db.probe import Probe, probe_for
 from opsd.report import health_console, jsonout
+from opsd.report.jsonout import SampleRecorded, incident_view
 
 WATCH = click.option("--watch", type=click.FloatRange(min=1), metavar="SECONDS",
                      help="Repeat every SECONDS until Ctrl-C (one probe connection throughout).")
@@ -41,7 +42,7 @@ def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bo
 
 def _print(ctx: Context, s: HealthSample, as_json: bool, *, clear: bool) -> None:
     if as_json:
-        click.echo(jsonout.dumps(s.as_dict()))
+        click.echo(jsonout.dump("health-sample", s))
         return
     if clear:
         click.clear()
@@ -91,8 +92,8 @@ def sample(app: App, as_json: bool) -> None:
         probe.close()
     changes = record(ctx, store, s)
     if as_json:
-        click.echo(jsonout.dumps({"sample": s.as_dict(), "opened": [c.key for c in changes.opened],
-                                  "closed": [i.key for i in changes.closed]}))
+        click.echo(jsonout.dump("health-recorded", SampleRecorded(
+            sample=s, opened=[c.key for c in changes.opened], closed=[i.key for i in changes.closed])))
         return
     _print(ctx, s, False, clear=False)
     for c in changes.opened:
@@ -116,7 +117,7 @@ def incidents(app: App, since: str | None, as_json: bool) -> None:
             start = parse_target_time(since, ctx.settings.opsd.tz)
     rows = HealthStore(ctx.history.db).incidents(start)
     if as_json:
-        click.echo(jsonout.dumps([{**asdict(i), "open": i.open} for i in rows]))
+        click.echo(jsonout.dump("health-incidents", [incident_view(i) for i in rows]))
     else:
         click.echo(health_console.incidents(rows, ctx.settings.opsd.tz))
 

@@ -12,6 +12,7 @@ from opsd.actions.report.data import previous_month
 from opsd.actions.report.job import make_report, report_job
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.records.jobs import ReportResult
 from opsd.errors import OpsdError, UsageError
 from opsd.report.publish import render, to_state_dir
 
@@ -41,7 +42,8 @@ def report(app: App, month: str | None, fmt: str, output: Path | None, publish: 
     if publish:
         outcome = run_job(ctx, "report", "cli", report_job(ctx, to_state_dir(ctx), year, mon))
         click.echo(outcome.summary)
-        click.echo("\n".join(outcome.details["files"] + outcome.details["uploaded"]))
+        assert isinstance(outcome.details, ReportResult)
+        click.echo("\n".join(outcome.details.files + outcome.details.uploaded))
         return
     rep = make_report(ctx, year, mon)
     prefix = f"{output.stem}-" if output else ""

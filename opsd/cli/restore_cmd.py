@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -14,9 +13,11 @@ from opsd.actions.restore.run import execute
 from opsd.actions.restore.service import load_window, plan_restore
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.records.jobs import RestoreResult, RestoreTarget
 from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import RefusedError, UsageError
 from opsd.report import jsonout, restore_console
+from opsd.report.jsonout import GapView, RestoreView, WindowView
 
 
 @click.command("window")
@@ -27,10 +28,10 @@ def window(app: App, as_json: bool) -> None:
     ctx = app.context()
     _info, w = load_window(ctx)
     if as_json:
-        click.echo(jsonout.dumps({"intervals": w.intervals, "gaps": [
-            {"timeline": g.timeline, "from": g.missing_from.name, "to": g.missing_to.name, "missing": g.count}
-            for g in w.gaps], "unusable_backups": w.unusable, "switches": w.switches,
-            "earliest": w.earliest, "latest": w.latest}))
+        click.echo(jsonout.dump("window", WindowView(
+            intervals=list(w.intervals), gaps=[GapView({"timeline": g.timeline, "from": g.missing_from.name,
+                                                        "to": g.missing_to.name, "missing": g.count}) for g in w.gaps],
+            unusable_backups=list(w.unusable), switches=list(w.switches), earliest=w.earliest, latest=w.latest)))
     else:
         click.echo(restore_console.window(w, ctx.settings.opsd.tz))
 
@@ -102,13 +103,13 @@ def restore(app: App, /, **kw: object) -> None:
         click.echo(restore_console.plan(described))
     if dry_run:
         if as_json:
-            click.echo(jsonout.dumps({"plan": described}))
+            click.echo(jsonout.dump("restore", RestoreView(plan=described)))
         if plan.refused:
             raise RefusedError("refused: " + "; ".join(plan.refusals()))
         return
     if plan.refused:
         if as_json:
-            click.echo(jsonout.dumps({"plan": described}))
+            click.echo(jsonout.dump("restore", RestoreView(plan=described)))
         raise RefusedError("refused: " + "; ".join(plan.refusals()))
     if req.in_place and not yes:
         if not sys.stdin.isatty():
@@ -118,12 +119,13 @@ def restore(app: App, /, **kw: object) -> None:
 
     def body() -> JobOutcome:
         r = execute(ctx, plan, report=lambda m: click.echo(f"  {m}", err=True), wait_timeout=wait_timeout)
-        details = {**asdict(r), "target": described["target"], "wal_bytes": plan.wal_bytes}
-        return JobOutcome("ok", r.summary(), details)
+        result = r.model_copy(update={"target": RestoreTarget(**described["target"]), "wal_bytes": plan.wal_bytes})
+        return JobOutcome("ok", r.summary(), result)
 
     outcome = run_job(ctx, "restore", "cli", body)
     if as_json:
-        click.echo(jsonout.dumps({"plan": described, "result": outcome.details}))
+        assert isinstance(outcome.details, RestoreResult)
+        click.echo(jsonout.dump("restore", RestoreView(plan=described, result=outcome.details)))
     else:
         click.echo(outcome.summary)
 

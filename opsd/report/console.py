@@ -9,10 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from opsd.actions.backup.setup import SetupResult
-from opsd.actions.checks import CheckResult
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.records import Run
+from opsd.core.records.checks import CheckResult
+from opsd.core.records.runs import Run
 from opsd.core.units import format_duration, human_bytes
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",

@@ -3,46 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsd.adapters.pgbackrest_verify import VerifyResult
-from opsd.core.records import Run
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import VerifyResult
+from opsd.core.records.runs import Run
 from opsd.core.units import format_duration, human_bytes
 from opsd.report.console import MARK, table, when
 
 
-def _secs(v: Any) -> str:
-    return format_duration(float(v)) if isinstance(v, int | float) else "-"
+def _secs(v: float | None) -> str:
+    return format_duration(v) if v is not None else "-"
 
 
-def drill(details: dict[str, Any], outcome: str, run_id: int | None = None, error: str | None = None) -> str:
+def drill(d: DrillResult, outcome: str, run_id: int | None = None, error: str | None = None) -> str:
     """One drill: verdict, target, timings, then every check."""
-    p = details.get("phases") or {}
-    verdict = "PASSED" if details.get("passed") else "FAILED"
+    p = d.phases
+    verdict = "PASSED" if d.passed and d.checks else "FAILED"  # a drill that ran has checks
     head = f"drill #{run_id} " if run_id is not None else "drill "
-    lines = [f"{head}of stanza {details.get('stanza')}: {verdict} ({outcome})"]
-    if error and not details.get("passed"):
+    lines = [f"{head}of stanza {d.stanza or '-'}: {verdict} ({outcome})"]
+    if error and verdict == "FAILED":
         lines.append(f"  {error}")
     lines += [
-        f"  target      {details.get('target') or '-'} ({details.get('target_mode')}: {details.get('target_why')})",
-        f"  backup      {details.get('backup') or '-'} ({details.get('backup_type') or '-'})",
-        f"  scratch     {details.get('scratch') or '-'} port {details.get('port')}"
-        + ("  (kept running)" if details.get("kept") else "  (removed)"),
-        f"  RTO         {_secs(details.get('rto_seconds'))} = plan {_secs(p.get('plan_seconds'))} + restore "
-        f"{_secs(p.get('restore_seconds'))} + recovery {_secs(p.get('recovery_seconds'))}",
-        f"  restore     {human_bytes(p.get('restore_bytes') or 0)} at {human_bytes(p.get('restore_rate') or 0)}/s; "
-        f"WAL replay {human_bytes(p.get('wal_bytes') or 0)} at {human_bytes(p.get('replay_rate') or 0)}/s",
-        f"  verify      {_secs(p.get('verify_seconds'))}; total {_secs(p.get('total_seconds'))}",
-        f"  RPO         {_secs(details.get('rpo_seconds'))} (newest archived commit vs now)",
+        f"  target      {d.target or '-'} ({d.target_mode or '-'}: {d.target_why})",
+        f"  backup      {d.backup or '-'} ({d.backup_type or '-'})",
+        f"  scratch     {d.scratch or '-'} port {d.port}" + ("  (kept running)" if d.kept else "  (removed)"),
+        f"  RTO         {_secs(d.rto_seconds)} = plan {_secs(p.plan_seconds)} + restore "
+        f"{_secs(p.restore_seconds)} + recovery {_secs(p.recovery_seconds)}",
+        f"  restore     {human_bytes(p.restore_bytes or 0)} at {human_bytes(p.restore_rate or 0)}/s; "
+        f"WAL replay {human_bytes(p.wal_bytes or 0)} at {human_bytes(p.replay_rate or 0)}/s",
+        f"  verify      {_secs(p.verify_seconds)}; total {_secs(p.total_seconds)}",
+        f"  RPO         {_secs(d.rpo_seconds)} (newest archived commit vs now)",
     ]
-    if details.get("cleaned"):
-        lines.append(f"  cleaned     {', '.join(details['cleaned'])} (left by an earlier run)")
-    if details.get("log_file"):
-        lines.append(f"  server log  {details['log_file']}")
-    checks = details.get("checks") or []
+    if d.cleaned:
+        lines.append(f"  cleaned     {', '.join(d.cleaned)} (left by an earlier run)")
+    if d.log_file:
+        lines.append(f"  server log  {d.log_file}")
     lines += ["", table(["check", "status", "detail"],
-                        [(c["name"], MARK.get(c["status"], c["status"]), c["message"]) for c in checks])]
+                        [(c.name, MARK.get(c.status, c.status), c.message) for c in d.checks])]
     return "\n".join(lines)
 
 
@@ -51,10 +49,10 @@ def drills(runs: Sequence[Run], tz: ZoneInfo) -> str:
         return "no drills yet (run 'opsd drill run')"
     rows = []
     for r in runs:
-        d = r.details
-        failed = ", ".join(d.get("failed_checks") or []) or ("" if r.outcome == "ok" else (r.error or "")[:60])
-        rows.append((r.id, when(r.started_at, tz), d.get("stanza", "-"), r.outcome, d.get("target") or "-",
-                     d.get("backup") or "-", _secs(d.get("rto_seconds")), _secs(d.get("rpo_seconds")), failed))
+        d = r.details_as(DrillResult) or DrillResult(stanza="-", target_mode="")
+        failed = ", ".join(d.failed_checks) or ("" if r.outcome == "ok" else (r.error or "")[:60])
+        rows.append((r.id, when(r.started_at, tz), d.stanza, r.outcome, d.target or "-", d.backup or "-",
+                     _secs(d.rto_seconds), _secs(d.rpo_seconds), failed))
     return table(["id", "started", "stanza", "outcome", "target", "backup", "RTO", "RPO", "failed checks"], rows)
 
 

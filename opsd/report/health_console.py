@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from opsd.actions.health.locks import LockNode
-from opsd.actions.health.pool import ConnectionReport, PoolReport
-from opsd.actions.health.sample import HealthSample, LockReport
-from opsd.core.records import Incident
+from opsd.core.records.health import ConnectionReport, HealthSample, LockNode, LockReport, PoolReport
+from opsd.core.records.runs import Incident
 from opsd.report.console import table, when
 
 
@@ -68,8 +66,8 @@ def pool(p: PoolReport) -> str:
                   "pool_size", "use", ""], rows) if rows else "no PgBouncer pools"
     if p.stats:
         text += "\n\n" + table(["database", "avg query", "avg wait", "avg xact", "transactions"], [
-            (s["database"], f"{s['avg_query_us'] / 1000:.1f}ms", f"{s['avg_wait_us'] / 1000:.1f}ms",
-             f"{s['avg_xact_us'] / 1000:.1f}ms", s["total_xact_count"]) for s in p.stats])
+            (s.database, f"{s.avg_query_us / 1000:.1f}ms", f"{s.avg_wait_us / 1000:.1f}ms",
+             f"{s.avg_xact_us / 1000:.1f}ms", s.total_xact_count) for s in p.stats])
     return f"PgBouncer pools: {p.waiting} client(s) waiting, oldest {_age(p.maxwait)}\n{text}"
 
 

@@ -1,14 +1,171 @@
-"""JSON for ``--json``: dataclasses, datetimes and paths become plain JSON."""
+"""JSON for ``--json`` and the monthly report. What every ``--json`` prints is a type here: the records of
+opsd/core/records and a few views over them. Output goes through :func:`dump` (pydantic serialisation of exactly
+these types), and scripts/schemas writes the JSON Schema of each into docs/schemas/, where a test keeps it
+current: the documented shape is the printed one. ``dumps`` (untyped) is left for ``config show``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from opsd.actions.report.data import MonthReport
+from opsd.actions.restore.plan import PlanView
+from opsd.actions.restore.window import Bound, Interval
+from opsd.actions.status import JobStatus
+from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.core.records.base import Note
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.health import HealthSample, IncidentMoment
+from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
+from opsd.core.records.runs import Incident, Run
+from opsd.core.wal import Switch
+
+AnyRecord = BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Note
 
 
+class RunView(TypedDict):
+    id: int
+    job: str
+    trigger: str
+    host: str
+    pid: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration: float | None
+    outcome: str
+    error: str | None
+    details: AnyRecord
+
+
+def run_view(r: Run) -> RunView:
+    return RunView(id=r.id, job=r.job, trigger=r.trigger, host=r.host, pid=r.pid, started_at=r.started_at,
+                   finished_at=r.finished_at, duration=r.duration, outcome=r.outcome, error=r.error,
+                   details=r.details)  # type: ignore[typeddict-item]
+
+
+class DrillRunView(DrillResult):
+    """A drill from the history: the run's id, times, outcome and error beside its result."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None
+
+
+def drill_run_view(r: Run) -> DrillRunView:
+    d = r.details_as(DrillResult) or DrillResult(stanza="", target_mode="", hint=r.details.hint)
+    return DrillRunView(**dict(d), id=r.id, started_at=r.started_at, finished_at=r.finished_at,
+                        outcome=r.outcome, error=r.error)
+
+
+class InfoView(TypedDict):
+    stanza: StanzaInfo
+    recent_runs: list[RunView]
+
+
+GapView = TypedDict("GapView", {"timeline": int, "from": str, "to": str, "missing": int})
+
+
+class WindowView(TypedDict):
+    intervals: list[Interval]
+    gaps: list[GapView]
+    unusable_backups: list[str]
+    switches: list[Switch]
+    earliest: Bound | None
+    latest: Bound | None
+
+
+class RestoreView(TypedDict):
+    plan: PlanView
+    result: NotRequired[RestoreResult]
+
+
+class SampleRecorded(TypedDict):
+    sample: HealthSample
+    opened: list[str]
+    closed: list[str]
+
+
+class IncidentView(TypedDict):
+    id: int
+    key: str
+    kind: str
+    opened_at: datetime
+    last_seen: datetime
+    closed_at: datetime | None
+    open: bool
+    summary: str
+    peak: float
+    worst: IncidentMoment
+
+
+def incident_view(i: Incident) -> IncidentView:
+    return IncidentView(id=i.id, key=i.key, kind=i.kind, opened_at=i.opened_at, last_seen=i.last_seen,
+                        closed_at=i.closed_at, open=i.open, summary=i.summary, peak=i.peak, worst=i.worst)
+
+
+class StatusView(TypedDict):
+    job: str
+    schedule: str
+    enabled: bool
+    overdue: bool
+    previous_due: datetime | None
+    next_due: datetime | None
+    last: RunView | None
+    last_ok: RunView | None
+
+
+def status_view(s: JobStatus) -> StatusView:
+    return StatusView(job=s.job, schedule=s.schedule, enabled=s.enabled, overdue=s.overdue,
+                      previous_due=s.previous_due, next_due=s.next_due,
+                      last=run_view(s.last) if s.last else None, last_ok=run_view(s.last_ok) if s.last_ok else None)
+
+
+# command -> the type its --json prints (the key names docs/schemas/<key>.json)
+OUTPUTS: dict[str, Any] = {
+    "backup": BackupResult,
+    "info": InfoView,
+    "check": CheckReport,
+    "window": WindowView,
+    "restore": RestoreView,
+    "drill-run": DrillResult,
+    "drill-list": list[DrillRunView],
+    "drill-show": DrillRunView,
+    "verify": VerifyResult,
+    "health-sample": HealthSample,
+    "health-recorded": SampleRecorded,
+    "health-incidents": list[IncidentView],
+    "status": list[StatusView],
+    "report": MonthReport,
+}
+
+
+@cache
+def adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(OUTPUTS[name])
+
+
+def dump(name: str, value: Any) -> str:
+    """``value`` as JSON in the shape of OUTPUTS[name]; a value of another shape is a bug (pydantic warns).
+    Times keep Python's ISO form (``+00:00``, as opsd always printed them), durations are seconds."""
+    return json.dumps(adapter(name).dump_python(value, mode="python"), default=_default, indent=2)
+
+
+def schema(name: str) -> dict[str, Any]:
+    s = adapter(name).json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"opsd/{name}.json",
+            "title": f"opsd {name.replace('-', ' ')} --json", **s}
+
+
+# --------------------------------------------------------------------------- untyped (config show only)
 def _default(o: Any) -> Any:
     if dataclasses.is_dataclass(o) and not isinstance(o, type):
         return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}

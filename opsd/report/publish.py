@@ -3,7 +3,6 @@ every configured format under ``<state_dir>/reports/``, owned by ``run_as``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from opsd.actions.report.data import MonthReport
@@ -20,7 +19,7 @@ def render(report: MonthReport, fmt: str, chart_prefix: str = "") -> tuple[str, 
 
     drawn = charts.all_charts(report.trends) if fmt in ("md", "html") else {}
     if fmt == "json":
-        return jsonout.dumps(asdict(report)) + "\n", {}
+        return jsonout.dump("report", report) + "\n", {}
     if fmt == "html":
         return monthly.html_page(report, drawn), {}
     names = {k: f"{chart_prefix}{report.month}-{k}.svg" for k in drawn}

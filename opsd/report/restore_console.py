@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from opsd.actions.restore.plan import PlanView
 from opsd.actions.restore.window import Window
 from opsd.core.timeparse import show
 from opsd.core.units import human_bytes
@@ -35,7 +35,7 @@ def window(w: Window, tz: ZoneInfo) -> str:
     return "\n".join(out)
 
 
-def plan(p: dict[str, Any]) -> str:
+def plan(p: PlanView) -> str:
     t, wal, dest = p["target"], p["wal"], p["destination"]
     where = f"{dest['path']} (in place" + (", --delta" if dest["delta"] else ", old directory moved aside") + ")" \
         if dest["in_place"] else f"{dest['path']} on port {dest['port']}, archive_mode=off (side restore)"

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from opsd.adapters.stores.runs import History
-from opsd_sandbox import Sandbox
+from opsd.core.records.checks import CRITICAL, OK
+from opsd.core.records.jobs import ReportResult
+from opsd_sandbox import Sandbox, records
 from opsd_sandbox.stack import BUCKET
 from tests.conftest import opsd
 from tests.integration.helpers import switch_and_wait
@@ -50,16 +52,14 @@ def month(ready_stack: Sandbox) -> dict[str, Any]:
         if at < start:
             continue
         hist.record("backup-full", "schedule", at, at + timedelta(minutes=3), "ok",
-                    details={"size": 2**30, "duration": 180.0, "label": f"{at:%Y%m%d}-010000F"})
+                    details=records.backup(2**30, 180.0, label=f"{at:%Y%m%d}-010000F"))
         recorded["full_ok"] += 1
         if k % 7 == 3:
             failed = k == 10
             hist.record("drill", "schedule", at, at + timedelta(minutes=9), "failed" if failed else "ok",
-                        error="restore: zst error" if failed else None, details={
-                            "stanza": sb.stanza, "rto_seconds": 240.0 + k, "rpo_seconds": 30.0,
-                            "phases": {"restore_seconds": 200.0, "recovery_seconds": 40.0 + k},
-                            "checks": [{"name": "restore", "status": "critical" if failed else "ok",
-                                        "message": "zst error" if failed else "ok", "details": {}}]})
+                        error="restore: zst error" if failed else None, details=records.drill(
+                            sb.stanza, rto=240.0 + k, rpo=30.0, restore_seconds=200.0, recovery_seconds=40.0 + k,
+                            checks=[("restore", CRITICAL if failed else OK, "zst error" if failed else "ok")]))
             recorded["drill_failed" if failed else "drill_ok"] += 1
             if not failed:
                 recorded["rtos"].append(240.0 + k)
@@ -113,4 +113,5 @@ def test_publish_writes_every_format_and_uploads_to_the_bucket(ready_stack: Sand
     assert json.loads(body)["month"] == month["month"]
     assert "uploaded to s3://pgbackrest/reports/2026/" in res.stdout
     runs = History(month["state"], "postgres").runs("report")
-    assert runs[0].outcome == "ok" and runs[0].details["uploaded"]
+    got = runs[0].details_as(ReportResult)
+    assert runs[0].outcome == "ok" and got is not None and got.uploaded

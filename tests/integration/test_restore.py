@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from opsd.adapters.stores.runs import History
+from opsd.core.records.jobs import RestoreResult
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, run
 from tests.conftest import opsd
@@ -71,7 +72,9 @@ def test_pitr_round_trip_exactly_the_rows_committed_at_or_before_T(ready_stack: 
     finally:
         _stop(dest)
     last = History(sb.state_dir, "postgres").last("restore")
-    assert last is not None and last.outcome == "ok" and last.details["restore_rate"] > 0
+    res = last.details_as(RestoreResult) if last else None
+    assert last is not None and last.outcome == "ok" and res is not None and res.restore_rate > 0
+    assert res.target is not None and res.target.type == "time" and res.wal_bytes is not None
 
 
 def test_refusals_touch_nothing(ready_stack: Sandbox, markers: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from opsd import log
 from opsd.actions import alerts
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.adapters.runner import ProcessRunner
+from opsd_sandbox import records
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -92,14 +93,13 @@ def test_a_job_fires_on_failure_and_resolves_on_success(fake_ctx, hook) -> None:
 
     with pytest.raises(alerts.OpsdError):
         run_job(ctx, "verify", "schedule", bad)
-    run_job(ctx, "verify", "schedule", lambda: JobOutcome("ok", "fine", {"stanza": "main"}))
+    run_job(ctx, "verify", "schedule", lambda: JobOutcome("ok", "fine", records.verify_ok("main")))
     assert [(g["alert"]["key"], g["alert"]["status"]) for g in got] == [("job.verify", "firing")]
-    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", {"results": [
-        {"name": "archive.archiver", "status": "critical", "message": "3 WAL waiting 20m", "details": {}},
-        {"name": "repository", "status": "ok", "message": "ok", "details": {}}]}))
+    # a verify of stanza main succeeding resolves job.verify.main, not job.verify: still firing
+    assert "job.verify" in alerts.firing(ctx)
+    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", records.archiver_check(1200.0, 3)))
     assert ("check.archive.archiver", "firing") in [(g["alert"]["key"], g["alert"]["status"]) for g in got]
-    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", {"results": [
-        {"name": "archive.archiver", "status": "ok", "message": "drained", "details": {}}]}))
+    run_job(ctx, "check", "schedule", lambda: JobOutcome("ok", "checks", records.archiver_check(0.0, 3)))
     assert got[-1]["alert"]["key"] == "check.archive.archiver" and got[-1]["alert"]["status"] == "resolved"
 
 

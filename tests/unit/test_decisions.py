@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from opsd.actions.backup.setup import desired_settings
-from opsd.actions.checks import CRITICAL, OK, backup_age_results
+from opsd.actions.checks import backup_age_results
 from opsd.actions.status import is_overdue
 from opsd.adapters.pgbackrest import parse_info
-from opsd.core.records import Run
+from opsd.core.records.checks import CRITICAL, OK
+from opsd.core.records.runs import Run
 from opsd.core.schedule import parse_schedule
 from opsd.daemon.service import catch_up_needed
 from opsd.errors import OpsdError

@@ -9,17 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from opsd.actions.checks import CRITICAL, OK, WARNING, restorability_results
+from opsd.actions.checks import restorability_results
 from opsd.actions.drill.plan import judge_heartbeats, judge_objective, judge_recovery_point, pick_stanza, pick_target
 from opsd.actions.restore.service import _options, default_launch
 from opsd.actions.restore.window import compute_window
 from opsd.adapters.files import remove_scratch
 from opsd.adapters.pgbackrest_verify import parse_verify
-from opsd.core.records import Run
+from opsd.core.records.checks import CRITICAL, OK, WARNING
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.runs import Run
 from opsd.daemon.jobs import HEARTBEAT, enabled_jobs
 from opsd.db.queries import HeartbeatRow
 from opsd.errors import ConfigError, OpsdError
 from opsd.settings import parse
+from opsd_sandbox import records
 from tests.unit.test_restore_pure import B1, B2, LAST_COMMIT, SEGS, T0, _commit, _info, _plan, _req
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -54,9 +57,9 @@ def test_random_target_without_room_falls_back_to_latest_and_no_window_gives_non
     assert pick_target("random", empty, _info(), heartbeat=MINUTE, rng=random.Random(1)) is None
 
 
-def _run(rid: int, job: str, started: datetime, outcome: str = "ok", **details: object) -> Run:
+def _run(rid: int, job: str, started: datetime, outcome: str = "ok", stanza: str = "main") -> Run:
     return Run(rid, job, "schedule", "h", 1, started, started + MINUTE, outcome,
-               None if outcome == "ok" else "boom", dict(details))
+               None if outcome == "ok" else "boom", _drilled(stanza, ok=outcome == "ok"))
 
 
 def test_stanza_rotation_picks_never_drilled_then_the_oldest() -> None:
@@ -118,21 +121,26 @@ def test_objectives() -> None:
     assert over.status == WARNING and "over the target" in over.message
 
 
+def _drilled(stanza: str, ok: bool = True) -> DrillResult:
+    return records.drill(stanza, rto=60.0, rpo=5.0, restore_seconds=40.0, recovery_seconds=10.0,
+                         checks=[("amcheck", OK if ok else CRITICAL, "")])
+
+
 def test_restorability_in_check(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx()
     now = datetime.now(UTC)
     [res] = [r for r in restorability_results(ctx, now) if r.name == "restorability"]
     assert res.status == WARNING and "no drill has passed" in res.message
     ctx.history.record("drill", "cli", now - timedelta(days=9), now - timedelta(days=9), "ok",
-                       details={"stanza": "main"})
+                       details=_drilled("main"))
     [res] = [r for r in restorability_results(ctx, now) if r.name == "restorability"]
     assert res.status == CRITICAL and "restorability stale" in res.message
     ctx.history.record("drill", "cli", now - timedelta(days=1), now - timedelta(days=1), "ok",
-                       details={"stanza": "main"})
+                       details=_drilled("main"))
     [res] = [r for r in restorability_results(ctx, now) if r.name == "restorability"]
     assert res.status == OK
     ctx.history.record("drill", "cli", now - timedelta(hours=1), now, "failed", error="amcheck: corrupt",
-                       details={"stanza": "main"})
+                       details=_drilled("main", ok=False))
     ctx.history.record("verify", "cli", now, now, "failed", error="repository damaged")
     got = {r.name: r for r in restorability_results(ctx, now)}
     assert got["restorability"].status == CRITICAL and "amcheck: corrupt" in got["restorability"].message

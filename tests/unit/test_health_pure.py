@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from opsd.actions.health.incidents import conditions, reconcile
 from opsd.actions.health.locks import build_trees, mask_literals, query_text
 from opsd.actions.health.pool import connection_report, pool_report
-from opsd.core.records import Incident
+from opsd.core.records.health import IncidentMoment
+from opsd.core.records.runs import Incident
 from opsd.db.queries import ConnectionRow, LimitsRow, LockRow, SessionRow, WaiterRow
 from opsd.settings import HealthSection
 
@@ -88,11 +89,11 @@ def test_pool_report_from_pgbouncer_rows() -> None:
     assert (shop.database, shop.cl_waiting, shop.maxwait, shop.pool_size, shop.saturation, shop.saturated) == (
         "shop", 3, 7.25, 2, 100.0, True)
     assert wms.servers == 4 and wms.saturation == 40.0 and not wms.saturated and wms.max_db_connections == 8
-    assert r.waiting == 3 and r.maxwait == 7.25 and r.stats[0]["avg_wait_us"] == 200000
+    assert r.waiting == 3 and r.maxwait == 7.25 and r.stats[0].avg_wait_us == 200000
 
 
 def _inc(key: str, rank: list[float]) -> Incident:
-    return Incident(1, key, key.split(":", maxsplit=1)[0], T0, T0, None, "x", 0.0, {"_rank": rank})
+    return Incident(1, key, key.split(":", maxsplit=1)[0], T0, T0, None, "x", 0.0, IncidentMoment(rank=tuple(rank)))
 
 
 def test_conditions_and_reconcile() -> None:

@@ -12,19 +12,21 @@ import pytest
 from opsd.adapters.files import exclusive_lock
 from opsd.adapters.stores.runs import History
 from opsd.errors import BusyError, ExitCode
+from opsd_sandbox import records
 from tests.conftest import _me
 
 
 def test_history_records_and_orders_runs(tmp_path: Path) -> None:
     h = History(tmp_path / "state", _me())
     t0 = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
-    h.record("backup-full", "schedule", t0, t0 + timedelta(minutes=3), "ok", details={"label": "A"})
+    h.record("backup-full", "schedule", t0, t0 + timedelta(minutes=3), "ok",
+             details=records.backup(9, 180.0, label="A"))
     h.record("backup-full", "schedule", t0 + timedelta(days=1), t0 + timedelta(days=1, minutes=1), "failed",
              error="boom")
     last = h.last("backup-full")
     assert last is not None and last.outcome == "failed" and last.error == "boom"
     ok = h.last("backup-full", ("ok",))
-    assert ok is not None and ok.details == {"label": "A"} and ok.duration == 180
+    assert ok is not None and ok.details == records.backup(9, 180.0, label="A") and ok.duration == 180
     assert h.last("check") is None
     assert [r.outcome for r in h.runs()] == ["failed", "ok"]
     assert (tmp_path / "state" / "history.sqlite3").exists()

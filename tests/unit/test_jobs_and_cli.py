@@ -10,6 +10,7 @@ import pytest
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.cli import main
 from opsd.errors import BusyError, OpsdError
+from opsd_sandbox import records
 
 
 def test_run_job_records_outcomes_and_one_summary_event(fake_ctx, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -17,7 +18,7 @@ def test_run_job_records_outcomes_and_one_summary_event(fake_ctx, capsys) -> Non
 
     log.configure("info", json=True)  # bind to capsys' stderr
     ctx = fake_ctx()
-    run_job(ctx, "backup-full", "cli", lambda: JobOutcome("ok", "done", {"label": "X", "duration": 5.0}))
+    run_job(ctx, "backup-full", "cli", lambda: JobOutcome("ok", "done", records.backup(10, 5.0, label="X")))
     with pytest.raises(BusyError):
         run_job(ctx, "backup-full", "schedule", _raise(BusyError("held by pid 1")))
     with pytest.raises(OpsdError):

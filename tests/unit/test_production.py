@@ -16,7 +16,9 @@ import pytest
 
 from opsd import settings as settings_mod
 from opsd.cli import cli
+from opsd.core.records.checks import OK
 from opsd.metrics import text
+from opsd_sandbox import records
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,14 +78,18 @@ def test_cli_md_lists_every_command() -> None:
 def test_every_metric_is_documented(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx()
     now = datetime.now(UTC)
-    ctx.history.record("backup-full", "cli", now - timedelta(hours=1), now, "ok", details={"size": 5, "repo_delta": 2})
-    ctx.history.record("drill", "cli", now - timedelta(hours=2), now, "ok", details={
-        "rto_seconds": 3.0, "rpo_seconds": 1.0, "phases": {"restore_seconds": 2.0, "total_seconds": 4.0}})
+    ctx.history.record("backup-full", "cli", now - timedelta(hours=1), now, "ok",
+                       details=records.backup(5, 60.0, repo_delta=2))
+    ctx.history.record("drill", "cli", now - timedelta(hours=2), now, "ok", details=records.drill(
+        "main", rto=3.0, rpo=1.0, restore_seconds=2.0, recovery_seconds=0.5, checks=[("amcheck", OK, "")]))
     exposition = text(ctx)
     names = sorted(set(re.findall(r"^# TYPE (\w+) ", exposition, re.M)))
     doc = (REPO / "docs" / "metrics.md").read_text()
     assert [n for n in names if f"`{n}" not in doc] == []
     assert 'opsd_job_last_success_timestamp_seconds{job="backup-full"}' in exposition
+    assert 'opsd_backup_size_bytes{type="full"} 5.0' in exposition
+    assert 'opsd_backup_stored_bytes{type="full"} 2.0' in exposition
+    assert 'opsd_drill_phase_seconds{phase="restore"} 2.0' in exposition
     assert 'opsd_drill_phase_seconds{phase="rto"} 3.0' in exposition
     assert "opsd_restorability_age_seconds" in exposition
 

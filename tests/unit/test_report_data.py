@@ -11,21 +11,21 @@ from typing import Any
 
 from opsd.actions.report.job import make_report
 from opsd.adapters.stores.health import HealthStore
+from opsd.core.records.checks import CRITICAL, OK
+from opsd.core.records.health import IncidentMoment
 from opsd.report.publish import render
+from opsd_sandbox import records
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _drill(ctx: Any, day: int, rto: float, *, ok: bool = True, month: datetime = NOV) -> int:
     at = month + timedelta(days=day - 1, hours=3)
-    checks = [{"name": "plan", "status": "ok", "message": "", "details": {}},
-              {"name": "amcheck", "status": "ok" if ok else "critical",
-               "message": "" if ok else "1 corrupt relation(s): shop.orders block 7", "details": {}}]
-    details = {"stanza": "main", "target": f"{at:%Y-%m-%d} 01:00:00+00:00", "target_mode": "random",
-               "backup": f"{at:%Y%m%d}-010000F", "rto_seconds": rto, "rpo_seconds": 40.0,
-               "phases": {"restore_seconds": rto * 0.7, "recovery_seconds": rto * 0.3, "verify_seconds": 9.0,
-                          "replay_rate": 50e6, "restore_rate": 200e6},
-               "checks": checks, "passed": ok}
+    checks = [("plan", OK, ""), ("amcheck", OK if ok else CRITICAL,
+                                  "" if ok else "1 corrupt relation(s): shop.orders block 7")]
+    details = records.drill("main", target=f"{at:%Y-%m-%d} 01:00:00+00:00", backup_label=f"{at:%Y%m%d}-010000F",
+                            rto=rto, rpo=40.0, restore_seconds=rto * 0.7, recovery_seconds=rto * 0.3,
+                            verify_seconds=9.0, replay_rate=50e6, restore_rate=200e6, checks=checks)
     return ctx.history.record("drill", "schedule", at, at + timedelta(seconds=rto + 10), "ok" if ok else "failed",
                               error=None if ok else "amcheck: 1 corrupt relation(s)", details=details)
 
@@ -36,15 +36,14 @@ def _month(ctx: Any) -> None:
         failed = day == 13
         ctx.history.record("backup-full", "schedule", at, at + timedelta(minutes=20), "failed" if failed else "ok",
                            error="[49 host-connect] unable to connect to 'minio:9000'" if failed else None,
-                           details={} if failed else {"size": 50 * 2**30 + day, "duration": 1200.0 + day})
+                           details=None if failed else records.backup(50 * 2**30 + day, 1200.0 + day))
         for hour in (2, 14):
             t = NOV + timedelta(days=day - 1, hours=hour)
             lag = 1500.0 if (day, hour) == (20, 14) else 30.0
-            ctx.history.record("check", "schedule", t, t + timedelta(seconds=2), "ok", details={"results": [
-                {"name": "archive.archiver", "status": "critical" if lag > 900 else "ok", "message": "",
-                 "details": {"oldest_ready_age": lag, "failed_count": day}}]})
+            ctx.history.record("check", "schedule", t, t + timedelta(seconds=2), "ok",
+                               details=records.archiver_check(lag, day))
     ctx.history.record("verify", "schedule", NOV + timedelta(days=6), NOV + timedelta(days=6, hours=1), "ok",
-                       details={"stanza": "main", "status": "ok"})
+                       details=records.verify_ok("main"))
 
 
 def test_a_month_with_one_failed_drill(fake_ctx) -> None:  # type: ignore[no-untyped-def]
@@ -57,12 +56,13 @@ def test_a_month_with_one_failed_drill(fake_ctx) -> None:  # type: ignore[no-unt
     store = HealthStore(ctx.history.db)
     for i in range(3):
         at = NOV + timedelta(days=10 + i)
-        tree = {"root": {"pid": 100 + i, "state": "idle in transaction", "user": "wms", "database": "shop",
-                         "application": "picker"}, "waiters": 4 + i, "longest_wait": 45.0 + i, "depth": 2}
+        moment = records.lock_moment(100 + i, waiters=4 + i, longest_wait=45.0 + i, user="wms", database="shop",
+                                     application="picker")
         iid = store.open(f"lock:{100 + i}", "lock", at, summary=f"pid {100 + i} blocks", peak=45.0 + i,
-                         worst={"tree": tree})
+                         worst=moment)
         store.close(iid, at + timedelta(minutes=2))
-    store.open("pool:shop/app", "pool", NOV + timedelta(days=3), summary="3 waiting", peak=12.0, worst={})
+    store.open("pool:shop/app", "pool", NOV + timedelta(days=3), summary="3 waiting", peak=12.0,
+               worst=IncidentMoment(rank=(12.0, 3.0)))
     ctx.now = lambda: datetime(2026, 12, 1, 6, tzinfo=UTC)
     r = make_report(ctx, 2026, 11, with_repository=False)
     v = r.verdict

@@ -18,6 +18,9 @@ from opsd.adapters.stores.database import NewerSchema, StateDB
 from opsd.adapters.stores.health import HealthStore
 from opsd.adapters.stores.migrations import LATEST
 from opsd.adapters.stores.runs import History
+from opsd.core.records.checks import CRITICAL
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import BackupResult, CheckReport
 from tests.conftest import _me
 
 V0 = Path(__file__).parent.parent / "data" / "history-v0.sqlite3"
@@ -42,16 +45,28 @@ def test_a_history_from_before_versions_is_migrated_with_nothing_lost(tmp_path: 
         assert c.execute("PRAGMA user_version").fetchone()[0] == 0
     h = History(state, _me())
     runs = h.runs(limit=10)
-    assert [(r.job, r.outcome) for r in runs] == [("drill", "running"), ("check", "failed"), ("backup-full", "ok")]
+    assert [(r.job, r.outcome) for r in runs] == [("drill", "running"), ("drill", "ok"), ("check", "failed"),
+                                                  ("backup-full", "ok")]
     full = h.last("backup-full", ("ok",))
-    assert full is not None and full.details["label"] == "20261101-010000F" and full.duration == 180
+    b = full.details_as(BackupResult) if full else None
+    assert b is not None and (b.label, b.size, b.repo_delta, b.duration) == ("20261101-010000F", 123456, 2345, 180.0)
     check = h.last("check")
-    assert check is not None and check.details["results"][0]["details"]["oldest_ready_age"] == 720.0
+    rep = check.details_as(CheckReport) if check else None
+    assert rep is not None and rep.archiver is not None and rep.repository is not None
+    assert (rep.archiver.oldest_ready_age, rep.archiver.failed_count, rep.repository.backups) == (720.0, 3, 1)
+    assert rep.worst == CRITICAL and rep.results[0].status == CRITICAL
+    drill = h.last("drill", ("ok",))
+    d = drill.details_as(DrillResult) if drill else None
+    assert d is not None and d.passed and d.rto_seconds == 53.5 and d.phases.replay_rate == 1398101.0
+    assert [c.name for c in d.checks] == ["plan", "amcheck"]
     store = HealthStore(h.db)
     (inc,) = store.incidents()
-    assert (inc.key, inc.peak, inc.worst, inc.open) == ("lock:42", 12.5, {"tree": {"waiters": 3}}, False)
-    assert store.last_sample() == {"taken_at": T0.isoformat(), "problems": ["locks: 1 waiting"],
-                                   "pool": {"waiting": 2, "maxwait": 1.5}}
+    assert (inc.key, inc.peak, inc.open) == ("lock:42", 45.0, False)
+    assert inc.worst.tree is not None and inc.worst.tree.root.children[0].pid == 43 and inc.worst.rank == (1, 45.0)
+    sample = store.last_sample()
+    assert sample is not None and sample.taken_at == T0 and sample.problems == ["locks: 1 waiting"]
+    assert sample.locks is not None and sample.locks.deadlocks_total == 7
+    assert sample.pool is not None and sample.pool.waiting == 2 and sample.pool.stats[0].total_xact_count == 99
     alerts = AlertStore(h.db)
     assert alerts.firing() == ["job.backup-full"] and alerts.delivery_failures() == 1
     with sqlite3.connect(h.path) as c:
@@ -60,7 +75,7 @@ def test_a_history_from_before_versions_is_migrated_with_nothing_lost(tmp_path: 
     assert "data_version" in _columns(h.path, "health_samples")
     # and it keeps working: a new run lands after the old ones
     h.record("backup-diff", "cli", T0, T0, "ok")
-    assert len(h.runs(limit=10)) == 4
+    assert len(h.runs(limit=10)) == 5
 
 
 def test_a_schema_newer_than_this_opsd_is_refused_and_left_alone(tmp_path: Path) -> None:

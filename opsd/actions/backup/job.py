@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
-from opsd.core.units import format_duration, human_bytes
+from opsd.core.records.base import Note
+from opsd.core.records.jobs import BackupResult
 from opsd.errors import OpsdError
-
-
-@dataclass(frozen=True)
-class BackupResult:
-    label: str
-    type: str
-    requested_type: str
-    size: int
-    delta: int
-    repo_size: int
-    repo_delta: int
-    duration: float
-    wal_start: str | None
-    wal_stop: str | None
-
-    def summary(self) -> str:
-        note = f" (asked for {self.requested_type}: pgBackRest had no prior backup)" \
-            if self.type != self.requested_type else ""
-        return (f"backup {self.label} ({self.type}{note}): database {human_bytes(self.size)}, "
-                f"copied {human_bytes(self.delta)}, stored {human_bytes(self.repo_delta)}, "
-                f"took {format_duration(self.duration)}")
 
 
 class StandbySkip(OpsdError):
@@ -66,7 +45,7 @@ def backup_job(ctx: Context, backup_type: str) -> Callable[[], JobOutcome]:
         try:
             r = take_backup(ctx, backup_type)
         except StandbySkip as e:
-            return JobOutcome("skipped", str(e), {"reason": "standby"})
-        return JobOutcome("ok", r.summary(), asdict(r))
+            return JobOutcome("skipped", str(e), Note(reason="standby"))
+        return JobOutcome("ok", r.summary(), r)
 
     return body

@@ -5,12 +5,10 @@ status decides."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import Any
 
 from opsd.actions.jobs import JobOutcome
-from opsd.adapters.pgbackrest_verify import VerifyResult
 from opsd.context import Context
+from opsd.core.records.jobs import VerifyResult
 from opsd.errors import OpsdError
 
 
@@ -20,7 +18,7 @@ class RepositoryDamaged(OpsdError):
                          hint="a drill from the damaged backup will fail; take a new full backup "
                               "('opsd backup --type full') and see docs/drills.md")
         self.result = result
-        self.details: dict[str, Any] = {**asdict(result), "ok": False}
+        self.details = result
 
 
 def run_verify(ctx: Context, backup_set: str | None = None) -> VerifyResult:
@@ -34,6 +32,6 @@ def verify_job(ctx: Context, stanza: str | None = None, backup_set: str | None =
         result = run_verify(sctx, backup_set)
         if not result.ok:  # run_job records it and raises the alert job.verify.<stanza>
             raise RepositoryDamaged(result)
-        return JobOutcome("ok", result.summary(), {**asdict(result), "ok": True})
+        return JobOutcome("ok", result.summary(), result)
 
     return body

@@ -12,12 +12,11 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
 from opsd.actions.drill.plan import (
     Target,
     judge_heartbeats,
@@ -30,9 +29,12 @@ from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readab
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import Plan, Request, make_plan
 from opsd.actions.restore.run import start_and_watch
-from opsd.actions.restore.service import Launch, RestoreResult, gather_facts, load_window, restore_files
+from opsd.actions.restore.service import Launch, gather_facts, load_window, restore_files
 from opsd.adapters import files, processes
 from opsd.context import Context
+from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import RestoreResult
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.db.connection import per_database
@@ -60,57 +62,14 @@ class DrillCancelled(CommandCancelled):
 
     def __init__(self, result: DrillResult) -> None:
         super().__init__("drill cancelled (opsd is stopping); the scratch instance was torn down")
-        self.details: dict[str, Any] = result.as_details()
-
-
-@dataclass
-class DrillResult:
-    stanza: str
-    target_mode: str
-    target: str | None = None
-    target_why: str = ""
-    backup: str | None = None
-    backup_type: str | None = None
-    scratch: str | None = None
-    port: int | None = None
-    phases: dict[str, float | None] = field(default_factory=dict)
-    rto_seconds: float | None = None
-    rpo_seconds: float | None = None
-    checks: list[CheckResult] = field(default_factory=list)
-    kept: bool = False
-    cleaned: list[str] = field(default_factory=list)
-    log_file: str | None = None
-
-    @property
-    def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status == CRITICAL]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def summary(self) -> str:
-        head = f"drill of {self.stanza} to {self.target or '?'} ({self.target_mode})"
-        if not self.passed:
-            return f"{head} FAILED: " + "; ".join(f"{c.name}: {c.message}" for c in self.failed)
-        warns = [c.name for c in self.checks if c.status == WARNING]
-        rto = format_duration(self.rto_seconds) if self.rto_seconds is not None else "?"
-        rpo = format_duration(self.rpo_seconds) if self.rpo_seconds is not None else "?"
-        return (f"{head} passed {len(self.checks)} checks from backup {self.backup}: RTO {rto}, RPO {rpo}"
-                + (f"; warnings: {', '.join(warns)}" if warns else ""))
-
-    def as_details(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["passed"] = self.passed
-        d["failed_checks"] = [c.name for c in self.failed]
-        return d
+        self.details = result
 
 
 class DrillFailed(OpsdError):
     def __init__(self, result: DrillResult) -> None:
         super().__init__(result.summary(), hint="opsd drill show <id> for every check; docs/drills.md")
         self.result = result
-        self.details: dict[str, Any] = result.as_details()
+        self.details = result
 
 
 # --------------------------------------------------------------------------- scratch area
@@ -187,7 +146,7 @@ def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threadin
         result.checks.append(CheckResult(name, CRITICAL, f"internal error: {type(e).__name__}: {e}"))
         return None
     finally:
-        result.phases[f"{name}_seconds"] = round(time.monotonic() - t0, 3)
+        setattr(result.phases, f"{name}_seconds", round(time.monotonic() - t0, 3))
 
 
 def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -> DrillResult:
@@ -204,7 +163,7 @@ def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -
         try:
             _drill(sctx, dreq, result, dest, report)
         finally:
-            result.phases["total_seconds"] = round(time.monotonic() - started, 3)
+            result.phases.total_seconds = round(time.monotonic() - started, 3)
             if dreq.keep and dest.exists():
                 result.kept = True
                 report(f"kept {dest} (port {s.drill.port}, socket {scratch_root(ctx) / 'work' / 'run'}); "
@@ -267,7 +226,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
         if not (cancel and cancel.is_set()):
             _name_damage(ctx, result, plan.backup.label, report)
         return
-    result.phases.update(restore_bytes=restored.restored_bytes, restore_rate=round(restored.restore_rate))
+    result.phases.restore_bytes, result.phases.restore_rate = restored.restored_bytes, round(restored.restore_rate)
     result.checks.append(CheckResult("restore", OK, f"{restored.backup} restored in "
                                                     f"{format_duration(restored.restore_seconds)}"))
     recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report), cancel)
@@ -279,7 +238,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     verify_started = time.monotonic()
     report("verifying the restored copy (marker rows, amcheck, full reads, smoke queries) ...")
     _verify(ctx, result, plan, target, launch)
-    result.phases["verify_seconds"] = round(time.monotonic() - verify_started, 3)
+    result.phases.verify_seconds = round(time.monotonic() - verify_started, 3)
     result.checks.append(judge_objective("rto", result.rto_seconds, s.drill.rto_target,
                                          "RTO (plan + restore + recovery)"))
     result.checks.append(judge_objective("rpo", result.rpo_seconds, s.drill.rpo_target,
@@ -303,10 +262,10 @@ def _name_damage(ctx: Context, result: DrillResult, label: str, report: Callable
 
 def _record_recovery(ctx: Context, result: DrillResult, plan: Plan, rec: RestoreResult, target: Target) -> None:
     result.log_file = rec.log_file
-    result.phases.update(recovery_seconds=round(rec.recovery_seconds or 0, 3), wal_bytes=plan.wal_bytes,
-                         replay_rate=round(rec.replay_rate or 0))
-    result.rto_seconds = round(sum(result.phases.get(k) or 0 for k in
-                                   ("plan_seconds", "restore_seconds", "recovery_seconds")), 3)
+    ph = result.phases
+    ph.recovery_seconds, ph.wal_bytes = round(rec.recovery_seconds or 0, 3), plan.wal_bytes
+    ph.replay_rate = round(rec.replay_rate or 0)
+    result.rto_seconds = round((ph.plan_seconds or 0) + (ph.restore_seconds or 0) + (ph.recovery_seconds or 0), 3)
     result.checks.append(CheckResult("recovery", OK, f"{rec.state} after {format_duration(rec.recovery_seconds or 0)}"))
     result.checks.append(judge_recovery_point(rec.last_replayed_at, target.time,
                                               ctx.settings.drill.heartbeat_interval))
@@ -355,6 +314,6 @@ def drill_job(ctx: Context, dreq: DrillRequest, report: Callable[[str], None] | 
             raise DrillCancelled(result)
         if not result.passed:  # run_job records it and raises the alert job.drill.<stanza>
             raise DrillFailed(result)
-        return JobOutcome("ok", result.summary(), result.as_details())
+        return JobOutcome("ok", result.summary(), result)
 
     return body

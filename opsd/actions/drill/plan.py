@@ -9,10 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsd.actions.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
+from pydantic import JsonValue
+
 from opsd.actions.restore.window import Window
 from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.records import Run
+from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.runs import Run
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.db.queries import HeartbeatRow
@@ -69,7 +72,8 @@ def pick_stanza(stanzas: Sequence[str], drills: Sequence[Run]) -> str:
     """Rotation on a drill host: the stanza whose last drill started longest ago (never drilled first)."""
     last: dict[str, datetime] = {}
     for r in drills:
-        st = str(r.details.get("stanza", ""))
+        d = r.details_as(DrillResult)
+        st = d.stanza if d is not None else ""
         if st in stanzas and (st not in last or r.started_at > last[st]):
             last[st] = r.started_at
     never = [s for s in stanzas if s not in last]
@@ -89,7 +93,7 @@ def judge_heartbeats(restored: Sequence[HeartbeatRow] | None, primary: Sequence[
                                           "primary): marker rows cannot prove the data at the target")
     after = [r for r in restored if r.written_at > target]
     upto = [r for r in restored if r.written_at <= target]
-    details: dict[str, object] = {"restored_rows": len(upto), "rows_after_target": len(after),
+    details: dict[str, JsonValue] = {"restored_rows": len(upto), "rows_after_target": len(after),
                                   "newest_row": show(max(r.written_at for r in upto)) if upto else None}
     if after:
         first = min(after, key=lambda r: r.written_at)
@@ -130,7 +134,7 @@ def judge_recovery_point(last_replayed: datetime | None, target: datetime, inter
     name = "recovery.target"
     if last_replayed is None:
         return CheckResult(name, WARNING, "no transaction was replayed (no commit between the backup and T)")
-    details = {"last_replayed": show(last_replayed), "target": show(target),
+    details: dict[str, JsonValue] = {"last_replayed": show(last_replayed), "target": show(target),
                "gap_seconds": (target - last_replayed).total_seconds()}
     if last_replayed > target:
         return CheckResult(name, CRITICAL, f"last replayed commit {show(last_replayed)} is after the target "

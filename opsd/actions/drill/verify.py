@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from opsd.actions.checks import CRITICAL, OK, CheckResult
+from pydantic import JsonValue
+
+from opsd.core.records.checks import CRITICAL, OK, CheckResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
 from opsd.db.drill_reads import read_relation, scalar_text
@@ -56,7 +58,8 @@ def amcheck(connect: ConnectTo, dbs: list[str]) -> CheckResult:
                             problems.append(f"{db}.{rel.name} block {bad[0].blkno}: {bad[0].msg}")
                 except DatabaseError as e:
                     problems.append(f"{db}.{rel.name}: {e}")
-    details = {"heaps": heaps, "btree_indexes": indexes, "databases": len(dbs), "problems": problems}
+    details: dict[str, JsonValue] = {"heaps": heaps, "btree_indexes": indexes, "databases": len(dbs),
+                                     "problems": list(problems)}
     if problems:
         return CheckResult("amcheck", CRITICAL, f"{len(problems)} corrupt relation(s): "
                                                 + "; ".join(problems[:MAX_NAMED]), details)
@@ -81,7 +84,8 @@ def readable(connect: ConnectTo, dbs: list[str]) -> CheckResult:
                 except DatabaseError as e:
                     problems.append(f"{db}.{rel.name}: {e}")
     secs = time.monotonic() - t0
-    details = {"tables": tables, "bytes": total, "seconds": round(secs, 3), "problems": problems}
+    details: dict[str, JsonValue] = {"tables": tables, "bytes": total, "seconds": round(secs, 3),
+                                     "problems": list(problems)}
     if problems:
         return CheckResult("readable", CRITICAL, f"{len(problems)} table(s) not readable: "
                                                  + "; ".join(problems[:MAX_NAMED]), details)

@@ -4,12 +4,10 @@ open the new ones, keep the worst moment of those still open, close those that c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from opsd.actions.health.locks import LockTree
-from opsd.actions.health.pool import ConnectionReport, Pool
-from opsd.core.records import Incident
+from opsd.core.records.health import ConnectionReport, IncidentMoment, LockTree, Pool
+from opsd.core.records.runs import Incident
 from opsd.settings import HealthSection
 
 
@@ -19,15 +17,18 @@ class Condition:
     kind: str
     summary: str
     peak: float
-    rank: tuple[float, ...]  # larger is worse: decides which moment an incident keeps
-    worst: dict[str, Any] = field(default_factory=dict)
+    worst: IncidentMoment  # with its rank: larger is worse, decides which moment an incident keeps
+
+    @property
+    def rank(self) -> tuple[float, ...]:
+        return self.worst.rank
 
 
 def lock_condition(tree: LockTree, hs: HealthSection) -> Condition | None:
     if tree.longest_wait <= hs.lock_wait_threshold.total_seconds():
         return None
     return Condition(f"lock:{tree.root.pid}", "lock", tree.summary(), tree.longest_wait,
-                     (tree.waiters, tree.longest_wait), {"tree": asdict(tree)})
+                     IncidentMoment(tree=tree, rank=(tree.waiters, tree.longest_wait)))
 
 
 def pool_condition(p: Pool, hs: HealthSection) -> Condition | None:
@@ -36,16 +37,16 @@ def pool_condition(p: Pool, hs: HealthSection) -> Condition | None:
     sat = f", {p.saturation:.0f}% of pool_size {p.pool_size}" if p.saturation is not None else ""
     return Condition(f"pool:{p.database}/{p.user}", "pool",
                      f"PgBouncer pool {p.database}/{p.user}: {p.cl_waiting} client(s) waiting, oldest {p.maxwait:.1f}s"
-                     f"{sat}", p.maxwait, (p.maxwait, p.cl_waiting), {"pool": asdict(p)})
+                     f"{sat}", p.maxwait, IncidentMoment(pool=p, rank=(p.maxwait, p.cl_waiting)))
 
 
 def connections_condition(c: ConnectionReport, hs: HealthSection) -> Condition | None:
-    if c.utilisation <= hs.connections_threshold:
+    if c.used_share <= hs.connections_threshold:
         return None
     return Condition("connections", "connections",
                      f"{c.total} client connections, {c.utilisation:.0f}% of {c.usable} usable "
                      f"(max_connections {c.max_connections} - {c.reserved} reserved)",
-                     c.utilisation, (c.utilisation,), {"connections": asdict(c)})
+                     c.used_share, IncidentMoment(connections=c, rank=(c.used_share,)))
 
 
 def conditions(trees: Sequence[LockTree], pools: Sequence[Pool], conns: ConnectionReport | None,
@@ -55,7 +56,7 @@ def conditions(trees: Sequence[LockTree], pools: Sequence[Pool], conns: Connecti
         found.append(connections_condition(conns, hs))
     if probe_problems:
         found.append(Condition("probe", "probe", "; ".join(probe_problems), float(len(probe_problems)),
-                               (float(len(probe_problems)),)))
+                               IncidentMoment(rank=(float(len(probe_problems)),))))
     return {c.key: c for c in found if c is not None}
 
 
@@ -75,7 +76,7 @@ def reconcile(open_incidents: Sequence[Incident], now: dict[str, Condition]) -> 
         cond = now.get(key)
         if cond is None:
             closed.append(inc)
-        elif tuple(cond.rank) > tuple(inc.worst.get("_rank", ())):
+        elif cond.rank > inc.worst.rank:
             worse.append((inc, cond))
         else:
             still.append(inc)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
+from opsd.core.records.health import LockNode, LockTree
 from opsd.db.queries import LockRow, SessionRow, WaiterRow
 
-IDLE_IN_XACT = ("idle in transaction", "idle in transaction (aborted)")
 MAX_HOLDS = 5
 
 _LITERALS = re.compile(r"""(?x)
@@ -33,45 +32,6 @@ def query_text(show_raw: bool, length: int) -> Callable[[str], str]:
         return text if len(text) <= length else text[: length - 1] + "…"
 
     return render
-
-
-@dataclass
-class LockNode:
-    pid: int
-    state: str
-    user: str
-    database: str
-    application: str
-    client: str
-    xact_age: float | None
-    waiting_for: str | None  # e.g. "ShareLock on transactionid (row in public.t1)"
-    wait_seconds: float | None
-    holds: list[str]
-    query: str
-    children: list[LockNode] = field(default_factory=list)
-
-    @property
-    def idle_in_transaction(self) -> bool:
-        return self.state in IDLE_IN_XACT
-
-
-@dataclass
-class LockTree:
-    root: LockNode
-    depth: int
-    waiters: int
-    longest_wait: float
-    modes: list[str]
-    relations: list[str]
-
-    @property
-    def root_idle_in_transaction(self) -> bool:
-        return self.root.idle_in_transaction
-
-    def summary(self) -> str:
-        flag = " (IDLE IN TRANSACTION)" if self.root_idle_in_transaction else ""
-        return (f"pid {self.root.pid}{flag} blocks {self.waiters} session(s), depth {self.depth}, longest wait "
-                f"{self.longest_wait:.1f}s on {', '.join(self.relations) or 'transaction ids'}")
 
 
 def _waiting_for(pid: int, locks: Sequence[LockRow]) -> tuple[str | None, float | None, str | None]:

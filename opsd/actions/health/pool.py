@@ -5,26 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from opsd.core.records.health import ConnectionReport, Pool, PoolReport, PoolStats
 from opsd.db.queries import ConnectionRow, LimitsRow
-
-
-@dataclass(frozen=True)
-class ConnectionReport:
-    total: int
-    usable: int  # max_connections - superuser_reserved_connections
-    max_connections: int
-    reserved: int
-    by_state: dict[str, int]
-    by_database: dict[str, int]
-    by_user: dict[str, int]
-    by_application: dict[str, int]
-
-    @property
-    def utilisation(self) -> float:
-        return 100.0 * self.total / self.usable if self.usable > 0 else 100.0
 
 
 def connection_report(rows: Sequence[ConnectionRow], limits: LimitsRow) -> ConnectionReport:
@@ -38,45 +22,6 @@ def connection_report(rows: Sequence[ConnectionRow], limits: LimitsRow) -> Conne
         total=sum(r.sessions for r in rows), usable=limits.max_connections - limits.reserved,
         max_connections=limits.max_connections, reserved=limits.reserved, by_state=group("state"),
         by_database=group("datname"), by_user=group("usename"), by_application=group("application_name"))
-
-
-@dataclass(frozen=True)
-class Pool:
-    database: str
-    user: str
-    cl_active: int
-    cl_waiting: int
-    sv_active: int
-    sv_idle: int
-    sv_used: int
-    servers: int  # every server connection of the pool (active, idle, used, tested, login)
-    maxwait: float  # seconds the oldest waiting client has waited
-    pool_mode: str
-    pool_size: int | None
-    max_db_connections: int | None
-
-    @property
-    def saturation(self) -> float | None:
-        """Server connections in use against the pool's size (percent)."""
-        return 100.0 * self.servers / self.pool_size if self.pool_size else None
-
-    @property
-    def saturated(self) -> bool:
-        return self.cl_waiting > 0 and (self.pool_size is None or self.servers >= self.pool_size)
-
-
-@dataclass(frozen=True)
-class PoolReport:
-    pools: list[Pool]
-    stats: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def waiting(self) -> int:
-        return sum(p.cl_waiting for p in self.pools)
-
-    @property
-    def maxwait(self) -> float:
-        return max((p.maxwait for p in self.pools), default=0.0)
 
 
 def _i(row: dict[str, Any], key: str) -> int:
@@ -100,7 +45,8 @@ def pool_report(shows: dict[str, list[dict[str, Any]]]) -> PoolReport:
             sv_used=_i(p, "sv_used"), servers=servers, maxwait=_i(p, "maxwait") + _i(p, "maxwait_us") / 1e6,
             pool_mode=str(p.get("pool_mode") or db.get("pool_mode") or ""),
             pool_size=int(size) if size else None, max_db_connections=int(max_db) if max_db else None))
-    stats = [{"database": s["database"], "avg_query_us": _i(s, "avg_query_time"), "avg_wait_us": _i(s, "avg_wait_time"),
-              "avg_xact_us": _i(s, "avg_xact_time"), "total_xact_count": _i(s, "total_xact_count")}
+    stats = [PoolStats(database=str(s["database"]), avg_query_us=_i(s, "avg_query_time"),
+                       avg_wait_us=_i(s, "avg_wait_time"), avg_xact_us=_i(s, "avg_xact_time"),
+                       total_xact_count=_i(s, "total_xact_count"))
              for s in shows.get("stats", []) if s.get("database") != "pgbouncer"]
     return PoolReport(pools=sorted(pools, key=lambda x: (-x.cl_waiting, x.database, x.user)), stats=stats)

@@ -5,17 +5,16 @@ times out is reported as such; it never queues behind a lock and never piles up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from opsd.actions import alerts
 from opsd.actions.health.incidents import Changes, conditions, reconcile
-from opsd.actions.health.locks import LockTree, build_trees, query_text
-from opsd.actions.health.pool import ConnectionReport, PoolReport, connection_report, pool_report
+from opsd.actions.health.locks import build_trees, query_text
+from opsd.actions.health.pool import connection_report, pool_report
 from opsd.adapters import pgbouncer
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
+from opsd.core.records.health import ConnectionReport, HealthSample, LockReport, LockTree, LongSession
 from opsd.db.connection import Conn
 from opsd.db.probe import Probe, ProbeBusy
 from opsd.db.queries import (
@@ -33,48 +32,6 @@ from opsd.log import get_logger
 from opsd.settings import Settings
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class LongSession:
-    pid: int
-    state: str
-    user: str
-    database: str
-    application: str
-    xact_age: float | None
-    state_age: float | None
-    query: str
-
-
-@dataclass
-class LockReport:
-    trees: list[LockTree]
-    long_transactions: list[LongSession]
-    idle_in_transaction: list[LongSession]
-    deadlocks_total: int
-    deadlocks_new: int | None  # since the previous sample (None: no previous sample)
-
-
-@dataclass
-class HealthSample:
-    taken_at: datetime
-    locks: LockReport | None = None
-    connections: ConnectionReport | None = None
-    pool: PoolReport | None = None
-    problems: list[str] = field(default_factory=list)  # "locks: probe timed out ..." etc.
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if self.connections is not None:
-            d["connections"]["utilisation"] = round(self.connections.utilisation, 1)
-        if self.pool is not None:
-            d["pool"]["waiting"] = self.pool.waiting
-            d["pool"]["maxwait"] = self.pool.maxwait
-            for p, raw in zip(d["pool"]["pools"], self.pool.pools, strict=True):
-                p["saturation"] = round(raw.saturation, 1) if raw.saturation is not None else None
-                p["saturated"] = raw.saturated
-        return d
 
 
 def _lock_report(settings: Settings, last_deadlocks: int | None) -> Callable[[Conn], LockReport]:
@@ -144,25 +101,23 @@ def record(ctx: Context, store: HealthStore, sample: HealthSample) -> Changes:
     changes = reconcile(store.open_incidents(), now)
     at = sample.taken_at
     for c in changes.opened:
-        iid = store.open(c.key, c.kind, at, summary=c.summary, peak=c.peak, worst={**c.worst, "_rank": list(c.rank)})
+        iid = store.open(c.key, c.kind, at, summary=c.summary, peak=c.peak, worst=c.worst)
         alerts.fire(ctx, f"health.{c.key}", f"incident #{iid}: {c.summary}", severity="warning")
     for inc, c in changes.worse:
-        store.seen(inc.id, at, (c.summary, c.peak, {**c.worst, "_rank": list(c.rank)}))
+        store.seen(inc.id, at, (c.summary, c.peak, c.worst))
     for inc in changes.still:
         store.seen(inc.id, at, None)
     for inc in changes.closed:
         store.close(inc.id, at)
         alerts.resolve(ctx, f"health.{inc.key}", f"incident #{inc.id} cleared after "
                                                  f"{(at - inc.opened_at).total_seconds():.0f}s; worst: {inc.summary}")
-    store.add_sample(at, sample.as_dict(), at - h.sample_retention)
+    store.add_sample(sample, at - h.sample_retention)
     return changes
 
 
 def last_deadlocks(store: HealthStore) -> int | None:
     last = store.last_sample()
-    locks = (last or {}).get("locks") or {}
-    value = locks.get("deadlocks_total")
-    return int(value) if value is not None else None
+    return last.locks.deadlocks_total if last is not None and last.locks is not None else None
 
 
 def sample_job(ctx: Context, probe: Probe) -> str:

@@ -9,11 +9,23 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from opsd.actions.report.items import action_items, days
-from opsd.core.records import Incident, Run
+from opsd.actions.report.rows import (
+    BackupFailure,
+    Blocker,
+    LockWait,
+    PoolPeak,
+    RepoBackup,
+    RepoWindow,
+    VerifyDamage,
+)
+from opsd.core.records.checks import CRITICAL
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.health import HealthSample, LockTree
+from opsd.core.records.jobs import BackupResult, CheckReport, VerifyResult
+from opsd.core.records.runs import Incident, Run
 from opsd.settings import Settings
 
 
@@ -31,7 +43,7 @@ def previous_month(now: datetime) -> tuple[int, int]:
 class RepoFacts:
     """The repository as seen when the report is made (None when unreachable)."""
 
-    backups: list[dict[str, Any]]  # label, type, stop (datetime)
+    backups: list[RepoBackup]
     retention_full: int | None
     seen_at: datetime
 
@@ -89,15 +101,15 @@ class BackupTypeStats:
 @dataclass
 class BackupSection:
     by_type: list[BackupTypeStats]
-    failures: list[dict[str, Any]]  # started_at, job, error
+    failures: list[BackupFailure]
     archive_checks: int
     archive_critical: int
     longest_archive_lag: float | None  # oldest .ready age seen by the check job (s)
     archive_failures: int | None  # growth of pg_stat_archiver.failed_count over the month
-    window: dict[str, Any] | None  # earliest recoverable, full backups vs retention (at report time)
+    window: RepoWindow | None  # earliest recoverable, full backups vs retention (at report time)
     verify_runs: int
     verify_failed: int
-    verify_damage: list[dict[str, Any]]
+    verify_damage: list[VerifyDamage]
 
 
 @dataclass
@@ -106,9 +118,9 @@ class HealthSummary:
     pool_incidents: int
     connection_incidents: int
     probe_incidents: int
-    top_blockers: list[dict[str, Any]]  # who (user@db app), incidents, longest wait, most waiters
-    longest_lock_waits: list[dict[str, Any]]
-    pool_peaks: list[dict[str, Any]]
+    top_blockers: list[Blocker]
+    longest_lock_waits: list[LockWait]
+    pool_peaks: list[PoolPeak]
     connection_peak: float | None
 
 
@@ -136,18 +148,16 @@ class MonthReport:
 
 
 def _drill_row(r: Run) -> DrillRow:
-    d = r.details
-    ph = d.get("phases") or {}
-    checks = {c["name"]: c["status"] for c in d.get("checks") or []}
-    failed = [c for c in d.get("checks") or [] if c.get("status") == "critical"]
-    failure = "; ".join(f"{c['name']}: {c['message']}" for c in failed) if failed else (
+    d = r.details_as(DrillResult) or DrillResult(stanza="", target_mode="")  # failed before it had a result
+    ph = d.phases
+    failure = "; ".join(f"{c.name}: {c.message}" for c in d.failed) if d.failed else (
         r.error if r.outcome != "ok" else None)
     return DrillRow(
-        id=r.id, started_at=r.started_at, stanza=str(d.get("stanza", "")), passed=r.outcome == "ok",
-        target=d.get("target"), target_mode=d.get("target_mode"), backup=d.get("backup"), rto=d.get("rto_seconds"),
-        restore_seconds=ph.get("restore_seconds"), recovery_seconds=ph.get("recovery_seconds"),
-        verify_seconds=ph.get("verify_seconds"), restore_rate=ph.get("restore_rate"),
-        replay_rate=ph.get("replay_rate"), rpo=d.get("rpo_seconds"), checks=checks, failure=failure)
+        id=r.id, started_at=r.started_at, stanza=d.stanza, passed=r.outcome == "ok", target=d.target,
+        target_mode=d.target_mode or None, backup=d.backup, rto=d.rto_seconds,
+        restore_seconds=ph.restore_seconds, recovery_seconds=ph.recovery_seconds, verify_seconds=ph.verify_seconds,
+        restore_rate=ph.restore_rate, replay_rate=ph.replay_rate, rpo=d.rpo_seconds,
+        checks={c.name: str(c.status) for c in d.checks}, failure=failure)
 
 
 def _unproven(passes: Sequence[datetime], start: datetime, end: datetime, max_age: timedelta
@@ -198,10 +208,10 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
 
 
 def _type_stats(t: str, rs: Sequence[Run]) -> BackupTypeStats:
-    ok = [r for r in rs if r.outcome == "ok"]
-    durs = [float(r.details.get("duration") or r.duration or 0) for r in ok]
-    sizes = [int(r.details.get("size") or 0) for r in ok]
-    copied = sum(int(r.details.get("delta") or r.details.get("size") or 0) for r in ok)
+    ok = [(r, r.details_as(BackupResult)) for r in rs if r.outcome == "ok"]
+    durs = [b.duration if b else r.duration or 0.0 for r, b in ok]
+    sizes = [b.size if b else 0 for _r, b in ok]
+    copied = sum((b.delta or b.size) if b else 0 for _r, b in ok)
     return BackupTypeStats(t, len(ok), sum(r.outcome == "failed" for r in rs), sum(r.outcome == "busy" for r in rs),
                            copied, max(sizes, default=0), statistics.median(durs) if durs else None,
                            max(durs, default=None))
@@ -209,25 +219,26 @@ def _type_stats(t: str, rs: Sequence[Run]) -> BackupTypeStats:
 
 def _archiver_results(checks: Sequence[Run]) -> tuple[list[float], list[int], int]:
     """From the check runs' archive.archiver results: the lags, the archiver's failed counts, how many critical."""
-    lags, failed_counts, critical = [], [], 0
-    for res in (res for r in checks for res in r.details.get("results") or []):
-        if res.get("name") != "archive.archiver":
+    lags: list[float] = []
+    failed_counts: list[int] = []
+    critical = 0
+    for rep in (r.details_as(CheckReport) for r in checks):
+        if rep is None:
             continue
-        det = res.get("details") or {}
-        lags.append(float(det.get("oldest_ready_age") or 0.0))  # nothing waiting: no lag
-        if det.get("failed_count") is not None:
-            failed_counts.append(int(det["failed_count"]))
-        critical += res.get("status") == "critical"
+        if rep.archiver is not None:
+            lags.append(rep.archiver.oldest_ready_age or 0.0)  # nothing waiting: no lag
+            failed_counts.append(rep.archiver.failed_count)
+        critical += any(res.name == "archive.archiver" and res.status == CRITICAL for res in rep.results)
     return lags, failed_counts, critical
 
 
-def _repo_window(repo: RepoFacts | None, end: datetime) -> dict[str, Any] | None:
+def _repo_window(repo: RepoFacts | None, end: datetime) -> RepoWindow | None:
     if repo is None:
         return None
     fulls = [b for b in repo.backups if b["type"] == "full"]
     oldest = min((b["stop"] for b in repo.backups), default=None)
-    return {"seen_at": repo.seen_at, "as_of_month_end": repo.seen_at >= end, "earliest_recoverable": oldest,
-            "full_backups": len(fulls), "retention_full": repo.retention_full, "backups": len(repo.backups)}
+    return RepoWindow(seen_at=repo.seen_at, as_of_month_end=repo.seen_at >= end, earliest_recoverable=oldest,
+                      full_backups=len(fulls), retention_full=repo.retention_full, backups=len(repo.backups))
 
 
 def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> BackupSection:
@@ -236,12 +247,13 @@ def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> Back
         if r.job.startswith("backup-"):
             by[r.job.removeprefix("backup-")].append(r)
     stats = [_type_stats(t, by.get(t, [])) for t in ("full", "diff", "incr")]
-    failures = [{"started_at": r.started_at, "job": r.job, "error": r.error} for r in runs
+    failures = [BackupFailure(started_at=r.started_at, job=r.job, error=r.error) for r in runs
                 if r.job.startswith("backup-") and r.outcome == "failed"]
     checks = [r for r in runs if r.job == "check"]
     lags, failed_counts, critical = _archiver_results(checks)
     verifies = [r for r in runs if r.job == "verify"]
-    damage = [{"started_at": r.started_at, "error": r.error, "damaged": (r.details.get("damaged") or [])[:5]}
+    damage = [VerifyDamage(started_at=r.started_at, error=r.error,
+                           damaged=list(v.damaged[:5]) if (v := r.details_as(VerifyResult)) else [])
               for r in verifies if r.outcome == "failed"]
     return BackupSection(
         by_type=stats, failures=failures, archive_checks=len(checks), archive_critical=critical,
@@ -251,31 +263,33 @@ def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> Back
         verify_failed=sum(r.outcome == "failed" for r in verifies), verify_damage=damage)
 
 
-def _who(tree: dict[str, Any]) -> str:
-    root = tree.get("root") or {}
-    return f"{root.get('user') or '?'}@{root.get('database') or '?'} ({root.get('application') or 'no application'})"
+def _who(tree: LockTree | None) -> str:
+    if tree is None:
+        return "?@? (no application)"
+    root = tree.root
+    return f"{root.user or '?'}@{root.database or '?'} ({root.application or 'no application'})"
 
 
 def _health(incidents: Sequence[Incident]) -> HealthSummary:
     kinds = Counter(i.kind for i in incidents)
     locks = [i for i in incidents if i.kind == "lock"]
-    blockers: dict[str, dict[str, Any]] = {}
+    blockers: dict[str, Blocker] = {}
     for i in locks:
-        tree = i.worst.get("tree") or {}
+        tree = i.worst.tree
         who = _who(tree)
-        b = blockers.setdefault(who, {"who": who, "incidents": 0, "longest_wait": 0.0, "most_waiters": 0,
-                                      "idle_in_transaction": 0})
+        b = blockers.setdefault(who, Blocker(who=who, incidents=0, longest_wait=0.0, most_waiters=0,
+                                             idle_in_transaction=0))
         b["incidents"] += 1
-        b["longest_wait"] = max(b["longest_wait"], float(tree.get("longest_wait") or i.peak))
-        b["most_waiters"] = max(b["most_waiters"], int(tree.get("waiters") or 0))
-        b["idle_in_transaction"] += (tree.get("root") or {}).get("state", "").startswith("idle in transaction")
-    longest: list[dict[str, Any]] = [
-        {"opened_at": i.opened_at, "who": _who(i.worst.get("tree") or {}), "wait": i.peak, "summary": i.summary}
+        b["longest_wait"] = max(b["longest_wait"], tree.longest_wait if tree else i.peak)
+        b["most_waiters"] = max(b["most_waiters"], tree.waiters if tree else 0)
+        b["idle_in_transaction"] += bool(tree and tree.root_idle_in_transaction)
+    longest = [
+        LockWait(opened_at=i.opened_at, who=_who(i.worst.tree), wait=i.peak, summary=i.summary)
         for i in sorted(locks, key=lambda i: -i.peak)[:5]]
-    pools: dict[str, dict[str, Any]] = {}
+    pools: dict[str, PoolPeak] = {}
     for i in incidents:
         if i.kind == "pool":
-            p = pools.setdefault(i.key, {"pool": i.key.removeprefix("pool:"), "incidents": 0, "peak_maxwait": 0.0})
+            p = pools.setdefault(i.key, PoolPeak(pool=i.key.removeprefix("pool:"), incidents=0, peak_maxwait=0.0))
             p["incidents"] += 1
             p["peak_maxwait"] = max(p["peak_maxwait"], i.peak)
     conn = [i.peak for i in incidents if i.kind == "connections"]
@@ -285,7 +299,7 @@ def _health(incidents: Sequence[Incident]) -> HealthSummary:
 
 
 def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
-            samples: Sequence[tuple[datetime, dict[str, Any]]]) -> dict[str, Series]:
+            samples: Sequence[HealthSample]) -> dict[str, Series]:
     tz = s.opsd.tz
     rto = Series("RTO per drill", "s", [(f"#{d.id} {d.started_at.astimezone(tz):%m-%d}", float(d.rto))
                                         for d in drills if d.rto is not None], s.drill.rto_target.total_seconds())
@@ -294,18 +308,13 @@ def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
     for r in runs:
         if r.job.startswith("backup-") and r.outcome == "ok":
             day = f"{r.started_at.astimezone(tz):%Y-%m-%d}"
-            per_day_dur[day] += float(r.details.get("duration") or r.duration or 0)
-            per_day_size[day] = max(per_day_size[day], float(r.details.get("size") or 0))
-    lag = []
-    for r in runs:
-        if r.job != "check":
-            continue
-        for res in r.details.get("results") or []:
-            age = (res.get("details") or {}).get("oldest_ready_age") if res.get("name") == "archive.archiver" else None
-            if res.get("name") == "archive.archiver":
-                lag.append((r.started_at.astimezone(tz).isoformat(timespec="minutes"), float(age or 0)))
-    waiting = [(t.astimezone(tz).isoformat(timespec="minutes"), float((d.get("pool") or {}).get("waiting") or 0))
-               for t, d in samples if d.get("pool")]
+            b = r.details_as(BackupResult)
+            per_day_dur[day] += b.duration if b else r.duration or 0.0
+            per_day_size[day] = max(per_day_size[day], float(b.size) if b else 0.0)
+    lag = [(r.started_at.astimezone(tz).isoformat(timespec="minutes"), rep.archiver.oldest_ready_age or 0.0)
+           for r in runs if r.job == "check" and (rep := r.details_as(CheckReport)) and rep.archiver is not None]
+    waiting = [(h.taken_at.astimezone(tz).isoformat(timespec="minutes"), float(h.pool.waiting))
+               for h in samples if h.pool is not None]
     return {
         "rto": rto,
         "backup_duration": Series("Backup duration per day", "s", sorted(per_day_dur.items())),
@@ -318,7 +327,7 @@ def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
 
 def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_passes: Sequence[datetime],
           prev_rto_median: float | None, incidents: Sequence[Incident],
-          samples: Sequence[tuple[datetime, dict[str, Any]]], repo: RepoFacts | None, now: datetime) -> MonthReport:
+          samples: Sequence[HealthSample], repo: RepoFacts | None, now: datetime) -> MonthReport:
     """``runs``: every run that started in the month; ``prior_passes``: start times of passing drills before the
     month (the last one matters); ``incidents``: opened in the month."""
     tz = s.opsd.tz

@@ -53,9 +53,10 @@ def _backup_actions(s: Settings, b: BackupSection) -> list[str]:
     if b.longest_archive_lag is not None and b.longest_archive_lag > lag_limit:
         out.append(f"WAL waited up to {b.longest_archive_lag / 60:.0f} min to be archived (limit "
                    f"{lag_limit / 60:.0f} min): RPO exposure.")
-    if b.window and b.window.get("retention_full") and b.window["full_backups"] < b.window["retention_full"]:
+    keep = b.window["retention_full"] if b.window else None
+    if b.window and keep and b.window["full_backups"] < keep:
         out.append(f"Only {b.window['full_backups']} full backup(s) in the repository, retention asks for "
-                   f"{b.window['retention_full']}.")
+                   f"{keep}.")
     return out
 
 

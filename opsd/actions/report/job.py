@@ -10,9 +10,12 @@ from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.report.data import MonthReport, RepoFacts, build, month_bounds, previous_month
+from opsd.actions.report.rows import RepoBackup
 from opsd.adapters.pgbackrest_conf import option
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import ReportResult
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
@@ -24,7 +27,7 @@ def _repo(ctx: Context) -> RepoFacts | None:
         get_logger().warning("report.repository_unreachable", error=str(e))
         return None
     keep = option(ctx.settings.pgbackrest.config, ctx.settings.pgbackrest.stanza, "repo1-retention-full")
-    return RepoFacts(backups=[{"label": b.label, "type": b.type, "stop": b.stop} for b in info.backups],
+    return RepoFacts(backups=[RepoBackup(label=b.label, type=b.type, stop=b.stop) for b in info.backups],
                      retention_full=int(keep) if keep and keep.isdigit() else None, seen_at=ctx.now())
 
 
@@ -35,10 +38,10 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
     py, pm = previous_month(start)
     pstart, _ = month_bounds(py, pm, tz)
     prev = [r for r in ctx.history.between(pstart, start) if r.job == "drill" and r.outcome == "ok"]
-    prev_rtos = [float(r.details["rto_seconds"]) for r in prev if r.details.get("rto_seconds") is not None]
+    prev_rtos = [d.rto_seconds for r in prev if (d := r.details_as(DrillResult)) and d.rto_seconds is not None]
     before = [r.started_at for r in ctx.history.runs("drill", limit=1000) if r.outcome == "ok" and r.started_at < start]
     store = HealthStore(ctx.history.db)
-    samples = [(t, d) for t, d in store.samples(start) if t < end]
+    samples = [s for s in store.samples(start) if s.taken_at < end]
     return build(ctx.settings, year, month, runs=runs, prior_passes=sorted(before),
                  prev_rto_median=statistics.median(prev_rtos) if prev_rtos else None,
                  incidents=store.opened_between(start, end), samples=samples,
@@ -62,8 +65,8 @@ def report_job(ctx: Context, write: Writer, year: int | None = None, month: int 
         summary = (f"report {report.month}: {report.verdict.statement} {len(report.actions)} action item(s); "
                    f"{len(paths)} file(s) in {paths[0].parent}" + (f", uploaded to {ctx.settings.report.s3_uri}"
                                                                   if uploaded else ""))
-        return JobOutcome("ok", summary, {"month": report.month, "files": [str(p) for p in paths],
-                                          "uploaded": uploaded, "recoverable_all_month":
-                                          report.verdict.recoverable_all_month, "actions": report.actions})
+        return JobOutcome("ok", summary, ReportResult(
+            month=report.month, files=[str(p) for p in paths], uploaded=uploaded,
+            recoverable_all_month=report.verdict.recoverable_all_month, actions=report.actions))
 
     return body

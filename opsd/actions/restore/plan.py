@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from typing_extensions import TypedDict  # pydantic reads these on Python 3.11
+
 from opsd.actions.restore.window import Bound, Interval, Window
 from opsd.adapters.cluster import CLEAN_STATES, StopEvidence
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
-from opsd.core.records import Run
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import RestoreResult
+from opsd.core.records.runs import Run
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration, human_bytes
 from opsd.core.wal import SEGMENT_BYTES, Segment, parse_segment
@@ -173,21 +177,22 @@ def _wal_end(req: Request, b: BackupInfo, w: Window) -> Segment | None:
     return last
 
 
-def _rates(r: Run) -> dict[str, object]:
-    """A restore's rates are in its details; a drill's in its phases."""
-    if r.job == "drill":
-        phases = r.details.get("phases")
-        return phases if isinstance(phases, dict) else {}
-    return r.details
+def _rates(r: Run) -> tuple[float | None, float | None]:
+    """Restore and replay rates (bytes/s): a restore's are in its result, a drill's in its phases."""
+    if (d := r.details_as(DrillResult)) is not None:
+        return d.phases.restore_rate, d.phases.replay_rate
+    if (res := r.details_as(RestoreResult)) is not None:
+        return res.restore_rate, res.replay_rate
+    return None, None
 
 
 def estimate(backup: BackupInfo, wal_bytes: int, history: list[Run]) -> tuple[float | None, str]:
     """From measured restores and drills (the newest first): restore bytes/s and WAL replay bytes/s."""
-    ok = [(r.job, _rates(r)) for r in history if r.outcome == "ok" and _rates(r).get("restore_rate")]
+    ok = [(r.job, _rates(r)) for r in history if r.outcome == "ok" and _rates(r)[0]]
     if not ok:
         return None, "no measured restore or drill yet"
-    restore_rate = sum(float(str(d["restore_rate"])) for _j, d in ok) / len(ok)
-    replays = [float(str(d["replay_rate"])) for _j, d in ok if d.get("replay_rate")]
+    restore_rate = sum(d[0] or 0 for _j, d in ok) / len(ok)
+    replays = [d[1] for _j, d in ok if d[1]]
     replay_rate = sum(replays) / len(replays) if replays else None
     secs = backup.size / restore_rate + (wal_bytes / replay_rate if replay_rate else 0)
     kinds = sorted({"restore(s)" if j == "restore" else "drill(s)" for j, _d in ok})
@@ -324,7 +329,46 @@ def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) ->
     return out
 
 
-def describe(plan: Plan) -> dict[str, object]:
+class TargetView(TypedDict):
+    type: str
+    value: str
+    timeline: str  # a number, or "latest"
+
+
+WalView = TypedDict("WalView", {"from": str | None, "to": str | None, "segments": int, "bytes": int})
+
+
+class DestinationView(TypedDict):
+    path: str
+    port: int | None
+    in_place: bool
+    delta: bool
+    real_path: str | None
+    archive_mode: str  # "preserve" in place, "off" for a side copy
+
+
+class VerdictView(TypedDict):
+    level: str  # ok | warning | refuse
+    message: str
+
+
+class PlanView(TypedDict):
+    target: TargetView
+    backup: str | None
+    backup_type: str | None
+    backup_size: int | None
+    why: str
+    wal: WalView
+    estimate_seconds: float | None
+    estimate: str | None
+    estimate_source: str
+    destination: DestinationView
+    recovery: str
+    verdicts: list[VerdictView]
+    refused: bool
+
+
+def describe(plan: Plan) -> PlanView:
     """The plan as plain data (JSON and console both render this)."""
     r = plan.request
     target = (show(r.target_time) if r.target_time else r.target_value) or "end of backup (consistent)"

@@ -11,22 +11,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from opsd.actions.restore.plan import Plan
-from opsd.actions.restore.service import (
-    Launch,
-    RestoreResult,
-    default_launch,
-    recheck_in_place,
-    restore_files,
-    side_socket_dir,
-)
+from opsd.actions.restore.service import Launch, default_launch, recheck_in_place, restore_files, side_socket_dir
 from opsd.adapters import files
 from opsd.adapters.cluster import debian_log_file, start_argv
 from opsd.adapters.postgres import Instance, tail_fatal
 from opsd.context import Context
+from opsd.core.records.jobs import RestoreResult
 from opsd.core.timeparse import show
 from opsd.db.connection import Connect, alter_system_reset, checkpoint, factory, reload_conf
 from opsd.db.queries import RecoveryRow, fetch_one
@@ -92,12 +85,12 @@ def start_and_watch(ctx: Context, plan: Plan, launch: Launch, result: RestoreRes
     secs = time.monotonic() - t0
     if not pause and launch.finish_promotion:
         _finish_promotion(connect)
-    return replace(
-        result, started=True, recovery_seconds=secs, replay_rate=plan.wal_bytes / max(secs, 0.001),
-        last_replayed_xact=show(row.last_replayed_xact) if row.last_replayed_xact else None,
-        last_replayed_at=row.last_replayed_xact,
-        state="paused at target (inspect, then pg_wal_replay_resume() or promote)" if pause
-        else f"promoted on timeline {row.timeline}", log_file=str(log_file))
+    return result.model_copy(update={
+        "started": True, "recovery_seconds": secs, "replay_rate": plan.wal_bytes / max(secs, 0.001),
+        "last_replayed_xact": show(row.last_replayed_xact) if row.last_replayed_xact else None,
+        "last_replayed_at": row.last_replayed_xact,
+        "state": "paused at target (inspect, then pg_wal_replay_resume() or promote)" if pause
+        else f"promoted on timeline {row.timeline}", "log_file": str(log_file)})
 
 
 def _wait(ctx: Context, plan: Plan, connect: Connect, log_file: Path, *, timeout: float, pause: bool) -> RecoveryRow:

@@ -11,7 +11,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
@@ -22,8 +21,8 @@ from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.waldump import archive_reader
 from opsd.context import Context
+from opsd.core.records.jobs import RestoreResult
 from opsd.core.timeparse import pgbackrest_target
-from opsd.core.units import format_duration, human_bytes
 from opsd.core.wal import Switch, parse_history
 from opsd.errors import OpsdError, RefusedError
 
@@ -75,36 +74,6 @@ def recheck_in_place(ctx: Context, plan: Plan) -> None:
                 if v.level == REFUSE]
     if refusals:
         raise RefusedError(f"refused at the last check before touching {plan.request.dest}: " + "; ".join(refusals))
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    backup: str
-    destination: str
-    restored_bytes: int
-    restore_seconds: float
-    restore_rate: float
-    started: bool
-    recovery_seconds: float | None
-    replay_rate: float | None
-    last_replayed_xact: str | None
-    state: str  # "restored (not started)", "promoted", "paused at target"
-    moved_aside: str | None
-    log_file: str | None
-    last_replayed_at: datetime | None = None
-
-    def summary(self) -> str:
-        parts = [f"restored {self.backup} into {self.destination}: {human_bytes(self.restored_bytes)} in "
-                 f"{format_duration(self.restore_seconds)} ({human_bytes(self.restore_rate)}/s)"]
-        if self.recovery_seconds is not None:
-            rate = f", WAL replay {human_bytes(self.replay_rate)}/s" if self.replay_rate else ""
-            parts.append(f"recovery {format_duration(self.recovery_seconds)}{rate}")
-        parts.append(self.state)
-        if self.last_replayed_xact:
-            parts.append(f"last replayed transaction {self.last_replayed_xact}")
-        if self.moved_aside:
-            parts.append(f"previous data directory kept at {self.moved_aside}")
-        return "; ".join(parts)
 
 
 _PROGRESS = re.compile(r"(\d+(?:\.\d+)?)%\)")

@@ -61,10 +61,11 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
 );
 """
 
-# Step 2: the version of each saved record (job details, health samples, incident moments) is kept beside it,
-# so a reader knows which shape it is reading; rows written before have version 0 (the unversioned shapes,
-# which the version-1 models still read). The monthly report's incident query gets its index.
+# Step 2: the kind and version of each saved record (job details, health samples, incident moments) are kept
+# beside it, so a reader knows which shape it is reading; rows written before have no kind and version 0 (the
+# unversioned shapes, which opsd/core/records still reads). The monthly report's incident query gets its index.
 V2_RECORD_VERSIONS = """
+ALTER TABLE runs ADD COLUMN details_kind TEXT;
 ALTER TABLE runs ADD COLUMN details_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE health_samples ADD COLUMN data_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN worst_version INTEGER NOT NULL DEFAULT 0;

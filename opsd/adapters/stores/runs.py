@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from opsd.adapters.stores.database import StateDB
-from opsd.core.records import OUTCOMES, Run
+from opsd.core.records.base import Note, Record
+from opsd.core.records.runs import OUTCOMES, Run, load_details
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -21,8 +22,9 @@ def _dt(s: str | None) -> datetime | None:
 def _row(r: sqlite3.Row) -> Run:
     started = _dt(r["started_at"])
     assert started is not None
+    details = load_details(r["job"], r["details_kind"], r["details_version"], json.loads(r["details"] or "{}"))
     return Run(r["id"], r["job"], r["trigger"], r["host"], r["pid"], started, _dt(r["finished_at"]),
-               r["outcome"], r["error"], json.loads(r["details"] or "{}"))
+               r["outcome"], r["error"], details)
 
 
 class History:
@@ -50,18 +52,20 @@ class History:
             return cur.lastrowid
 
     def finish(self, run_id: int, outcome: str, *, error: str | None = None,
-               details: dict[str, Any] | None = None, finished_at: datetime | None = None) -> None:
+               details: Record | None = None, finished_at: datetime | None = None) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
+        d = details if details is not None else Note()
         with self._conn() as c:
             c.execute(
-                "UPDATE runs SET finished_at = ?, outcome = ?, error = ?, details = ? WHERE id = ?",
-                ((finished_at or datetime.now(UTC)).isoformat(), outcome, error,
-                 json.dumps(details or {}, default=str), run_id),
+                "UPDATE runs SET finished_at = ?, outcome = ?, error = ?, details = ?, details_kind = ?, "
+                "details_version = ? WHERE id = ?",
+                ((finished_at or datetime.now(UTC)).isoformat(), outcome, error, d.model_dump_json(), d.KIND,
+                 d.VERSION, run_id),
             )
 
     def record(self, job: str, trigger: str, started_at: datetime, finished_at: datetime, outcome: str,
-               *, error: str | None = None, details: dict[str, Any] | None = None) -> int:
+               *, error: str | None = None, details: Record | None = None) -> int:
         """Insert a finished run in one go (imports, tests and benchmarks)."""
         run_id = self.start(job, trigger, started_at)
         self.finish(run_id, outcome, error=error, details=details, finished_at=finished_at)

@@ -1,0 +1,79 @@
+"""A job run as the history keeps it, and a health incident as the health store keeps it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from opsd.core.records.base import Note, Record, Unreadable
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.health import IncidentMoment
+from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
+
+OUTCOMES = ("running", "ok", "failed", "skipped", "busy", "interrupted")
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    job: str
+    trigger: str
+    host: str
+    pid: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None
+    details: Record
+
+    @property
+    def duration(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+    def details_as(self, kind: type[R]) -> R | None:
+        """The details if they are a ``kind`` (a failed backup has no BackupResult), else None."""
+        return self.details if isinstance(self.details, kind) else None
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    key: str
+    kind: str  # lock | pool | connections | probe
+    opened_at: datetime
+    last_seen: datetime
+    closed_at: datetime | None
+    summary: str  # of the worst moment
+    peak: float  # longest wait (s), pool maxwait (s), utilisation (%)
+    worst: IncidentMoment
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
+    Note, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult)}
+_V0_MARK = {"backup": "label", "check": "results", "verify": "items", "restore": "destination", "report": "month",
+            "drill": "target_mode"}
+
+
+def _v0_kind(job: str, raw: dict[str, Any]) -> str:
+    """Rows saved before records were versioned carry no kind: the job and a key it always wrote decide."""
+    kind = "backup" if job.startswith("backup-") else job
+    return kind if _V0_MARK.get(kind, "\0") in raw else "note"
+
+
+def load_details(job: str, kind: str | None, version: int, raw: dict[str, Any]) -> Record:
+    cls = KINDS.get(kind or _v0_kind(job, raw))
+    try:
+        if cls is None:  # written by a newer opsd: keep what every run has
+            return Note.model_validate(raw)
+        return cls.load(raw, version)
+    except ValidationError as e:
+        return Unreadable(problem=f"{cls.KIND if cls else kind} record: {e.error_count()} problem(s), first: "
+                                  f"{e.errors()[0]['msg']}")
