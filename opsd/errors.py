@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import IntEnum
 
-from opsd.core.records.base import Record
-
 
 class ExitCode(IntEnum):
     OK = 0
@@ -21,7 +19,6 @@ class OpsdError(Exception):
     """Base of every error opsd reports to a user."""
 
     exit_code: ExitCode = ExitCode.FAILED
-    details: Record | None = None  # what the failed job produced before it failed (saved in the history)
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -50,7 +50,8 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
             if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
                 outcome = "interrupted"
             msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
-            details: Record = (e.details if isinstance(e, OpsdError) else None) or Note()
+            produced = getattr(e, "details", None)  # what a failed job made before it failed (DrillFailed...)
+            details: Record = produced if isinstance(produced, Record) else Note()
             if isinstance(e, OpsdError) and e.hint:
                 details = details.model_copy(update={"hint": e.hint})
             ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())

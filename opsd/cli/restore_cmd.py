@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from opsd.actions.jobs import JobOutcome, run_job
-from opsd.actions.restore.plan import Request, describe
+from opsd.actions.restore.plan import Request
 from opsd.actions.restore.run import execute
 from opsd.actions.restore.service import load_window, plan_restore
+from opsd.actions.restore.view import describe
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.jobs import RestoreResult, RestoreTarget
@@ -43,7 +44,21 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
     if len(kinds) != 1:
         raise UsageError(f"give exactly one target: --to-time, --target-lsn, --target-xid or --type immediate"
                          f" (got {', '.join(kinds) or 'none'})")
+    _conflicts(immediate, target_lsn, **kw)
     s = app.settings()
+    in_place, target_dir, port = kw["in_place"], kw["target_dir"], kw["port"]
+    dest = s.postgres.data_dir if in_place else Path(str(target_dir)).absolute()
+    when = parse_target_time(to_time, s.opsd.tz) if to_time else None
+    return Request(
+        target_type="time" if to_time else "lsn" if target_lsn else "xid" if target_xid else "immediate",
+        target_time=when, target_value=target_lsn or target_xid, set_label=kw["set_label"],  # type: ignore[arg-type]
+        target_timeline=kw["target_timeline"], dest=dest, port=port, in_place=bool(in_place),  # type: ignore[arg-type]
+        delta=bool(kw["delta"]), start=bool(kw["start"]), pause=bool(kw["pause"]), force=bool(kw["force"]),
+    )
+
+
+def _conflicts(immediate: bool, target_lsn: str | None, **kw: object) -> None:
+    """Options that contradict each other: one usage line naming them."""
     in_place, target_dir, port = kw["in_place"], kw["target_dir"], kw["port"]
     if in_place and (target_dir or port):
         raise UsageError("--in-place restores over [postgres] data_dir; do not give --target-dir/--port")
@@ -59,14 +74,6 @@ def _request(app: App, to_time: str | None, target_lsn: str | None, target_xid: 
         raise UsageError("--pause needs --start")
     if target_lsn and "/" not in target_lsn:
         raise UsageError(f"invalid LSN {target_lsn!r}: use the X/Y form, e.g. 0/3000060")
-    dest = s.postgres.data_dir if in_place else Path(str(target_dir)).absolute()
-    when = parse_target_time(to_time, s.opsd.tz) if to_time else None
-    return Request(
-        target_type="time" if to_time else "lsn" if target_lsn else "xid" if target_xid else "immediate",
-        target_time=when, target_value=target_lsn or target_xid, set_label=kw["set_label"],  # type: ignore[arg-type]
-        target_timeline=kw["target_timeline"], dest=dest, port=port, in_place=bool(in_place),  # type: ignore[arg-type]
-        delta=bool(kw["delta"]), start=bool(kw["start"]), pause=bool(kw["pause"]), force=bool(kw["force"]),
-    )
 
 
 @click.command("restore", epilog=f"Times: {ACCEPTED}.")

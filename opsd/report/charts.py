@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from opsd.actions.report.data import Series
+from opsd.actions.report.rows import Series
 
 SCALES = {"bytes": (1024**3, "GiB"), "s": (1, "s"), "clients": (1, "clients")}
 

@@ -15,8 +15,8 @@ from typing import Any, NotRequired
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from opsd.actions.report.data import MonthReport
-from opsd.actions.restore.plan import PlanView
+from opsd.actions.report.rows import MonthReport
+from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Bound, Interval
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from opsd.actions.report.data import MonthReport
+from opsd.actions.report.rows import MonthReport
 from opsd.core.units import format_duration, human_bytes
 
 CHART_TITLES = {"rto": "RTO per drill", "backup_duration": "Backup duration per day",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opsd.actions.report.data import MonthReport
 from opsd.actions.report.job import Writer
+from opsd.actions.report.rows import MonthReport
 from opsd.adapters import files
 from opsd.context import Context
 from opsd.errors import OpsdError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from opsd.actions.restore.plan import PlanView
+from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Window
 from opsd.core.timeparse import show
 from opsd.core.units import human_bytes

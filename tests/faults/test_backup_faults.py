@@ -49,12 +49,19 @@ def _next_backup_succeeds(conf: Path, sb: Sandbox, before: list[str]) -> None:
 def test_s3_down_during_a_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
     sb = ready_stack
     _bigger(sb)
+    # a guard: pgBackRest 2.45 can hang for many minutes when S3 vanishes while it waits for the prior WAL
+    # segment; the job timeout is what ends that in production too
     conf = sb.write_opsd_conf(tmp_path / "s3.toml")
+    conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
+                                             'probe_io_timeout = "2s"\nbackup_timeout = "5m"'))
     before = labels(sb)
+    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
+    seen = log.stat().st_size if log.exists() else 0
     proc = _start_backup(conf)
     try:
-        wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
-        time.sleep(1.0)
+        # S3 goes away while files are being copied (the fault this test is about), not earlier
+        wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
+                   what="pgbackrest to copy files", interval=0.1)
         sb.stop_s3()
         _out, err = proc.communicate(timeout=600)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opsd_sandbox import Sandbox
-from opsd_sandbox.procs import as_pg, run
+from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
 
 T = TypeVar("T")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -74,3 +74,50 @@ def restore_and_count(sb: Sandbox, target: Path, port: int, sql: str) -> str:
         return res.stdout.strip()
     finally:
         run(as_pg([*pg_ctl, "-m", "immediate", "stop"]), check=False)
+
+
+class Cluster:
+    """A cluster of its own beside the session's primary (initdb layout, its own port, stanza, pgbackrest.conf,
+    opsd config and state directory), for tests that rewrite or re-create their cluster: they never touch the
+    shared primary, so they run in any order."""
+
+    def __init__(self, sb: Sandbox, name: str) -> None:
+        self.sb, self.name, self.port = sb, name, free_port()
+        self.pgdata, self.state = sb.root / f"{name}-data", sb.root / f"{name}-state"
+        self.pgbr = sb.write_pgbackrest_conf(path=sb.root / f"pgbackrest-{name}.conf", stanza=name,
+                                             pg_path=self.pgdata, pg_port=self.port)
+        mkdir_pg(self.state, 0o750)
+        self.conf = sb.root / f"opsd-{name}.toml"
+        self.conf.write_text(sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=name, data_dir=self.pgdata,
+                                          pg_port=self.port, state_dir=self.state))
+
+    def initdb(self) -> None:
+        mkdir_pg(self.pgdata, 0o700)
+        run(as_pg([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust"]))
+        with (self.pgdata / "postgresql.conf").open("a") as f:
+            f.write(f"port = {self.port}\nunix_socket_directories = '{self.sb.socket_dir}'\nlisten_addresses = ''\n"
+                    "fsync = off\n")
+        self.ctl("start")
+
+    def ctl(self, action: str, *extra: str) -> None:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l",
+                   str(self.sb.root / "pglog" / f"{self.name}.log"), "-w", *extra, action]))
+
+    def stop_quietly(self) -> None:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]), check=False)
+
+    def psql(self, sql: str) -> str:
+        return run(as_pg([str(PG_BIN / "psql"), "-h", str(self.sb.socket_dir), "-p", str(self.port), "-XAtc",
+                          sql])).stdout.strip()
+
+    def pgbackrest(self, *args: str) -> str:
+        return run(as_pg(["pgbackrest", f"--config={self.pgbr}", f"--stanza={self.name}", *args])).stdout
+
+    def archived_max(self) -> str:
+        info = json.loads(self.pgbackrest("--output=json", "info"))[0]
+        return max((a["max"] or "") for a in info["archive"])
+
+    def switch_and_wait(self) -> None:
+        seg = self.psql("select pg_walfile_name(pg_current_wal_lsn())")
+        self.psql("select pg_switch_wal()")
+        wait_until(lambda: self.archived_max() >= seg, timeout=60, what=f"{seg} archived")

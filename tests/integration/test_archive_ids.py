@@ -12,58 +12,29 @@ from pathlib import Path
 import pytest
 
 from opsd_sandbox import Sandbox
-from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
-from opsd_sandbox.stack import PG_BIN
+from opsd_sandbox.procs import free_port, mkdir_pg, run
 from tests.conftest import opsd
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STANZA = "upgraded"
 
 
-class Cluster:
+class Upgraded(Cluster):
+    """Its pgbackrest.conf turns on asynchronous archive-get in [global:archive-get], with a spool of its own."""
+
     def __init__(self, sb: Sandbox) -> None:
-        self.sb, self.pgdata, self.port = sb, sb.root / "upg-data", free_port()
-        self.state = sb.root / "upg-state"
+        super().__init__(sb, STANZA)
         self.spool = sb.root / "pgbr" / "spool-upg"
-        self.pgbr = sb.write_pgbackrest_conf(path=sb.root / "pgbackrest-upg.conf", stanza=STANZA, pg_path=self.pgdata,
-                                             pg_port=self.port)
         with self.pgbr.open("a") as f:
             f.write(f"[global:archive-get]\narchive-async=y\nspool-path={self.spool}\n")
         mkdir_pg(self.spool)
-        mkdir_pg(self.state, 0o750)
-        self.conf = sb.root / "opsd-upg.toml"
-        self.conf.write_text(sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=STANZA, data_dir=self.pgdata,
-                                          pg_port=self.port, state_dir=self.state))
-
-    def initdb(self) -> None:
-        mkdir_pg(self.pgdata, 0o700)
-        run(as_pg([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust"]))
-        with (self.pgdata / "postgresql.conf").open("a") as f:
-            f.write(f"port = {self.port}\nunix_socket_directories = '{self.sb.socket_dir}'\nlisten_addresses = ''\n"
-                    "fsync = off\n")
-        self.ctl("start")
-
-    def ctl(self, action: str) -> None:
-        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.sb.root / "pglog" / "upg.log"),
-                   "-w", action]))
-
-    def psql(self, sql: str) -> str:
-        return run(as_pg([str(PG_BIN / "psql"), "-h", str(self.sb.socket_dir), "-p", str(self.port), "-XAtc",
-                          sql])).stdout.strip()
-
-    def pgbackrest(self, *args: str) -> str:
-        return run(as_pg(["pgbackrest", f"--config={self.pgbr}", f"--stanza={STANZA}", *args])).stdout
-
-    def archived_max(self) -> str:
-        info = json.loads(self.pgbackrest("--output=json", "info"))[0]
-        return max((a["max"] or "") for a in info["archive"])
 
 
 @pytest.fixture(scope="module")
-def upgraded(stack: Sandbox) -> Iterator[Cluster]:
-    c = Cluster(stack)
+def upgraded(stack: Sandbox) -> Iterator[Upgraded]:
+    c = Upgraded(stack)
     c.initdb()
     try:
         assert opsd(c.conf, "setup", "--restart").returncode == 0
@@ -79,15 +50,13 @@ def upgraded(stack: Sandbox) -> Iterator[Cluster]:
         c.psql("create table m(id int)")
         for i in range(3):
             c.psql(f"insert into m values ({i})")
-        seg = c.psql("select pg_walfile_name(pg_current_wal_lsn())")
-        c.psql("select pg_switch_wal()")
-        wait_until(lambda: c.archived_max() >= seg, timeout=60, what=f"{seg} archived")
+        c.switch_and_wait()
         yield c
     finally:
-        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(c.pgdata), "-m", "immediate", "-w", "stop"]), check=False)
+        c.stop_quietly()
 
 
-def test_no_fake_gaps_and_a_window_per_database_generation(upgraded: Cluster) -> None:
+def test_no_fake_gaps_and_a_window_per_database_generation(upgraded: Upgraded) -> None:
     ids = sorted(a["id"] for a in json.loads(upgraded.pgbackrest("--output=json", "info"))[0]["archive"])
     assert ids == ["15-1", "15-2"]
     res = opsd(upgraded.conf, "window", "--json")
@@ -98,7 +67,7 @@ def test_no_fake_gaps_and_a_window_per_database_generation(upgraded: Cluster) ->
     assert "pg_waldump" in newest["latest"]["source"]  # read from the current archive id's WAL
 
 
-def test_drill_and_side_restore_use_a_spool_of_their_own(upgraded: Cluster) -> None:
+def test_drill_and_side_restore_use_a_spool_of_their_own(upgraded: Upgraded) -> None:
     res = opsd(upgraded.conf, "drill", "run", "--target", "latest", "--json", timeout=600)
     data = json.loads(res.stdout)
     assert res.returncode == 0, [c for c in data["checks"] if c["status"] != "ok"]

@@ -8,7 +8,7 @@ import pytest
 
 from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
-from opsd_sandbox.procs import free_port
+from opsd_sandbox.procs import free_port, mkdir_pg
 from tests.conftest import opsd
 from tests.integration.helpers import labels, repo_info, restore_and_count, wait_until
 
@@ -48,15 +48,18 @@ def test_full_then_wal_then_diff_then_restore(ready_stack: Sandbox) -> None:
 
 
 def test_info_and_check_and_status_after_backups(ready_stack: Sandbox) -> None:
+    """With a history of its own (other tests record failed drills in the session's), so it runs in any order."""
     sb = ready_stack
-    if not labels(sb):
-        assert opsd(sb.opsd_conf, "backup").returncode == 0
-    info = opsd(sb.opsd_conf, "info", "--json")
+    state = sb.root / "state-info-check"
+    mkdir_pg(state, 0o750)
+    conf = sb.write_opsd_conf(sb.root / "opsd-info-check.toml", state_dir=state)
+    assert opsd(conf, "backup").returncode == 0
+    info = opsd(conf, "info", "--json")
     assert info.returncode == 0, info.stderr
     data = json.loads(info.stdout)
     assert [b["label"] for b in data["stanza"]["backups"]] == labels(sb)
 
-    check = opsd(sb.opsd_conf, "check", "--json")
+    check = opsd(conf, "check", "--json")
     assert check.returncode == 0, check.stdout + check.stderr
     results = {r["name"]: r for r in json.loads(check.stdout)["results"]}
     assert results["pgbackrest.check"]["status"] == "ok"
@@ -64,7 +67,7 @@ def test_info_and_check_and_status_after_backups(ready_stack: Sandbox) -> None:
     assert results["archive.archiver"]["details"]["ready_count"] == 0
     assert results["backup.full.age"]["status"] == "ok"
 
-    status = opsd(sb.opsd_conf, "status", "--json")
+    status = opsd(conf, "status", "--json")
     rows = {r["job"]: r for r in json.loads(status.stdout)}
     assert rows["backup-full"]["last_ok"]["outcome"] == "ok"
     assert rows["check"]["last"]["trigger"] == "cli"

@@ -3,7 +3,9 @@ opsd never moves a running cluster, even when pg_ctl says it is stopped; an in-p
 with pg_ctlcluster and its own config; a later point in time that exists on two timelines is planned on one named
 timeline; and a side restore of the lost primary becomes the new primary with 'opsd setup --restart'.
 
-The tests of this module run in file order on one cluster: the last one loses the primary for good.
+One cluster for the module, in stages that are module fixtures, each building on the one before (in place ->
+two timelines -> the primary lost): a test asks for the stage it checks and asserts on what the stage recorded,
+so the tests run in any order. Tests that need the cluster running ask for ``online``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +46,14 @@ def deb(stack: Sandbox) -> Iterator[DebianCluster]:
         dc.drop()
         for aside in Path("/var/lib/postgresql/15").glob(f"{dc.name}.before-restore-*"):
             shutil.rmtree(aside, ignore_errors=True)
+
+
+@pytest.fixture
+def online(deb: DebianCluster) -> DebianCluster:
+    """The cluster running (the lost-primary stage leaves it stopped)."""
+    if deb.status() != "online":
+        deb.ctl("start")
+    return deb
 
 
 def _now(dc: DebianCluster) -> str:
@@ -88,7 +99,9 @@ def _lying_bin_dir(root: Path) -> Path:
     return fake
 
 
-def test_a_running_cluster_is_never_moved_even_when_pg_ctl_says_stopped(deb: DebianCluster, tmp_path: Path) -> None:
+def test_a_running_cluster_is_never_moved_even_when_pg_ctl_says_stopped(online: DebianCluster, tmp_path: Path
+                                                                        ) -> None:
+    deb = online
     conf = tmp_path / "lying.toml"
     lying = _lying_bin_dir(deb.sb.root)
     conf.write_text(deb.opsd_conf.read_text().replace(f'bin_dir = "{PG_BIN}"', f'bin_dir = "{lying}"'))
@@ -100,9 +113,10 @@ def test_a_running_cluster_is_never_moved_even_when_pg_ctl_says_stopped(deb: Deb
     assert not list(deb.data_dir.parent.glob(f"{deb.name}.before-restore-*"))
 
 
-def test_the_last_check_under_the_lock_catches_a_cluster_started_after_planning(deb: DebianCluster) -> None:
+def test_the_last_check_under_the_lock_catches_a_cluster_started_after_planning(online: DebianCluster) -> None:
     """The plan was made while the cluster was stopped; it was started again while the confirmation prompt sat
     open: the check under the restore lock refuses, and nothing is moved."""
+    deb = online
     ctx = build(settings_mod.load(str(deb.opsd_conf)))
     deb.ctl("stop")
     try:
@@ -158,8 +172,9 @@ def test_config_show_names_the_detected_layout(deb: DebianCluster) -> None:
 
 @pytest.fixture(scope="module")
 def in_place(deb: DebianCluster) -> dict[str, str]:
-    """Marker rows 1..3, T, rows 4..6 (archived); then the cluster is stopped and restored in place to T with
-    --start, its data directory behind a symlink on another path."""
+    """Stage 1. Marker rows 1..3, T, rows 4..6 (archived); then the cluster is stopped and restored in place to
+    T with --start, its data directory behind a symlink on another path. What the restored cluster shows is
+    recorded before any later stage changes it."""
     deb.psql("create table marker(id int primary key, batch text)")
     _marker(deb, range(1, 4), "before")
     t = _now(deb)
@@ -175,38 +190,42 @@ def in_place(deb: DebianCluster) -> dict[str, str]:
     deb.data_dir.symlink_to(real)
     res = opsd(deb.opsd_conf, "restore", "--to-time", t, "--in-place", "--yes", "--start", "--json")
     assert res.returncode == 0, res.stderr
-    return {"T": t, "T2": t2, "real": str(real), "out": res.stdout}
+    seen = {"status": deb.status(), "config_file": deb.psql("show config_file"),
+            "archive_mode": deb.psql("show archive_mode"), "port": deb.psql("show port"),
+            "rows": deb.psql("select string_agg(id::text, ',' order by id) from marker"),
+            "auto": (real / "postgresql.auto.conf").read_text(), "first_segment": _switch_and_wait(deb),
+            "archived": "\n".join(_archived(deb))}
+    return {"T": t, "T2": t2, "real": str(real), "out": res.stdout, **seen}
 
 
 def test_in_place_restore_starts_the_cluster_the_way_it_runs(deb: DebianCluster, in_place: dict[str, str]) -> None:
     out = json.loads(in_place["out"])
     assert out["result"]["state"] == "promoted on timeline 2"
-    assert deb.status() == "online"  # pg_lsclusters
-    assert deb.psql("show config_file") == str(deb.config_dir / "postgresql.conf")
-    assert deb.psql("show archive_mode") == "on" and deb.psql("show port") == str(deb.port)
-    assert deb.psql("select string_agg(id::text, ',' order by id) from marker") == "1,2,3"
+    assert in_place["status"] == "online"  # pg_lsclusters
+    assert in_place["config_file"] == str(deb.config_dir / "postgresql.conf")
+    assert in_place["archive_mode"] == "on" and in_place["port"] == str(deb.port)
+    assert in_place["rows"] == "1,2,3"
     # nothing but recovery settings went into the production data directory, and those are gone again
     real = Path(in_place["real"])
     assert deb.data_dir.is_symlink() and deb.data_dir.resolve() == real
     assert not (real / "postgresql.conf").exists() and not (real / "pg_hba.conf").exists()
-    auto = (real / "postgresql.auto.conf").read_text()
-    assert "restore_command" not in auto and "recovery_target" not in auto
+    assert "restore_command" not in in_place["auto"] and "recovery_target" not in in_place["auto"]
     # the old directory was moved aside next to the real one, not the symlink renamed
     [aside] = list(real.parent.glob(f"real-{deb.name}.before-restore-*"))
     assert (aside / "PG_VERSION").exists()
     # the first WAL of the new timeline reaches the repository
-    seg = _switch_and_wait(deb)
-    assert seg.startswith("00000002") and "00000002.history" in _archived(deb)
+    assert in_place["first_segment"].startswith("00000002") and "00000002.history" in in_place["archived"]
 
 
-def test_a_time_on_two_timelines_is_planned_on_a_named_one(deb: DebianCluster, in_place: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def two_timelines(deb: DebianCluster, in_place: dict[str, str]) -> dict[str, object]:
+    """Stage 2. A row on timeline 2, then the window, and T2 (on timeline 1 only) restored beside it twice:
+    along the newest timeline, and along timeline 1 named."""
     deb.psql("insert into marker values (7, 'timeline 2')")
     _switch_and_wait(deb)
-    w = json.loads(opsd(deb.opsd_conf, "window", "--json").stdout)
-    assert sorted(i["timeline"] for i in w["intervals"]) == [1, 2]
-    assert [(s["timeline"], s["parent"]) for s in w["switches"]] == [(2, 1)]
-    assert "switch" in opsd(deb.opsd_conf, "window").stdout
-    results = {}
+    window = json.loads(opsd(deb.opsd_conf, "window", "--json").stdout)
+    shown = opsd(deb.opsd_conf, "window").stdout
+    results: dict[str | None, tuple[dict[str, object], str]] = {}
     for timeline in (None, "1"):
         dest, port = deb.sb.root / f"two-tl-{timeline}", free_port()
         extra = ["--target-timeline", timeline] if timeline else []
@@ -218,15 +237,24 @@ def test_a_time_on_two_timelines_is_planned_on_a_named_one(deb: DebianCluster, i
             results[timeline] = (plan, deb.psql("select string_agg(id::text, ',' order by id) from marker", port=port))
         finally:
             run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(dest), "-m", "immediate", "-w", "stop"]), check=False)
-    plan, rows = results[None]
+    return {"window": window, "shown": shown, "results": results}
+
+
+def test_a_time_on_two_timelines_is_planned_on_a_named_one(two_timelines: dict[str, Any]) -> None:
+    w = two_timelines["window"]
+    assert sorted(i["timeline"] for i in w["intervals"]) == [1, 2]
+    assert [(s["timeline"], s["parent"]) for s in w["switches"]] == [(2, 1)]
+    assert "switch" in two_timelines["shown"]
+    plan, rows = two_timelines["results"][None]
     assert plan["target"]["timeline"] == "2" and rows == "1,2,3"  # along timeline 2: it left timeline 1 at T
     assert any("timelines 1, 2" in v["message"] for v in plan["verdicts"])
-    plan, rows = results["1"]
+    plan, rows = two_timelines["results"]["1"]
     assert plan["target"]["timeline"] == "1" and rows == "1,2,3,4,5"  # timeline 1's abandoned part
 
 
-def test_a_side_restore_of_the_lost_primary_becomes_the_new_primary(deb: DebianCluster, in_place: dict[str, str]
-                                                                    ) -> None:
+def test_a_side_restore_of_the_lost_primary_becomes_the_new_primary(deb: DebianCluster,
+                                                                    two_timelines: dict[str, Any]) -> None:
+    """Stage 3, last by construction (no stage builds on it): the production primary is lost for good."""
     # the production primary is lost
     deb.psql("insert into marker values (8, 'last')")
     _switch_and_wait(deb)

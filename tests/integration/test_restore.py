@@ -14,7 +14,7 @@ from opsd.core.records.jobs import RestoreResult
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, run
 from tests.conftest import opsd
-from tests.integration.helpers import PG_BIN, archived_wal, switch_and_wait, wait_until
+from tests.integration.helpers import PG_BIN, archived_wal, switch_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -140,25 +140,3 @@ def test_a_later_target_picks_the_second_full(ready_stack: Sandbox, markers: dic
     assert res.returncode == 0, res.stderr
     plan = json.loads(res.stdout)["plan"]
     assert plan["backup"] == second and "ended before the target" in plan["why"]
-
-
-def test_in_place_refuses_a_running_cluster_and_keeps_the_old_directory(ready_stack: Sandbox) -> None:
-    sb = ready_stack
-    res = opsd(sb.opsd_conf, "restore", "--type", "immediate", "--in-place", "--yes")
-    assert res.returncode == 5 and "stop it first" in res.stderr
-    assert (sb.pgdata / "PG_VERSION").exists()
-
-    sb.pg_ctl("stop", "-m", "fast")
-    try:
-        res = opsd(sb.opsd_conf, "restore", "--type", "immediate", "--in-place", "--yes")
-        assert res.returncode == 0, res.stderr
-        aside = sorted(sb.pgdata.parent.glob("pgdata.before-restore-*"))
-        assert len(aside) == 1 and (aside[0] / "PG_VERSION").exists()
-        assert (sb.pgdata / "PG_VERSION").exists() and (sb.pgdata / "recovery.signal").exists()
-        auto = (sb.pgdata / "postgresql.auto.conf").read_text()
-        assert "archive_mode = 'off'" not in auto  # in place: archiving preserved, this is production
-    finally:
-        sb.pg_ctl("start")
-    wait_until(lambda: sb.psql("select not pg_is_in_recovery()") == "t", timeout=60, what="the primary back")
-    # the newest backup (the second full) was taken after markers 1..6 and before 7 and 8
-    assert sb.psql("select count(*) from marker") == "6"

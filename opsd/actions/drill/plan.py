@@ -100,19 +100,34 @@ def judge_heartbeats(restored: Sequence[HeartbeatRow] | None, primary: Sequence[
         return CheckResult(name, CRITICAL, f"{len(after)} marker row(s) written after the target exist (first id "
                                            f"{first.id} at {show(first.written_at)}): recovery went past T", details)
     if primary is not None:
-        have = {r.id for r in restored}
-        expected = [r for r in primary if since <= r.written_at <= target - BORDERLINE]
-        missing = [r for r in expected if r.id not in have]
-        details.update(expected_rows=len(expected), missing_rows=len(missing), compared_with="primary")
-        if missing:
-            first = min(missing, key=lambda r: r.written_at)
-            return CheckResult(name, CRITICAL, f"{len(missing)} of {len(expected)} marker row(s) written at or "
-                                               f"before the target are missing (first id {first.id} at "
-                                               f"{show(first.written_at)})", details)
-        gap = target - max((r.written_at for r in upto), default=since)
-        return CheckResult(name, OK, f"all {len(expected)} marker row(s) since the backup's start and up to the "
-                                     f"target are present, none after it (newest {format_duration(gap)} before T)",
-                           details)
+        return _against_primary(restored, primary, target, since, details=details)
+    return _restored_only(upto, target, interval, details)
+
+
+def _against_primary(restored: Sequence[HeartbeatRow], primary: Sequence[HeartbeatRow], target: datetime,
+                     since: datetime, *, details: dict[str, JsonValue]) -> CheckResult:
+    """Every row the primary wrote between the backup's start and T must be in the copy."""
+    name = "heartbeat"
+    upto = [r for r in restored if r.written_at <= target]
+    have = {r.id for r in restored}
+    expected = [r for r in primary if since <= r.written_at <= target - BORDERLINE]
+    missing = [r for r in expected if r.id not in have]
+    details.update(expected_rows=len(expected), missing_rows=len(missing), compared_with="primary")
+    if missing:
+        first = min(missing, key=lambda r: r.written_at)
+        return CheckResult(name, CRITICAL, f"{len(missing)} of {len(expected)} marker row(s) written at or "
+                                           f"before the target are missing (first id {first.id} at "
+                                           f"{show(first.written_at)})", details)
+    gap = target - max((r.written_at for r in upto), default=since)
+    return CheckResult(name, OK, f"all {len(expected)} marker row(s) since the backup's start and up to the "
+                                 f"target are present, none after it (newest {format_duration(gap)} before T)",
+                       details)
+
+
+def _restored_only(upto: Sequence[HeartbeatRow], target: datetime, interval: timedelta,
+                   details: dict[str, JsonValue]) -> CheckResult:
+    """No primary to compare with (a drill host): the rows must reach close to T, without holes."""
+    name = "heartbeat"
     details["compared_with"] = "restored copy only (no primary)"
     if not upto:
         return CheckResult(name, WARNING, "no marker row between the backup's start and the target "

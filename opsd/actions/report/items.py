@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from opsd.settings import Settings
 
 if TYPE_CHECKING:
-    from opsd.actions.report.data import BackupSection, DrillRow, HealthSummary, MonthVerdict
+    from opsd.actions.report.rows import BackupSection, DrillRow, HealthSummary, MonthVerdict
 
 GROWTH_ALERT = 0.20  # RTO growth month over month that becomes an action item
 

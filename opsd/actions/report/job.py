@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.report.data import MonthReport, RepoFacts, build, month_bounds, previous_month
-from opsd.actions.report.rows import RepoBackup
+from opsd.actions.report.data import build, month_bounds, previous_month
+from opsd.actions.report.rows import MonthReport, RepoBackup, RepoFacts
 from opsd.adapters.pgbackrest_conf import option
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context

@@ -1,7 +1,9 @@
-"""The rows of the monthly report's tables (typed; they are written into the report's JSON)."""
+"""The monthly report's data: the month report, its sections and the rows of its tables (typed; all of it is
+written into the report's JSON, docs/schemas/report.json). Built by data.py, read by items.py and the renderers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from typing_extensions import TypedDict  # pydantic reads these on Python 3.11
@@ -53,3 +55,111 @@ class PoolPeak(TypedDict):
     pool: str
     incidents: int
     peak_maxwait: float
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    """The repository as seen when the report is made (None when unreachable)."""
+
+    backups: list[RepoBackup]
+    retention_full: int | None
+    seen_at: datetime
+
+
+@dataclass
+class MonthVerdict:
+    has_data: bool
+    recoverable_all_month: bool
+    statement: str
+    drills_run: int
+    drills_passed: int
+    drills_failed: int
+    rto_worst: float | None
+    rto_median: float | None
+    rto_target: float
+    rpo_worst: float | None
+    rpo_target: float
+    longest_unproven: float | None  # seconds in the month without a passing drill younger than drill.max_age
+    restorability_age_at_end: float | None  # age of the last passing drill at month end
+    max_age: float
+
+
+@dataclass
+class DrillRow:
+    id: int
+    started_at: datetime
+    stanza: str
+    passed: bool
+    target: str | None
+    target_mode: str | None
+    backup: str | None
+    rto: float | None
+    restore_seconds: float | None
+    recovery_seconds: float | None
+    verify_seconds: float | None
+    restore_rate: float | None
+    replay_rate: float | None
+    rpo: float | None
+    checks: dict[str, str]
+    failure: str | None
+
+
+@dataclass
+class BackupTypeStats:
+    type: str
+    ok: int
+    failed: int
+    busy: int
+    copied: int  # bytes copied by these backups (pgBackRest's delta)
+    largest: int  # largest database size backed up
+    median_duration: float | None
+    longest_duration: float | None
+
+
+@dataclass
+class BackupSection:
+    by_type: list[BackupTypeStats]
+    failures: list[BackupFailure]
+    archive_checks: int
+    archive_critical: int
+    longest_archive_lag: float | None  # oldest .ready age seen by the check job (s)
+    archive_failures: int | None  # growth of pg_stat_archiver.failed_count over the month
+    window: RepoWindow | None  # earliest recoverable, full backups vs retention (at report time)
+    verify_runs: int
+    verify_failed: int
+    verify_damage: list[VerifyDamage]
+
+
+@dataclass
+class HealthSummary:
+    lock_incidents: int
+    pool_incidents: int
+    connection_incidents: int
+    probe_incidents: int
+    top_blockers: list[Blocker]
+    longest_lock_waits: list[LockWait]
+    pool_peaks: list[PoolPeak]
+    connection_peak: float | None
+
+
+@dataclass
+class Series:
+    name: str
+    unit: str
+    points: list[tuple[str, float]]  # (x label or ISO time, value)
+    target: float | None = None  # drawn as a line: RTO target, archive lag limit
+
+
+@dataclass
+class MonthReport:
+    month: str
+    timezone: str
+    generated_at: datetime
+    period_start: datetime
+    period_end: datetime
+    verdict: MonthVerdict
+    drills: list[DrillRow]
+    backups: BackupSection
+    health: HealthSummary
+    trends: dict[str, Series]
+    actions: list[str] = field(default_factory=list)

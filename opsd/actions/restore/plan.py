@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from typing_extensions import TypedDict  # pydantic reads these on Python 3.11
-
 from opsd.actions.restore.window import Bound, Interval, Window
 from opsd.adapters.cluster import CLEAN_STATES, StopEvidence
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
@@ -19,7 +17,7 @@ from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Run
 from opsd.core.timeparse import show
-from opsd.core.units import format_duration, human_bytes
+from opsd.core.units import human_bytes
 from opsd.core.wal import SEGMENT_BYTES, Segment, parse_segment
 
 OK, WARN, REFUSE = "ok", "warning", "refuse"
@@ -126,18 +124,29 @@ def _choose(req: Request, info: StanzaInfo, w: Window, interval: Interval | None
         usable = set(interval.backups)
     backups = [b for b in info.backups if b.label in usable]
     if req.set_label:
-        b = next((x for x in info.backups if x.label == req.set_label), None)
-        if b is None or b.error:
-            names = ", ".join(x.label for x in backups) or "none"
-            return None, "", [Verdict(REFUSE, f"no usable backup set {req.set_label!r} (usable: {names})")]
-        if b.label not in usable:
-            return b, "asked for with --set", [Verdict(REFUSE, f"backup {b.label} has WAL missing from the archive")]
-        if req.target_time is not None and b.stop > req.target_time:
-            return b, "asked for with --set", [Verdict(REFUSE, f"backup {b.label} ended at {show(b.stop)}, after the "
-                                                               f"target: it cannot recover to an earlier time")]
-        return b, "asked for with --set", []
+        return _asked_for(req, info, backups, usable)
     if not backups:
         return None, "", [Verdict(REFUSE, "no usable backup in the repository")]
+    return _newest_before(req, backups)
+
+
+def _asked_for(req: Request, info: StanzaInfo, backups: list[BackupInfo], usable: set[str]
+               ) -> tuple[BackupInfo | None, str, list[Verdict]]:
+    """The backup set named with --set, if it can reach the target."""
+    b = next((x for x in info.backups if x.label == req.set_label), None)
+    if b is None or b.error:
+        names = ", ".join(x.label for x in backups) or "none"
+        return None, "", [Verdict(REFUSE, f"no usable backup set {req.set_label!r} (usable: {names})")]
+    if b.label not in usable:
+        return b, "asked for with --set", [Verdict(REFUSE, f"backup {b.label} has WAL missing from the archive")]
+    if req.target_time is not None and b.stop > req.target_time:
+        return b, "asked for with --set", [Verdict(REFUSE, f"backup {b.label} ended at {show(b.stop)}, after the "
+                                                           f"target: it cannot recover to an earlier time")]
+    return b, "asked for with --set", []
+
+
+def _newest_before(req: Request, backups: list[BackupInfo]) -> tuple[BackupInfo | None, str, list[Verdict]]:
+    """The newest usable backup that ended before the target."""
     if req.target_type == "time" and req.target_time is not None:
         before = [b for b in backups if b.stop <= req.target_time]
         if not before:
@@ -329,65 +338,3 @@ def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) ->
     return out
 
 
-class TargetView(TypedDict):
-    type: str
-    value: str
-    timeline: str  # a number, or "latest"
-
-
-WalView = TypedDict("WalView", {"from": str | None, "to": str | None, "segments": int, "bytes": int})
-
-
-class DestinationView(TypedDict):
-    path: str
-    port: int | None
-    in_place: bool
-    delta: bool
-    real_path: str | None
-    archive_mode: str  # "preserve" in place, "off" for a side copy
-
-
-class VerdictView(TypedDict):
-    level: str  # ok | warning | refuse
-    message: str
-
-
-class PlanView(TypedDict):
-    target: TargetView
-    backup: str | None
-    backup_type: str | None
-    backup_size: int | None
-    why: str
-    wal: WalView
-    estimate_seconds: float | None
-    estimate: str | None
-    estimate_source: str
-    destination: DestinationView
-    recovery: str
-    verdicts: list[VerdictView]
-    refused: bool
-
-
-def describe(plan: Plan) -> PlanView:
-    """The plan as plain data (JSON and console both render this)."""
-    r = plan.request
-    target = (show(r.target_time) if r.target_time else r.target_value) or "end of backup (consistent)"
-    return {
-        "target": {"type": r.target_type, "value": target, "timeline": plan.timeline or "latest"},
-        "backup": plan.backup.label if plan.backup else None,
-        "backup_type": plan.backup.type if plan.backup else None,
-        "backup_size": plan.backup.size if plan.backup else None,
-        "why": plan.why,
-        "wal": {"from": plan.wal_from, "to": plan.wal_to, "segments": plan.wal_segments,
-                "bytes": plan.wal_bytes},
-        "estimate_seconds": plan.estimate_seconds,
-        "estimate": (format_duration(plan.estimate_seconds) if plan.estimate_seconds is not None else None),
-        "estimate_source": plan.estimate_source,
-        "destination": {"path": str(r.dest), "port": r.port, "in_place": r.in_place, "delta": r.delta,
-                        "real_path": str(plan.real_path) if plan.real_path else None,
-                        "archive_mode": "preserve" if r.in_place else "off"},
-        "recovery": ("to the target" if plan.pin is None else f"pinned: {plan.pin.target_type}"
-                     + (f" {plan.pin.target}" if plan.pin.target else "")),
-        "verdicts": [{"level": v.level, "message": v.message} for v in plan.verdicts],
-        "refused": plan.refused,
-    }
