@@ -22,6 +22,7 @@ from opsd.context import Context
 from tests.fakes import FakeRunner
 
 REPO = Path(__file__).resolve().parent.parent
+os.environ["OPSD_STRICT_JSON"] = "1"  # a --json value of another shape than its documented type fails the test
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult, worst
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import ArchiverFacts, CheckReport, NewestBackup, RepositoryFacts
-from opsd.core.records.runs import Run
+from opsd.core.records.runs import Outcome, Run
 from opsd.core.units import format_duration
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
@@ -224,7 +224,7 @@ def check_job(ctx: Context) -> Callable[[], JobOutcome]:
         bad = [r for r in report.results if r.status == CRITICAL]
         if bad:
             raise ChecksCritical(bad, report)
-        return JobOutcome("ok", f"{len(report.results)} checks, worst: {report.worst}", report)
+        return JobOutcome(Outcome.OK, f"{len(report.results)} checks, worst: {report.worst}", report)
 
     return body
 

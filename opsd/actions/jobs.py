@@ -12,6 +12,7 @@ import structlog
 
 from opsd.context import Context
 from opsd.core.records.base import Note, Record
+from opsd.core.records.runs import Outcome
 from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
@@ -28,7 +29,7 @@ def role_jobs(role: str) -> tuple[str, ...]:
 class JobOutcome:
     """What a job's body returns: ``ok`` or ``skipped``, a one-line summary, and details for the history."""
 
-    outcome: str
+    outcome: Outcome
     summary: str
     details: Record = field(default_factory=Note)
 
@@ -46,9 +47,9 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
         try:
             result = body()
         except BaseException as e:
-            outcome = "busy" if isinstance(e, BusyError) else "failed"
+            outcome = Outcome.BUSY if isinstance(e, BusyError) else Outcome.FAILED
             if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
-                outcome = "interrupted"
+                outcome = Outcome.INTERRUPTED
             msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
             produced = getattr(e, "details", None)  # what a failed job made before it failed (DrillFailed...)
             details: Record = produced if isinstance(produced, Record) else Note()

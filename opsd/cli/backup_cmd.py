@@ -8,6 +8,7 @@ from opsd.actions.backup.job import take_backup
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
+from opsd.core.records.runs import Outcome
 from opsd.report import console, jsonout
 from opsd.report.jsonout import InfoView, run_view
 
@@ -23,7 +24,7 @@ def backup(app: App, backup_type: str, as_json: bool) -> None:
 
     def body() -> JobOutcome:
         r = take_backup(ctx, backup_type, on_line=progress if on_terminal() and not as_json else None)
-        return JobOutcome("ok", r.summary(), r)
+        return JobOutcome(Outcome.OK, r.summary(), r)
 
     outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
     click.echo(jsonout.dump("backup", outcome.details) if as_json else outcome.summary)

@@ -6,9 +6,9 @@ import click
 
 from opsd.actions.backup import heartbeat
 from opsd.actions.backup.verify import RepositoryDamaged, verify_job
-from opsd.actions.drill.job import DrillFailed, DrillRequest, cleanup_stale, drill_job
+from opsd.actions.drill.job import DrillFailed, DrillRequest, drill_job
+from opsd.actions.drill.job import clean as clean_scratch
 from opsd.actions.jobs import run_job
-from opsd.adapters import files
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.drill import DrillResult
@@ -91,8 +91,7 @@ def show(app: App, run_id: int, as_json: bool) -> None:
 def clean(app: App) -> None:
     """Stop and remove scratch instances left by --keep or by a crashed drill (never anything else)."""
     ctx = app.context()
-    with files.exclusive_lock(ctx.lock_dir, "drill", ctx.settings.opsd.run_as, "opsd drill clean"):
-        removed = cleanup_stale(ctx)
+    removed = clean_scratch(ctx)
     click.echo("\n".join(f"removed {d}" for d in removed) or "nothing to clean")
 
 

@@ -15,6 +15,7 @@ from opsd.actions.restore.view import describe
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.jobs import RestoreResult, RestoreTarget
+from opsd.core.records.runs import Outcome
 from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import RefusedError, UsageError
 from opsd.report import jsonout, restore_console
@@ -127,7 +128,7 @@ def restore(app: App, /, **kw: object) -> None:
     def body() -> JobOutcome:
         r = execute(ctx, plan, report=lambda m: click.echo(f"  {m}", err=True), wait_timeout=wait_timeout)
         result = r.model_copy(update={"target": RestoreTarget(**described["target"]), "wal_bytes": plan.wal_bytes})
-        return JobOutcome("ok", r.summary(), result)
+        return JobOutcome(Outcome.OK, r.summary(), result)
 
     outcome = run_job(ctx, "restore", "cli", body)
     if as_json:

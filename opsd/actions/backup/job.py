@@ -10,6 +10,7 @@ from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
 from opsd.core.records.base import Note
 from opsd.core.records.jobs import BackupResult
+from opsd.core.records.runs import Outcome
 from opsd.errors import OpsdError
 
 
@@ -45,7 +46,7 @@ def backup_job(ctx: Context, backup_type: str) -> Callable[[], JobOutcome]:
         try:
             r = take_backup(ctx, backup_type)
         except StandbySkip as e:
-            return JobOutcome("skipped", str(e), Note(reason="standby"))
-        return JobOutcome("ok", r.summary(), r)
+            return JobOutcome(Outcome.SKIPPED, str(e), Note(reason="standby"))
+        return JobOutcome(Outcome.OK, r.summary(), r)
 
     return body

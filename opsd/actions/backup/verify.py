@@ -9,6 +9,7 @@ from collections.abc import Callable
 from opsd.actions.jobs import JobOutcome
 from opsd.context import Context
 from opsd.core.records.jobs import VerifyResult
+from opsd.core.records.runs import Outcome
 from opsd.errors import OpsdError
 
 
@@ -32,6 +33,6 @@ def verify_job(ctx: Context, stanza: str | None = None, backup_set: str | None =
         result = run_verify(sctx, backup_set)
         if not result.ok:  # run_job records it and raises the alert job.verify.<stanza>
             raise RepositoryDamaged(result)
-        return JobOutcome("ok", result.summary(), result)
+        return JobOutcome(Outcome.OK, result.summary(), result)
 
     return body

@@ -35,6 +35,7 @@ from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import RestoreResult
+from opsd.core.records.runs import Outcome
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.db.connection import per_database
@@ -89,6 +90,13 @@ def cleanup_stale(ctx: Context) -> list[str]:
     if removed:
         get_logger().warning("drill.stale_removed", directories=removed)
     return removed
+
+
+def clean(ctx: Context) -> list[str]:
+    """``opsd drill clean``: under the drill lock (never while a drill runs), remove what crashed or --keep
+    drills left behind."""
+    with files.exclusive_lock(ctx.lock_dir, "drill", ctx.settings.opsd.run_as, "opsd drill clean"):
+        return cleanup_stale(ctx)
 
 
 def stop_scratch_servers(ctx: Context) -> None:
@@ -314,6 +322,6 @@ def drill_job(ctx: Context, dreq: DrillRequest, report: Callable[[str], None] | 
             raise DrillCancelled(result)
         if not result.passed:  # run_job records it and raises the alert job.drill.<stanza>
             raise DrillFailed(result)
-        return JobOutcome("ok", result.summary(), result)
+        return JobOutcome(Outcome.OK, result.summary(), result)
 
     return body

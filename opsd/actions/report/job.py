@@ -16,6 +16,7 @@ from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import ReportResult
+from opsd.core.records.runs import Outcome
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
@@ -65,7 +66,7 @@ def report_job(ctx: Context, write: Writer, year: int | None = None, month: int 
         summary = (f"report {report.month}: {report.verdict.statement} {len(report.actions)} action item(s); "
                    f"{len(paths)} file(s) in {paths[0].parent}" + (f", uploaded to {ctx.settings.report.s3_uri}"
                                                                   if uploaded else ""))
-        return JobOutcome("ok", summary, ReportResult(
+        return JobOutcome(Outcome.OK, summary, ReportResult(
             month=report.month, files=[str(p) for p in paths], uploaded=uploaded,
             recoverable_all_month=report.verdict.recoverable_all_month, actions=report.actions))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from opsd.adapters.stores.database import StateDB
 from opsd.core.records.base import Note, Record
-from opsd.core.records.runs import OUTCOMES, Run, load_details
+from opsd.core.records.runs import OUTCOMES, Outcome, Run, load_details
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -24,7 +24,7 @@ def _row(r: sqlite3.Row) -> Run:
     assert started is not None
     details = load_details(r["job"], r["details_kind"], r["details_version"], json.loads(r["details"] or "{}"))
     return Run(r["id"], r["job"], r["trigger"], r["host"], r["pid"], started, _dt(r["finished_at"]),
-               r["outcome"], r["error"], details)
+               Outcome(r["outcome"]), r["error"], details)
 
 
 class History:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -13,7 +14,19 @@ from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import IncidentMoment
 from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
 
-OUTCOMES = ("running", "ok", "failed", "skipped", "busy", "interrupted")
+
+class Outcome(StrEnum):
+    """How a job run ended (``running`` until it does)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    BUSY = "busy"  # another backup, restore or drill held the lock
+    INTERRUPTED = "interrupted"  # a signal, a daemon stop, or the process died
+
+
+OUTCOMES = tuple(o.value for o in Outcome)
 R = TypeVar("R", bound=Record)
 
 
@@ -26,7 +39,7 @@ class Run:
     pid: int
     started_at: datetime
     finished_at: datetime | None
-    outcome: str
+    outcome: Outcome
     error: str | None
     details: Record
 
