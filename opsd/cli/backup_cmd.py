@@ -10,7 +10,7 @@ from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
 from opsd.core.records.runs import Outcome
 from opsd.report import console, jsonout
-from opsd.report.jsonout import InfoView, run_view
+from opsd.report.jsonout import InfoView
 
 
 @click.command("backup")
@@ -39,7 +39,7 @@ def info(app: App, as_json: bool) -> None:
     st = ctx.pgbackrest.info()
     recent = ctx.history.runs(limit=10)
     if as_json:
-        click.echo(jsonout.dump("info", InfoView(stanza=st, recent_runs=[run_view(r) for r in recent])))
+        click.echo(jsonout.dump("info", InfoView(stanza=st, recent_runs=recent)))
     else:
         click.echo(console.info(st, ctx.settings.opsd.tz, recent))
 

@@ -16,7 +16,7 @@ from opsd.core.schedule import parse_duration
 from opsd.core.timeparse import parse_target_time
 from opsd.db.probe import Probe, probe_for
 from opsd.report import health_console, jsonout
-from opsd.report.jsonout import SampleRecorded, incident_view
+from opsd.report.jsonout import SampleRecorded
 
 WATCH = click.option("--watch", type=click.FloatRange(min=1), metavar="SECONDS",
                      help="Repeat every SECONDS until Ctrl-C (one probe connection throughout).")
@@ -117,7 +117,7 @@ def incidents(app: App, since: str | None, as_json: bool) -> None:
             start = parse_target_time(since, ctx.settings.opsd.tz)
     rows = HealthStore(ctx.history.db).incidents(start)
     if as_json:
-        click.echo(jsonout.dump("health-incidents", [incident_view(i) for i in rows]))
+        click.echo(jsonout.dump("health-incidents", rows))
     else:
         click.echo(health_console.incidents(rows, ctx.settings.opsd.tz))
 

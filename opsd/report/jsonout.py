@@ -21,34 +21,11 @@ from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Bound, Interval
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.records.base import Note
 from opsd.core.records.drill import DrillResult
-from opsd.core.records.health import HealthSample, IncidentMoment
-from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
+from opsd.core.records.health import HealthSample
+from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
 from opsd.core.records.runs import Incident, Run
 from opsd.core.wal import Switch
-
-AnyRecord = BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Note
-
-
-class RunView(TypedDict):
-    id: int
-    job: str
-    trigger: str
-    host: str
-    pid: int
-    started_at: datetime
-    finished_at: datetime | None
-    duration: float | None
-    outcome: str
-    error: str | None
-    details: AnyRecord
-
-
-def run_view(r: Run) -> RunView:
-    return RunView(id=r.id, job=r.job, trigger=r.trigger, host=r.host, pid=r.pid, started_at=r.started_at,
-                   finished_at=r.finished_at, duration=r.duration, outcome=r.outcome, error=r.error,
-                   details=r.details)  # type: ignore[typeddict-item]
 
 
 class DrillRunView(DrillResult):
@@ -69,7 +46,7 @@ def drill_run_view(r: Run) -> DrillRunView:
 
 class InfoView(TypedDict):
     stanza: StanzaInfo
-    recent_runs: list[RunView]
+    recent_runs: list[Run]
 
 
 GapView = TypedDict("GapView", {"timeline": int, "from": str, "to": str, "missing": int})
@@ -95,24 +72,6 @@ class SampleRecorded(TypedDict):
     closed: list[str]
 
 
-class IncidentView(TypedDict):
-    id: int
-    key: str
-    kind: str
-    opened_at: datetime
-    last_seen: datetime
-    closed_at: datetime | None
-    open: bool
-    summary: str
-    peak: float
-    worst: IncidentMoment
-
-
-def incident_view(i: Incident) -> IncidentView:
-    return IncidentView(id=i.id, key=i.key, kind=i.kind, opened_at=i.opened_at, last_seen=i.last_seen,
-                        closed_at=i.closed_at, open=i.open, summary=i.summary, peak=i.peak, worst=i.worst)
-
-
 class StatusView(TypedDict):
     job: str
     schedule: str
@@ -120,14 +79,14 @@ class StatusView(TypedDict):
     overdue: bool
     previous_due: datetime | None
     next_due: datetime | None
-    last: RunView | None
-    last_ok: RunView | None
+    last: Run | None
+    last_ok: Run | None
 
 
 def status_view(s: JobStatus) -> StatusView:
     return StatusView(job=s.job, schedule=s.schedule, enabled=s.enabled, overdue=s.overdue,
                       previous_due=s.previous_due, next_due=s.next_due,
-                      last=run_view(s.last) if s.last else None, last_ok=run_view(s.last_ok) if s.last_ok else None)
+                      last=s.last, last_ok=s.last_ok)
 
 
 # command -> the type its --json prints (the key names docs/schemas/<key>.json)
@@ -143,7 +102,7 @@ OUTPUTS: dict[str, Any] = {
     "verify": VerifyResult,
     "health-sample": HealthSample,
     "health-recorded": SampleRecorded,
-    "health-incidents": list[IncidentView],
+    "health-incidents": list[Incident],
     "status": list[StatusView],
     "report": MonthReport,
 }

@@ -8,11 +8,11 @@ import socket
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from opsd.adapters.stores.database import StateDB
 from opsd.core.records.base import Note, Record
-from opsd.core.records.runs import OUTCOMES, Outcome, Run, load_details
+from opsd.core.records.runs import OUTCOMES, AnyRecord, Outcome, Run, load_details
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -24,7 +24,7 @@ def _row(r: sqlite3.Row) -> Run:
     assert started is not None
     details = load_details(r["job"], r["details_kind"], r["details_version"], json.loads(r["details"] or "{}"))
     return Run(r["id"], r["job"], r["trigger"], r["host"], r["pid"], started, _dt(r["finished_at"]),
-               Outcome(r["outcome"]), r["error"], details)
+               Outcome(r["outcome"]), r["error"], cast("AnyRecord", details))
 
 
 class History:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import ValidationError, computed_field
+from pydantic.dataclasses import dataclass
 
 from opsd.core.records.base import Note, Record, Unreadable
 from opsd.core.records.drill import DrillResult
@@ -30,8 +30,13 @@ OUTCOMES = tuple(o.value for o in Outcome)
 R = TypeVar("R", bound=Record)
 
 
+AnyRecord = BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Note | Unreadable
+
+
 @dataclass(frozen=True)
 class Run:
+    """A job run as the history keeps it (and as ``info``/``status --json`` print it)."""
+
     id: int
     job: str
     trigger: str
@@ -41,8 +46,9 @@ class Run:
     finished_at: datetime | None
     outcome: Outcome
     error: str | None
-    details: Record
+    details: AnyRecord
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def duration(self) -> float | None:
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
@@ -64,6 +70,7 @@ class Incident:
     peak: float  # longest wait (s), pool maxwait (s), utilisation (%)
     worst: IncidentMoment
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def open(self) -> bool:
         return self.closed_at is None
