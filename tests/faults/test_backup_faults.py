@@ -49,11 +49,11 @@ def _next_backup_succeeds(conf: Path, sb: Sandbox, before: list[str]) -> None:
 def test_s3_down_during_a_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
     sb = ready_stack
     _bigger(sb)
-    # a guard: pgBackRest 2.45 can hang for many minutes when S3 vanishes while it waits for the prior WAL
-    # segment; the job timeout is what ends that in production too
+    # pgBackRest 2.45 sometimes notices a vanished endpoint only after a long while (its sockets sit in
+    # CLOSE-WAIT); then the job timeout is what ends the backup, as it would in production
     conf = sb.write_opsd_conf(tmp_path / "s3.toml")
     conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
-                                             'probe_io_timeout = "2s"\nbackup_timeout = "5m"'))
+                                             'probe_io_timeout = "2s"\nbackup_timeout = "90s"'))
     before = labels(sb)
     log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
     seen = log.stat().st_size if log.exists() else 0
@@ -68,7 +68,8 @@ def test_s3_down_during_a_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
         sb.start_s3()
     assert proc.returncode == 1, err[-2000:]
     line = next(x for x in err.splitlines() if x.startswith("opsd: error:"))
-    assert "pgbackrest backup failed [" in line  # classified: [49 host-connect] or a similar named code
+    # classified ([49 host-connect] or a similar named code), or ended by the job timeout
+    assert "pgbackrest backup failed [" in line or "timed out after 90s and was killed" in line, line
     assert labels(sb) == before  # the failed backup is not listed
     assert History(sb.state_dir, "postgres").last("backup-full").outcome == "failed"  # type: ignore[union-attr]
     _next_backup_succeeds(conf, sb, before)

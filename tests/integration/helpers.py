@@ -87,9 +87,14 @@ class Cluster:
         self.pgbr = sb.write_pgbackrest_conf(path=sb.root / f"pgbackrest-{name}.conf", stanza=name,
                                              pg_path=self.pgdata, pg_port=self.port)
         mkdir_pg(self.state, 0o750)
-        self.conf = sb.root / f"opsd-{name}.toml"
-        self.conf.write_text(sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=name, data_dir=self.pgdata,
-                                          pg_port=self.port, state_dir=self.state))
+        self.conf = self.write_conf(sb.root / f"opsd-{name}.toml")
+
+    def write_conf(self, path: Path, **kw: Any) -> Path:
+        """An opsd.toml aimed at this cluster; ``kw`` as Sandbox.opsd_toml (schedule, drill, extra)."""
+        path.write_text(self.sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=self.name, data_dir=self.pgdata,
+                                          pg_port=self.port, state_dir=self.state, **kw))
+        path.chmod(0o644)
+        return path
 
     def initdb(self) -> None:
         mkdir_pg(self.pgdata, 0o700)
@@ -112,6 +117,9 @@ class Cluster:
 
     def pgbackrest(self, *args: str) -> str:
         return run(as_pg(["pgbackrest", f"--config={self.pgbr}", f"--stanza={self.name}", *args])).stdout
+
+    def labels(self) -> list[str]:
+        return [b["label"] for b in json.loads(self.pgbackrest("--output=json", "info"))[0]["backup"]]
 
     def archived_max(self) -> str:
         info = json.loads(self.pgbackrest("--output=json", "info"))[0]

@@ -15,14 +15,14 @@ import pytest
 from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from tests.conftest import REPO, opsd
-from tests.integration.helpers import labels, wait_until
+from tests.integration.helpers import Cluster, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def dstack() -> Iterator[Sandbox]:
-    """A stack of its own: no backup yet, so the daemon must catch up."""
+    """A stack of its own for the daemons of this module (the catch-up test adds a cluster with no backup)."""
     sb = Sandbox.create(prefix="opsd-test-daemon-", archiving=False)
     try:
         sb.up()
@@ -54,11 +54,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait(timeout=120)
 
 
-def test_daemon_catches_up_once_then_runs_on_schedule(dstack: Sandbox, tmp_path: Path) -> None:
-    sb = dstack
-    conf = sb.write_opsd_conf(tmp_path / "opsd.toml", schedule={"full": "* * * * *", "check": ""})
+@pytest.fixture
+def fresh(dstack: Sandbox) -> Iterator[Cluster]:
+    """A cluster and stanza with no backup at all, whatever the other tests of this module did before."""
+    c = Cluster(dstack, "catchup")
+    c.initdb()
+    try:
+        res = opsd(c.conf, "setup", "--restart")
+        assert res.returncode == 0, res.stderr
+        yield c
+    finally:
+        c.stop_quietly()
+
+
+def test_daemon_catches_up_once_then_runs_on_schedule(fresh: Cluster, tmp_path: Path) -> None:
+    conf = fresh.write_conf(tmp_path / "opsd.toml", schedule={"full": "* * * * *", "check": ""})
     log = tmp_path / "daemon.log"
-    hist = History(sb.state_dir, "postgres")
+    hist = History(fresh.state, "postgres")
     proc = _start(conf, log)
     try:
         def runs(trigger: str) -> list[str]:
@@ -94,7 +106,7 @@ def test_daemon_catches_up_once_then_runs_on_schedule(dstack: Sandbox, tmp_path:
     ok = [e for e in finished if e["outcome"] == "ok"]
     # a minute that fires while the catch-up still runs finds the lock held: 'busy', never a second backup
     assert ok and all(e["outcome"] in ("ok", "busy") for e in finished)
-    assert len(labels(sb)) == len(ok)
+    assert len(fresh.labels()) == len(ok)
 
     # a restart right after does not catch up again: the repository has a fresh full
     log2 = tmp_path / "daemon2.log"

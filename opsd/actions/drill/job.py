@@ -137,8 +137,8 @@ def _launch(ctx: Context) -> Launch:
 
 
 def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threading.Event | None = None) -> T | None:
-    """Run one phase; a failure becomes a critical check naming it (and stops the drill). A set ``cancel``
-    skips the phase (the caller then stops)."""
+    """Run one phase and time it (``result.phases.<name>_seconds``); a failure becomes a critical check naming
+    it (and stops the drill). A set ``cancel`` skips the phase (the caller then stops)."""
     if cancel is not None and cancel.is_set():
         result.checks.append(CheckResult(name, SKIPPED, "cancelled: opsd is stopping"))
         return None

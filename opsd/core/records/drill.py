@@ -18,7 +18,10 @@ class DrillPhases(Part):
     plan_seconds: float | None = None
     restore_seconds: float | None = None
     recovery_seconds: float | None = None
-    verify_seconds: float | None = None
+    verify_seconds: float | None = None  # the whole verification; its timed steps follow
+    databases_seconds: float | None = None
+    amcheck_seconds: float | None = None
+    readable_seconds: float | None = None
     total_seconds: float | None = None
     restore_bytes: int | None = None
     restore_rate: float | None = None  # bytes/s
