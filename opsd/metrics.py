@@ -19,6 +19,7 @@ from opsd.context import Context
 from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import BackupResult, CheckReport
+from opsd.errors import OpsdError
 
 PREFIX = "opsd"
 
@@ -45,11 +46,19 @@ class OpsdCollector(Collector):
         yield InfoMetricFamily(f"{PREFIX}_build", "opsd version and role",
                                value={"version": __version__, "role": ctx.settings.opsd.role,
                                       "stanza": ctx.settings.pgbackrest.stanza})
-        yield from self._jobs(ctx)
-        yield from self._check(ctx)
-        yield from self._drill(ctx)
-        yield from self._health(ctx)
+        yield from self._history(ctx)
+        for part in (self._jobs, self._check, self._drill, self._health):
+            try:
+                yield from part(ctx)
+            except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
+                continue
         yield from self._alerts(ctx)
+
+    def _history(self, ctx: Context) -> Iterator[Metric]:
+        ok = _g("history_writable", "1 when the run history (state file) can be written; 0: jobs still run, their "
+                                    "records wait in history.pending.jsonl (see opsd status)")
+        ok.add_metric([], 0.0 if ctx.history.db.problem or ctx.history.db.writable() else 1.0)
+        yield ok
 
     def _jobs(self, ctx: Context) -> Iterator[Metric]:
         last_ok = _g("job_last_success_timestamp_seconds", "Start of the last successful run of each job", ["job"])

@@ -87,18 +87,20 @@ def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
     return True
 
 
-def resolve(ctx: Context, key: str, summary: str = "") -> bool:
-    """Clear ``key``; True if it was firing (a resolve message was sent)."""
+def resolve(ctx: Context, key: str, summary: str = "", *, fired_elsewhere: bool = False) -> bool:
+    """Clear ``key``; True if it was firing (a resolve message was sent). ``fired_elsewhere``: the alert was
+    raised where its state could not be saved (another process, a broken state file): resolve it anyway."""
     now = ctx.now()
     store = _store(ctx)
     row = store.get(key)
-    if row is None or not row.firing:
+    if (row is None or not row.firing) and not fired_elsewhere:
         return False
     store.set_resolved(key, now)
-    text = summary or f"{row.summary} (cleared)"
+    text = summary or (f"{row.summary} (cleared)" if row else f"{key} cleared")
     get_logger().info("alert.resolved", alert=key, message=text)
     if ctx.settings.alerts.enabled:
-        _deliver(ctx, key, "resolved", _body("resolved", key, row.severity, text, details={}, at=now))
+        _deliver(ctx, key, "resolved", _body("resolved", key, row.severity if row else "critical", text, details={},
+                                             at=now))
     return True
 
 

@@ -191,6 +191,19 @@ def health_results(ctx: Context) -> list[CheckResult]:
                         {"incidents": [i.id for i in open_]})]
 
 
+def history_results(ctx: Context) -> list[CheckResult]:
+    """The run history itself, then what is judged from it (restorability, verify, health incidents)."""
+    why = ctx.history.db.problem or ctx.history.db.writable()
+    if why:
+        return [CheckResult("history", CRITICAL, f"run history not writable: {why}",
+                            {"pending": str(ctx.history.journal.path)})]
+    try:
+        return [CheckResult("history", OK, f"run history {ctx.history.path} writable"),
+                *restorability_results(ctx, ctx.now()), *health_results(ctx)]
+    except OpsdError as e:
+        return [CheckResult("history", CRITICAL, str(e), {"hint": e.hint} if e.hint else {})]
+
+
 def run_checks(ctx: Context) -> CheckReport:
     """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
     local PostgreSQL: it checks the repository and restorability only."""
@@ -213,8 +226,7 @@ def run_checks(ctx: Context) -> CheckReport:
             results.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
     if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
-    results.extend(restorability_results(ctx, ctx.now()))
-    results.extend(health_results(ctx))
+    results.extend(history_results(ctx))
     return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository)
 
 

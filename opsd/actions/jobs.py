@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -38,29 +39,98 @@ def event_name(job: str) -> str:
     return ("backup" if job.startswith("backup-") else job) + ".finished"
 
 
+@dataclass
+class _Entry:
+    """Where a run goes: its row in the history, or, when the history cannot be written, the pending journal
+    (written into the history by the next run that can). A broken history never stops a job."""
+
+    ctx: Context
+    job: str
+    trigger: str
+    started_at: datetime
+    run_id: int | None = None
+
+    def open(self) -> None:
+        try:
+            self.run_id = self.ctx.history.start(self.job, self.trigger, self.started_at)
+        except OpsdError as e:
+            history_down(self.ctx, e)
+            return
+        history_up(self.ctx)
+
+    def close(self, outcome: Outcome, error: str | None, details: Record) -> None:
+        finished = self.ctx.now()
+        if self.run_id is not None:
+            try:
+                self.ctx.history.finish(self.run_id, outcome, error=error, details=details, finished_at=finished)
+                return
+            except OpsdError as e:
+                history_down(self.ctx, e)
+        on_disk = self.ctx.history.keep(self.job, self.trigger, self.started_at, finished, outcome, error=error,
+                                        details=details)
+        get_logger().warning("history.run_kept", job=self.job, outcome=outcome,
+                             kept_in=str(self.ctx.history.journal.path) if on_disk else "memory")
+
+
+def history_down(ctx: Context, e: OpsdError) -> None:
+    """The history cannot be written: say so loudly (log, alert, STATUS=, metric), never skip the job."""
+    first = ctx.history.db.problem is None
+    ctx.history.db.problem = str(e)
+    get_logger().error("history.unwritable", error=str(e), hint=e.hint, path=str(ctx.history.path))
+    if first:
+        from opsd.actions import alerts
+
+        alerts.fire(ctx, "history.unwritable", f"run history not writable: {e}; jobs still run, their records "
+                                               f"are kept in {ctx.history.journal.path} until it works again")
+
+
+def history_up(ctx: Context) -> None:
+    """The history took a row: write what was kept meanwhile, and clear the alarm."""
+    try:
+        written = ctx.history.flush()
+    except OpsdError as e:
+        history_down(ctx, e)
+        return
+    if written:
+        get_logger().info("history.pending_written", runs=written)
+    if ctx.history.db.problem is not None or written:  # kept runs: the alarm was raised, maybe by another process
+        ctx.history.db.problem = None
+        get_logger().info("history.writable_again", path=str(ctx.history.path))
+        from opsd.actions import alerts
+
+        alerts.resolve(ctx, "history.unwritable", f"run history writable again; {written} kept run(s) written",
+                       fired_elsewhere=bool(written))
+
+
+def _failure(e: BaseException) -> tuple[Outcome, str, Record]:
+    outcome = Outcome.BUSY if isinstance(e, BusyError) else Outcome.FAILED
+    if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
+        outcome = Outcome.INTERRUPTED
+    msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
+    produced = getattr(e, "details", None)  # what a failed job made before it failed (DrillFailed...)
+    details: Record = produced if isinstance(produced, Record) else Note()
+    if isinstance(e, OpsdError) and e.hint:
+        details = details.model_copy(update={"hint": e.hint})
+    return outcome, msg, details
+
+
 def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]) -> JobOutcome:
     """Run ``body`` as ``job``; record it; re-raise its error after recording (callers decide what it means)."""
-    run_id = ctx.history.start(job, trigger, ctx.now())
+    entry = _Entry(ctx, job, trigger, ctx.now())
+    entry.open()
     log = get_logger()
     started = time.monotonic()
-    with structlog.contextvars.bound_contextvars(job=job, run_id=run_id, trigger=trigger):
+    with structlog.contextvars.bound_contextvars(job=job, run_id=entry.run_id, trigger=trigger):
         try:
             result = body()
         except BaseException as e:
-            outcome = Outcome.BUSY if isinstance(e, BusyError) else Outcome.FAILED
-            if isinstance(e, KeyboardInterrupt | SystemExit | CommandCancelled):
-                outcome = Outcome.INTERRUPTED
-            msg = str(e) if isinstance(e, OpsdError) else f"{type(e).__name__}: {e}"
-            produced = getattr(e, "details", None)  # what a failed job made before it failed (DrillFailed...)
-            details: Record = produced if isinstance(produced, Record) else Note()
-            if isinstance(e, OpsdError) and e.hint:
-                details = details.model_copy(update={"hint": e.hint})
-            ctx.history.finish(run_id, outcome, error=msg, details=details, finished_at=ctx.now())
+            outcome, msg, details = _failure(e)
+            entry.close(outcome, msg, details)
             emit = log.warning if outcome in ("busy", "interrupted") else log.error
             emit(event_name(job), outcome=outcome, error=msg, duration=round(time.monotonic() - started, 3))
             _alert(ctx, job, outcome, msg, details)
             raise
-        ctx.history.finish(run_id, result.outcome, details=result.details, finished_at=ctx.now())
+        entry.close(result.outcome, None, result.details)
         log.info(event_name(job), outcome=result.outcome, summary=result.summary,
                  duration=round(time.monotonic() - started, 3), **_flat(result.details))
         _alert(ctx, job, result.outcome, None, result.details)

@@ -84,10 +84,20 @@ def body_for(ctx: Context, job: str, drill: DrillControl | None = None) -> Calla
     if job == "report":
         return report_job(ctx, publish.to_state_dir(ctx))
     if job == "verify":
-        stanzas = ctx.settings.drill_stanzas
-        stanza = pick_stanza(stanzas, ctx.history.runs("verify", limit=200)) if len(stanzas) > 1 else None
-        return verify_job(ctx, stanza)
+        return verify_job(ctx, _verify_stanza(ctx))
     raise ValueError(f"unknown job {job!r}")
+
+
+def _verify_stanza(ctx: Context) -> str | None:
+    """The stanza whose verify is oldest (a drill host's rotation); without a readable history, the first."""
+    stanzas = ctx.settings.drill_stanzas
+    if len(stanzas) < 2:
+        return None
+    try:
+        return pick_stanza(stanzas, ctx.history.runs("verify", limit=200))
+    except OpsdError as e:
+        get_logger().warning("verify.rotation_unknown", error=str(e))
+        return stanzas[0]
 
 
 def beat(ctx: Context) -> str:
@@ -122,9 +132,11 @@ def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None,
         return sample(ctx, probe)
     try:
         return run_job(ctx, job, trigger, body_for(ctx, job, drill)).outcome
-    except Exception:
-        last = ctx.history.last(job)
-        return last.outcome if last else "failed"
+    except OpsdError:  # run_job recorded it (or kept it for later), logged it and raised its alert
+        return "failed"
+    except Exception as e:  # a bug: never silent, never a dead scheduler thread
+        get_logger().error("job.internal_error", job=job, error=f"{type(e).__name__}: {e}", exc_info=True)
+        return "failed"
     except BaseException:  # KeyboardInterrupt/SystemExit in a worker: recorded as interrupted
         get_logger().warning("job.interrupted", job=job)
         return "interrupted"

@@ -19,6 +19,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from opsd.actions.jobs import history_down
 from opsd.adapters.systemd import notify
 from opsd.context import Context
 from opsd.daemon.jobs import HEALTH, HEARTBEAT, DrillControl, enabled_jobs, run_safely
@@ -45,7 +46,10 @@ def catch_up_needed(ctx: Context, now: datetime) -> tuple[bool, str]:
         last = newest.stop if newest else None
         source = "repository"
     except OpsdError:
-        run = ctx.history.last("backup-full", ("ok",))
+        try:
+            run = ctx.history.last("backup-full", ("ok",))
+        except OpsdError:  # neither readable: a full backup is the safe side
+            run = None
         last = run.finished_at if run else None
         source = "history"
     tolerance = min(CATCH_UP_TOLERANCE, sched.period(now.astimezone(ctx.settings.opsd.tz)) / 10)
@@ -99,7 +103,8 @@ class Daemon:
                 j = min(jobs, key=lambda x: x.next_run_time)
                 nxt = f"next {j.id} at {j.next_run_time:%Y-%m-%d %H:%M}"
         running = ", ".join(sorted(self._active)) if self._active else ""
-        return "; ".join(p for p in (f"running {running}" if running else "", self._last, nxt) if p) or "idle"
+        broken = f"HISTORY NOT WRITABLE ({self.ctx.history.db.problem})" if self.ctx.history.db.problem else ""
+        return "; ".join(p for p in (broken, f"running {running}" if running else "", self._last, nxt) if p) or "idle"
 
     def _schedule_jobs(self) -> None:
         assert self.scheduler is not None
@@ -119,7 +124,11 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        stale = self.ctx.history.mark_interrupted(socket.gethostname(), _alive_pids())
+        try:
+            stale = self.ctx.history.mark_interrupted(socket.gethostname(), _alive_pids())
+        except OpsdError as e:  # the jobs still run; each one says so until the history works again
+            history_down(self.ctx, e)
+            stale = 0
         if stale:
             self.log.warning("history.interrupted_runs", count=stale)
         tz = self.ctx.settings.opsd.tz

@@ -29,7 +29,7 @@ from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readab
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import Plan, Request, make_plan
 from opsd.actions.restore.run import start_and_watch
-from opsd.actions.restore.service import Launch, gather_facts, load_window, restore_files
+from opsd.actions.restore.service import Launch, gather_facts, load_window, measured_runs, restore_files
 from opsd.adapters import files, processes
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
@@ -157,9 +157,21 @@ def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threadin
         setattr(result.phases, f"{name}_seconds", round(time.monotonic() - t0, 3))
 
 
+def _rotation(ctx: Context) -> str:
+    """The stanza whose last drill is oldest; without a readable history, the first one."""
+    stanzas = ctx.settings.drill_stanzas
+    if len(stanzas) == 1:
+        return stanzas[0]
+    try:
+        return pick_stanza(stanzas, ctx.history.runs("drill", limit=200))
+    except OpsdError as e:
+        get_logger().warning("drill.rotation_unknown", error=str(e))
+        return stanzas[0]
+
+
 def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -> DrillResult:
     s = ctx.settings
-    stanza = dreq.stanza or pick_stanza(s.drill_stanzas, ctx.history.runs("drill", limit=200))
+    stanza = dreq.stanza or _rotation(ctx)
     sctx = ctx.for_stanza(stanza)
     result = DrillResult(stanza=stanza, target_mode=dreq.target, port=s.drill.port)
     user = s.opsd.run_as
@@ -205,8 +217,7 @@ def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path) -> 
                                             f"{gap.missing_to.name} ({gap.count} segment(s) missing); recovery "
                                             "cannot pass it"))
     req = Request(target_type="time", target_time=target.time, dest=dest, port=s.drill.port, start=True)
-    history = ctx.history.runs("restore", limit=20) + ctx.history.runs("drill", limit=20)
-    plan = make_plan(req, info, window, gather_facts(ctx, req), history)
+    plan = make_plan(req, info, window, gather_facts(ctx, req), measured_runs(ctx))
     if plan.refused:
         result.checks.append(CheckResult("plan", CRITICAL, "refused: " + "; ".join(plan.refusals())))
         return None

@@ -22,9 +22,11 @@ from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.waldump import archive_reader
 from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
+from opsd.core.records.runs import Run
 from opsd.core.timeparse import pgbackrest_target
 from opsd.core.wal import Switch, parse_history
 from opsd.errors import OpsdError, RefusedError
+from opsd.log import get_logger
 
 
 def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
@@ -63,8 +65,17 @@ def gather_facts(ctx: Context, req: Request) -> DestFacts:
 def plan_restore(ctx: Context, req: Request) -> tuple[Plan, Window]:
     info, window = load_window(ctx)
     facts = gather_facts(ctx, req)
-    history = ctx.history.runs("restore", limit=20) + ctx.history.runs("drill", limit=20)
-    return make_plan(req, info, window, facts, history), window
+    return make_plan(req, info, window, facts, measured_runs(ctx)), window
+
+
+def measured_runs(ctx: Context) -> list[Run]:
+    """Recent restores and drills, for the estimate. A disaster can take the state directory too: without a
+    readable history the plan goes on (one warning line), only the estimate is missing."""
+    try:
+        return ctx.history.runs("restore", limit=20) + ctx.history.runs("drill", limit=20)
+    except OpsdError as e:
+        get_logger().warning("history.unreadable", error=str(e), consequence="no estimate from measured runs")
+        return []
 
 
 def recheck_in_place(ctx: Context, plan: Plan) -> None:

@@ -1,5 +1,7 @@
 """Alert state (table ``alerts``: one row per key, firing or resolved) and the delivery log
-(``alert_deliveries``), in the state file, so a CLI run and the daemon share them."""
+(``alert_deliveries``), in the state file, so a CLI run and the daemon share them. Alerting must not depend on
+that file: when it cannot be read or written (disk full, damaged, replaced), the state lives in this process's
+memory until it can, and deliveries go on."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from opsd.adapters.stores.database import StateDB
+from opsd.errors import OpsdError
 
 
 @dataclass(frozen=True)
@@ -22,40 +26,65 @@ class AlertState:
 
 
 class AlertStore:
+    _memory: ClassVar[dict[str, dict[str, AlertState]]] = {}  # db path -> key -> state, while the file is broken
+    _failed_deliveries: ClassVar[dict[str, int]] = {}
+
     def __init__(self, db: StateDB) -> None:
         self.db = db
 
     def _conn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self.db.connect()
 
+    @property
+    def _mem(self) -> dict[str, AlertState]:
+        return self._memory.setdefault(str(self.db.path), {})
+
     def get(self, key: str) -> AlertState | None:
-        with self._conn() as c:
-            r = c.execute("SELECT * FROM alerts WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._conn() as c:
+                r = c.execute("SELECT * FROM alerts WHERE key = ?", (key,)).fetchone()
+        except OpsdError:
+            return self._mem.get(key)
         if r is None:
-            return None
+            return self._mem.get(key)
         return AlertState(r["key"], r["state"] == "firing", r["severity"], r["summary"],
                           datetime.fromisoformat(r["first_at"]),
                           datetime.fromisoformat(r["last_sent"]) if r["last_sent"] else None)
 
     def set_firing(self, key: str, severity: str, summary: str, first_at: datetime, sent_at: datetime) -> None:
-        with self._conn() as c:
-            c.execute("INSERT OR REPLACE INTO alerts (key, state, severity, summary, first_at, last_sent, "
-                      "resolved_at) VALUES (?, 'firing', ?, ?, ?, ?, NULL)",
-                      (key, severity, summary, first_at.isoformat(), sent_at.isoformat()))
+        self._mem[key] = AlertState(key, True, severity, summary, first_at, sent_at)
+        try:
+            with self._conn() as c:
+                c.execute("INSERT OR REPLACE INTO alerts (key, state, severity, summary, first_at, last_sent, "
+                          "resolved_at) VALUES (?, 'firing', ?, ?, ?, ?, NULL)",
+                          (key, severity, summary, first_at.isoformat(), sent_at.isoformat()))
+        except OpsdError:
+            return  # kept in memory: deduplication and resolve still work in this process
+        self._mem.pop(key, None)
 
     def set_resolved(self, key: str, at: datetime) -> None:
-        with self._conn() as c:
-            c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE key = ?", (at.isoformat(), key))
+        self._mem.pop(key, None)
+        with contextlib.suppress(OpsdError), self._conn() as c:
+            c.execute("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE key = ?",
+                      (at.isoformat(), key))
 
     def firing(self) -> list[str]:
-        with self._conn() as c:
-            return [r["key"] for r in c.execute("SELECT key FROM alerts WHERE state = 'firing' ORDER BY key")]
+        keys = {k for k, v in self._mem.items() if v.firing}
+        with contextlib.suppress(OpsdError), self._conn() as c:
+            keys |= {r["key"] for r in c.execute("SELECT key FROM alerts WHERE state = 'firing'")}
+        return sorted(keys)
 
     def log_delivery(self, at: datetime, key: str, kind: str, error: str | None) -> None:
-        with self._conn() as c:
-            c.execute("INSERT INTO alert_deliveries (at, key, kind, ok, error) VALUES (?, ?, ?, ?, ?)",
-                      (at.isoformat(), key, kind, int(error is None), error))
+        try:
+            with self._conn() as c:
+                c.execute("INSERT INTO alert_deliveries (at, key, kind, ok, error) VALUES (?, ?, ?, ?, ?)",
+                          (at.isoformat(), key, kind, int(error is None), error))
+        except OpsdError:
+            if error is not None:
+                self._failed_deliveries[str(self.db.path)] = self._failed_deliveries.get(str(self.db.path), 0) + 1
 
     def delivery_failures(self) -> int:
-        with self._conn() as c:
-            return int(c.execute("SELECT count(*) FROM alert_deliveries WHERE ok = 0").fetchone()[0])
+        counted = self._failed_deliveries.get(str(self.db.path), 0)
+        with contextlib.suppress(OpsdError), self._conn() as c:
+            counted += int(c.execute("SELECT count(*) FROM alert_deliveries WHERE ok = 0").fetchone()[0])
+        return counted

@@ -76,12 +76,53 @@ def _statements(script: str) -> list[str]:
     return [s for s in out if s]
 
 
+def _explain(path: Path, e: sqlite3.Error) -> OpsdError:
+    """One line naming the file and what is wrong with it."""
+    text = str(e)
+    if "malformed" in text or "not a database" in text:
+        return StoreDamaged(f"run history {path} is damaged ({text})",
+                            hint=f"move it aside (mv {path} {path}.damaged): opsd starts a new one; the backups "
+                                 "in the repository are not affected")
+    if "full" in text:
+        return OpsdError(f"run history {path}: the disk is full ({text})", hint="free space in opsd.state_dir")
+    if "readonly" in text:
+        return OpsdError(f"run history {path} is read-only ({text})", hint=_HINT)
+    return OpsdError(f"run history {path} is not usable: {text}", hint=_HINT)
+
+
+class StoreDamaged(OpsdError):
+    """The state file is not a readable SQLite database any more."""
+
+
 class StateDB:
-    _migrated: ClassVar[set[str]] = set()
+    # path -> (device, inode) of the file this process opened and migrated: a file that was moved away,
+    # deleted or replaced since is opened afresh and its schema applied again
+    _known: ClassVar[dict[str, tuple[int, int]]] = {}
+
+    _problems: ClassVar[dict[str, str]] = {}  # path -> why the last write failed (this process)
 
     def __init__(self, path: Path, owner: str) -> None:
         self.path = path
         self.owner = owner
+
+    @property
+    def problem(self) -> str | None:
+        """Why the last write of a run failed, until one succeeds again (STATUS=, metrics)."""
+        return self._problems.get(str(self.path))
+
+    @problem.setter
+    def problem(self, why: str | None) -> None:
+        if why is None:
+            self._problems.pop(str(self.path), None)
+        else:
+            self._problems[str(self.path)] = why
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
 
     def _create(self) -> None:
         ensure_dir(self.path.parent, self.owner)
@@ -97,23 +138,38 @@ class StateDB:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        first = str(self.path) not in self._migrated
+        ident = self._identity()
+        first = ident is None or self._known.get(str(self.path)) != ident
         if first:
             self._create()
         try:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as e:
-            raise OpsdError(f"cannot open run history {self.path}: {e}") from None
+            raise _explain(self.path, e) from None
         with closing(conn):
             conn.row_factory = sqlite3.Row
             try:
                 conn.execute("PRAGMA busy_timeout=30000")
                 conn.execute("PRAGMA synchronous=NORMAL")  # WAL mode: consistent after a crash, fsync at checkpoints
-                if first:  # once per process, not on every open
+                if first:  # once per file this process sees, not on every open
                     migrate(conn, self.path)
-                    self._migrated.add(str(self.path))
+                    if (now := self._identity()) is not None:
+                        self._known[str(self.path)] = now
             except sqlite3.Error as e:
-                raise OpsdError(f"run history {self.path} is not usable: {e}", hint=_HINT) from None
+                raise _explain(self.path, e) from None
             for suffix in ("", "-wal", "-shm"):
                 give_to(Path(f"{self.path}{suffix}"), self.owner)
-            yield conn
+            try:
+                yield conn
+            except sqlite3.Error as e:  # a query of a store: the same one line as an open
+                raise _explain(self.path, e) from None
+
+    def writable(self) -> str | None:
+        """None when a write transaction can start now, else the one-line reason (metrics, STATUS=)."""
+        try:
+            with self.connect() as c:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute("ROLLBACK")
+        except OpsdError as e:
+            return str(e)
+        return None

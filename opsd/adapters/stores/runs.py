@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from opsd.adapters.stores.database import StateDB
+from opsd.adapters.stores.pending import Journal, Pending
 from opsd.core.records.base import Note, Record
 from opsd.core.records.runs import OUTCOMES, AnyRecord, Outcome, Run, load_details
 
@@ -32,6 +33,7 @@ class History:
 
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.db = StateDB(state_dir / "history.sqlite3", owner)
+        self.journal = Journal(state_dir / "history.pending.jsonl", owner)
         self.path = self.db.path
         self.state_dir = state_dir
         self.owner = owner
@@ -112,3 +114,30 @@ class History:
                 c.execute("UPDATE runs SET outcome = 'interrupted', finished_at = ?, error = ? WHERE id = ?",
                           (datetime.now(UTC).isoformat(), "process ended before the run finished", rid))
         return len(stale)
+
+    def keep(self, job: str, trigger: str, started_at: datetime, finished_at: datetime, outcome: str, *,
+             error: str | None = None, details: Record | None = None) -> bool:
+        """A run the history could not take: kept for :meth:`flush` (True: in the journal file too)."""
+        import os
+
+        d = details if details is not None else Note()
+        return self.journal.keep(Pending(
+            job=job, trigger=trigger, host=socket.gethostname(), pid=os.getpid(), started_at=started_at.isoformat(),
+            finished_at=finished_at.isoformat(), outcome=str(outcome), error=error, details=d.model_dump_json(),
+            kind=d.KIND, version=d.VERSION))
+
+    def flush(self) -> int:
+        """Write the kept runs into the history (raises OpsdError if it still cannot); how many."""
+        waiting = self.journal.waiting()
+        if not waiting:
+            return 0
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            for r in waiting:
+                c.execute("INSERT INTO runs (job, trigger, host, pid, started_at, finished_at, outcome, error, "
+                          "details, details_kind, details_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (r.job, r.trigger, r.host, r.pid, r.started_at, r.finished_at, r.outcome, r.error,
+                           r.details, r.kind, r.version))
+            c.execute("COMMIT")
+        self.journal.clear()
+        return len(waiting)
