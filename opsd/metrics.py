@@ -88,12 +88,17 @@ class OpsdCollector(Collector):
         rep = run.details_as(CheckReport) if run else None
         arch = rep.archiver if rep else None
         repo = rep.repository if rep else None
+        for name, doc, value in (
+                ("archive_failed", "pg_stat_archiver.failed_count at the last check",
+                 arch.failed_count if arch else None),
+                ("archive_archived", "pg_stat_archiver.archived_count at the last check",
+                 arch.archived_count if arch else None)):
+            counter = CounterMetricFamily(f"{PREFIX}_{name}", doc)  # exposed as <name>_total
+            if value is not None:
+                counter.add_metric([], float(value))
+            yield counter
         pairs: list[tuple[str, str, float | None]] = [
-            ("archive_failed_count", "pg_stat_archiver.failed_count at the last check",
-             arch.failed_count if arch else None),
-            ("archive_archived_count", "pg_stat_archiver.archived_count at the last check",
-             arch.archived_count if arch else None),
-            ("wal_ready_count", "WAL segments waiting to be archived (.ready) at the last check",
+            ("wal_ready_segments", "WAL segments waiting to be archived (.ready) at the last check",
              arch.ready_count if arch else None),
             ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",
              (arch.oldest_ready_age or 0) if arch else None),

@@ -75,6 +75,25 @@ def test_cli_md_lists_every_command() -> None:
     assert missing == []
 
 
+def test_promtool_accepts_the_exposition_and_the_alert_rules(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """Prometheus' own linters: no gauge named like a counter or a histogram part, rules that parse."""
+    ctx = fake_ctx()
+    now = datetime.now(UTC)
+    ctx.history.record("backup-full", "cli", now - timedelta(hours=1), now, "ok", details=records.backup(5, 60.0))
+    ctx.history.record("check", "cli", now, now, "ok", details=records.archiver_check(30.0, 2))
+    exposition = text(ctx)
+    assert "opsd_archive_failed_total 2.0" in exposition and "opsd_wal_ready_segments 1.0" in exposition
+    metrics = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True, text=True,
+                             check=False)
+    assert metrics.returncode == 0 and not metrics.stdout.strip(), metrics.stdout + metrics.stderr
+    rules = subprocess.run(["promtool", "check", "rules", str(REPO / "docs" / "alerts.yml")], capture_output=True,
+                           text=True, check=False)
+    assert rules.returncode == 0 and "SUCCESS" in rules.stdout, rules.stdout + rules.stderr
+    names = set(re.findall(r"^# TYPE (\w+) ", exposition, re.M))
+    used = set(re.findall(r"\b(opsd_[a-z_]+)", (REPO / "docs" / "alerts.yml").read_text()))
+    assert used <= names | {n.removesuffix("_total") for n in names}, used - names  # rules use real metrics
+
+
 def test_every_metric_is_documented(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx()
     now = datetime.now(UTC)
