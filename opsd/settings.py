@@ -253,6 +253,20 @@ class AlertsSection(_Section):
     retries: int = Field(3, ge=1, le=10)  # delivery attempts before giving up (1s, 2s, 4s... between them)
     repeat_interval: PositiveDuration = timedelta(hours=4)  # a still-firing alert is sent again after this
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: SecretStr) -> SecretStr:
+        """Refused with a reason that never repeats the URL (it may carry a token)."""
+        url = v.get_secret_value().strip()
+        if url:
+            from opsd.core.urls import url_problem
+
+            problem = url_problem(url)
+            if problem:
+                raise ValueError(f"not a usable webhook URL: {problem} (the URL itself is not shown: it may hold a "
+                                 "token)")
+        return v
+
     @property
     def webhook(self) -> str:
         return self.webhook_url.get_secret_value().strip()

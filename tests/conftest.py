@@ -104,7 +104,10 @@ def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
 
     import jsonschema
 
-    words = tuple(a for a in args if not a.startswith("-"))[:2]
+    commands = {"backup", "info", "check", "window", "restore", "drill", "verify", "health", "status", "report",
+                "config"}
+    start = next(i for i, a in enumerate(args) if a in commands)  # global options and their values come first
+    words = tuple(a for a in args[start:] if not a.startswith("-"))[:2]
     name = _SCHEMA_OF.get(words) or _SCHEMA_OF.get(words[:1]) or words[0]
     if name == "config":
         return  # config show prints the configuration file's shape (docs/configuration.md)

@@ -4,22 +4,23 @@ is one attempt; retries are the caller's. The webhook URL may carry a token, so 
 
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from opsd.adapters.runner import Runner
+from opsd.core.urls import safe_url, url_problem
 from opsd.errors import CommandError, OpsdError
 
 
 def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
-    parts = urlsplit(url)
-    host = parts.netloc or "webhook"
-    if parts.scheme not in ("http", "https"):
-        raise OpsdError(f"alerts.webhook_url must be http(s), not {parts.scheme or 'empty'}:")
+    host = safe_url(url)  # errors name this, never user info or path tokens
+    problem = url_problem(url)
+    if problem:
+        raise OpsdError(f"alerts.webhook_url is not usable: {problem}")
     req = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url, data=json.dumps(body, default=str).encode(), method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "opsd"})
@@ -30,8 +31,10 @@ def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
     except urllib.error.HTTPError as e:
         raise OpsdError(f"webhook at {host} answered {e.code}") from None
     except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
+        reason = str(getattr(e, "reason", e)).replace(url, host)
         raise OpsdError(f"webhook at {host} unreachable: {reason}") from None
+    except (ValueError, http.client.HTTPException) as e:  # InvalidURL and friends: their text holds the URL
+        raise OpsdError(f"webhook at {host} refused the request: {type(e).__name__}") from None
 
 
 def command(runner: Runner, cmd: str, body: dict[str, Any], timeout: float) -> None:

@@ -146,3 +146,41 @@ def test_delivery_is_attempted_exactly_retries_times(fake_ctx, flaky_hook, monke
     clock["now"] = T0 + timedelta(hours=5)
     alerts.fire(ctx, "job.backup-full", "backup still failing")
     assert len(attempts) == 3 and alerts.delivery_failures(ctx) == 1
+
+
+BAD_URLS = ["https://hooks.example/T0KEN secret", "https://hooks.example/\tT0KEN", "ftp://hooks.example/T0KEN",
+            "https:///T0KEN-no-host", "http://hooks.example:99999/T0KEN", "hooks.example/T0KEN"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_an_unusable_webhook_url_is_a_config_error_that_does_not_repeat_it(url: str) -> None:
+    from opsd import settings as settings_mod
+    from opsd.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        settings_mod.parse({"alerts": {"webhook_url": url}})
+    text = str(e.value) + " ".join(getattr(e.value, "problems", []))
+    assert "alerts.webhook_url" in text and "not a usable webhook URL" in text and "T0KEN" not in text
+
+
+def test_user_info_and_path_tokens_never_reach_errors_or_the_delivery_table(fake_ctx, capsys) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    log.configure("info", json=True)
+    ctx, _ = _ctx(fake_ctx, webhook_url="http://alice:S3cretPw@127.0.0.1:9/services/T0KENabcdef123456?sig=XyZ",
+                  timeout="1s")
+    alerts.fire(ctx, "job.backup-full", "backup failed")
+    err = capsys.readouterr().err
+    with sqlite3.connect(ctx.history.path) as c:
+        stored = " ".join(str(r) for r in c.execute("SELECT * FROM alert_deliveries"))
+    for secret in ("S3cretPw", "alice", "T0KENabcdef123456", "XyZ"):
+        assert secret not in err and secret not in stored, secret
+    assert "http://***@127.0.0.1:9/services/***?***" in stored
+
+
+def test_safe_url_keeps_what_locates_the_endpoint() -> None:
+    from opsd.core.urls import safe_url
+
+    assert safe_url("https://hooks.slack.com/services/T024BE7LD/B01234567/abcdefghijklmnopqrstuvwx") == \
+        "https://hooks.slack.com/services/***/***/***"
+    assert safe_url("http://127.0.0.1:8080/alert") == "http://127.0.0.1:8080/alert"
