@@ -247,6 +247,8 @@ class AlertsSection(_Section):
     # A webhook that takes a JSON POST (Slack-compatible: the body has "text"; generic receivers read "alert").
     # Its URL may hold a token: it is never logged, and 'config show' masks it.
     webhook_url: SecretStr = SecretStr("")
+    # Better: the URL in a file (0600) or the systemd credential "webhook-url" (docs/install.md).
+    webhook_url_file: Path | None = None
     # And/or a command that receives the alert as JSON on stdin (run as opsd's own user, not a shell).
     command: str = ""
     timeout: PositiveDuration = timedelta(seconds=10)
@@ -273,7 +275,8 @@ class AlertsSection(_Section):
 
     @property
     def enabled(self) -> bool:
-        return bool(self.webhook or self.command.strip())
+        """A channel is configured (a credential may add the webhook: alert_channels.webhook_url)."""
+        return bool(self.webhook or self.webhook_url_file or self.command.strip())
 
 
 class MetricsSection(_Section):

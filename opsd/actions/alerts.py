@@ -37,18 +37,32 @@ def _body(kind: str, key: str, severity: str, summary: str, *, details: dict[str
                       "at": at.isoformat(), "details": details}}
 
 
+def _webhook(ctx: Context) -> str:
+    """The webhook URL from the config, its file or the systemd credential ("" if none, or unreadable: said)."""
+    try:
+        return alert_channels.webhook_url(ctx.settings.alerts)
+    except OpsdError as e:
+        get_logger().error("alert.webhook_unreadable", error=str(e), hint=e.hint)
+        return ""
+
+
+def _enabled(ctx: Context) -> bool:
+    return bool(ctx.settings.alerts.command.strip() or _webhook(ctx))
+
+
 def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
     a = ctx.settings.alerts
     timeout = a.timeout.total_seconds()
+    url = _webhook(ctx)
 
     def via_webhook() -> None:
-        alert_channels.webhook(a.webhook, body, timeout)
+        alert_channels.webhook(url, body, timeout)
 
     def via_command() -> None:
         alert_channels.command(ctx.runner, a.command, body, timeout)
 
     channels: list[tuple[str, Callable[[], None]]] = []
-    if a.webhook:
+    if url:
         channels.append(("webhook", via_webhook))
     if a.command.strip():
         channels.append(("command", via_command))
@@ -82,7 +96,7 @@ def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
             now - row.last_sent < ctx.settings.alerts.repeat_interval):
         return False
     store.set_firing(key, severity, summary, row.first_at if row is not None and row.firing else now, now)
-    if ctx.settings.alerts.enabled:
+    if _enabled(ctx):
         _deliver(ctx, key, "firing", _body("firing", key, severity, summary, details=details or {}, at=now))
     return True
 
@@ -98,7 +112,7 @@ def resolve(ctx: Context, key: str, summary: str = "", *, fired_elsewhere: bool 
     store.set_resolved(key, now)
     text = summary or (f"{row.summary} (cleared)" if row else f"{key} cleared")
     get_logger().info("alert.resolved", alert=key, message=text)
-    if ctx.settings.alerts.enabled:
+    if _enabled(ctx):
         _deliver(ctx, key, "resolved", _body("resolved", key, row.severity if row else "critical", text, details={},
                                              at=now))
     return True

@@ -11,9 +11,17 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from opsd.adapters import secrets
 from opsd.adapters.runner import Runner
 from opsd.core.urls import safe_url, url_problem
 from opsd.errors import CommandError, OpsdError
+from opsd.settings import AlertsSection
+
+
+def webhook_url(a: AlertsSection) -> str:
+    """alerts.webhook_url, else the file alerts.webhook_url_file names, else the systemd credential webhook-url."""
+    return a.webhook or secrets.secret(secrets.WEBHOOK_URL, file=a.webhook_url_file,
+                                       key="alerts.webhook_url_file") or ""
 
 
 def webhook(url: str, body: dict[str, Any], timeout: float) -> None:

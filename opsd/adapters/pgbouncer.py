@@ -1,29 +1,24 @@
 """PgBouncer's admin console (SHOW POOLS / STATS / DATABASES). The console speaks only the simple query
-protocol, hence psycopg's ClientCursor. The password comes from the environment or a file, never the config."""
+protocol, hence psycopg's ClientCursor. The password comes from a systemd credential, a file or the
+environment, never the config."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import psycopg
 
-from opsd.errors import DatabaseError, OpsdError
+from opsd.adapters import secrets
+from opsd.errors import DatabaseError
 from opsd.settings import PgBouncerSection
 
 SHOWS = ("POOLS", "STATS", "DATABASES")
 
 
 def password(s: PgBouncerSection) -> str | None:
-    value = os.environ.get(s.password_env)
-    if value:
-        return value
-    if s.password_file is not None:
-        try:
-            return s.password_file.read_text().strip() or None
-        except OSError as e:
-            raise OpsdError(f"cannot read pgbouncer.password_file {s.password_file}: {e.strerror}") from None
-    return None
+    """The systemd credential pgbouncer-password, else pgbouncer.password_file, else $<password_env>."""
+    return secrets.secret(secrets.PGBOUNCER_PASSWORD, file=s.password_file, key="pgbouncer.password_file",
+                          env=s.password_env)
 
 
 def _rows(conn: psycopg.Connection[Any], what: str) -> list[dict[str, Any]]:

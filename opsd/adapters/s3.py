@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from opsd.adapters import secrets
 from opsd.adapters.pgbackrest_conf import option
 from opsd.errors import OpsdError
 from opsd.settings import Settings
@@ -31,6 +32,9 @@ def client(s: Settings) -> Any:
             endpoint = f"https://{host}" + (f":{port}" if port else "")
         key = option(conf, stanza, "repo1-s3-key")
         secret = option(conf, stanza, "repo1-s3-key-secret")
+    # systemd credentials win over pgbackrest.conf's keys (and over the AWS environment boto3 would read)
+    key = secrets.credential(secrets.REPORT_S3_KEY) or key
+    secret = secrets.credential(secrets.REPORT_S3_KEY_SECRET) or secret
     region = r.region or option(conf, stanza, "repo1-s3-region") or "us-east-1"
     verify: bool | str = True
     ca = r.ca_file or (Path(p) if (p := option(conf, stanza, "repo1-storage-ca-file")) else None)
