@@ -59,7 +59,7 @@ def test_a_damaged_history_never_skips_a_scheduled_backup(ready_stack: Sandbox, 
 
     res = opsd(conf, "daemon", "--once")
     assert res.returncode == 0 and res.stdout.strip() == "backup-full: ok", res.stdout + res.stderr[-2000:]
-    assert len(labels(sb)) == len(before) + 1  # the backup ran and is in the repository
+    assert labels(sb)[-1] not in before  # the backup ran and is in the repository (retention may expire one)
     assert '"history.unwritable"' in res.stderr and "is damaged" in res.stderr
     assert ("history.unwritable", "firing") in [(g["alert"]["key"], g["alert"]["status"]) for g in got]
     assert (state / "history.pending.jsonl").exists()
