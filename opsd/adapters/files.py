@@ -29,6 +29,7 @@ def ensure_dir(path: Path, user: str, mode: int = 0o750) -> Path:
     try:
         if not path.is_dir():
             path.mkdir(parents=True, mode=mode, exist_ok=True)  # another process may create it at the same time
+            os.chmod(path, mode)  # mkdir's mode passes through the umask
             give_to(path, user)
     except OSError as e:
         raise OpsdError(f"cannot create directory {path}: {e.strerror}",

@@ -120,3 +120,21 @@ def test_two_processes_opening_a_new_file_migrate_it_once(tmp_path: Path) -> Non
     assert len(h.runs(limit=1000)) == 80
     with sqlite3.connect(h.path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == LATEST
+
+
+def test_the_cli_creates_its_state_private_whatever_the_callers_umask(tmp_path: Path) -> None:
+    """A DBA's shell with umask 000: the state directory is 0750, the history and the published reports 0600."""
+    import subprocess
+    import sys
+
+    state = tmp_path / "state"
+    conf = tmp_path / "opsd.toml"
+    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\n')
+    res = subprocess.run([sys.executable, "-m", "opsd", "--config", str(conf), "report", "--publish"],
+                         capture_output=True, text=True, preexec_fn=lambda: os.umask(0), check=False)
+    assert res.returncode in (0, 1), res.stderr
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750
+    files = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".html" for p in files)
+    loose = [(p.name, oct(p.stat().st_mode)) for p in files if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert loose == []
