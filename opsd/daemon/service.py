@@ -20,6 +20,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from opsd.actions.jobs import history_down
+from opsd.adapters.runner import Runner
 from opsd.adapters.systemd import notify
 from opsd.context import Context
 from opsd.daemon.jobs import HEALTH, HEARTBEAT, DrillControl, enabled_jobs, run_safely
@@ -76,6 +77,7 @@ class Daemon:
         self.probe: Probe = probe_for(ctx.settings)  # one reused connection for the health sampler
         self.drill = DrillControl()
         self._active: dict[str, float] = {}  # job -> monotonic start
+        self._retired: list[Runner] = []  # runners of contexts replaced by a reload: their jobs may still run
 
     # ------------------------------------------------------------------ jobs
     def _fire(self, job: str, trigger: str = "schedule") -> None:
@@ -185,6 +187,7 @@ class Daemon:
             self.log.error("config.reload_rejected", path=e.path, problems=e.problems,
                            note="keeping the previous configuration")
             return False
+        self._retired.append(self.ctx.runner)  # a job started before the reload still runs on it
         self.ctx = self._make_context(settings)
         old, self.probe = self.probe, probe_for(settings)
         old.close()
@@ -215,7 +218,8 @@ class Daemon:
             time.sleep(0.2)
         if self._running:
             self.log.warning("daemon.cancelling", running_jobs=self._running)
-            self.ctx.runner.cancel_all()
+            for runner in (self.ctx.runner, *self._retired):  # also a job started before a reload
+                runner.cancel_all()
             end = time.monotonic() + 30
             while self._running and time.monotonic() < end:
                 time.sleep(0.2)

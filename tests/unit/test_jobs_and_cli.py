@@ -89,3 +89,27 @@ def test_help_documents_exit_codes(capsys) -> None:  # type: ignore[no-untyped-d
     assert code == 0
     for line in ("0  ok", "2  usage error", "3  configuration invalid", "4  busy"):
         assert line in out
+
+
+def test_a_stop_after_a_reload_cancels_the_job_started_before_it(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """The backup started on the old context's runner; the reload made a new one; SIGTERM must reach both."""
+    from dataclasses import replace
+
+    from opsd.daemon.service import Daemon
+    from tests.fakes import FakeRunner
+
+    before, after = FakeRunner(), FakeRunner()
+    ctx = fake_ctx(before)
+    d = Daemon(ctx, lambda: ctx.settings, lambda s: replace(ctx, runner=after), shutdown_timeout=0)
+    d._schedule_jobs = lambda: None  # type: ignore[method-assign]  # no scheduler in a unit test
+    d.next_runs = dict  # type: ignore[assignment, method-assign]
+    assert d.reload()
+    d._running = 1  # the backup still running on ``before``
+
+    def cancelled() -> None:
+        before.cancelled = True
+        d._running = 0
+
+    before.cancel_all = cancelled  # type: ignore[method-assign]
+    d.shutdown()
+    assert before.cancelled and after.cancelled
