@@ -122,9 +122,73 @@ def real_path(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def private_dir_problem(path: Path, user: str) -> str | None:
+    """Why ``path`` (a scratch directory, existing or to be created) could be turned against opsd by another
+    local user: it is a symbolic link, owned by someone else, writable by others, or below a directory that
+    others could replace it in (writable by them without the sticky bit). None: it is safe."""
+    import stat
+
+    trusted = {0, pwd.getpwnam(user).pw_uid}
+    if path.is_symlink():
+        return f"{path} is a symbolic link"
+    real = Path(os.path.realpath(path))
+    for d in (real, *real.parents):
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            continue  # created later by opsd, with its own mode
+        loose = st.st_mode & 0o022
+        if st.st_uid not in trusted:
+            return f"{d} belongs to uid {st.st_uid}, not to {user} or root"
+        if d == real and loose:
+            return f"{d} is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
+        if d != real and loose and not st.st_mode & stat.S_ISVTX:
+            return f"{d} is writable by other users without the sticky bit: they could replace {real}"
+    return None
+
+
+def write_private(path: Path, text: str, user: str) -> None:
+    """Write ``text`` to a new file ``path`` (0600, owned by ``user``): whatever was there, a symbolic link
+    included, is unlinked first, never followed (O_EXCL | O_NOFOLLOW)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise OpsdError(f"cannot create {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    give_to(path, user)
+
+
+def fresh_private_dir(path: Path, user: str) -> Path:
+    """``path`` as a directory of ``user``'s alone (0700): a symbolic link there is removed (not followed), a
+    directory that others could write is emptied and made private; one owned by another user is refused."""
+    import shutil
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        path.unlink()
+    elif st is not None and st.st_uid not in {0, pwd.getpwnam(user).pw_uid}:
+        raise OpsdError(f"refusing to use {path}: it belongs to uid {st.st_uid}, not {user}")
+    elif st is not None and stat.S_IMODE(st.st_mode) & 0o077:
+        shutil.rmtree(path)
+    ensure_dir(path, user, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
 def scratch_instances(root: Path, prefix: str = "drill-") -> list[Path]:
-    """The scratch instance directories under ``root`` (none if it does not exist)."""
-    return sorted(d for d in root.glob(f"{prefix}*") if d.is_dir()) if root.is_dir() else []
+    """The scratch instance directories under ``root`` (none if it does not exist). A symbolic link is never
+    one (a planted ``drill-x -> /var/lib/postgresql/15/main`` must not get a signal or a removal)."""
+    if not root.is_dir() or root.is_symlink():
+        return []
+    return sorted(d for d in root.glob(f"{prefix}*") if not d.is_symlink() and d.is_dir())
 
 
 def ensure_side_config(dest: Path) -> None:
@@ -175,7 +239,7 @@ def remove_scratch(path: Path, scratch_root: Path, prefix: str = "drill-") -> No
 
     root = scratch_root.resolve()
     real = path.resolve()
-    if real.parent != root or not real.name.startswith(prefix) or real == root:
+    if path.is_symlink() or real.parent != root or not real.name.startswith(prefix) or real == root:
         raise OpsdError(f"refusing to remove {path}: not a scratch instance under {scratch_root}")
     if not real.is_dir():
         return

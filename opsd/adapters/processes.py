@@ -54,10 +54,22 @@ def postmaster_pid(data_dir: Path) -> int | None:
     return pid if alive(pid) and "postgres" in _cmdline(pid) else None
 
 
+def _serves(pid: int, data_dir: Path) -> bool:
+    """The postmaster ``pid`` runs in ``data_dir`` (a postmaster's working directory is its data directory): a
+    postmaster.pid planted in a scratch directory cannot aim a signal at another cluster."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(data_dir)
+    except OSError:
+        return False
+
+
 def stop_postmaster(data_dir: Path, timeout: float = 30) -> bool:
-    """Immediate shutdown (SIGQUIT), then SIGKILL. True if a server was running."""
+    """Immediate shutdown (SIGQUIT), then SIGKILL, of the postmaster of ``data_dir`` (never of a process that
+    merely has its pid written there). True if a server was running."""
+    if data_dir.is_symlink():
+        return False
     pid = postmaster_pid(data_dir)
-    if pid is None:
+    if pid is None or not _serves(pid, data_dir):
         return False
     for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGKILL, 10.0)):
         try:

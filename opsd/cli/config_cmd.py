@@ -6,6 +6,7 @@ import click
 
 from opsd import settings as settings_mod
 from opsd.adapters.cluster import detect_layout, layout_problems
+from opsd.adapters.files import private_dir_problem
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import ConfigError
@@ -27,6 +28,9 @@ def config_check(app: App) -> None:
         s = settings_mod.load(app.config_path)
         pg = s.postgres
         problems = layout_problems(detect_layout(pg.data_dir, pg.config_dir), pg.data_dir) if pg.config_dir else []
+        scratch = private_dir_problem(s.scratch_dir, s.opsd.run_as)
+        if scratch:
+            problems.append(f"drill.scratch_dir: not private: {scratch}")
         if problems:
             raise ConfigError(path, problems)
     except ConfigError as e:

@@ -40,7 +40,7 @@ from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.db.connection import per_database
 from opsd.db.queries import HeartbeatRow
-from opsd.errors import CommandCancelled, OpsdError
+from opsd.errors import CommandCancelled, OpsdError, RefusedError
 from opsd.log import get_logger
 
 T = TypeVar("T")
@@ -78,6 +78,16 @@ def scratch_root(ctx: Context) -> Path:
     return ctx.settings.scratch_dir
 
 
+def refuse_unsafe_scratch(ctx: Context) -> None:
+    """A scratch directory another local user can write or replace could aim a drill's signals, writes and
+    removals at production (a planted symlink, pid file or pg_hba.conf): refused before anything is done."""
+    problem = files.private_dir_problem(scratch_root(ctx), ctx.settings.opsd.run_as)
+    if problem:
+        raise RefusedError(f"drill.scratch_dir is not private: {problem}",
+                           hint="use a directory only opsd.run_as (or root) can write, e.g. the default "
+                                "<state_dir>/scratch")
+
+
 def cleanup_stale(ctx: Context) -> list[str]:
     """Stop and remove every ``drill-*`` instance a crashed (or --keep) run left behind."""
     root = scratch_root(ctx)
@@ -95,6 +105,7 @@ def cleanup_stale(ctx: Context) -> list[str]:
 def clean(ctx: Context) -> list[str]:
     """``opsd drill clean``: under the drill lock (never while a drill runs), remove what crashed or --keep
     drills left behind."""
+    refuse_unsafe_scratch(ctx)
     with files.exclusive_lock(ctx.lock_dir, "drill", ctx.settings.opsd.run_as, "opsd drill clean"):
         return cleanup_stale(ctx)
 
@@ -126,10 +137,10 @@ def _launch(ctx: Context) -> Launch:
     d = ctx.settings.drill
     user = ctx.settings.opsd.run_as
     work = files.ensure_dir(scratch_root(ctx) / "work", user)
-    sock = files.ensure_dir(work / "run", user, mode=0o700)
+    sock = files.fresh_private_dir(work / "run", user)
     hba = work / "pg_hba.conf"
-    hba.write_text("# opsd drill: local socket only, in a private directory (mode 700)\nlocal all all trust\n")
-    files.give_to(hba, user)
+    files.write_private(hba, "# opsd drill: local socket only, in a private directory (mode 700)\n"
+                             "local all all trust\n", user)
     options = ("-c listen_addresses=''", f"-c hba_file={hba}", f"-c shared_buffers={d.shared_buffers}",
                "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on")
     return Launch(work_dir=work, lock="drill", socket_dir=sock, process_max=d.process_max,
@@ -175,6 +186,7 @@ def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -
     sctx = ctx.for_stanza(stanza)
     result = DrillResult(stanza=stanza, target_mode=dreq.target, port=s.drill.port)
     user = s.opsd.run_as
+    refuse_unsafe_scratch(ctx)
     files.ensure_dir(scratch_root(ctx), user)
     with files.exclusive_lock(ctx.lock_dir, "drill", user, f"opsd drill of {stanza}"):
         result.cleaned = cleanup_stale(ctx)
