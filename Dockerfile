@@ -9,7 +9,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Debian's security updates replace exact versions, so packages are not pinned (see .hadolint.yaml).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      postgresql-15 postgresql-client-15 pgbackrest python3 python3-venv ca-certificates \
+      postgresql-15 postgresql-client-15 pgbackrest python3 python3-venv ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -26,5 +26,7 @@ USER postgres
 WORKDIR /var/lib/opsd
 VOLUME ["/var/lib/opsd"]
 EXPOSE 9187
-ENTRYPOINT ["opsd"]
+# tini is PID 1: it reaps the orphans a crashed drill can leave (a postmaster whose parent died), which the
+# container's opsd would otherwise see as zombies forever.
+ENTRYPOINT ["/usr/bin/tini", "--", "opsd"]
 CMD ["daemon"]

@@ -43,6 +43,19 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "opsd.service" not in res.stderr  # no warning about our unit
 
 
+def test_unit_exposure_is_at_most_3_5_and_never_removes_postgres_ipc() -> None:
+    """systemd-analyze security --offline: the score docs/install.md records; RemoveIPC would delete the
+    production PostgreSQL's shared memory (same user) at every stop of opsd."""
+    unit = REPO / "systemd" / "opsd.service"
+    text = unit.read_text()
+    assert "User=postgres" in text and "UMask=0077" in text and "\nRemoveIPC=" not in text
+    res = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True,
+                         text=True, check=False)
+    score = float(re.findall(r"Overall exposure level for opsd.service: ([0-9.]+)", res.stdout)[0])
+    assert score <= 3.5, res.stdout[-2000:]
+    assert f"{score:.1f}" in (REPO / "docs" / "install.md").read_text()  # the documented figure is the real one
+
+
 def test_configuration_md_documents_every_key() -> None:
     doc = (REPO / "docs" / "configuration.md").read_text()
     example = (REPO / "config" / "opsd.example.toml").read_text()
@@ -162,3 +175,14 @@ def test_the_limits_script_names_an_oversized_function_and_module(tmp_path: Path
     assert "long.py:1 f: 51 lines (limit 50)" in res.stderr and "long.py: 411 lines (limit 400)" in res.stderr
     (tmp_path / "long.py").write_text("def f() -> None:\n    pass\n")
     assert subprocess.run([sys.executable, str(REPO / "scripts" / "limits"), str(tmp_path)]).returncode == 0
+
+
+def test_installs_are_pinned_and_the_image_reaps_orphans() -> None:
+    """The playbook installs this release's tag, not a branch head; the image's PID 1 is tini."""
+    import opsd
+
+    play = (REPO / "playbooks" / "install.yml").read_text()
+    assert f'opsd_version: "{opsd.__version__}"' in play and "@v{{ opsd_version }}" in play
+    assert not re.search(r"\.git@(main|master)\b", play)
+    docker = (REPO / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "opsd"]' in docker and " tini " in docker
