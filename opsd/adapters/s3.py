@@ -4,6 +4,8 @@ standard AWS environment variables or files). Secrets are never logged."""
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +62,18 @@ CONTENT_TYPES = {".md": "text/markdown; charset=utf-8", ".html": "text/html; cha
                  ".json": "application/json", ".svg": "image/svg+xml"}
 
 
+def host_segment() -> str:
+    """This host's name as a key segment: every node of an HA pair publishes, none overwrites another's."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
+
+
 def upload(s: Settings, files: list[Path]) -> list[str]:
-    """Upload ``files`` under ``report.s3_uri``; the keys written."""
+    """Upload ``files`` under ``report.s3_uri``/<host>/; the keys written."""
     bucket, prefix = split_uri(s.report.s3_uri)
     c = client(s)
     keys = []
     for f in files:
-        key = f"{prefix}/{f.name}" if prefix else f.name
+        key = "/".join(p for p in (prefix, host_segment(), f.name) if p)
         try:
             c.upload_file(str(f), bucket, key,
                           ExtraArgs={"ContentType": CONTENT_TYPES.get(f.suffix, "application/octet-stream")})

@@ -5,6 +5,7 @@ is self-contained; Markdown links its charts; --publish uploads to the test S3 e
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,11 @@ def test_publish_writes_every_format_and_uploads_to_the_bucket(ready_stack: Sand
     for ext in ("md", "html", "json"):
         assert (reports / f"report-{month['month']}.{ext}").exists()
     s3 = ready_stack.s3_client()
+    host = socket.gethostname()  # each node of an HA pair publishes under its own name
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="reports/2026/").get("Contents", [])}
-    assert {f"reports/2026/report-{month['month']}.{e}" for e in ("md", "html", "json")} <= keys
+    assert {f"reports/2026/{host}/report-{month['month']}.{e}" for e in ("md", "html", "json")} <= keys
     assert any(k.endswith("-rto.svg") for k in keys)
-    body = s3.get_object(Bucket=BUCKET, Key=f"reports/2026/report-{month['month']}.json")["Body"].read()
+    body = s3.get_object(Bucket=BUCKET, Key=f"reports/2026/{host}/report-{month['month']}.json")["Body"].read()
     assert json.loads(body)["month"] == month["month"]
     assert "uploaded to s3://pgbackrest/reports/2026/" in res.stdout
     runs = History(month["state"], "postgres").runs("report")
