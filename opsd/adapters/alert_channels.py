@@ -15,13 +15,16 @@ from opsd.adapters import secrets
 from opsd.adapters.runner import Runner
 from opsd.core.urls import safe_url, url_problem
 from opsd.errors import CommandError, OpsdError
+from opsd.log import register_secret
 from opsd.settings import AlertsSection
 
 
 def webhook_url(a: AlertsSection) -> str:
     """alerts.webhook_url, else the file alerts.webhook_url_file names, else the systemd credential webhook-url."""
-    return a.webhook or secrets.secret(secrets.WEBHOOK_URL, file=a.webhook_url_file,
-                                       key="alerts.webhook_url_file") or ""
+    url = a.webhook or secrets.secret(secrets.WEBHOOK_URL, file=a.webhook_url_file,
+                                      key="alerts.webhook_url_file") or ""
+    register_secret(url)  # the whole URL is masked in any log line that would carry it
+    return url
 
 
 def webhook(url: str, body: dict[str, Any], timeout: float) -> None:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from opsd.errors import OpsdError
+from opsd.log import register_secret
 
 # credential names (the NAME in LoadCredential=NAME:/etc/opsd/secret-file)
 WEBHOOK_URL = "webhook-url"
@@ -43,4 +44,5 @@ def secret(name: str, *, file: Path | None = None, key: str = "", env: str = "")
         found = _read(file, key or str(file))
     if found is None and env:
         found = os.environ.get(env) or None
+    register_secret(found)  # from now on masked in every log line of this process
     return found
