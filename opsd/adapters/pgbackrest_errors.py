@@ -45,6 +45,20 @@ ERRORS: dict[int, tuple[str, str]] = {
     106: ("clock", "clock skew between this host and the S3 endpoint"),
 }
 
+# What the message says wins over what the code usually means: pgBackRest reports PostgreSQL going away in the
+# middle of a backup as [101 service] or [57 db-query], which alone would send the DBA to S3.
+_BY_MESSAGE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"NULL result required|server closed the connection|terminating connection|"
+                r"database system is (starting up|shutting down|in recovery mode)|no connection to the server|"
+                r"connection to server .* failed", re.I),
+     "PostgreSQL went away during the command (crashed, restarted or shut down): check its log and that it is "
+     "running again; the next backup starts over"),
+    (re.compile(r"WAL timeline \d+ does not match pg_control timeline \d+", re.I),
+     "the cluster was just promoted and has not checkpointed on its new timeline yet: run CHECKPOINT (opsd "
+     "does before a backup it starts itself) and try again"),
+    (re.compile(r"No space left on device", re.I), "a disk is full: the repository's, or pg_wal's"),
+)
+
 _ERROR_LINE = re.compile(r"^(?:\S+\s+\S+\s+P\d+\s+)?ERROR:\s*\[(\d{3})\]:\s*(.*)$")
 _CAUSE = re.compile(
     r"(unable to (connect to|get address for) '[^']+'[^\n]*|unable to find hostname[^\n]*|"
@@ -74,6 +88,7 @@ def to_error(returncode: int, stdout: str, stderr: str, argv: Sequence[str], com
     code, msg = parse_error(stdout, stderr)
     code = code if code is not None else returncode
     name, hint = ERRORS.get(code, ("unknown", "see the pgBackRest log for details"))
+    hint = next((h for pattern, h in _BY_MESSAGE if pattern.search(msg) or pattern.search(stderr)), hint)
     cls = PgBackRestLockError if code == 50 else PgBackRestError
     return cls(
         f"pgbackrest {command} failed [{code} {name}]: {msg}",

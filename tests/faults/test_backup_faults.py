@@ -3,6 +3,7 @@ with a classified error, is never listed as a good backup, and the next backup s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -110,3 +111,43 @@ def test_a_hung_pgbackrest_is_killed_by_the_job_timeout(ready_stack: Sandbox, tm
     assert run is not None and run.outcome == "failed" and "timed out" in (run.error or "")
     assert labels(sb) == before
     _next_backup_succeeds(sb.opsd_conf, sb, before)  # not blocked by a stale lock
+
+
+def test_postgres_crashing_during_a_backup_is_named_as_such(ready_stack: Sandbox, tmp_path: Path) -> None:
+    """SIGKILL to the postmaster while files are copied (issue 14, fault 3): the backup fails with a hint that
+    names PostgreSQL, not S3; after the restart the next backup succeeds and check is green."""
+    sb = ready_stack
+    _bigger(sb)
+    conf = sb.write_opsd_conf(tmp_path / "crash.toml")
+    conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
+                                             'probe_io_timeout = "2s"\nbackup_timeout = "120s"'))
+    before = labels(sb)
+    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
+    seen = log.stat().st_size if log.exists() else 0
+    proc = _start_backup(conf)
+    try:
+        wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
+                   what="pgbackrest to copy files", interval=0.1)
+        postmaster = int((sb.pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        wait_until(lambda: not _alive_postmaster(sb), timeout=30, what="the killed postmaster's children to go")
+        sb.pg_ctl("start")
+    assert proc.returncode == 1, err[-2000:]
+    line = next(x for x in err.splitlines() if x.startswith("opsd: error:"))
+    hint = next((x for x in err.splitlines() if x.startswith("hint:")), "")
+    assert "pgbackrest backup failed [" in line or "timed out" in line, line
+    if "failed [" in line:
+        assert "S3 service" not in hint and ("PostgreSQL" in hint or "PostgreSQL" in line), (line, hint)
+    assert labels(sb) == before
+    _next_backup_succeeds(conf, sb, before)
+    results = {r["name"]: r["status"] for r in json.loads(opsd(conf, "check", "--json").stdout)["results"]}
+    assert results["postgres"] == "ok" and results["pgbackrest.check"] == "ok", results
+
+
+def _alive_postmaster(sb: Sandbox) -> bool:
+    out = subprocess.run(["pgrep", "-f", f"postgres -D {sb.pgdata}"], capture_output=True, text=True, check=False)
+    return bool(out.stdout.strip())

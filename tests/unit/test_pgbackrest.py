@@ -129,3 +129,18 @@ def test_executor_maps_failures() -> None:
     with pytest.raises(PgBackRestError, match="archive-timeout") as ei:
         _executor(runner).check()
     assert ei.value.argv == [*PREFIX, "--log-level-console=info", "--io-timeout=2", "check"]
+
+
+@pytest.mark.parametrize(("stderr", "expect", "wrong"), [
+    ("P00  ERROR: [101]: unable to get backup stop: NULL result required to complete request",
+     "PostgreSQL went away", "S3 service"),
+    ("P00  ERROR: [057]: unable to execute query: server closed the connection unexpectedly",
+     "PostgreSQL went away", "a query pgBackRest ran"),
+    ("P00  ERROR: [058]: WAL timeline 2 does not match pg_control timeline 1",
+     "has not checkpointed on its new timeline", "pg1-path or port"),
+])
+def test_the_hint_names_the_real_cause_not_the_code_s_usual_one(stderr: str, expect: str, wrong: str) -> None:
+    from opsd.adapters.pgbackrest_errors import to_error
+
+    err = to_error(1, "", stderr, ["pgbackrest", "backup"], "backup")
+    assert expect in (err.hint or "") and wrong not in (err.hint or ""), err.hint
