@@ -1,3 +1,3 @@
-from opsd.cli import main
+from opsd.cli import entry
 
-main()
+entry()

@@ -101,11 +101,16 @@ def _register() -> None:
 _register()
 
 
+def entry() -> None:
+    """The console script and ``python -m opsd``. Whatever the caller's umask (a DBA's shell, cron): every file
+    opsd creates is its own alone (0600/0700); the directories that must be shared say so with an explicit
+    mode (the state directory: 0750)."""
+    os.umask(0o077)
+    main()
+
+
 def main(argv: list[str] | None = None) -> None:
     """The one error boundary: one line per error (plus a hint), a documented exit code, never a traceback."""
-    # Whatever the caller's umask (a DBA's shell, cron): every file opsd creates is its own alone (0600/0700);
-    # the directories that must be shared say so with an explicit mode (the state directory: 0750).
-    os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="opsd", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -43,13 +43,13 @@ class AlertStore:
         try:
             with self._conn() as c:
                 r = c.execute("SELECT * FROM alerts WHERE key = ?", (key,)).fetchone()
-        except OpsdError:
+            if r is None:
+                return self._mem.get(key)
+            return AlertState(r["key"], r["state"] == "firing", r["severity"], r["summary"],
+                              datetime.fromisoformat(r["first_at"]),
+                              datetime.fromisoformat(r["last_sent"]) if r["last_sent"] else None)
+        except (OpsdError, ValueError):  # unreadable: the state of this process stands in
             return self._mem.get(key)
-        if r is None:
-            return self._mem.get(key)
-        return AlertState(r["key"], r["state"] == "firing", r["severity"], r["summary"],
-                          datetime.fromisoformat(r["first_at"]),
-                          datetime.fromisoformat(r["last_sent"]) if r["last_sent"] else None)
 
     def set_firing(self, key: str, severity: str, summary: str, first_at: datetime, sent_at: datetime) -> None:
         self._mem[key] = AlertState(key, True, severity, summary, first_at, sent_at)

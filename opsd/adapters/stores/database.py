@@ -4,13 +4,14 @@ is handed to ``run_as``, so the daemon (running as that user) keeps writing the 
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from opsd.adapters.files import ensure_dir, give_to
 from opsd.adapters.stores.migrations import LATEST, MIGRATIONS
@@ -25,8 +26,12 @@ class NewerSchema(OpsdError):
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
-    """Apply the steps this file lacks, in one transaction each; returns the version it had."""
+    """Apply the steps this file lacks, in one transaction each; returns the version it had. A damaged file is
+    refused before anything is written into it (not even the switch to WAL mode)."""
     refuse_newer(conn, path)
+    verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if verdict != "ok":
+        raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
     _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
     # one process migrates; others wait (busy_timeout), then see it done
     _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
@@ -76,10 +81,10 @@ def _statements(script: str) -> list[str]:
     return [s for s in out if s]
 
 
-def _explain(path: Path, e: sqlite3.Error) -> OpsdError:
+def _explain(path: Path, e: sqlite3.Error | ValueError) -> OpsdError:
     """One line naming the file and what is wrong with it."""
-    text = str(e)
-    if "malformed" in text or "not a database" in text:
+    text = " ".join(str(e).split())[:200]  # SQLite may quote a damaged schema, newlines and all
+    if "malformed" in text or "not a database" in text or isinstance(e, ValueError):
         return StoreDamaged(f"run history {path} is damaged ({text})",
                             hint=f"move it aside (mv {path} {path}.damaged): opsd starts a new one; the backups "
                                  "in the repository are not affected")
@@ -88,6 +93,22 @@ def _explain(path: Path, e: sqlite3.Error) -> OpsdError:
     if "readonly" in text:
         return OpsdError(f"run history {path} is read-only ({text})", hint=_HINT)
     return OpsdError(f"run history {path} is not usable: {text}", hint=_HINT)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def decoded(method: F) -> F:
+    """A store method whose rows are decoded after the query: a row that does not decode (a bad time, JSON or
+    outcome in a damaged file) is the same one line naming the file, never an internal error."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except ValueError as e:
+            raise _explain(self.db.path, e) from None
+
+    return cast(F, wrapper)
 
 
 class StoreDamaged(OpsdError):
@@ -161,8 +182,8 @@ class StateDB:
                 give_to(Path(f"{self.path}{suffix}"), self.owner)
             try:
                 yield conn
-            except sqlite3.Error as e:  # a query of a store: the same one line as an open
-                raise _explain(self.path, e) from None
+            except (sqlite3.Error, ValueError) as e:  # a query, or a row that does not decode (UnicodeDecodeError,
+                raise _explain(self.path, e) from None  # a bad time or JSON): the same one line as an open
 
     def writable(self) -> str | None:
         """None when a write transaction can start now, else the one-line reason (metrics, STATUS=)."""

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from opsd.adapters.stores.database import StateDB
+from opsd.adapters.stores.database import StateDB, decoded
 from opsd.core.records.health import (
     MOMENT_VERSION,
     SAMPLE_VERSION,
@@ -41,21 +41,25 @@ class HealthStore:
                       (sample.taken_at.isoformat(), json.dumps(sample.as_json()), SAMPLE_VERSION))
             c.execute("DELETE FROM health_samples WHERE taken_at < ?", (retention_before.isoformat(),))
 
+    @decoded
     def last_sample(self) -> HealthSample | None:
         with self._conn() as c:
             r = c.execute("SELECT data, data_version FROM health_samples ORDER BY id DESC LIMIT 1").fetchone()
         return load_sample(json.loads(r["data"]), r["data_version"]) if r else None
 
+    @decoded
     def samples(self, since: datetime) -> list[HealthSample]:
         with self._conn() as c:
             rows = c.execute("SELECT data, data_version FROM health_samples WHERE taken_at >= ? ORDER BY id",
                              (since.astimezone(UTC).isoformat(),)).fetchall()
         return [load_sample(json.loads(r["data"]), r["data_version"]) for r in rows]
 
+    @decoded
     def open_incidents(self) -> list[Incident]:
         with self._conn() as c:
             return [_inc(r) for r in c.execute("SELECT * FROM incidents WHERE closed_at IS NULL ORDER BY id")]
 
+    @decoded
     def incidents(self, since: datetime | None = None, limit: int = 200) -> list[Incident]:
         with self._conn() as c:
             if since is None:
@@ -65,6 +69,7 @@ class HealthStore:
                                  "ORDER BY id DESC LIMIT ?", (since.astimezone(UTC).isoformat(), limit)).fetchall()
         return [_inc(r) for r in rows]
 
+    @decoded
     def opened_between(self, start: datetime, end: datetime) -> list[Incident]:
         with self._conn() as c:
             rows = c.execute("SELECT * FROM incidents WHERE opened_at >= ? AND opened_at < ? ORDER BY id",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from opsd.adapters.stores.database import StateDB
+from opsd.adapters.stores.database import StateDB, decoded
 from opsd.adapters.stores.pending import Journal, Pending
 from opsd.core.records.base import Note, Record
 from opsd.core.records.runs import OUTCOMES, AnyRecord, Outcome, Run, load_details
@@ -73,6 +73,7 @@ class History:
         self.finish(run_id, outcome, error=error, details=details, finished_at=finished_at)
         return run_id
 
+    @decoded
     def last(self, job: str, outcomes: tuple[str, ...] | None = None) -> Run | None:
         q = "SELECT * FROM runs WHERE job = ?"
         args: list[Any] = [job]
@@ -83,11 +84,13 @@ class History:
             r = c.execute(q + " ORDER BY started_at DESC, id DESC LIMIT 1", args).fetchone()
         return _row(r) if r else None
 
+    @decoded
     def get(self, run_id: int) -> Run | None:
         with self._conn() as c:
             r = c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _row(r) if r else None
 
+    @decoded
     def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         with self._conn() as c:
             if job:
@@ -97,6 +100,7 @@ class History:
                 rows = c.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
         return [_row(r) for r in rows]
 
+    @decoded
     def between(self, start: datetime, end: datetime) -> list[Run]:
         """Every run that started in [start, end), oldest first."""
         lo, hi = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
