@@ -191,18 +191,16 @@ def scratch_instances(root: Path, prefix: str = "drill-") -> list[Path]:
     return sorted(d for d in root.glob(f"{prefix}*") if not d.is_symlink() and d.is_dir())
 
 
-def ensure_side_config(dest: Path) -> None:
+def ensure_side_config(dest: Path, user: str) -> None:
     """A side copy of a cluster whose config lives outside PGDATA (Debian) has no postgresql.conf: give the copy
-    (never a production directory) a minimal one so it can start. Its settings are in postgresql.auto.conf."""
-    conf = dest / "postgresql.conf"
-    if not conf.exists():
-        conf.write_text("# written by opsd restore: the backup had no postgresql.conf (config outside PGDATA)\n")
-    hba = dest / "pg_hba.conf"
-    if not hba.exists():
-        hba.write_text("local all all peer\n")
-    ident = dest / "pg_ident.conf"
-    if not ident.exists():
-        ident.write_text("")
+    (never a production directory) a minimal one so it can start. Its settings are in postgresql.auto.conf.
+    The files belong to ``user`` (the server reads them; opsd may run as root with umask 077)."""
+    for name, text in (("postgresql.conf", "# written by opsd restore: the backup had no postgresql.conf "
+                                           "(config outside PGDATA)\n"),
+                       ("pg_hba.conf", "local all all peer\n"), ("pg_ident.conf", "")):
+        path = dest / name
+        if not path.exists() and not path.is_symlink():
+            write_private(path, text, user)
 
 
 def make_empty_dir(path: Path, user: str) -> None:
