@@ -44,7 +44,7 @@ def register_env_secrets(environ: MutableMapping[str, str] | None = None) -> Non
 
 def redact_text(text: str) -> str:
     text = _SECRET_IN_TEXT.sub(lambda m: m.group("k") + MASK, text)
-    for s in _secrets:
+    for s in sorted(_secrets, key=len, reverse=True):  # the longest first: one secret may contain another
         if s in text:
             text = text.replace(s, MASK)
     return text

@@ -7,10 +7,13 @@ Everything is torn down at the end, also on failure.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,26 @@ def fake_ctx(settings_factory):  # type: ignore[no-untyped-def]
                        history=History(s.opsd.state_dir, s.opsd.run_as))
 
     return make
+
+
+@pytest.fixture
+def hook() -> Any:
+    """A local webhook receiver: its URL (with a token in the path) and the alert bodies it got."""
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/hooks/T0KEN-secret", got
+    srv.shutdown()
 
 
 # --------------------------------------------------------------------------- integration stack

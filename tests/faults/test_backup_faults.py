@@ -27,6 +27,23 @@ def _start_backup(conf: Path) -> subprocess.Popen[str]:
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _with_timeout(sb: Sandbox, path: Path, timeout: str) -> Path:
+    conf = sb.write_opsd_conf(path)
+    conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
+                                             f'probe_io_timeout = "2s"\nbackup_timeout = "{timeout}"'))
+    return conf
+
+
+def _start_copying(sb: Sandbox, conf: Path) -> subprocess.Popen[str]:
+    """A backup started and already copying files (pgBackRest's log says so): the moment to inject a fault."""
+    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
+    seen = log.stat().st_size if log.exists() else 0
+    proc = _start_backup(conf)
+    wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
+               what="pgbackrest to copy files", interval=0.1)
+    return proc
+
+
 def _pgbackrest_backup(sb: Sandbox) -> list[int]:
     """The main pgbackrest backup process of this sandbox (not runuser, not its local workers)."""
     return pids(f"^pgbackrest --config={sb.pgbackrest_conf} .*backup$")
@@ -52,17 +69,10 @@ def test_s3_down_during_a_backup(ready_stack: Sandbox, tmp_path: Path) -> None:
     _bigger(sb)
     # pgBackRest 2.45 sometimes notices a vanished endpoint only after a long while (its sockets sit in
     # CLOSE-WAIT); then the job timeout is what ends the backup, as it would in production
-    conf = sb.write_opsd_conf(tmp_path / "s3.toml")
-    conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
-                                             'probe_io_timeout = "2s"\nbackup_timeout = "90s"'))
+    conf = _with_timeout(sb, tmp_path / "s3.toml", "90s")
     before = labels(sb)
-    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
-    seen = log.stat().st_size if log.exists() else 0
-    proc = _start_backup(conf)
+    proc = _start_copying(sb, conf)  # S3 goes away while files are copied (this test's fault), not earlier
     try:
-        # S3 goes away while files are being copied (the fault this test is about), not earlier
-        wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
-                   what="pgbackrest to copy files", interval=0.1)
         sb.stop_s3()
         _out, err = proc.communicate(timeout=600)
     finally:
@@ -118,16 +128,10 @@ def test_postgres_crashing_during_a_backup_is_named_as_such(ready_stack: Sandbox
     names PostgreSQL, not S3; after the restart the next backup succeeds and check is green."""
     sb = ready_stack
     _bigger(sb)
-    conf = sb.write_opsd_conf(tmp_path / "crash.toml")
-    conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"',
-                                             'probe_io_timeout = "2s"\nbackup_timeout = "120s"'))
+    conf = _with_timeout(sb, tmp_path / "crash.toml", "120s")
     before = labels(sb)
-    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
-    seen = log.stat().st_size if log.exists() else 0
-    proc = _start_backup(conf)
+    proc = _start_copying(sb, conf)
     try:
-        wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
-                   what="pgbackrest to copy files", interval=0.1)
         postmaster = int((sb.pgdata / "postmaster.pid").read_text().split()[0])
         os.kill(postmaster, signal.SIGKILL)
         _out, err = proc.communicate(timeout=300)

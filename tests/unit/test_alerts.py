@@ -22,25 +22,6 @@ from opsd_sandbox import records
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def hook() -> Any:
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}/hooks/T0KEN-secret", got
-    srv.shutdown()
-
-
 def _ctx(fake_ctx, **alerts_cfg: object):  # type: ignore[no-untyped-def]
     ctx = fake_ctx(alerts={"retries": 2, **alerts_cfg})
     clock = {"now": T0}

@@ -20,7 +20,6 @@ from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Outcome
 from opsd.errors import OpsdError
 from opsd_sandbox import records
-from tests.unit.test_alerts import hook  # noqa: F401 (fixture)
 
 T0 = datetime(2026, 11, 30, 1, tzinfo=UTC)
 
@@ -39,7 +38,7 @@ def _backup() -> JobOutcome:
     return JobOutcome(Outcome.OK, "backup done", records.backup(10, 5.0, label="20261130-010000F"))
 
 
-def test_a_damaged_history_never_stops_a_job_and_the_run_arrives_later(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_damaged_history_never_stops_a_job_and_the_run_arrives_later(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]
     url, got = hook
     ctx = _ctx(fake_ctx, url)
     run_job(ctx, "check", "cli", lambda: JobOutcome(Outcome.OK, "fine", records.archiver_check(0.0, 0)))
@@ -85,7 +84,7 @@ def test_a_replaced_or_deleted_history_file_is_reopened_with_its_schema(fake_ctx
     assert [r.job for r in ctx.history.runs()] == ["backup-diff", "check"]
 
 
-def test_alerts_work_while_their_store_is_damaged(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_alerts_work_while_their_store_is_damaged(fake_ctx, hook) -> None:  # type: ignore[no-untyped-def]
     url, got = hook
     ctx = _ctx(fake_ctx, url)
     alerts.firing(ctx)  # the file exists
