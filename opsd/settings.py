@@ -273,11 +273,6 @@ class AlertsSection(_Section):
     def webhook(self) -> str:
         return self.webhook_url.get_secret_value().strip()
 
-    @property
-    def enabled(self) -> bool:
-        """A channel is configured (a credential may add the webhook: alert_channels.webhook_url)."""
-        return bool(self.webhook or self.webhook_url_file or self.command.strip())
-
 
 class MetricsSection(_Section):
     listen: str = Field("", pattern=r"^(|[\w.:\[\]-]+:\d{1,5})$")  # "127.0.0.1:9187"; empty: no endpoint

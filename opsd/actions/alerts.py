@@ -46,10 +46,6 @@ def _webhook(ctx: Context) -> str:
         return ""
 
 
-def _enabled(ctx: Context) -> bool:
-    return bool(ctx.settings.alerts.command.strip() or _webhook(ctx))
-
-
 def _deliver(ctx: Context, key: str, kind: str, body: dict[str, Any]) -> bool:
     a = ctx.settings.alerts
     timeout = a.timeout.total_seconds()
@@ -96,8 +92,7 @@ def fire(ctx: Context, key: str, summary: str, *, severity: str = "critical",
             now - row.last_sent < ctx.settings.alerts.repeat_interval):
         return False
     store.set_firing(key, severity, summary, row.first_at if row is not None and row.firing else now, now)
-    if _enabled(ctx):
-        _deliver(ctx, key, "firing", _body("firing", key, severity, summary, details=details or {}, at=now))
+    _deliver(ctx, key, "firing", _body("firing", key, severity, summary, details=details or {}, at=now))
     return True
 
 
@@ -112,9 +107,8 @@ def resolve(ctx: Context, key: str, summary: str = "", *, fired_elsewhere: bool 
     store.set_resolved(key, now)
     text = summary or (f"{row.summary} (cleared)" if row else f"{key} cleared")
     get_logger().info("alert.resolved", alert=key, message=text)
-    if _enabled(ctx):
-        _deliver(ctx, key, "resolved", _body("resolved", key, row.severity if row else "critical", text, details={},
-                                             at=now))
+    _deliver(ctx, key, "resolved", _body("resolved", key, row.severity if row else "critical", text, details={},
+                                     at=now))
     return True
 
 
