@@ -87,7 +87,6 @@ class OpsdCollector(Collector):
         run = ctx.history.last("check", ("ok", "failed"))
         rep = run.details_as(CheckReport) if run else None
         arch = rep.archiver if rep else None
-        repo = rep.repository if rep else None
         for name, doc, value in (
                 ("archive_failed", "pg_stat_archiver.failed_count at the last check",
                  arch.failed_count if arch else None),
@@ -97,17 +96,7 @@ class OpsdCollector(Collector):
             if value is not None:
                 counter.add_metric([], float(value))
             yield counter
-        pairs: list[tuple[str, str, float | None]] = [
-            ("wal_ready_segments", "WAL segments waiting to be archived (.ready) at the last check",
-             arch.ready_count if arch else None),
-            ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",
-             (arch.oldest_ready_age or 0) if arch else None),
-            ("recoverable_window_start_timestamp_seconds", "Stop time of the oldest usable backup (earliest "
-             "recoverable time) at the last check", repo.oldest_backup_stop if repo else None),
-            ("recoverable_window_end_timestamp_seconds", "When the newest archived WAL segment was archived (about "
-             "the latest recoverable time) at the last check", arch.last_archived_at if arch else None),
-        ]
-        yield from _scalars(pairs)
+        yield from _scalars(_check_scalars(rep))
         crit = _g("check_critical", "1 for each check that was critical at the last check run", ["check"])
         for r in {r.name: r for r in rep.results}.values() if rep else []:
             crit.add_metric([r.name], 1.0 if r.status == CRITICAL else 0.0)
@@ -172,6 +161,28 @@ class OpsdCollector(Collector):
                                                                              "every retry")
         failures.add_metric([], float(alerts.delivery_failures(ctx)))
         yield from (firing, failures)
+
+
+def _check_scalars(rep: CheckReport | None) -> list[tuple[str, str, float | None]]:
+    arch = rep.archiver if rep else None
+    repo = rep.repository if rep else None
+    probe = rep.endpoint if rep else None
+    return [
+        ("wal_ready_segments", "WAL segments waiting to be archived (.ready) at the last check",
+         arch.ready_count if arch else None),
+        ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",
+         (arch.oldest_ready_age or 0) if arch else None),
+        ("recoverable_window_start_timestamp_seconds", "Stop time of the oldest usable backup (earliest "
+         "recoverable time) at the last check", repo.oldest_backup_stop if repo else None),
+        ("recoverable_window_end_timestamp_seconds", "When the newest archived WAL segment was archived (about "
+         "the latest recoverable time) at the last check", arch.last_archived_at if arch else None),
+        ("s3_probe_requests", "Requests of the last check's S3 endpoint probe (each tried once)",
+         probe.requests if probe else None),
+        ("s3_probe_failed_requests", "Of those, the requests that failed (503 SlowDown, 5xx, no answer)",
+         probe.failed if probe else None),
+        ("s3_probe_latency_seconds", "Median latency of the last S3 endpoint probe",
+         probe.median_latency if probe else None),
+    ]
 
 
 def registry(context: Callable[[], Context]) -> CollectorRegistry:

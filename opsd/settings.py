@@ -160,6 +160,10 @@ class CheckSection(_Section):
     # pgbackrest check waits this long for the segment it switched to reach the repository (its own default
     # is 60 s): with archiving broken, 'opsd check' answers in this time, and archive.archiver says why.
     archive_timeout: PositiveDuration = timedelta(seconds=30)
+    # requests sent straight to an S3 repository, without retries, to see throttling or errors that pgBackRest's
+    # retries hide (0: no probe); a median latency above s3_probe_latency is a warning
+    s3_probes: int = Field(5, ge=0, le=50)
+    s3_probe_latency: PositiveDuration = timedelta(seconds=1)
 
 
 class SmokeQuery(_Section):

@@ -6,7 +6,14 @@ from __future__ import annotations
 from opsd.core.records.checks import CRITICAL, OK, CheckResult, Status, worst
 from opsd.core.records.drill import DrillPhases, DrillResult
 from opsd.core.records.health import IncidentMoment, LockNode, LockTree
-from opsd.core.records.jobs import ArchiverFacts, BackupResult, CheckReport, VerifyItem, VerifyResult
+from opsd.core.records.jobs import (
+    ArchiverFacts,
+    BackupResult,
+    CheckReport,
+    EndpointProbe,
+    VerifyItem,
+    VerifyResult,
+)
 
 
 def backup(size: int, duration: float, *, label: str = "20261101-010000F", type_: str = "full",
@@ -20,7 +27,9 @@ def archiver_check(lag: float, failed_count: int, *, limit: float = 900.0) -> Ch
     facts = ArchiverFacts(archived_count=1000, failed_count=failed_count, ready_count=1 if lag else 0,
                           oldest_ready_age=lag or None)
     results = [CheckResult("archive.archiver", CRITICAL if lag > limit else OK, "", facts.as_json())]
-    return CheckReport(results=results, worst=worst(results), archiver=facts)
+    probe = EndpointProbe(endpoint="https://s3.example:443", requests=5, failed=1, errors={"503 SlowDown": 1},
+                          median_latency=0.02, max_latency=0.05)
+    return CheckReport(results=results, worst=worst(results), archiver=facts, endpoint=probe)
 
 
 def drill(stanza: str, *, rto: float, rpo: float, restore_seconds: float, recovery_seconds: float,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opsd_sandbox.flaky import FlakyS3, start_nginx
 from opsd_sandbox.procs import (
     as_pg,
     chown_pg,
@@ -182,33 +183,6 @@ class Sandbox:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        tls = self.root / "tls"
-        (d / "nginx.conf").write_text(textwrap.dedent(f"""\
-            daemon off;
-            worker_processes 1;
-            pid {d}/nginx.pid;
-            error_log {d}/logs/error.log warn;
-            events {{ worker_connections 256; }}
-            http {{
-              access_log off;
-              client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
-              fastcgi_temp_path {d}/tmp/fcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
-              upstream moto {{ server 127.0.0.1:{self.s3_port}; keepalive 16; }}
-              server {{
-                listen 127.0.0.1:{self.tls_port} ssl;
-                ssl_certificate     {tls}/server.crt;
-                ssl_certificate_key {tls}/server.key;
-                client_max_body_size 0;
-                proxy_request_buffering off;
-                proxy_buffering off;
-                keepalive_requests 10000;
-                location / {{
-                  proxy_pass http://moto; proxy_http_version 1.1;
-                  proxy_set_header Connection ""; proxy_set_header Host $http_host;
-                }}
-              }}
-            }}
-            """))
         self.start_s3()
         wait_for(lambda: port_open(self.s3_port), timeout=30, what=f"moto on port {self.s3_port}")
         self.s3_client().create_bucket(Bucket=BUCKET)
@@ -231,12 +205,13 @@ class Sandbox:
 
     def start_s3(self) -> None:
         """(Re)start the TLS front in front of moto: the endpoint is back, with its data."""
-        d = self.root / "s3"
-        self._nginx = subprocess.Popen(
-            ["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
-            stdout=(d / "logs" / "nginx.out").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_for(lambda: port_open(self.tls_port), timeout=15, what=f"nginx TLS on port {self.tls_port}")
+        self._nginx = start_nginx(self.root / "s3", listen=self.tls_port, upstream=self.s3_port,
+                                  tls=self.root / "tls")
+
+    def flaky_s3(self, name: str = "flaky") -> FlakyS3:
+        """Another TLS endpoint for the same moto, through a proxy that refuses a share of requests with 503 and
+        adds latency (both zero until :meth:`FlakyS3.set`); close it when done."""
+        return FlakyS3(self.root / f"s3-{name}", tls=self.root / "tls", moto_port=self.s3_port)
 
     # ------------------------------------------------------------------ PostgreSQL
     def _postgres(self) -> None:

@@ -12,12 +12,13 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
+from opsd.adapters import s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult, worst
 from opsd.core.records.drill import DrillResult
-from opsd.core.records.jobs import ArchiverFacts, CheckReport, NewestBackup, RepositoryFacts
+from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, NewestBackup, RepositoryFacts
 from opsd.core.records.runs import Outcome, Run
 from opsd.core.units import format_duration
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
@@ -25,6 +26,7 @@ from opsd.errors import OpsdError
 
 TS = "%Y-%m-%d %H:%M:%S%z"
 ARCHIVE_SETTINGS = ["archive_mode", "archive_command", "wal_level"]
+ENDPOINT = "repository.endpoint"
 
 
 @dataclass
@@ -33,6 +35,7 @@ class _State:
     info: StanzaInfo | None = None
     archiver: ArchiverFacts | None = None
     repository: RepositoryFacts | None = None
+    endpoint: EndpointProbe | None = None
 
 
 def check_postgres(ctx: Context, st: _State) -> CheckResult:
@@ -109,6 +112,40 @@ def check_repository(ctx: Context, st: _State) -> CheckResult:
         newest_backup=NewestBackup(type=newest.type, size=newest.size, repo_size=newest.repo_size,
                                    stop=newest.stop.timestamp()) if newest else None)
     return CheckResult("repository", OK, f"{n} backup(s), {wal}{lock}", st.repository.as_json())
+
+
+def check_endpoint(ctx: Context, st: _State) -> CheckResult:
+    probes = ctx.settings.check.s3_probes
+    if probes == 0:
+        return CheckResult(ENDPOINT, SKIPPED, "probe off (check.s3_probes = 0)")
+    if not s3_probe.is_s3(ctx.settings):
+        return CheckResult(ENDPOINT, SKIPPED, "the repository is not on S3 (repo1-type)")
+    st.endpoint = s3_probe.probe(ctx.settings, probes)
+    return judge_endpoint(st.endpoint, ctx.settings.check.s3_probe_latency.total_seconds())
+
+
+def judge_endpoint(p: EndpointProbe, latency_limit: float) -> CheckResult:
+    """All requests failed: critical (but a refused login is a warning: the probe reads pgbackrest.conf's keys,
+    pgBackRest may get its own elsewhere). Some failed, or slow: a warning, since pgBackRest retries them."""
+    details = p.as_json()
+    median = f"median {p.median_latency * 1000:.0f} ms" if p.median_latency is not None else "no answer"
+    if p.requests and p.failed == p.requests:
+        if all(e.startswith(("401 ", "403 ")) for e in p.errors):
+            return CheckResult(ENDPOINT, WARNING, f"S3 endpoint {p.endpoint} refused the probe's login "
+                                                  f"({p.error_summary()}): the probe uses pgbackrest.conf's "
+                                                  "repo1-s3-key; set check.s3_probes = 0 if pgBackRest's "
+                                                  "credentials come from elsewhere", details)
+        return CheckResult(ENDPOINT, CRITICAL, f"S3 endpoint {p.endpoint}: all {p.requests} requests failed "
+                                               f"({p.error_summary()})", details)
+    if p.failed:
+        return CheckResult(ENDPOINT, WARNING, f"S3 endpoint {p.endpoint} degraded: {p.failed} of {p.requests} "
+                                              f"requests failed ({p.error_summary()}), {median}; pgBackRest "
+                                              "retries these for up to io-timeout, so archiving and backups "
+                                              "slow down before they fail", details)
+    if p.median_latency is not None and p.median_latency > latency_limit:
+        return CheckResult(ENDPOINT, WARNING, f"S3 endpoint {p.endpoint} slow: {median} over {p.requests} "
+                                              f"requests (warning above {latency_limit * 1000:.0f} ms)", details)
+    return CheckResult(ENDPOINT, OK, f"S3 endpoint {p.endpoint}: {p.requests} requests, {median}", details)
 
 
 def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:
@@ -211,11 +248,11 @@ def run_checks(ctx: Context) -> CheckReport:
     results: list[CheckResult] = []
     steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
         ("postgres", check_postgres), ("archive.settings", check_archive_settings),
-        ("archive.archiver", check_archiver), ("repository", check_repository),
+        ("archive.archiver", check_archiver), ("repository", check_repository), (ENDPOINT, check_endpoint),
         ("pgbackrest.check", check_pgbackrest),
     ]
     if ctx.settings.opsd.role == "drill":
-        steps = [("repository", check_repository)]
+        steps = [("repository", check_repository), (ENDPOINT, check_endpoint)]
     for name, fn in steps:
         if name.startswith("archive.") and st.server is None:
             results.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))
@@ -227,7 +264,8 @@ def run_checks(ctx: Context) -> CheckReport:
     if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
     results.extend(history_results(ctx))
-    return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository)
+    return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository,
+                       endpoint=st.endpoint)
 
 
 def check_job(ctx: Context) -> Callable[[], JobOutcome]:

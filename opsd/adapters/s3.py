@@ -19,19 +19,24 @@ from opsd.errors import OpsdError
 from opsd.settings import Settings
 
 
-def _bool(v: str | None, default: bool) -> bool:
+def flag(v: str | None, default: bool) -> bool:
     return default if v is None else v.strip().lower() in ("y", "yes", "true", "1")
+
+
+def repo_endpoint(conf: Path, stanza: str) -> str | None:
+    host = option(conf, stanza, "repo1-s3-endpoint")
+    if not host:
+        return None
+    port = option(conf, stanza, "repo1-storage-port") or option(conf, stanza, "repo1-s3-port")
+    return f"https://{host}" + (f":{port}" if port else "")
 
 
 def client(s: Settings) -> Any:
     conf, stanza, r = s.pgbackrest.config, s.pgbackrest.stanza, s.report
-    endpoint = r.endpoint_url
+    endpoint: str | None = r.endpoint_url
     key = secret = None
     if not endpoint:
-        host = option(conf, stanza, "repo1-s3-endpoint")
-        if host:
-            port = option(conf, stanza, "repo1-storage-port") or option(conf, stanza, "repo1-s3-port")
-            endpoint = f"https://{host}" + (f":{port}" if port else "")
+        endpoint = repo_endpoint(conf, stanza)
         key = option(conf, stanza, "repo1-s3-key")
         secret = option(conf, stanza, "repo1-s3-key-secret")
     # systemd credentials win over pgbackrest.conf's keys (and over the AWS environment boto3 would read)
@@ -42,7 +47,7 @@ def client(s: Settings) -> Any:
     ca = r.ca_file or (Path(p) if (p := option(conf, stanza, "repo1-storage-ca-file")) else None)
     if ca is not None:
         verify = str(ca)
-    if not _bool(option(conf, stanza, "repo1-storage-verify-tls"), True) and not r.endpoint_url:
+    if not flag(option(conf, stanza, "repo1-storage-verify-tls"), True) and not r.endpoint_url:
         verify = False
     path_style = (option(conf, stanza, "repo1-s3-uri-style") or "host") == "path"
     return boto3.client(

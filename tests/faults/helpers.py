@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from opsd.adapters.pgbackrest import parse_repo_ls
 from opsd.core.wal import parse_segment, runs_and_gaps
 from opsd_sandbox import Sandbox
+from tests.conftest import REPO
 from tests.integration.helpers import pgbackrest, wait_until
 
 
@@ -47,3 +50,17 @@ def archived(sb: Sandbox, segment: str) -> bool:
     text = pgbackrest(sb, "--output=json", "--recurse", "repo-ls", f"archive/{sb.stanza}")
     seg = parse_segment(segment)
     return any(a.segment == seg for a in parse_repo_ls(text))
+
+
+def start_backup(conf: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "backup", "--type", "full"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def start_copying(log: Path, conf: Path) -> subprocess.Popen[str]:
+    """A backup started and already copying files (pgBackRest's ``log`` says so): the moment to inject a fault."""
+    seen = log.stat().st_size if log.exists() else 0
+    proc = start_backup(conf)
+    wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
+               what="pgbackrest to copy files", interval=0.1)
+    return proc

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,16 +14,11 @@ import pytest
 
 from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
-from tests.conftest import REPO, opsd
-from tests.faults.helpers import pids
+from tests.conftest import opsd
+from tests.faults.helpers import pids, start_backup, start_copying
 from tests.integration.helpers import labels, repo_info, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
-
-
-def _start_backup(conf: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "backup", "--type", "full"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _with_timeout(sb: Sandbox, path: Path, timeout: str) -> Path:
@@ -35,13 +29,7 @@ def _with_timeout(sb: Sandbox, path: Path, timeout: str) -> Path:
 
 
 def _start_copying(sb: Sandbox, conf: Path) -> subprocess.Popen[str]:
-    """A backup started and already copying files (pgBackRest's log says so): the moment to inject a fault."""
-    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log"
-    seen = log.stat().st_size if log.exists() else 0
-    proc = _start_backup(conf)
-    wait_until(lambda: "backup file " in log.read_text()[seen:] if log.exists() else False, timeout=60,
-               what="pgbackrest to copy files", interval=0.1)
-    return proc
+    return start_copying(sb.root / "pgbr" / "log" / f"{sb.stanza}-backup.log", conf)
 
 
 def _pgbackrest_backup(sb: Sandbox) -> list[int]:
@@ -91,7 +79,7 @@ def test_pgbackrest_killed_mid_backup(ready_stack: Sandbox, tmp_path: Path) -> N
     _bigger(sb)
     conf = sb.write_opsd_conf(tmp_path / "kill.toml")
     before = labels(sb)
-    proc = _start_backup(conf)
+    proc = start_backup(conf)
     [pid] = wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
     time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
@@ -109,7 +97,7 @@ def test_a_hung_pgbackrest_is_killed_by_the_job_timeout(ready_stack: Sandbox, tm
     text = conf.read_text()
     conf.write_text(text.replace('probe_io_timeout = "2s"', 'probe_io_timeout = "2s"\nbackup_timeout = "6s"'))
     before = labels(sb)
-    proc = _start_backup(conf)
+    proc = start_backup(conf)
     [pid] = wait_until(lambda: _pgbackrest_backup(sb), timeout=30, what="pgbackrest backup to run")
     os.kill(pid, signal.SIGSTOP)
     started = time.monotonic()

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from opsd.actions.backup.setup import desired_settings
-from opsd.actions.checks import backup_age_results
+from opsd.actions.checks import backup_age_results, judge_endpoint
 from opsd.actions.status import is_overdue
 from opsd.adapters.pgbackrest import parse_info
-from opsd.core.records.checks import CRITICAL, OK
+from opsd.core.records.checks import CRITICAL, OK, WARNING
+from opsd.core.records.jobs import EndpointProbe
 from opsd.core.records.runs import Run
 from opsd.core.schedule import parse_schedule
 from opsd.daemon.service import catch_up_needed
@@ -115,3 +116,22 @@ def test_setup_never_replaces_a_foreign_archive_command_unless_asked() -> None:
     with pytest.raises(OpsdError, match="does not push to pgBackRest"):
         desired_settings(foreign, CMD, "main", False)
     assert desired_settings(foreign, CMD, "main", True) == {"archive_command": CMD}
+
+
+def _probe(failed: dict[str, int], median: float = 0.02) -> EndpointProbe:
+    return EndpointProbe(endpoint="https://s3:9000", requests=10, failed=sum(failed.values()), errors=failed,
+                         median_latency=median, max_latency=median * 2)
+
+
+@pytest.mark.parametrize(("errors", "median", "status", "words"), [
+    ({}, 0.02, OK, "10 requests, median 20 ms"),
+    ({}, 1.5, WARNING, "slow: median 1500 ms over 10 requests (warning above 1000 ms)"),
+    ({"503 SlowDown": 3}, 0.02, WARNING, "degraded: 3 of 10 requests failed (503 SlowDown x3)"),
+    ({"503 SlowDown": 7, "500 InternalError": 3}, 0.02, CRITICAL, "all 10 requests failed (503 SlowDown x7, 500"),
+    ({"403 AccessDenied": 10}, 0.02, WARNING, "refused the probe's login (403 AccessDenied x10)"),
+    ({"EndpointConnectionError": 10}, 0.0, CRITICAL, "all 10 requests failed (EndpointConnectionError x10)"),
+])
+def test_the_s3_probe_judged(errors: dict[str, int], median: float, status: str, words: str) -> None:
+    res = judge_endpoint(_probe(errors, median), latency_limit=1.0)
+    assert (res.status, res.name) == (status, "repository.endpoint")
+    assert words in res.message and "https://s3:9000" in res.message

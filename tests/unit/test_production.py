@@ -96,6 +96,7 @@ def test_promtool_accepts_the_exposition_and_the_alert_rules(fake_ctx) -> None: 
     ctx.history.record("check", "cli", now, now, "ok", details=records.archiver_check(30.0, 2))
     exposition = text(ctx)
     assert "opsd_archive_failed_total 2.0" in exposition and "opsd_wal_ready_segments 1.0" in exposition
+    assert "opsd_s3_probe_failed_requests 1.0" in exposition and "opsd_s3_probe_requests 5.0" in exposition
     metrics = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True, text=True,
                              check=False)
     assert metrics.returncode == 0 and not metrics.stdout.strip(), metrics.stdout + metrics.stderr
@@ -103,7 +104,7 @@ def test_promtool_accepts_the_exposition_and_the_alert_rules(fake_ctx) -> None: 
                            text=True, check=False)
     assert rules.returncode == 0 and "SUCCESS" in rules.stdout, rules.stdout + rules.stderr
     names = set(re.findall(r"^# TYPE (\w+) ", exposition, re.M))
-    used = set(re.findall(r"\b(opsd_[a-z_]+)", (REPO / "docs" / "alerts.yml").read_text()))
+    used = set(re.findall(r"\b(opsd_[a-z0-9_]+)", (REPO / "docs" / "alerts.yml").read_text()))
     assert used <= names | {n.removesuffix("_total") for n in names}, used - names  # rules use real metrics
 
 

@@ -60,6 +60,21 @@ class RepositoryFacts(Part):
     newest_backup: NewestBackup | None = None
 
 
+class EndpointProbe(Part):
+    """A few requests straight to the repository's S3 endpoint, without retries: what pgBackRest's own retries
+    hide (throttling, 5xx, slowness) before it turns into failed archiving."""
+
+    endpoint: str
+    requests: int
+    failed: int
+    errors: dict[str, int] = Field(default_factory=dict)  # "503 SlowDown" / "EndpointConnectionError" -> count
+    median_latency: float | None = None  # seconds
+    max_latency: float | None = None
+
+    def error_summary(self) -> str:
+        return ", ".join(f"{what} x{n}" for what, n in sorted(self.errors.items(), key=lambda kv: -kv[1]))
+
+
 class CheckReport(Record):
     """The check job: every result, the worst status, and the facts other readers use."""
 
@@ -68,6 +83,7 @@ class CheckReport(Record):
     worst: Status
     archiver: ArchiverFacts | None = None
     repository: RepositoryFacts | None = None
+    endpoint: EndpointProbe | None = None
 
     @classmethod
     def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
