@@ -162,6 +162,29 @@ def write_private(path: Path, text: str, user: str) -> None:
     give_to(path, user)
 
 
+def write_whole(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` all at once: written to a new file beside it (never through a symbolic
+    link), flushed, then renamed over it. A failure leaves the old file, or none, never half of the new one. The
+    directory must exist: opsd does not create directories for a path it was given."""
+    if not path.parent.is_dir():
+        raise OpsdError(f"cannot write {path}: directory {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = text.encode("utf-8", "replace")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    except OSError as e:
+        raise OpsdError(f"cannot write {path}: {e.strerror}") from None
+
+
 def fresh_private_dir(path: Path, user: str) -> Path:
     """``path`` as a directory of ``user``'s alone (0700): a symbolic link there is removed (not followed), a
     directory that others could write is emptied and made private; one owned by another user is refused."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
+from typing import Any
 
 import click
 
@@ -22,3 +24,16 @@ def progress(stream: str, line: str) -> None:
             message = line.split(level, 1)[1].strip()
             click.echo(f"  {message}" if level == "INFO:" else f"  warning: {message}", err=True)
             return
+
+
+class Interval(click.FloatRange):
+    """Seconds between repeats: a finite number in the range (click's FloatRange lets NaN through, and a NaN or
+    infinite pause then fails or never ends)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return float(rv)

@@ -30,7 +30,8 @@ def drill() -> None:
 @click.option("--stanza", metavar="NAME", help="Stanza to drill (default: pgbackrest.stanza, or the next in "
                                                 "rotation on a drill host).")
 @click.option("--keep", is_flag=True, help="Leave the scratch instance running for inspection.")
-@click.option("--seed", type=int, hidden=True, help="Seed for --target random (tests, reproductions).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), hidden=True,
+              help="Seed for --target random (tests, reproductions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | None, as_json: bool) -> None:
@@ -56,7 +57,8 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
 
 
 @drill.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many drills, newest first.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="How many drills, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def list_(app: App, limit: int, as_json: bool) -> None:
@@ -70,7 +72,7 @@ def list_(app: App, limit: int, as_json: bool) -> None:
 
 
 @drill.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=click.IntRange(1, 2**63 - 1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def show(app: App, run_id: int, as_json: bool) -> None:

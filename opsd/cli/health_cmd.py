@@ -9,7 +9,7 @@ import click
 from opsd.actions.health.sample import last_deadlocks, record, take_sample
 from opsd.adapters.stores.health import HealthStore
 from opsd.cli import App
-from opsd.cli.common import pass_app
+from opsd.cli.common import Interval, pass_app
 from opsd.context import Context
 from opsd.core.records.health import HealthSample
 from opsd.core.schedule import parse_duration
@@ -18,7 +18,7 @@ from opsd.db.probe import Probe, probe_for
 from opsd.report import health_console, jsonout
 from opsd.report.jsonout import SampleRecorded
 
-WATCH = click.option("--watch", type=click.FloatRange(min=1), metavar="SECONDS",
+WATCH = click.option("--watch", type=Interval(min=1, max=86400), metavar="SECONDS",
                      help="Repeat every SECONDS until Ctrl-C (one probe connection throughout).")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

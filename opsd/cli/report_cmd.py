@@ -10,10 +10,11 @@ import click
 from opsd.actions.jobs import run_job
 from opsd.actions.report.data import previous_month
 from opsd.actions.report.job import make_report, report_job
+from opsd.adapters.files import write_whole
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.jobs import ReportResult
-from opsd.errors import OpsdError, UsageError
+from opsd.errors import UsageError
 from opsd.report.publish import render, to_state_dir
 
 
@@ -51,13 +52,9 @@ def report(app: App, month: str | None, fmt: str, output: Path | None, publish: 
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        for name, svg in extra.items():
-            (output.parent / name).write_text(svg)
-        output.write_text(text)
-    except OSError as e:
-        raise OpsdError(f"cannot write {output}: {e.strerror}") from None
+    for name, svg in extra.items():
+        write_whole(output.parent / name, svg, 0o644)
+    write_whole(output, text, 0o644)
     click.echo(f"wrote {output}" + (f" and {len(extra)} chart(s) beside it" if extra else ""))
 
 

@@ -93,7 +93,8 @@ def _conflicts(immediate: bool, target_lsn: str | None, **kw: object) -> None:
                                              "down cleanly when no process of it is alive.")
 @click.option("--start", is_flag=True, help="Start the restored server and wait until recovery reaches the target.")
 @click.option("--pause", is_flag=True, help="With --start: stay paused at the target instead of promoting.")
-@click.option("--wait-timeout", default=3600, show_default=True, help="Seconds to wait for recovery with --start.")
+@click.option("--wait-timeout", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
+              help="Seconds to wait for recovery with --start.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop; nothing is written anywhere.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (in-place restores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")

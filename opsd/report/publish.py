@@ -9,7 +9,6 @@ from opsd.actions.report.job import Writer
 from opsd.actions.report.rows import MonthReport
 from opsd.adapters import files
 from opsd.context import Context
-from opsd.errors import OpsdError
 from opsd.report import jsonout, monthly
 
 
@@ -39,10 +38,7 @@ def write(ctx: Context, report: MonthReport, directory: Path, formats: list[str]
 
 
 def _put(path: Path, text: str, user: str) -> Path:
-    try:
-        path.write_text(text)
-    except OSError as e:
-        raise OpsdError(f"cannot write {path}: {e.strerror}") from None
+    files.write_whole(path, text)
     files.give_to(path, user)
     return path
 

@@ -91,3 +91,19 @@ def test_work_files_are_written_fresh_never_through_a_link(tmp_path: Path) -> No
     (work / "run2").symlink_to(tmp_path)
     files.fresh_private_dir(work / "run2", _me())
     assert not (work / "run2").is_symlink() and (work / "run2").is_dir()
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    out.write_text("old report\n")
+    files.write_whole(out, "new report \udcff\n")  # a lone surrogate (from undecodable argv) is replaced, not fatal
+    assert out.read_text() == "new report ?\n" and out.stat().st_mode & 0o777 == 0o600
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    (tmp_path / f".planted.{os.getpid()}.tmp").symlink_to(victim)  # the temporary name, planted: never followed
+    with pytest.raises(OpsdError, match=r"cannot write .*planted"):
+        files.write_whole(tmp_path / "planted", "x")
+    assert victim.read_text() == "keep\n"
+    with pytest.raises(OpsdError, match=r"directory .*/missing does not exist"):
+        files.write_whole(tmp_path / "missing" / "r.md", "x")
+    assert not (tmp_path / "missing").exists()

@@ -14,6 +14,8 @@ from opsd.adapters.stores.database import StateDB, decoded
 from opsd.adapters.stores.pending import Journal, Pending
 from opsd.core.records.base import Note, Record
 from opsd.core.records.runs import OUTCOMES, AnyRecord, Outcome, Run, load_details
+from opsd.errors import OpsdError
+from opsd.log import get_logger
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -132,9 +134,15 @@ class History:
 
     def flush(self) -> int:
         """Write the kept runs into the history (raises OpsdError if it still cannot); how many."""
-        waiting = self.journal.waiting()
-        if not waiting:
+        if not self.journal.present():
             return 0
+        waiting = self.journal.waiting()
+        try:
+            rejected = self.journal.set_aside()
+        except (OSError, OpsdError) as e:
+            raise OpsdError(f"cannot set aside the damaged lines of {self.journal.path}: {e}") from None
+        if rejected:
+            get_logger().warning("history.pending_rejected", lines=rejected, path=str(self.journal.rejected_path))
         with self._conn() as c:
             c.execute("BEGIN IMMEDIATE")
             for r in waiting:
