@@ -117,3 +117,9 @@ def parse_history(timeline: int, text: str) -> list[Switch]:
             rows.append((int(parts[0]), parts[1], parts[2] if len(parts) > 2 else ""))
     children = [r[0] for r in rows[1:]] + [timeline]
     return [Switch(child, parent, lsn, reason) for (parent, lsn, reason), child in zip(rows, children, strict=True)]
+
+
+def lsn_to_int(lsn: str) -> int:
+    """A WAL location (``16/B374D848``) as a number, to compare two of them."""
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)

@@ -121,6 +121,33 @@ def test_latest_is_pinned_to_its_transaction_or_the_backup_end() -> None:
     assert any(v.level == OK and "transaction 900" in v.message for v in by_xid.verdicts)
 
 
+def test_a_commit_before_the_newest_backup_is_consistent_is_not_the_latest_point() -> None:
+    """Under load a commit lands in the second pgBackRest records as the backup's end (whole seconds) but before
+    its stop LSN: PostgreSQL refuses to stop there. The latest point is then the backup's end, reached with
+    an immediate target from that backup."""
+    b2 = _backup("B2", T0 + timedelta(minutes=6), T0 + timedelta(minutes=9),
+                 ("000000010000000000000007", "00000001000000000000000A"))
+    b2 = b2.__class__(**{**b2.__dict__, "lsn_stop": "0/A000200"})
+    w = compute_window(_info(B1, b2), SEGS, lambda n: _at(b2.stop + timedelta(seconds=0.5)) if n.endswith("0A")
+                       else None)  # commit LSN 0/A000100, before the stop LSN, yet timed after the stop
+    assert w.latest is not None and w.latest.time == b2.stop and w.latest.commit is None
+    req = Request(target_type="time", target_time=w.latest.time, dest=Path("/r"), port=5499)
+    plan = make_plan(req, _info(B1, b2), w, DestFacts(False, True, 10**12), [])
+    assert plan.pin is not None and plan.pin.target_type == "immediate" and plan.backup == b2
+
+
+def test_a_target_within_the_second_a_backup_ended_uses_the_one_before() -> None:
+    w = compute_window(_info(B1, B2), SEGS, _commit)
+    req = Request(target_type="time", target_time=B2.stop + timedelta(seconds=0.4), dest=Path("/r"), port=5499)
+    safe = make_plan(req, _info(B1, B2), w, DestFacts(False, True, 10**12), [])
+    assert safe.backup == B1 and not any("within a second" in v.message for v in safe.verdicts)
+    only = make_plan(req, _info(B2), compute_window(_info(B2), SEGS, _commit), DestFacts(False, True, 10**12), [])
+    assert only.backup == B2 and any(v.level == WARN and "within a second of backup B2" in v.message
+                                     for v in only.verdicts)
+    later = Request(target_type="time", target_time=B2.stop + timedelta(seconds=1), dest=Path("/r"), port=5499)
+    assert make_plan(later, _info(B1, B2), w, DestFacts(False, True, 10**12), []).backup == B2
+
+
 # --------------------------------------------------------------------------- timelines and archive ids
 def test_history_file_parsing() -> None:
     text = "1\t0/5000000\tno recovery target specified\n\n2\t0/7000000\tbefore 2026-11-30 10:00:00+00\n"

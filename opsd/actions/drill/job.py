@@ -27,7 +27,7 @@ from opsd.actions.drill.plan import (
 )
 from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readable, smoke
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.restore.plan import Plan, Request, make_plan
+from opsd.actions.restore.plan import END_PRECISION, Plan, Request, make_plan
 from opsd.actions.restore.run import start_and_watch
 from opsd.actions.restore.service import Launch, gather_facts, load_window, measured_runs, restore_files
 from opsd.adapters import files, processes
@@ -298,8 +298,15 @@ def _record_recovery(ctx: Context, result: DrillResult, plan: Plan, rec: Restore
     ph.replay_rate = round(rec.replay_rate or 0)
     result.rto_seconds = round((ph.plan_seconds or 0) + (ph.restore_seconds or 0) + (ph.recovery_seconds or 0), 3)
     result.checks.append(CheckResult("recovery", OK, f"{rec.state} after {format_duration(rec.recovery_seconds or 0)}"))
-    result.checks.append(judge_recovery_point(rec.last_replayed_at, target.time,
+    result.checks.append(judge_recovery_point(rec.last_replayed_at, _checked_until(plan, target),
                                               ctx.settings.drill.heartbeat_interval))
+
+
+def _checked_until(plan: Plan, target: Target) -> datetime:
+    """The time the checks hold the copy to. Recovery pinned to a backup's end stops at its consistency point,
+    which pgBackRest dates in whole seconds: somewhere in the second after the recorded stop."""
+    pinned_to_end = plan.pin is not None and plan.pin.target_type == "immediate"
+    return target.time + END_PRECISION if pinned_to_end else target.time
 
 
 def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launch: Launch) -> None:
@@ -316,7 +323,8 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launc
         with connect(s.postgres.dbname) as conn:
             restored = heartbeat_rows(conn, since)
         primary = _primary_heartbeats(ctx, since) if s.opsd.role == "primary" else None
-        result.checks.append(judge_heartbeats(restored, primary, target.time, since, s.drill.heartbeat_interval))
+        result.checks.append(judge_heartbeats(restored, primary, _checked_until(plan, target), since,
+                                              s.drill.heartbeat_interval))
     except OpsdError as e:
         result.checks.append(CheckResult("heartbeat", CRITICAL, f"cannot read the marker rows: {e}"))
     for name, check in (("amcheck", lambda: amcheck(connect, dbs)), ("readable", lambda: readable(connect, dbs))):

@@ -7,7 +7,7 @@ caller through adapters) and measured history. A plan with a ``refuse`` verdict 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from opsd.actions.restore.window import Bound, Interval, Window
@@ -18,7 +18,7 @@ from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Run
 from opsd.core.timeparse import show
 from opsd.core.units import human_bytes
-from opsd.core.wal import SEGMENT_BYTES, Segment, parse_segment
+from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_to_int, parse_segment
 
 OK, WARN, REFUSE = "ok", "warning", "refuse"
 SPACE_MARGIN = 1.10
@@ -112,11 +112,6 @@ def window_text(w: Window) -> str:
     return "; ".join(f"timeline {i.timeline}: {show(i.earliest.time)} .. {show(i.latest.time)}" for i in w.intervals)
 
 
-def lsn_to_int(lsn: str) -> int:
-    hi, lo = lsn.split("/")
-    return (int(hi, 16) << 32) + int(lo, 16)
-
-
 def _choose(req: Request, info: StanzaInfo, w: Window, interval: Interval | None
             ) -> tuple[BackupInfo | None, str, list[Verdict]]:
     usable = {label for i in w.intervals for label in i.backups}
@@ -127,7 +122,9 @@ def _choose(req: Request, info: StanzaInfo, w: Window, interval: Interval | None
         return _asked_for(req, info, backups, usable)
     if not backups:
         return None, "", [Verdict(REFUSE, "no usable backup in the repository")]
-    return _newest_before(req, backups)
+    # a target at the window's end that is a backup's end: recovery stops at that backup's consistency point
+    end = interval.latest.time if interval is not None and interval.latest.commit is None else None
+    return _newest_before(req, backups, end)
 
 
 def _asked_for(req: Request, info: StanzaInfo, backups: list[BackupInfo], usable: set[str]
@@ -145,14 +142,27 @@ def _asked_for(req: Request, info: StanzaInfo, backups: list[BackupInfo], usable
     return b, "asked for with --set", []
 
 
-def _newest_before(req: Request, backups: list[BackupInfo]) -> tuple[BackupInfo | None, str, list[Verdict]]:
+END_PRECISION = timedelta(seconds=1)
+
+
+def _newest_before(req: Request, backups: list[BackupInfo], end: datetime | None = None
+                   ) -> tuple[BackupInfo | None, str, list[Verdict]]:
     """The newest usable backup that ended before the target."""
     if req.target_type == "time" and req.target_time is not None:
-        before = [b for b in backups if b.stop <= req.target_time]
+        t = req.target_time
+        before = [b for b in backups if b.stop <= t]
         if not before:
             return None, "", []  # the window verdict says why
-        b = max(before, key=lambda x: x.stop)
-        return b, f"newest backup that ended before the target (ended {show(b.stop)})", []
+        # pgBackRest records a backup's end in whole seconds: one that "ended" less than a second before the
+        # target may become consistent after a commit the target stops at. An older backup is safe, if any.
+        safe = [b for b in before if b.stop + END_PRECISION <= t or b.stop == end == t]
+        b = max(safe or before, key=lambda x: x.stop)
+        close = [] if safe else [Verdict(WARN, (
+            f"the target is within a second of backup {b.label}'s end ({show(b.stop)}, recorded in whole "
+            "seconds): if a transaction committed in that second before the backup was consistent, PostgreSQL "
+            "refuses to stop there ('requested recovery stop point is before consistent recovery point'); a "
+            "target a second later is safe"))]
+        return b, f"newest backup that ended before the target (ended {show(b.stop)})", close
     if req.target_type == "lsn" and req.target_value:
         target = lsn_to_int(req.target_value)
         before = [b for b in backups if b.lsn_stop and lsn_to_int(b.lsn_stop) <= target]

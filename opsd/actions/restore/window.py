@@ -9,7 +9,16 @@ from datetime import datetime
 
 from opsd.adapters.pgbackrest import BackupInfo, StanzaInfo
 from opsd.adapters.waldump import Commit
-from opsd.core.wal import ArchivedSegment, Gap, Segment, Switch, WalRun, parse_segment, runs_and_gaps
+from opsd.core.wal import (
+    ArchivedSegment,
+    Gap,
+    Segment,
+    Switch,
+    WalRun,
+    lsn_to_int,
+    parse_segment,
+    runs_and_gaps,
+)
 
 COMMIT_LOOKBACK = 8  # segments to read backwards when the newest one holds no commit
 
@@ -105,7 +114,9 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
         oldest = min(backups, key=lambda b: b.stop)
         newest = max(backups, key=lambda b: b.stop)
         latest = _latest(run, commit_at if not current or run.archive_id in ("", current) else lambda _n: None)
-        if latest.time < newest.stop:  # no commit since the newest backup ended: its end is still reachable
+        if latest.time < newest.stop or _before_end(latest, newest):  # no commit archived after the newest
+            # backup's end: that end is the latest point recovery can stop at (a commit before its stop LSN is
+            # not: PostgreSQL refuses a stop before the backup is consistent, whatever the commit's time says)
             latest = Bound(newest.stop, f"stop of backup {newest.label} (no commit after it in the archived WAL)")
         intervals.append(Interval(
             timeline=run.timeline,
@@ -115,6 +126,13 @@ def compute_window(info: StanzaInfo, segments: list[ArchivedSegment],
             wal_first=run.first.segment.name, wal_last=run.last.segment.name,
         ))
     return Window(tuple(intervals), tuple(gaps), tuple(runs), tuple(unusable), tuple(segments), switches)
+
+
+def _before_end(latest: Bound, backup: BackupInfo) -> bool:
+    """The bound's commit lies before the backup's stop LSN. Under load a commit can be written within the
+    second the backup ended (pgBackRest's stop time is in whole seconds) yet before its consistency point."""
+    c = latest.commit
+    return c is not None and bool(backup.lsn_stop) and lsn_to_int(c.lsn) < lsn_to_int(backup.lsn_stop or "0/0")
 
 
 def _latest(run: WalRun, commit_at: Callable[[str], Commit | None]) -> Bound:
