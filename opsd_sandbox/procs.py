@@ -74,3 +74,11 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10) -> N
     except (ProcessLookupError, subprocess.TimeoutExpired):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+
+def nofile(connections: int) -> list[str]:
+    """An argv prefix that lets the command hold ``connections`` sockets and some files: 1000 clients need more
+    than the usual soft limit of 1024 descriptors (util-linux's prlimit; the sandbox runs as root)."""
+    want = max(connections + 256, 1024)
+    return ["prlimit", f"--nofile={want}:{want}", "--"]

@@ -27,6 +27,7 @@ from opsd_sandbox.procs import (
     chown_pg,
     free_port,
     mkdir_pg,
+    nofile,
     port_open,
     run,
     stop_process,
@@ -254,10 +255,11 @@ class Sandbox:
 
     # ------------------------------------------------------------------ PgBouncer
     def start_pgbouncer(self, *, pool_size: int = 2, admin_user: str = "opsd_admin", admin_password: str = "",
-                        pool_mode: str = "session") -> int:
-        """A PgBouncer (run as postgres) in front of the cluster: database 'postgres' with ``pool_size`` server
-        connections; ``admin_user`` may use the admin console. With ``admin_password`` authentication is md5 and
-        clients log in as postgres with the password :data:`PGBOUNCER_CLIENT_PASSWORD`; else trust."""
+                        pool_mode: str = "session", pg_port: int | None = None, max_client_conn: int = 200) -> int:
+        """A PgBouncer (run as postgres) in front of the cluster (or the one on ``pg_port``): database 'postgres'
+        with ``pool_size`` server connections; ``admin_user`` may use the admin console. With ``admin_password``
+        authentication is md5 and clients log in as postgres with the password :data:`PGBOUNCER_CLIENT_PASSWORD`;
+        else trust."""
         d = mkdir_pg(self.root / "pgbouncer", 0o755)
         port = free_port()
         auth = "md5" if admin_password else "trust"
@@ -265,7 +267,8 @@ class Sandbox:
         (d / "users.txt").write_text(f'"postgres" "{client}"\n"{admin_user}" "{admin_password}"\n')
         (d / "pgbouncer.ini").write_text(textwrap.dedent(f"""\
             [databases]
-            postgres = host={self.socket_dir} port={self.pg_port} dbname=postgres user=postgres pool_size={pool_size}
+            postgres = host={self.socket_dir} port={pg_port or self.pg_port} dbname=postgres user=postgres \
+pool_size={pool_size}
             [pgbouncer]
             listen_addr = 127.0.0.1
             listen_port = {port}
@@ -274,13 +277,13 @@ class Sandbox:
             auth_file = {d}/users.txt
             admin_users = {admin_user}
             pool_mode = {pool_mode}
-            max_client_conn = 200
+            max_client_conn = {max_client_conn}
             default_pool_size = {pool_size}
             logfile = {d}/pgbouncer.log
             """))
         for f in ("users.txt", "pgbouncer.ini"):
             chown_pg(d / f, mode=0o600)
-        self._pgbouncer = subprocess.Popen(as_pg(["pgbouncer", str(d / "pgbouncer.ini")]),
+        self._pgbouncer = subprocess.Popen([*nofile(max_client_conn), *as_pg(["pgbouncer", str(d / "pgbouncer.ini")])],
                                            stdout=(d / "out.log").open("ab"), stderr=subprocess.STDOUT,
                                            start_new_session=True)
         wait_for(lambda: port_open(port), timeout=15, what=f"pgbouncer on port {port}")
