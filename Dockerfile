@@ -3,7 +3,10 @@
 #   docker build -t opsd .
 #   docker run --rm -v /etc/opsd:/etc/opsd:ro -v /etc/pgbackrest:/etc/pgbackrest:ro -v opsd-state:/var/lib/opsd \
 #     opsd drill run --target latest
-FROM debian:12-slim
+# Release builds pin the base image by digest (this build machine cannot reach a registry to read it):
+#   docker build --build-arg BASE=debian:12-slim@sha256:<digest of 'docker buildx imagetools inspect debian:12-slim'> .
+ARG BASE=debian:12-slim
+FROM ${BASE}
 
 ARG DEBIAN_FRONTEND=noninteractive
 # Debian's security updates replace exact versions, so packages are not pinned (see .hadolint.yaml).
