@@ -11,6 +11,7 @@ from opsd.adapters.cluster import Layout, detect_layout
 from opsd.adapters.pgbackrest import Base, PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
 from opsd.adapters.stores.runs import History
+from opsd.core.role import NodeRole
 from opsd.db.connection import Connect, factory
 from opsd.settings import Settings
 
@@ -26,6 +27,7 @@ class Context:
     connect: Connect
     history: History
     now: Callable[[], datetime] = field(default=utcnow)
+    role: NodeRole | None = None  # decided by the caller (unit tests); None: asked of Patroni/PostgreSQL per job
 
     @property
     def pgbackrest(self) -> PgBackRest:

@@ -64,6 +64,9 @@ class OpsdSection(_Section):
     # primary: this host runs PostgreSQL (backups, checks, heartbeats, drills).
     # drill: no local primary; only verifies stanzas from the repository (drills, verify), in rotation.
     role: Literal["primary", "drill"] = "primary"
+    # On an HA pair, jobs the standbys run instead of the primary, to spare it (drills restore a copy and
+    # verify reads the whole repository: neither needs the primary). Backups and heartbeats stay on the primary.
+    jobs_on_standby: list[Literal["drill", "verify"]] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -288,6 +291,15 @@ class MetricsSection(_Section):
         return host.strip("[]"), int(port)
 
 
+class PatroniSection(_Section):
+    """Patroni's REST API on this node: the role comes from it (leader or replica, paused or not) instead of
+    pg_is_in_recovery(). Empty: no Patroni."""
+
+    url: str = Field("", pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")  # http://127.0.0.1:8008
+    timeout: PositiveDuration = timedelta(seconds=3)
+    ca_file: Path | None = None  # Patroni's REST API over https with its own CA
+
+
 class DaemonSection(_Section):
     shutdown_timeout: PositiveDuration = timedelta(minutes=15)
 
@@ -305,6 +317,7 @@ class Settings(_Section):
     report: ReportSection = ReportSection()
     alerts: AlertsSection = AlertsSection()
     metrics: MetricsSection = MetricsSection()
+    patroni: PatroniSection = PatroniSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property

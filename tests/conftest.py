@@ -22,6 +22,7 @@ import pytest
 from opsd import settings as settings_mod
 from opsd.adapters.stores.runs import History
 from opsd.context import Context
+from opsd.core.role import NodeRole, Role
 from tests.fakes import FakeRunner
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +57,8 @@ def fake_ctx(settings_factory):  # type: ignore[no-untyped-def]
             raise AssertionError("unit test tried to open a database connection")
 
         return Context(settings=s, runner=runner or FakeRunner(), connect=no_db,
-                       history=History(s.opsd.state_dir, s.opsd.run_as))
+                       history=History(s.opsd.state_dir, s.opsd.run_as),
+                       role=NodeRole(Role.PRIMARY, "test", "a unit test's primary"))
 
     return make
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import structlog
 
+from opsd.actions.role import RoleSkip, require
 from opsd.context import Context
-from opsd.core.records.base import Note, Record
+from opsd.core.records.base import Note, Record, Skipped
 from opsd.core.records.runs import Outcome
+from opsd.core.role import PRIMARY_JOBS
 from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
@@ -122,7 +124,15 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
     started = time.monotonic()
     with structlog.contextvars.bound_contextvars(job=job, run_id=entry.run_id, trigger=trigger):
         try:
+            if job in PRIMARY_JOBS:
+                require(ctx, job)
             result = body()
+        except RoleSkip as e:  # not this node's job: recorded with the role, no alert, exit 0 from the CLI
+            skipped = Skipped(role=str(e.node.role), source=e.node.source, reason=str(e))
+            entry.close(Outcome.SKIPPED, None, skipped)
+            log.info(event_name(job), outcome=Outcome.SKIPPED, reason=str(e), role=str(e.node.role),
+                     duration=round(time.monotonic() - started, 3))
+            return JobOutcome(Outcome.SKIPPED, str(e), skipped)
         except BaseException as e:
             outcome, msg, details = _failure(e)
             entry.close(outcome, msg, details)

@@ -26,7 +26,7 @@ def backup(app: App, backup_type: str, as_json: bool) -> None:
         r = take_backup(ctx, backup_type, on_line=progress if on_terminal() and not as_json else None)
         return JobOutcome(Outcome.OK, r.summary(), r)
 
-    outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)
+    outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)  # a standby's skip prints why, exit 0
     click.echo(jsonout.dump("backup", outcome.details) if as_json else outcome.summary)
 
 

@@ -9,8 +9,10 @@ from opsd.actions.backup.verify import RepositoryDamaged, verify_job
 from opsd.actions.drill.job import DrillFailed, DrillRequest, drill_job
 from opsd.actions.drill.job import clean as clean_scratch
 from opsd.actions.jobs import run_job
+from opsd.actions.role import RoleSkip, require
 from opsd.cli import App
 from opsd.cli.common import pass_app
+from opsd.core.records.base import Skipped
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import VerifyResult
 from opsd.core.timeparse import ACCEPTED, parse_target_time
@@ -51,6 +53,9 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
     except DrillFailed as e:
         click.echo(jsonout.dump("drill-run", e.result) if as_json else drill_console.drill(e.result, "failed"))
         raise
+    if isinstance(outcome.details, Skipped):  # this node's role does not run drills: exit 0
+        click.echo(jsonout.dump("drill-run", outcome.details) if as_json else outcome.summary)
+        return
     assert isinstance(outcome.details, DrillResult)
     click.echo(jsonout.dump("drill-run", outcome.details) if as_json
                else drill_console.drill(outcome.details, outcome.outcome))
@@ -101,7 +106,13 @@ def clean(app: App) -> None:
 @pass_app
 def beat(app: App) -> None:
     """Write one marker row into opsd.heartbeat now (the daemon does this every drill.heartbeat_interval)."""
-    row = heartbeat.write(app.context())
+    ctx = app.context()
+    try:
+        require(ctx, "heartbeat")
+    except RoleSkip as e:
+        click.echo(str(e))
+        return
+    row = heartbeat.write(ctx)
     click.echo(f"heartbeat {row.id} written at {row.written_at.isoformat()} (LSN {row.lsn})")
 
 
@@ -118,6 +129,9 @@ def verify(app: App, backup_set: str | None, stanza: str | None, as_json: bool) 
     except RepositoryDamaged as e:
         click.echo(jsonout.dump("verify", e.result) if as_json else drill_console.verify(e.result))
         raise
+    if isinstance(outcome.details, Skipped):
+        click.echo(jsonout.dump("verify", outcome.details) if as_json else outcome.summary)
+        return
     assert isinstance(outcome.details, VerifyResult)
     click.echo(jsonout.dump("verify", outcome.details) if as_json else drill_console.verify(outcome.details))
 

@@ -14,6 +14,7 @@ from opsd.adapters.files import write_whole
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.jobs import ReportResult
+from opsd.core.records.runs import Outcome
 from opsd.errors import UsageError
 from opsd.report.publish import render, to_state_dir
 
@@ -43,6 +44,8 @@ def report(app: App, month: str | None, fmt: str, output: Path | None, publish: 
     if publish:
         outcome = run_job(ctx, "report", "cli", report_job(ctx, to_state_dir(ctx), year, mon))
         click.echo(outcome.summary)
+        if outcome.outcome == Outcome.SKIPPED:
+            return
         assert isinstance(outcome.details, ReportResult)
         click.echo("\n".join(outcome.details.files + outcome.details.uploaded))
         return

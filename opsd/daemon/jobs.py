@@ -16,6 +16,7 @@ from opsd.actions.drill.plan import pick_stanza
 from opsd.actions.health.sample import sample_job
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
 from opsd.actions.report.job import report_job
+from opsd.actions.role import RoleSkip, require
 from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
 from opsd.core.schedule import Schedule, parse_schedule
@@ -101,6 +102,11 @@ def _verify_stanza(ctx: Context) -> str | None:
 
 
 def beat(ctx: Context) -> str:
+    try:
+        require(ctx, HEARTBEAT)
+    except RoleSkip as e:  # a standby, every minute: not worth more than a debug line
+        get_logger().debug("heartbeat.skipped", reason=str(e))
+        return "skipped"
     try:
         heartbeat.write(ctx)
     except OpsdError as e:

@@ -21,6 +21,7 @@ from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Bound, Interval
 from opsd.actions.status import JobStatus
 from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.core.records.base import Skipped
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
@@ -91,15 +92,15 @@ def status_view(s: JobStatus) -> StatusView:
 
 # command -> the type its --json prints (the key names docs/schemas/<key>.json)
 OUTPUTS: dict[str, Any] = {
-    "backup": BackupResult,
+    "backup": BackupResult | Skipped,
     "info": InfoView,
     "check": CheckReport,
     "window": WindowView,
     "restore": RestoreView,
-    "drill-run": DrillResult,
+    "drill-run": DrillResult | Skipped,
     "drill-list": list[DrillRunView],
     "drill-show": DrillRunView,
-    "verify": VerifyResult,
+    "verify": VerifyResult | Skipped,
     "health-sample": HealthSample,
     "health-recorded": SampleRecorded,
     "health-incidents": list[Incident],

@@ -129,7 +129,7 @@ def test_the_cli_creates_its_state_private_whatever_the_callers_umask(tmp_path: 
 
     state = tmp_path / "state"
     conf = tmp_path / "opsd.toml"
-    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\n')
+    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\nrole = "drill"\n')  # no primary here
     res = subprocess.run([sys.executable, "-m", "opsd", "--config", str(conf), "report", "--publish"],
                          capture_output=True, text=True, preexec_fn=lambda: os.umask(0), check=False)
     assert res.returncode in (0, 1), res.stderr

@@ -5,24 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from opsd.actions.jobs import JobOutcome
+from opsd.actions.role import RoleSkip
 from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
-from opsd.core.records.base import Note
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Outcome
+from opsd.core.role import NodeRole, Role
 from opsd.errors import OpsdError
 
 
-class StandbySkip(OpsdError):
-    """This host is a standby: backups are taken on the primary."""
-
-
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:
-    role = server_role(ctx)
-    if role.in_recovery:
-        raise StandbySkip("skipped: standby (pg_is_in_recovery() is true); backups are taken on the primary",
-                          hint="run opsd backup on the primary")
+    """run_job skipped this on a standby; PostgreSQL is asked again here, at the last moment (a switchover can
+    happen in between), and a standby is still a skip."""
+    if server_role(ctx).in_recovery:
+        raise RoleSkip("skipped: this node became a standby (pg_is_in_recovery() is true): backups run on the "
+                       "primary", NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true"))
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}
@@ -43,10 +41,7 @@ def backup_job(ctx: Context, backup_type: str) -> Callable[[], JobOutcome]:
     """The body the scheduler runs: a standby is a skip, not a failure."""
 
     def body() -> JobOutcome:
-        try:
-            r = take_backup(ctx, backup_type)
-        except StandbySkip as e:
-            return JobOutcome(Outcome.SKIPPED, str(e), Note(reason="standby"))
+        r = take_backup(ctx, backup_type)
         return JobOutcome(Outcome.OK, r.summary(), r)
 
     return body

@@ -42,6 +42,14 @@ class Note(Record):
     """A run with nothing but a hint or a reason (a skip, a failure before the job produced anything)."""
 
 
+class Skipped(Record):
+    """A job this node did not run because of its role (a standby, an undecided role): which role, from what."""
+
+    KIND: ClassVar[str] = "skipped"
+    role: str
+    source: str  # patroni | postgres | config
+
+
 class Unreadable(Record):
     """A saved record that no longer validates (edited by hand, damaged): readers treat it as absent."""
 

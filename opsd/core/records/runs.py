@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError, computed_field
 from pydantic.dataclasses import dataclass
 
-from opsd.core.records.base import Note, Record, Unreadable
+from opsd.core.records.base import Note, Record, Skipped, Unreadable
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import IncidentMoment
 from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
@@ -30,7 +30,8 @@ OUTCOMES = tuple(o.value for o in Outcome)
 R = TypeVar("R", bound=Record)
 
 
-AnyRecord = BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Note | Unreadable
+AnyRecord = (BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Skipped | Note
+             | Unreadable)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Incident:
 
 
 KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
-    Note, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult)}
+    Note, Skipped, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult)}
 _V0_MARK = {"backup": "label", "check": "results", "verify": "items", "restore": "destination", "report": "month",
             "drill": "target_mode"}
 

@@ -1,0 +1,43 @@
+"""Patroni's REST API: ``GET /patroni`` on this node, read only. Plain urllib: one small JSON document."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from opsd.core.role import PatroniState
+from opsd.core.urls import safe_url
+from opsd.errors import OpsdError
+
+
+def node_state(url: str, timeout: float, ca_file: Path | None = None) -> PatroniState:
+    """This node as Patroni sees it. Raises OpsdError (one line, the URL masked) when Patroni does not answer."""
+    where = safe_url(url)
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") \
+        else None
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/patroni", timeout=timeout, context=context) as resp:  # noqa: S310 (http(s) only, validated)
+            data = json.loads(resp.read(1_000_000))
+    except urllib.error.HTTPError as e:  # /patroni answers 200 when Patroni runs; 503 while it cannot decide
+        data = _json(e.read(1_000_000))
+        if not data:
+            raise OpsdError(f"Patroni at {where} answered HTTP {e.code}") from None
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise OpsdError(f"Patroni at {where} did not answer: {reason}") from None
+    if not isinstance(data, dict):
+        raise OpsdError(f"Patroni at {where} answered something that is not its status")
+    timeline = data.get("timeline")
+    return PatroniState(role=str(data.get("role") or "unknown"), state=str(data.get("state") or "unknown"),
+                        paused=bool(data.get("pause")), timeline=timeline if isinstance(timeline, int) else None)
+
+
+def _json(raw: bytes) -> dict[str, object] | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,85 @@
+"""Which role this node plays, decided from what Patroni and PostgreSQL say, and which jobs each role runs.
+
+Pure: the facts are gathered elsewhere (``actions/role.py``). One ``opsd.toml`` serves every node of an HA
+pair; the role is found at each run, so the node that leads after a failover takes the next backup by itself.
+A node whose role cannot be decided runs nothing that writes to the repository, and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    STANDBY = "standby"
+    UNKNOWN = "unknown"
+    DRILL_HOST = "drill host"
+
+
+@dataclass(frozen=True)
+class PatroniState:
+    """What Patroni's REST API (``GET /patroni``) says of this node."""
+
+    role: str  # primary (master before Patroni 3), replica, standby_leader, demoted, uninitialized...
+    state: str  # running, starting, stopped, ...
+    paused: bool  # maintenance mode: Patroni does not fail over
+    timeline: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeRole:
+    role: Role
+    source: str  # patroni | postgres | config
+    why: str
+    paused: bool = False
+
+    def describe(self) -> str:
+        return f"{self.role} ({self.why})"
+
+
+PATRONI_LEADERS = frozenset({"primary", "master"})
+PATRONI_FOLLOWERS = frozenset({"replica", "standby_leader", "standby-leader", "sync_standby"})
+# jobs that write to the repository, or speak for the cluster: the primary's (or a drill host's)
+PRIMARY_JOBS = frozenset({"backup-full", "backup-diff", "backup-incr", "heartbeat", "drill", "verify", "report"})
+MOVABLE_JOBS = ("drill", "verify")  # an operator may move these to the standbys to spare the primary
+
+
+def decide(*, patroni_url: str, patroni: PatroniState | None, patroni_error: str | None,
+           in_recovery: bool | None, pg_error: str | None) -> NodeRole:
+    """Patroni's answer when ``[patroni] url`` is set (checked against PostgreSQL's), else PostgreSQL's."""
+    if patroni_url:
+        if patroni is None:
+            return NodeRole(Role.UNKNOWN, "patroni", f"Patroni at {patroni_url} did not answer: {patroni_error}")
+        said = f"Patroni: {patroni.role}, {patroni.state}" + (", paused" if patroni.paused else "")
+        if patroni.state != "running":
+            return NodeRole(Role.UNKNOWN, "patroni", said, patroni.paused)
+        if patroni.role in PATRONI_LEADERS:
+            if in_recovery:  # promotion under way, or Patroni and PostgreSQL disagree: wait for both to agree
+                return NodeRole(Role.UNKNOWN, "patroni", f"{said}, but PostgreSQL is still in recovery",
+                                patroni.paused)
+            return NodeRole(Role.PRIMARY, "patroni", said, patroni.paused)
+        if patroni.role in PATRONI_FOLLOWERS:
+            return NodeRole(Role.STANDBY, "patroni", said, patroni.paused)
+        return NodeRole(Role.UNKNOWN, "patroni", said, patroni.paused)
+    if in_recovery is None:
+        return NodeRole(Role.UNKNOWN, "postgres", f"PostgreSQL did not answer: {pg_error}")
+    if in_recovery:
+        return NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true")
+    return NodeRole(Role.PRIMARY, "postgres", "pg_is_in_recovery() is false")
+
+
+def skip_reason(job: str, node: NodeRole, on_standby: Sequence[str]) -> str | None:
+    """Why ``job`` does not run on this node, or None when it does. ``check`` and health sampling run on every
+    node (each answers about itself)."""
+    if node.role == Role.DRILL_HOST or job not in PRIMARY_JOBS:
+        return None
+    if node.role == Role.UNKNOWN:
+        return f"role unknown ({node.why}): nothing that writes to the repository runs until it is decided"
+    if node.role == Role.PRIMARY:
+        return f"{job} runs on the standbys ([opsd] jobs_on_standby)" if job in on_standby else None
+    if job in on_standby:
+        return None
+    return f"this node is a standby ({node.why}): {job} runs on the primary"

@@ -1,0 +1,154 @@
+"""One opsd.toml on both nodes of a streaming pair (issue 15, part 1), on a real standby made with
+``pg_basebackup -R``: the primary's backup lands, the standby's is a skip recorded with its role (exit 0, no
+alert), a drill or a heartbeat asked of the standby is a skip too; with ``[patroni] url`` Patroni's answer
+decides (a fake REST API here), and a role that cannot be decided writes nothing to the repository."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsd.adapters.stores.runs import History
+from opsd.core.records.base import Skipped
+from opsd_sandbox import Sandbox
+from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
+from tests.conftest import opsd
+from tests.integration.helpers import PG_BIN, Cluster
+
+pytestmark = pytest.mark.integration
+
+
+class Standby:
+    """A streaming standby of ``primary`` with the same stanza: its own port, data directory, pgbackrest.conf
+    (pg1 = this node) and state directory, as the second node of a pair would have."""
+
+    def __init__(self, primary: Cluster) -> None:
+        sb = primary.sb
+        self.sb, self.port, self.pgdata = sb, free_port(), sb.root / f"{primary.name}-standby-data"
+        self.state = sb.root / f"{primary.name}-standby-state"
+        mkdir_pg(self.pgdata, 0o700)
+        run(as_pg([str(PG_BIN / "pg_basebackup"), "-h", str(sb.socket_dir), "-p", str(primary.port), "-U",
+                   "postgres", "-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast"]), timeout=300)
+        with (self.pgdata / "postgresql.conf").open("a") as f:
+            f.write(f"port = {self.port}\n")
+        self.pgbr = sb.write_pgbackrest_conf(path=sb.root / f"pgbackrest-{primary.name}-standby.conf",
+                                             stanza=primary.name, pg_path=self.pgdata, pg_port=self.port)
+        mkdir_pg(self.state, 0o750)
+        self.conf = sb.root / f"opsd-{primary.name}-standby.toml"
+        self.write_conf()
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-l", str(sb.root / "pglog" / "standby.log"),
+                   "-w", "start"]))
+
+    def write_conf(self, extra: str = "") -> None:
+        self.conf.write_text(self.sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=self.pgbr.stem.split("-")[1],
+                                               data_dir=self.pgdata, pg_port=self.port, state_dir=self.state,
+                                               extra=extra))
+        self.conf.chmod(0o644)
+
+    def stop(self) -> None:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]), check=False)
+
+
+@pytest.fixture(scope="module")
+def pair(stack: Sandbox) -> Iterator[tuple[Cluster, Standby]]:
+    primary = Cluster(stack, "pair")
+    primary.initdb()
+    standby = None
+    try:
+        assert opsd(primary.conf, "setup", "--restart").returncode == 0
+        standby = Standby(primary)
+        yield primary, standby
+    finally:
+        if standby is not None:
+            standby.stop()
+        primary.stop_quietly()
+
+
+@pytest.fixture
+def patroni() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A stand-in for Patroni's REST API: GET /patroni answers what the test sets."""
+    answer: dict[str, Any] = {"role": "primary", "state": "running", "pause": False}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(answer).encode()
+            self.send_response(200 if self.path == "/patroni" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}", answer
+    srv.shutdown()
+
+
+def _last(state: Path, job: str) -> Any:
+    return History(state, "postgres").last(job)
+
+
+def test_one_config_on_both_nodes_one_backup_lands(pair: tuple[Cluster, Standby]) -> None:
+    primary, standby = pair
+    before = primary.labels()
+    res = opsd(standby.conf, "backup", "--type", "full", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["role"] == "standby" and "runs on the primary" in out["reason"], out
+    run_ = _last(standby.state, "backup-full")
+    assert run_.outcome == "skipped" and isinstance(run_.details, Skipped) and run_.details.role == "standby"
+    assert "job.backup-full" not in opsd(standby.conf, "status").stdout + res.stderr  # no alert was raised
+    assert primary.labels() == before  # the standby wrote nothing to the repository
+
+    res = opsd(primary.conf, "backup", "--type", "full")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(primary.labels()) == len(before) + 1
+
+    for args in (["drill", "run", "--target", "latest"], ["drill", "heartbeat"], ["verify"]):
+        res = opsd(standby.conf, *args)
+        assert res.returncode == 0 and "skipped: this node is a standby" in res.stdout, (args, res.stderr[-1500:])
+    assert not (standby.state / "scratch").exists() or not any((standby.state / "scratch").glob("drill-*"))
+
+
+def test_patroni_decides_and_an_undecided_role_writes_nothing(pair: tuple[Cluster, Standby],
+                                                              patroni: tuple[str, dict[str, Any]]) -> None:
+    primary, _standby = pair
+    url, answer = patroni
+    conf = primary.write_conf(primary.sb.root / "opsd-pair-patroni.toml", extra=f'\n[patroni]\nurl = "{url}"\n')
+    before = primary.labels()
+    answer["role"] = "replica"  # Patroni says this node no longer leads: its backup is a skip
+    res = opsd(conf, "backup", "--type", "full")
+    assert res.returncode == 0 and "standby (Patroni: replica, running)" in res.stdout, res.stdout + res.stderr
+    answer.update(role="primary", state="starting")
+    res = opsd(conf, "backup", "--type", "full")
+    assert res.returncode == 0 and "role unknown (Patroni: primary, starting)" in res.stdout, res.stdout
+    dead = primary.write_conf(primary.sb.root / "opsd-pair-dead.toml",
+                              extra=f'\n[patroni]\nurl = "http://127.0.0.1:{free_port()}"\n')
+    res = opsd(dead, "backup", "--type", "full")
+    assert res.returncode == 0 and "role unknown" in res.stdout and "did not answer" in res.stdout, res.stdout
+    assert primary.labels() == before
+    answer.update(role="primary", state="running")
+    assert opsd(conf, "backup", "--type", "incr").returncode == 0
+    assert len(primary.labels()) == len(before) + 1
+
+
+def test_drills_moved_to_the_standby_spare_the_primary(pair: tuple[Cluster, Standby]) -> None:
+    primary, standby = pair
+    conf = primary.write_conf(primary.sb.root / "opsd-pair-moved.toml")
+    conf.write_text(conf.read_text().replace("[opsd]\n", '[opsd]\njobs_on_standby = ["drill"]\n', 1))
+    res = opsd(conf, "drill", "run", "--target", "latest")
+    assert res.returncode == 0 and "runs on the standbys" in res.stdout, res.stdout + res.stderr[-1000:]
+    standby.conf.write_text(standby.conf.read_text().replace("[opsd]\n", '[opsd]\njobs_on_standby = ["drill"]\n', 1))
+    if not primary.labels():  # the tests of this module run in any order
+        assert opsd(primary.conf, "backup", "--type", "full").returncode == 0
+    res = opsd(standby.conf, "drill", "run", "--target", "latest", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["passed"]
