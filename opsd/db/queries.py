@@ -72,6 +72,12 @@ class ServerRow:
 
 
 @dataclass(frozen=True)
+class TimelineRow:
+    checkpoint_timeline: int
+    wal_timeline: int
+
+
+@dataclass(frozen=True)
 class SettingRow:
     name: str
     setting: str

@@ -19,7 +19,7 @@ from opsd.core.records.base import Skipped
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
 from tests.conftest import opsd
-from tests.integration.helpers import PG_BIN, Cluster
+from tests.integration.helpers import PG_BIN, Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,8 @@ class Standby:
             f.write(f"port = {self.port}\n")
         self.pgbr = sb.write_pgbackrest_conf(path=sb.root / f"pgbackrest-{primary.name}-standby.conf",
                                              stanza=primary.name, pg_path=self.pgdata, pg_port=self.port)
+        auto = self.pgdata / "postgresql.auto.conf"  # on real hosts the paths are the same on both nodes:
+        auto.write_text(auto.read_text().replace(str(primary.pgbr), str(self.pgbr)))  # archive with this one
         mkdir_pg(self.state, 0o750)
         self.conf = sb.root / f"opsd-{primary.name}-standby.toml"
         self.write_conf()
@@ -50,6 +52,13 @@ class Standby:
                                                data_dir=self.pgdata, pg_port=self.port, state_dir=self.state,
                                                extra=extra))
         self.conf.chmod(0o644)
+
+    def psql(self, sql: str) -> str:
+        return run(as_pg([str(PG_BIN / "psql"), "-h", str(self.sb.socket_dir), "-p", str(self.port), "-XAtc",
+                          sql])).stdout.strip()
+
+    def promote(self) -> None:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-w", "promote"]))
 
     def stop(self) -> None:
         run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]), check=False)
@@ -152,3 +161,33 @@ def test_drills_moved_to_the_standby_spare_the_primary(pair: tuple[Cluster, Stan
     res = opsd(standby.conf, "drill", "run", "--target", "latest", "--json", timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout)["passed"]
+
+
+def test_a_backup_right_after_a_promotion(stack: Sandbox) -> None:
+    """A failover's new primary has not checkpointed on its new timeline yet: pgBackRest would refuse ('WAL
+    timeline 2 does not match pg_control timeline 1'); opsd checkpoints first and the backup lands."""
+    old = Cluster(stack, "promo")
+    old.initdb()
+    new = None
+    try:
+        assert opsd(old.conf, "setup", "--restart").returncode == 0
+        assert opsd(old.conf, "backup", "--type", "full").returncode == 0
+        old.psql("alter system set checkpoint_timeout = '1h'")  # the checkpoint after the promotion is spread
+        old.psql("select pg_reload_conf()")  # over most of an hour: dirty pages keep it from ending soon
+        old.psql("create table stock as select g as id, md5(g::text) as ref from generate_series(1, 200000) g")
+        new = Standby(old)
+        old.psql("update stock set ref = ref || 'x'")  # replayed by the standby: dirty buffers there
+        lsn = old.psql("select pg_current_wal_lsn()")
+        wait_until(lambda: new.psql(f"select pg_last_wal_replay_lsn() >= '{lsn}'") == "t", timeout=60,
+                   what="the standby to replay the update")
+        old.stop_quietly()  # the primary is lost
+        new.promote()
+        assert new.psql("select timeline_id from pg_control_checkpoint()") == "1"  # not checkpointed yet
+        res = opsd(new.conf, "backup", "--type", "full")
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert "backup.checkpoint" in res.stderr and "promoted to timeline 2" in res.stderr
+        assert len(old.labels()) == 2
+    finally:
+        if new is not None:
+            new.stop()
+        old.stop_quietly()

@@ -12,7 +12,10 @@ from opsd.context import Context
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Outcome
 from opsd.core.role import NodeRole, Role
+from opsd.db.connection import checkpoint
+from opsd.db.queries import TimelineRow, fetch_one
 from opsd.errors import OpsdError
+from opsd.log import get_logger
 
 
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:
@@ -21,6 +24,7 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
     if server_role(ctx).in_recovery:
         raise RoleSkip("skipped: this node became a standby (pg_is_in_recovery() is true): backups run on the "
                        "primary", NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true"))
+    _checkpoint_after_promotion(ctx)
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}
@@ -35,6 +39,17 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
         repo_size=b.repo_size, repo_delta=b.repo_delta, duration=res.duration,
         wal_start=b.wal_start, wal_stop=b.wal_stop,
     )
+
+
+def _checkpoint_after_promotion(ctx: Context) -> None:
+    """Right after a promotion (Patroni's, pg_ctl's), until the first checkpoint on the new timeline, pgBackRest
+    refuses to back up ('WAL timeline 2 does not match pg_control timeline 1'): checkpoint first."""
+    with ctx.connect() as conn:
+        t = fetch_one(conn, "timelines", TimelineRow)
+        if t.checkpoint_timeline != t.wal_timeline:
+            get_logger().info("backup.checkpoint", reason=f"promoted to timeline {t.wal_timeline}; the last "
+                                                           f"checkpoint is on timeline {t.checkpoint_timeline}")
+            checkpoint(conn)
 
 
 def backup_job(ctx: Context, backup_type: str) -> Callable[[], JobOutcome]:
