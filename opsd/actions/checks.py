@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
+from opsd.actions.restore.service import load_timelines
 from opsd.adapters import s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.stores.health import HealthStore
@@ -20,13 +21,16 @@ from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, NewestBackup, RepositoryFacts
 from opsd.core.records.runs import Outcome, Run
+from opsd.core.timeparse import show
 from opsd.core.units import format_duration
+from opsd.core.wal import divergences
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 
 TS = "%Y-%m-%d %H:%M:%S%z"
 ARCHIVE_SETTINGS = ["archive_mode", "archive_command", "wal_level"]
 ENDPOINT = "repository.endpoint"
+TIMELINES = "archive.timelines"
 
 
 @dataclass
@@ -148,6 +152,29 @@ def judge_endpoint(p: EndpointProbe, latency_limit: float) -> CheckResult:
     return CheckResult(ENDPOINT, OK, f"S3 endpoint {p.endpoint}: {p.requests} requests, {median}", details)
 
 
+def check_timelines(ctx: Context, st: _State) -> CheckResult:
+    """The split-brain guard: WAL of an older timeline archived after a newer timeline branched off it means a
+    former primary came back on its own (not rewound, not a standby) and both write to the repository."""
+    t = load_timelines(ctx, st.info)
+    mine = [a for a in t.segments if not t.archive_id or a.archive_id in ("", t.archive_id)]
+    found = divergences(mine, t.switches, t.branched_at)
+    newest = max((a.segment.timeline for a in mine), default=1)
+    details: dict[str, JsonValue] = {"timeline": newest, "switches": [
+        {"timeline": sw.timeline, "parent": sw.parent, "lsn": sw.lsn} for sw in t.switches]}
+    if found:
+        what = "; ".join(f"timeline {d.switch.parent} is still archived after timeline {d.switch.timeline} "
+                         f"branched off it at {d.switch.lsn} ({show(d.branched_at)}): segment {d.segment.name} "
+                         f"archived {show(d.archived_at)}" for d in found)
+        return CheckResult(TIMELINES, CRITICAL, f"split brain: {what}. A former primary is running on its own "
+                                                "and both write to the repository: stop it, then rejoin it as a "
+                                                "standby (pg_rewind; with Patroni: patronictl reinit)", details)
+    if not t.switches:
+        return CheckResult(TIMELINES, OK, f"timeline {newest}, no switch in the archive", details)
+    last = t.switches[-1]
+    return CheckResult(TIMELINES, OK, f"timeline {newest}; last switch: {last.parent} -> {last.timeline} at "
+                                      f"{last.lsn}; nothing archived on an older timeline since", details)
+
+
 def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:
     """Newest backup that satisfies each enabled schedule, against that schedule's period plus grace.
     A full satisfies a diff schedule, a full or diff an incr schedule."""
@@ -249,10 +276,10 @@ def run_checks(ctx: Context) -> CheckReport:
     steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
         ("postgres", check_postgres), ("archive.settings", check_archive_settings),
         ("archive.archiver", check_archiver), ("repository", check_repository), (ENDPOINT, check_endpoint),
-        ("pgbackrest.check", check_pgbackrest),
+        (TIMELINES, check_timelines), ("pgbackrest.check", check_pgbackrest),
     ]
     if ctx.settings.opsd.role == "drill":
-        steps = [("repository", check_repository), (ENDPOINT, check_endpoint)]
+        steps = [("repository", check_repository), (ENDPOINT, check_endpoint), (TIMELINES, check_timelines)]
     for name, fn in steps:
         if name.startswith("archive.") and st.server is None:
             results.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))

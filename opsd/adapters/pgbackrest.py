@@ -353,6 +353,7 @@ def _segments(data: dict[str, Any]) -> list[ArchivedSegment]:
 class HistoryFile:
     archive_id: str
     timeline: int
+    archived_at: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -365,5 +366,5 @@ def _history_files(data: dict[str, Any]) -> list[HistoryFile]:
     for path, meta in data.items():
         parts = path.split("/")
         if meta.get("type") == "file" and len(parts) == 2 and re.fullmatch(r"[0-9A-F]{8}\.history", parts[1]):
-            out.append(HistoryFile(parts[0], int(parts[1][:8], 16)))
+            out.append(HistoryFile(parts[0], int(parts[1][:8], 16), _ts(meta.get("time"))))
     return out

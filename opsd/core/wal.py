@@ -123,3 +123,34 @@ def lsn_to_int(lsn: str) -> int:
     """A WAL location (``16/B374D848``) as a number, to compare two of them."""
     hi, lo = lsn.split("/")
     return (int(hi, 16) << 32) + int(lo, 16)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """WAL of an older timeline archived after a newer timeline branched off it: a former primary is still
+    writing on its own (split brain)."""
+
+    switch: Switch
+    segment: Segment  # the newest segment of the parent timeline past the switch point
+    archived_at: datetime
+    branched_at: datetime  # when the newer timeline's .history file was archived
+
+
+def divergences(segments: list[ArchivedSegment], switches: tuple[Switch, ...],
+                history_times: dict[int, datetime]) -> list[Divergence]:
+    """For each switch, the parent timeline's segments from the one holding the switch point on, archived after
+    the child's ``.history`` file. The parent's segments archived before the promotion are not a divergence
+    (a failover leaves them behind); the segment holding the switch point is completed, and archived, only by
+    a former primary that runs as a primary again (the new one archives its copy as ``.partial``)."""
+    out = []
+    for sw in switches:
+        branched = history_times.get(sw.timeline)
+        if branched is None:
+            continue
+        point = lsn_to_int(sw.lsn) // SEGMENT_BYTES
+        late = [a for a in segments if a.segment.timeline == sw.parent and a.segment.segno >= point
+                and a.archived_at > branched]
+        if late:
+            newest = max(late, key=lambda a: a.segment.segno)
+            out.append(Divergence(sw, newest.segment, newest.archived_at, branched))
+    return out

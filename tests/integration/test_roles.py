@@ -163,9 +163,15 @@ def test_drills_moved_to_the_standby_spare_the_primary(pair: tuple[Cluster, Stan
     assert json.loads(res.stdout)["passed"]
 
 
-def test_a_backup_right_after_a_promotion(stack: Sandbox) -> None:
+def _timelines(conf: Path) -> dict[str, Any]:
+    res = opsd(conf, "check", "--json")
+    return {r["name"]: r for r in json.loads(res.stdout)["results"]}["archive.timelines"]  # type: ignore[no-any-return]
+
+
+def test_after_a_failover_a_backup_at_once_and_the_split_brain_guard(stack: Sandbox) -> None:
     """A failover's new primary has not checkpointed on its new timeline yet: pgBackRest would refuse ('WAL
-    timeline 2 does not match pg_control timeline 1'); opsd checkpoints first and the backup lands."""
+    timeline 2 does not match pg_control timeline 1'); opsd checkpoints first and the backup lands. Then the
+    old primary comes back on its own and archives on timeline 1 again: check goes critical, naming both."""
     old = Cluster(stack, "promo")
     old.initdb()
     new = None
@@ -187,6 +193,14 @@ def test_a_backup_right_after_a_promotion(stack: Sandbox) -> None:
         assert res.returncode == 0, res.stderr[-2000:]
         assert "backup.checkpoint" in res.stderr and "promoted to timeline 2" in res.stderr
         assert len(old.labels()) == 2
+        ok = _timelines(new.conf)
+        assert ok["status"] == "ok" and "1 -> 2" in ok["message"], ok
+        old.ctl("start")  # not rewound, not a standby: a lone primary on timeline 1
+        old.psql("insert into stock values (0, 'lone'); select pg_switch_wal()")
+        bad = wait_until(lambda: (t := _timelines(new.conf))["status"] == "critical" and t, timeout=90,
+                         what="check to see timeline 1 archived after the switch")
+        assert "split brain: timeline 1 is still archived after timeline 2 branched off it" in bad["message"]
+        assert opsd(new.conf, "check").returncode == 1
     finally:
         if new is not None:
             new.stop()

@@ -16,7 +16,7 @@ from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence, detect_layout, layout_problems
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.core.timeparse import parse_target_time
-from opsd.core.wal import ArchivedSegment, Switch, parse_history, parse_segment, runs_and_gaps
+from opsd.core.wal import ArchivedSegment, Switch, divergences, parse_history, parse_segment, runs_and_gaps
 from opsd.errors import ConfigError, UsageError
 from tests.unit.test_restore_pure import B1, B2, LAST_COMMIT, SEGS, T0, _at, _backup, _commit, _info
 
@@ -286,3 +286,23 @@ def test_a_zombie_is_not_a_live_process() -> None:
     finally:
         child.wait()
     assert alive(os.getpid())
+
+
+def test_wal_archived_on_an_old_timeline_after_a_switch_is_a_split_brain() -> None:
+    switch = Switch(2, 1, "0/5000028", "no recovery target specified")  # timeline 2 branched in segment 5
+    branched = T0 + timedelta(minutes=10)
+
+    def seg(tl: int, segno: int, minute: int) -> ArchivedSegment:
+        s = parse_segment(f"{tl:08X}00000000{segno:08X}")
+        assert s is not None
+        return ArchivedSegment(s, 1, T0 + timedelta(minutes=minute))
+
+    failover = [seg(1, n, n) for n in range(1, 7)] + [seg(2, 5, 11), seg(2, 6, 12)]  # 1/6: before the switch
+    assert divergences(failover, (switch,), {2: branched}) == []
+    lone = [*failover, seg(1, 7, 15)]  # the old primary came back on its own and keeps archiving
+    [d] = divergences(lone, (switch,), {2: branched})
+    assert (d.switch, d.segment.name, d.branched_at) == (switch, "000000010000000000000007", branched)
+    assert divergences([*failover, seg(1, 4, 15)], (switch,), {2: branched}) == []  # before the switch: a lag
+    [d] = divergences([*failover, seg(1, 5, 15)], (switch,), {2: branched})  # completed by a lone old primary
+    assert d.segment.name == "000000010000000000000005"
+    assert divergences(lone, (switch,), {}) == []  # no .history time: nothing to compare with

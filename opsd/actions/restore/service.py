@@ -7,10 +7,12 @@ cluster is proven stopped and moves the old data directory aside instead of dele
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
@@ -19,12 +21,12 @@ from opsd.adapters import files, sockets
 from opsd.adapters.cluster import stop_evidence
 from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
-from opsd.adapters.waldump import archive_reader
+from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Run
 from opsd.core.timeparse import pgbackrest_target
-from opsd.core.wal import Switch, parse_history
+from opsd.core.wal import ArchivedSegment, Switch, parse_history
 from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
 
@@ -32,20 +34,45 @@ from opsd.log import get_logger
 def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
     """Read the repository (info, WAL listing, timeline history) and the last commit from the newest archived
     WAL of each timeline."""
-    pgbr = ctx.pgbackrest
-    info = pgbr.info()
-    segments, histories = pgbr.archive_listing()
-    pg = ctx.settings.postgres
-    with archive_reader(pgbr, ctx.runner, pg.bin_dir, ctx.settings.opsd.state_dir, ctx.settings.opsd.run_as) as rd:
-        switches: dict[int, Switch] = {}
-        current = info.current_archive_id
-        for h in sorted(histories, key=lambda x: x.timeline):
-            text = rd.text(h.name) if h.archive_id == current else None
-            if text is not None:
-                switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, text))
-        window = compute_window(info, segments, rd.last_commit,
-                                tuple(sorted(switches.values(), key=lambda x: x.timeline)))
+    info = ctx.pgbackrest.info()
+    with _reader(ctx) as rd:
+        timelines = _timelines(ctx, info, rd)
+        window = compute_window(info, timelines.segments, rd.last_commit, timelines.switches)
     return info, window
+
+
+@dataclass(frozen=True)
+class Timelines:
+    segments: list[ArchivedSegment]
+    switches: tuple[Switch, ...]  # from the archived .history files of the current archive id
+    branched_at: dict[int, datetime]  # when each timeline's .history file was archived
+    archive_id: str | None  # the current one: its segments are the ones the switches speak of
+
+
+def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
+    """The WAL listing and the timeline switches, without reading any WAL (for check's split-brain guard)."""
+    info = info or ctx.pgbackrest.info()
+    with _reader(ctx) as rd:
+        return _timelines(ctx, info, rd)
+
+
+def _reader(ctx: Context) -> contextlib.AbstractContextManager[ArchiveReader]:
+    pg, o = ctx.settings.postgres, ctx.settings.opsd
+    return archive_reader(ctx.pgbackrest, ctx.runner, pg.bin_dir, o.state_dir, o.run_as)
+
+
+def _timelines(ctx: Context, info: StanzaInfo, rd: ArchiveReader) -> Timelines:
+    segments, histories = ctx.pgbackrest.archive_listing()
+    switches: dict[int, Switch] = {}
+    current = info.current_archive_id
+    branched = {}
+    for h in sorted(histories, key=lambda x: x.timeline):
+        text = rd.text(h.name) if h.archive_id == current else None
+        if text is not None:
+            switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, text))
+            if h.archived_at is not None:
+                branched[h.timeline] = h.archived_at
+    return Timelines(segments, tuple(sorted(switches.values(), key=lambda x: x.timeline)), branched, current)
 
 
 def gather_facts(ctx: Context, req: Request) -> DestFacts:
