@@ -38,6 +38,7 @@ def markers(ready_stack: Sandbox) -> dict[str, str]:
     """A full backup, then marker rows committed one by one with the time noted between them."""
     sb = ready_stack
     assert opsd(sb.opsd_conf, "backup", "--type", "full").returncode == 0
+    time.sleep(1.1)  # T more than a second after the backup's end (recorded in whole seconds): no warning
     sb.psql("create table if not exists marker(id int primary key, batch text)")
     sb.psql("truncate marker")
     for i in range(1, 4):
