@@ -298,6 +298,7 @@ class PatroniSection(_Section):
     url: str = Field("", pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")  # http://127.0.0.1:8008
     timeout: PositiveDuration = timedelta(seconds=3)
     ca_file: Path | None = None  # Patroni's REST API over https with its own CA
+    check_every: PositiveDuration = timedelta(seconds=10)  # during a backup: a node that lost the lead stops it
 
 
 class DaemonSection(_Section):

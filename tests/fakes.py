@@ -34,3 +34,6 @@ class FakeRunner:
 
     def cancel_all(self) -> None:
         self.cancelled = True
+
+    def stop_running(self, last_arg: str) -> int:
+        return 0

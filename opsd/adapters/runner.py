@@ -57,6 +57,8 @@ class Runner(Protocol):
 
     def cancel_all(self) -> None: ...
 
+    def stop_running(self, last_arg: str) -> int: ...
+
 
 def user_prefix(run_as: str | None, euid: int | None = None) -> list[str]:
     """``runuser -u USER --`` when we are root and must act as another user, else nothing."""
@@ -185,6 +187,17 @@ class ProcessRunner:
             procs = list(self._procs)
         for p in procs:
             self._kill(p)
+
+
+    def stop_running(self, last_arg: str) -> int:
+        """Stop the running commands whose last argument is ``last_arg`` (``backup``: pgBackRest's backup), and
+        only them; later runs are not refused. How many."""
+        with self._lock:
+            procs = [p for p in self._procs if isinstance(p.args, list | tuple) and p.args and
+                     str(p.args[-1]) == last_arg]
+        for p in procs:
+            self._kill(p)
+        return len(procs)
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:

@@ -19,6 +19,7 @@ from opsd.core.records.base import Skipped
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
 from tests.conftest import opsd
+from tests.faults.helpers import start_copying
 from tests.integration.helpers import PG_BIN, Cluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -147,6 +148,27 @@ def test_patroni_decides_and_an_undecided_role_writes_nothing(pair: tuple[Cluste
     answer.update(role="primary", state="running")
     assert opsd(conf, "backup", "--type", "incr").returncode == 0
     assert len(primary.labels()) == len(before) + 1
+
+
+def test_a_backup_on_a_node_that_loses_the_lead_is_stopped(pair: tuple[Cluster, Standby],
+                                                          patroni: tuple[str, dict[str, Any]]) -> None:
+    primary, _standby = pair
+    url, answer = patroni
+    conf = primary.write_conf(primary.sb.root / "opsd-pair-watch.toml",
+                              extra=f'\n[patroni]\nurl = "{url}"\ncheck_every = "1s"\n')
+    primary.psql("create table if not exists bulk as select g, repeat(md5(g::text), 12) as pad "
+                 "from generate_series(1, 300000) g")  # a backup of some seconds
+    before = primary.labels()
+    proc = start_copying(primary.sb.root / "pgbr" / "log" / f"{primary.name}-backup.log", conf)
+    answer["role"] = "replica"  # Patroni gave the leader lock away while the backup copies files
+    _out, err = proc.communicate(timeout=300)
+    answer["role"] = "primary"
+    assert proc.returncode == 1, err[-2000:]
+    assert "backup stopped: this node lost the leader role during the backup (Patroni: replica" in err, err[-2000:]
+    run_ = History(primary.state, "postgres").last("backup-full")
+    assert run_ is not None and run_.outcome == "interrupted", run_
+    assert primary.labels() == before  # nothing partial is listed
+    assert opsd(conf, "backup", "--type", "full").returncode == 0  # leading again: the next one lands
 
 
 def test_drills_moved_to_the_standby_spare_the_primary(pair: tuple[Cluster, Standby]) -> None:

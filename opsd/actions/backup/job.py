@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from opsd.actions.jobs import JobOutcome
-from opsd.actions.role import RoleSkip
+from opsd.actions.role import RoleSkip, node_role
 from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
@@ -14,7 +15,7 @@ from opsd.core.records.runs import Outcome
 from opsd.core.role import NodeRole, Role
 from opsd.db.connection import checkpoint
 from opsd.db.queries import TimelineRow, fetch_one
-from opsd.errors import OpsdError
+from opsd.errors import CommandCancelled, CommandError, OpsdError
 from opsd.log import get_logger
 
 
@@ -28,7 +29,12 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}
-        res = pgbr.backup(backup_type, on_line=on_line)
+        with RoleWatch(ctx) as watch:
+            try:
+                res = pgbr.backup(backup_type, on_line=on_line)
+            except CommandError:
+                watch.raise_if_lost()
+                raise
         after = pgbr.info()
     new = [b for b in after.backups if b.label not in before]
     if not new:
@@ -39,6 +45,43 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
         repo_size=b.repo_size, repo_delta=b.repo_delta, duration=res.duration,
         wal_start=b.wal_start, wal_stop=b.wal_stop,
     )
+
+
+class RoleWatch:
+    """While a backup runs on a Patroni node, ask the role again every ``[patroni] check_every``: a node that
+    lost the leader lock (Patroni now says replica) stops its backup at once, recorded as interrupted by the
+    role change, instead of copying a cluster that is being demoted under it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.lost: NodeRole | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="opsd-role-watch")
+
+    def __enter__(self) -> RoleWatch:
+        if self.ctx.settings.patroni.url:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        every = self.ctx.settings.patroni.check_every.total_seconds()
+        while not self._stop.wait(every):
+            node = node_role(self.ctx)
+            if node.role == Role.STANDBY:
+                self.lost = node
+                get_logger().warning("backup.role_lost", role=str(node.role), why=node.why)
+                self.ctx.runner.stop_running("backup")
+                return
+
+    def raise_if_lost(self) -> None:
+        if self.lost is not None:
+            raise CommandCancelled(f"backup stopped: this node lost the leader role during the backup "
+                                   f"({self.lost.why}); the new primary takes the next one")
 
 
 def _checkpoint_after_promotion(ctx: Context) -> None:
