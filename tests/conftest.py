@@ -7,12 +7,13 @@ Everything is torn down at the end, also on failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,29 @@ def hook() -> Any:
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_port}/hooks/T0KEN-secret", got
     srv.shutdown()
+
+
+@contextlib.contextmanager
+def serve_get(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """A local HTTP server whose every GET gets ``answer(path)`` (status, body); its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = answer(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
 
 
 # --------------------------------------------------------------------------- integration stack

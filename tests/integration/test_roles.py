@@ -6,9 +6,7 @@ decides (a fake REST API here), and a role that cannot be decided writes nothing
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from opsd.adapters.stores.runs import History
 from opsd.core.records.base import Skipped
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
-from tests.conftest import opsd
+from tests.conftest import opsd, serve_get
 from tests.faults.helpers import start_copying
 from tests.integration.helpers import PG_BIN, Cluster, wait_until
 
@@ -84,22 +82,8 @@ def pair(stack: Sandbox) -> Iterator[tuple[Cluster, Standby]]:
 def patroni() -> Iterator[tuple[str, dict[str, Any]]]:
     """A stand-in for Patroni's REST API: GET /patroni answers what the test sets."""
     answer: dict[str, Any] = {"role": "primary", "state": "running", "pause": False}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(answer).encode()
-            self.send_response(200 if self.path == "/patroni" else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}", answer
-    srv.shutdown()
+    with serve_get(lambda path: (200 if path == "/patroni" else 404, json.dumps(answer).encode())) as url:
+        yield url, answer
 
 
 def _last(state: Path, job: str) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from opsd.adapters.patroni import node_state
 from opsd.core.role import NodeRole, PatroniState, Role, decide, skip_reason
 from opsd.errors import OpsdError
+from tests.conftest import serve_get
 
 URL = "http://127.0.0.1:8008"
 
@@ -74,20 +73,8 @@ def test_which_jobs_run_where() -> None:
 @pytest.fixture
 def patroni_api() -> Iterator[tuple[str, dict[str, Any]]]:
     answer: dict[str, Any] = {"status": 200, "body": b"{}"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(answer["status"])
-            self.end_headers()
-            self.wfile.write(answer["body"])
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}", answer
-    srv.shutdown()
+    with serve_get(lambda _path: (answer["status"], answer["body"])) as url:
+        yield url, answer
 
 
 def test_patronis_rest_answer_is_read(patroni_api: tuple[str, dict[str, Any]]) -> None:
