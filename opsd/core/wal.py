@@ -105,6 +105,7 @@ class Switch:
     parent: int
     lsn: str
     reason: str
+    at: datetime | None = None  # when the .history file reached the archive (about when the promotion happened)
 
 
 def parse_history(timeline: int, text: str) -> list[Switch]:

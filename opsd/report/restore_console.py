@@ -29,7 +29,8 @@ def window(w: Window, tz: ZoneInfo) -> str:
     else:
         out.append("no gaps in the WAL archive")
     for sw in w.switches:
-        out.append(f"timeline switch: {sw.timeline} branched off timeline {sw.parent} at {sw.lsn} ({sw.reason})")
+        when = f", archived {show(sw.at, tz)}" if sw.at else ""
+        out.append(f"timeline switch: {sw.timeline} branched off timeline {sw.parent} at {sw.lsn}{when} ({sw.reason})")
     if w.unusable:
         out.append(f"backups without their WAL in the archive (not usable): {', '.join(w.unusable)}")
     return "\n".join(out)

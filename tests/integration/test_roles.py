@@ -201,6 +201,8 @@ def test_after_a_failover_a_backup_at_once_and_the_split_brain_guard(stack: Sand
         assert len(old.labels()) == 2
         ok = _timelines(new.conf)
         assert ok["status"] == "ok" and "1 -> 2" in ok["message"], ok
+        [sw] = json.loads(opsd(new.conf, "window", "--json").stdout)["switches"]
+        assert (sw["timeline"], sw["parent"]) == (2, 1) and sw["lsn"] and sw["at"], sw  # where and when
         old.ctl("start")  # not rewound, not a standby: a lone primary on timeline 1
         old.psql("insert into stock values (0, 'lone'); select pg_switch_wal()")
         bad = wait_until(lambda: (t := _timelines(new.conf))["status"] == "critical" and t, timeout=90,

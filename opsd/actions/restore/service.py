@@ -11,7 +11,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -70,6 +70,8 @@ def _timelines(ctx: Context, info: StanzaInfo, rd: ArchiveReader) -> Timelines:
         text = rd.text(h.name) if h.archive_id == current else None
         if text is not None:
             switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, text))
+            if h.timeline in switches:
+                switches[h.timeline] = replace(switches[h.timeline], at=h.archived_at)
             if h.archived_at is not None:
                 branched[h.timeline] = h.archived_at
     return Timelines(segments, tuple(sorted(switches.values(), key=lambda x: x.timeline)), branched, current)
