@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from opsd import settings as settings_mod
 from opsd.adapters.stores.runs import History
 from opsd.context import Context
 from opsd.core.role import NodeRole, Role
 from tests.fakes import FakeRunner
+
+# CI replays the same examples every run (a fuzzer's new find must not turn main red at random); a developer's
+# run explores new ones (HYPOTHESIS_PROFILE=ci to replay CI's).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ["OPSD_STRICT_JSON"] = "1"  # a --json value of another shape than its documented type fails the test

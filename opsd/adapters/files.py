@@ -166,6 +166,8 @@ def write_whole(path: Path, text: str, mode: int = 0o600) -> None:
     """Replace ``path`` with ``text`` all at once: written to a new file beside it (never through a symbolic
     link), flushed, then renamed over it. A failure leaves the old file, or none, never half of the new one. The
     directory must exist: opsd does not create directories for a path it was given."""
+    if not path.name or path.is_dir():
+        raise OpsdError(f"cannot write {path}: it is a directory (give a file name)")
     if not path.parent.is_dir():
         raise OpsdError(f"cannot write {path}: directory {path.parent} does not exist")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

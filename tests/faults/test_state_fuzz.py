@@ -88,8 +88,8 @@ def test_a_mangled_pending_journal_never_stops_a_job_nor_loses_a_kept_run(
     state = tmp / "state"
     state.mkdir()
     conf = tmp / "opsd.toml"
-    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\n\n[pgbackrest]\nbin = "/bin/false"\n'
-                    f'\n[postgres]\nhost = "{tmp / "no-socket"}"\nport = 1\n')
+    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\nrole = "drill"\n\n'  # verify runs
+                    f'[pgbackrest]\nbin = "/bin/false"\n\n[postgres]\nhost = "{tmp / "no-socket"}"\nport = 1\n')
     lines = junk + [_kept_line(n + 1) for n in range(good)]
     order.shuffle(lines)
     (state / "history.pending.jsonl").write_bytes(b"\n".join(lines) + b"\n")

@@ -107,3 +107,6 @@ def test_a_file_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(OpsdError, match=r"directory .*/missing does not exist"):
         files.write_whole(tmp_path / "missing" / "r.md", "x")
     assert not (tmp_path / "missing").exists()
+    for directory in (Path(""), tmp_path):  # '--output ""' is the current directory
+        with pytest.raises(OpsdError, match="it is a directory"):
+            files.write_whole(directory, "x")
