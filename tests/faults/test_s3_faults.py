@@ -28,13 +28,13 @@ def flaky(stack: Sandbox) -> Iterator[tuple[Cluster, FlakyS3]]:
     name = f"flakys3{next(_NAMES)}"  # a cluster, stanza and front of each test's own
     front = stack.flaky_s3(name)
     c = Cluster(stack, name)
-    stack.write_pgbackrest_conf(path=c.pgbr, stanza=c.name, pg_path=c.pgdata, pg_port=c.port,
-                                endpoint_port=front.port)
-    # pgBackRest retries 503s for io-timeout (60 s by default), then retries the file (job-retry): keep it short
-    c.pgbr.write_text(c.pgbr.read_text().replace("[global]", "[global]\nio-timeout=8\njob-retry=0", 1))
-    c.conf.write_text(c.conf.read_text() + '\n[check]\ns3_probes = 12\ns3_probe_latency = "2s"\n')
-    c.initdb()
     try:
+        stack.write_pgbackrest_conf(path=c.pgbr, stanza=c.name, pg_path=c.pgdata, pg_port=c.port,
+                                    endpoint_port=front.port)
+        # pgBackRest retries 503s for io-timeout (60 s by default), then retries the file (job-retry): keep it short
+        c.pgbr.write_text(c.pgbr.read_text().replace("[global]", "[global]\nio-timeout=8\njob-retry=0", 1))
+        c.conf.write_text(c.conf.read_text() + '\n[check]\ns3_probes = 12\ns3_probe_latency = "2s"\n')
+        c.initdb()
         res = opsd(c.conf, "setup", "--restart")
         assert res.returncode == 0, res.stderr[-2000:]
         yield c, front
