@@ -73,8 +73,9 @@ class ServerRow:
 
 @dataclass(frozen=True)
 class TimelineRow:
+    in_recovery: bool
     checkpoint_timeline: int
-    wal_timeline: int
+    wal_timeline: int | None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.role import RoleSkip, node_role
-from opsd.actions.server import server_role
 from opsd.adapters.files import exclusive_lock
 from opsd.context import Context
 from opsd.core.records.jobs import BackupResult
@@ -20,12 +19,7 @@ from opsd.log import get_logger
 
 
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:
-    """run_job skipped this on a standby; PostgreSQL is asked again here, at the last moment (a switchover can
-    happen in between), and a standby is still a skip."""
-    if server_role(ctx).in_recovery:
-        raise RoleSkip("skipped: this node became a standby (pg_is_in_recovery() is true): backups run on the "
-                       "primary", NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true"))
-    _checkpoint_after_promotion(ctx)
+    _last_moment(ctx)
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}
@@ -84,11 +78,16 @@ class RoleWatch:
                                    f"({self.lost.why}); the new primary takes the next one")
 
 
-def _checkpoint_after_promotion(ctx: Context) -> None:
-    """Right after a promotion (Patroni's, pg_ctl's), until the first checkpoint on the new timeline, pgBackRest
-    refuses to back up ('WAL timeline 2 does not match pg_control timeline 1'): checkpoint first."""
+def _last_moment(ctx: Context) -> None:
+    """One question to PostgreSQL just before the backup. run_job skipped this on a standby, but a switchover
+    can happen in between: a standby now is still a skip. Right after a promotion (Patroni's, pg_ctl's), until
+    the first checkpoint on the new timeline, pgBackRest refuses to back up ('WAL timeline 2 does not match
+    pg_control timeline 1'): checkpoint first."""
     with ctx.connect() as conn:
         t = fetch_one(conn, "timelines", TimelineRow)
+        if t.in_recovery:
+            raise RoleSkip("skipped: this node became a standby (pg_is_in_recovery() is true): backups run on "
+                           "the primary", NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true"))
         if t.checkpoint_timeline != t.wal_timeline:
             get_logger().info("backup.checkpoint", reason=f"promoted to timeline {t.wal_timeline}; the last "
                                                            f"checkpoint is on timeline {t.checkpoint_timeline}")
