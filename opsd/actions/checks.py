@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
-from opsd.actions.restore.service import load_timelines
+from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.stores.health import HealthStore
@@ -23,7 +23,7 @@ from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, Ne
 from opsd.core.records.runs import Outcome, Run
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
-from opsd.core.wal import divergences
+from opsd.core.wal import DivergenceVerdict
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 
@@ -153,26 +153,48 @@ def judge_endpoint(p: EndpointProbe, latency_limit: float) -> CheckResult:
 
 
 def check_timelines(ctx: Context, st: _State) -> CheckResult:
-    """The split-brain guard: WAL of an older timeline archived after a newer timeline branched off it means a
-    former primary came back on its own (not rewound, not a standby) and both write to the repository."""
-    t = load_timelines(ctx, st.info)
-    mine = [a for a in t.segments if not t.archive_id or a.archive_id in ("", t.archive_id)]
-    found = divergences(mine, t.switches, t.branched_at)
-    newest = max((a.segment.timeline for a in mine), default=1)
+    """The split-brain guard: WAL of an older timeline archived after a newer timeline branched off it, holding
+    a transaction that ended after the promotion, means a former primary came back on its own (not rewound,
+    not a standby) and both write to the repository. The same WAL with nothing after the promotion is a
+    rewound primary's last segments (Patroni archives them before pg_rewind): not a split brain, but the
+    transactions in it past the switch point were lost in the failover, and the check says so."""
+    t, verdicts = judged_timelines(ctx, st.info)
+    newest = max((a.segment.timeline for a in t.current), default=1)
     details: dict[str, JsonValue] = {"timeline": newest, "switches": [
-        {"timeline": sw.timeline, "parent": sw.parent, "lsn": sw.lsn} for sw in t.switches]}
-    if found:
-        what = "; ".join(f"timeline {d.switch.parent} is still archived after timeline {d.switch.timeline} "
-                         f"branched off it at {d.switch.lsn} ({show(d.branched_at)}): segment {d.segment.name} "
-                         f"archived {show(d.archived_at)}" for d in found)
-        return CheckResult(TIMELINES, CRITICAL, f"split brain: {what}. A former primary is running on its own "
-                                                "and both write to the repository: stop it, then rejoin it as a "
-                                                "standby (pg_rewind; with Patroni: patronictl reinit)", details)
+        {"timeline": sw.timeline, "parent": sw.parent, "lsn": sw.lsn} for sw in t.switches],
+        "lost_transactions": sum(len(v.lost) for v in verdicts)}
+    split = [v for v in verdicts if v.split_brain]
+    if split:
+        return CheckResult(TIMELINES, CRITICAL, f"split brain: {'; '.join(map(split_brain_text, split))}. A former "
+                                                "primary is running on its own and both write to the repository: "
+                                                "stop it, then rejoin it as a standby (pg_rewind; with Patroni: "
+                                                "patronictl reinit)", details)
     if not t.switches:
         return CheckResult(TIMELINES, OK, f"timeline {newest}, no switch in the archive", details)
     last = t.switches[-1]
+    lost = "".join(f"; {lost_text(v)}" for v in verdicts if v.lost)
     return CheckResult(TIMELINES, OK, f"timeline {newest}; last switch: {last.parent} -> {last.timeline} at "
-                                      f"{last.lsn}; nothing archived on an older timeline since", details)
+                                      f"{last.lsn}; no primary on an older timeline since{lost}", details)
+
+
+def split_brain_text(v: DivergenceVerdict) -> str:
+    d = v.divergence
+    head = (f"timeline {d.switch.parent} is still archived after timeline {d.switch.timeline} branched off it at "
+            f"{d.switch.lsn} ({show(d.branched_at)}): segment {d.newest.segment.name} archived "
+            f"{show(d.newest.archived_at)}")
+    if v.after_promotion:
+        last = v.after_promotion[-1]
+        return f"{head}, with {len(v.after_promotion)} transaction(s) ended there since, the last at {show(last.time)}"
+    if v.restarted_at:
+        return f"{head}, where a server started as a primary at {v.restarted_at[0]}, past the switch point"
+    return f"{head}, and {', '.join(v.unread)} could not be read to prove it is older"
+
+
+def lost_text(v: DivergenceVerdict) -> str:
+    sw, last = v.divergence.switch, v.lost[-1]
+    return (f"{len(v.lost)} transaction(s) on timeline {sw.parent} after {sw.lsn}, the last at {show(last.time)}, "
+            f"are not on timeline {sw.timeline} (lost in the failover; 'opsd restore --target-timeline "
+            f"{sw.parent}' reaches them)")
 
 
 def backup_age_results(ctx: Context, info: StanzaInfo, now: datetime) -> list[CheckResult]:

@@ -13,9 +13,10 @@ from pathlib import Path
 from opsd.adapters import files
 from opsd.adapters.pgbackrest import PgBackRest
 from opsd.adapters.runner import Runner
+from opsd.core.wal import SegmentFacts, Stamped
 
-_COMMIT = re.compile(r"\btx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+),.*?desc: COMMIT(?:_PREPARED)? "
-                     r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) ([A-Za-z]+)")
+_XACT = re.compile(r"\btx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+),.*?desc: (COMMIT|ABORT)(?:_PREPARED)? (?:\d+: )?"
+                   r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) ([A-Za-z]+)")
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,34 @@ class Commit:
     lsn: str
 
 
-def last_commit(waldump_output: str) -> Commit | None:
-    """The last COMMIT record in pg_waldump's output (run with TZ=UTC). A commit of DDL carries more after the
-    zone (``... UTC; inval msgs: ...``)."""
-    last = None
+def ended(waldump_output: str, kinds: tuple[str, ...] = ("COMMIT", "ABORT")) -> list[Stamped]:
+    """The transactions that ended in pg_waldump's output (run with TZ=UTC), in WAL order: commit and abort
+    records, prepared ones too. A commit of DDL carries more after the zone (``... UTC; inval msgs: ...``)."""
+    out = []
     for line in waldump_output.splitlines():
-        m = _COMMIT.search(line)
-        if m:
-            last = m
-    if last is None:
-        return None
-    xid, lsn, stamp, zone = last.groups()
-    if zone not in ("UTC", "GMT"):
-        raise ValueError(f"pg_waldump printed a commit time in {zone!r}; run it with TZ=UTC")
-    return Commit(datetime.fromisoformat(stamp + "+00:00"), int(xid), lsn)
+        m = _XACT.search(line)
+        if m is None or m.group(3) not in kinds:
+            continue
+        xid, lsn, _kind, stamp, zone = m.groups()
+        if zone not in ("UTC", "GMT"):
+            raise ValueError(f"pg_waldump printed a transaction time in {zone!r}; run it with TZ=UTC")
+        out.append(Stamped(int(xid), lsn, datetime.fromisoformat(stamp + "+00:00")))
+    return out
+
+
+_RESTART = re.compile(r"\blsn: ([0-9A-F]+/[0-9A-F]+),.*?desc: (?:CHECKPOINT_SHUTDOWN|END_OF_RECOVERY)\b")
+
+
+def segment_facts(waldump_output: str) -> SegmentFacts:
+    """Who wrote a segment: the transactions that ended in it and its start-up checkpoints."""
+    restarts = tuple(m.group(1) for line in waldump_output.splitlines() if (m := _RESTART.search(line)))
+    return SegmentFacts(tuple(ended(waldump_output)), restarts)
+
+
+def last_commit(waldump_output: str) -> Commit | None:
+    """The last COMMIT record in pg_waldump's output."""
+    commits = ended(waldump_output, ("COMMIT",))
+    return Commit(commits[-1].time, commits[-1].xid, commits[-1].lsn) if commits else None
 
 
 @dataclass(frozen=True)
@@ -64,17 +79,25 @@ class ArchiveReader:
         finally:
             got.unlink(missing_ok=True)
 
-    def last_commit(self, wal: str) -> Commit | None:
-        """The last commit record of an archived WAL segment (None: no such segment, or no commit in it)."""
+    def _dump(self, wal: str) -> str | None:
         got = self._fetch(wal)
         if got is None:
             return None
         try:
-            res = self.runner.run([str(self.bin_dir / "pg_waldump"), str(got)], timeout=120, env={"TZ": "UTC"},
-                                  log_output=False)
+            return self.runner.run([str(self.bin_dir / "pg_waldump"), str(got)], timeout=120, env={"TZ": "UTC"},
+                                   log_output=False).stdout
         finally:
             got.unlink(missing_ok=True)
-        return last_commit(res.stdout)
+
+    def last_commit(self, wal: str) -> Commit | None:
+        """The last commit record of an archived WAL segment (None: no such segment, or no commit in it)."""
+        out = self._dump(wal)
+        return None if out is None else last_commit(out)
+
+    def facts(self, wal: str) -> SegmentFacts | None:
+        """Who wrote an archived WAL segment (None: the repository does not have it)."""
+        out = self._dump(wal)
+        return None if out is None else segment_facts(out)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 SEGMENT_BYTES = 16 * 1024 * 1024
 SEGS_PER_LOG = 0x100000000 // SEGMENT_BYTES
@@ -128,13 +128,23 @@ def lsn_to_int(lsn: str) -> int:
 
 @dataclass(frozen=True)
 class Divergence:
-    """WAL of an older timeline archived after a newer timeline branched off it: a former primary is still
-    writing on its own (split brain)."""
+    """WAL of an older timeline archived after a newer timeline branched off it: either a former primary still
+    writing on its own (split brain), or its last WAL archived once as it was rewound (Patroni archives the
+    segments a crashed primary left ``.ready`` before it runs pg_rewind). Only the WAL's content tells which."""
 
     switch: Switch
-    segment: Segment  # the newest segment of the parent timeline past the switch point
-    archived_at: datetime
+    late: tuple[ArchivedSegment, ...]  # the parent timeline's segments past the switch point, archived after it
     branched_at: datetime  # when the newer timeline's .history file was archived
+
+    @property
+    def newest(self) -> ArchivedSegment:
+        return self.late[-1]
+
+    def to_read(self, budget: int = 3) -> list[str]:
+        """The segments worth reading: the one holding the switch point (transactions lost in the failover) and
+        the newest ones (a former primary running on its own writes there)."""
+        picked = [self.late[0], *self.late[1:][-(budget - 1):]] if budget > 1 else [self.late[-1]]
+        return [a.segment.name for a in picked]
 
 
 def divergences(segments: list[ArchivedSegment], switches: tuple[Switch, ...],
@@ -142,7 +152,7 @@ def divergences(segments: list[ArchivedSegment], switches: tuple[Switch, ...],
     """For each switch, the parent timeline's segments from the one holding the switch point on, archived after
     the child's ``.history`` file. The parent's segments archived before the promotion are not a divergence
     (a failover leaves them behind); the segment holding the switch point is completed, and archived, only by
-    a former primary that runs as a primary again (the new one archives its copy as ``.partial``)."""
+    the former primary (the new one archives its copy as ``.partial``)."""
     out = []
     for sw in switches:
         branched = history_times.get(sw.timeline)
@@ -152,6 +162,64 @@ def divergences(segments: list[ArchivedSegment], switches: tuple[Switch, ...],
         late = [a for a in segments if a.segment.timeline == sw.parent and a.segment.segno >= point
                 and a.archived_at > branched]
         if late:
-            newest = max(late, key=lambda a: a.segment.segno)
-            out.append(Divergence(sw, newest.segment, newest.archived_at, branched))
+            out.append(Divergence(sw, tuple(sorted(late, key=lambda a: a.segment.segno)), branched))
     return out
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A timestamped WAL record (a commit or an abort): its transaction, position and time."""
+
+    xid: int
+    lsn: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class SegmentFacts:
+    """What a WAL segment tells about who wrote it: the transactions that ended in it, and the positions of its
+    shutdown or end-of-recovery checkpoints (a server (re)starting as a primary writes one)."""
+
+    ended: tuple[Stamped, ...] = ()
+    restarts: tuple[str, ...] = ()
+
+
+CLOCK_SLACK = timedelta(seconds=1)  # the repository's archive times are whole seconds
+
+
+@dataclass(frozen=True)
+class DivergenceVerdict:
+    divergence: Divergence
+    split_brain: bool  # the old timeline was written by a primary running after the new one began
+    after_promotion: tuple[Stamped, ...]  # transactions that ended after the promotion (the proof)
+    restarted_at: tuple[str, ...]  # or: a primary started on the old timeline past the switch point
+    lost: tuple[Stamped, ...]  # transactions past the switch point, ended before the promotion
+    unread: tuple[str, ...]  # segments that could not be read: nothing is proven for them
+
+
+def judge(d: Divergence, records: dict[str, SegmentFacts | None]) -> DivergenceVerdict:
+    """Pure: a late segment holding a transaction that ended after the newer timeline's ``.history`` reached
+    the archive, or a checkpoint of a server starting up past the switch point, was written by a primary running
+    after the promotion: split brain. (A rewound primary's leftover segments hold neither: Patroni archives only
+    completed segments, and the crash recovery it runs first writes its checkpoint into the unfinished one.)
+    Transactions past the switch point that ended before the promotion were lost in the failover (asynchronous
+    replication); they are on the abandoned branch only. A segment that could not be read (``None``) proves
+    nothing, so it counts as a possible split brain; segments missing from ``records`` were not read."""
+    point = lsn_to_int(d.switch.lsn)
+    later = d.branched_at + CLOCK_SLACK
+    after: list[Stamped] = []
+    lost: list[Stamped] = []
+    restarts: list[str] = []
+    unread: list[str] = []
+    for a in d.late:
+        if a.segment.name not in records:  # not read (beyond the reading budget)
+            continue
+        facts = records[a.segment.name]
+        if facts is None:
+            unread.append(a.segment.name)
+            continue
+        after += [r for r in facts.ended if r.time > later]
+        lost += [r for r in facts.ended if r.time <= later and lsn_to_int(r.lsn) >= point]
+        restarts += [lsn for lsn in facts.restarts if lsn_to_int(lsn) >= point]
+    return DivergenceVerdict(d, bool(after or restarts or unread), tuple(after), tuple(restarts), tuple(lost),
+                             tuple(unread))

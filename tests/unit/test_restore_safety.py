@@ -15,8 +15,19 @@ from opsd.actions.restore.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence, detect_layout, layout_problems
 from opsd.adapters.pgbackrest_conf import archive_async
+from opsd.adapters.waldump import ended, segment_facts
 from opsd.core.timeparse import parse_target_time
-from opsd.core.wal import ArchivedSegment, Switch, divergences, parse_history, parse_segment, runs_and_gaps
+from opsd.core.wal import (
+    ArchivedSegment,
+    SegmentFacts,
+    Stamped,
+    Switch,
+    divergences,
+    judge,
+    parse_history,
+    parse_segment,
+    runs_and_gaps,
+)
 from opsd.errors import ConfigError, UsageError
 from tests.unit.test_restore_pure import B1, B2, LAST_COMMIT, SEGS, T0, _at, _backup, _commit, _info
 
@@ -301,8 +312,59 @@ def test_wal_archived_on_an_old_timeline_after_a_switch_is_a_split_brain() -> No
     assert divergences(failover, (switch,), {2: branched}) == []
     lone = [*failover, seg(1, 7, 15)]  # the old primary came back on its own and keeps archiving
     [d] = divergences(lone, (switch,), {2: branched})
-    assert (d.switch, d.segment.name, d.branched_at) == (switch, "000000010000000000000007", branched)
+    assert (d.switch, d.newest.segment.name, d.branched_at) == (switch, "000000010000000000000007", branched)
     assert divergences([*failover, seg(1, 4, 15)], (switch,), {2: branched}) == []  # before the switch: a lag
     [d] = divergences([*failover, seg(1, 5, 15)], (switch,), {2: branched})  # completed by a lone old primary
-    assert d.segment.name == "000000010000000000000005"
+    assert d.newest.segment.name == "000000010000000000000005"
     assert divergences(lone, (switch,), {}) == []  # no .history time: nothing to compare with
+
+
+def test_late_wal_is_judged_by_what_it_holds() -> None:
+    """Patroni archives a crashed primary's '.ready' segments before pg_rewind: late, but everything in them
+    ended before the promotion (no split brain; what is past the switch point was lost in the failover). A lone
+    primary's segments hold transactions that ended after it. A segment that cannot be read proves nothing."""
+    switch = Switch(2, 1, "0/5000028", "no recovery target specified")
+    branched = T0 + timedelta(minutes=10)
+    late = tuple(ArchivedSegment(s, 1, T0 + timedelta(minutes=20)) for s in (
+        parse_segment("000000010000000000000005"), parse_segment("000000010000000000000006")) if s is not None)
+    [d] = divergences(list(late), (switch,), {2: branched})
+    assert d.to_read(3) == ["000000010000000000000005", "000000010000000000000006"]
+    at = T0 + timedelta(minutes=9)
+    before, lost = Stamped(700, "0/5000010", at), Stamped(701, "0/5000100", at)  # before / after the switch
+    rewound = judge(d, {"000000010000000000000005": SegmentFacts((before, lost), ("0/5000000",)),
+                        "000000010000000000000006": SegmentFacts()})  # its own checkpoint before the switch
+    assert not rewound.split_brain and rewound.lost == (lost,) and rewound.after_promotion == ()
+    within = Stamped(702, "0/6000100", branched + timedelta(seconds=1))  # the archive's times are whole seconds
+    assert not judge(d, {"000000010000000000000006": SegmentFacts((within,))}).split_brain
+    lone = Stamped(703, "0/6000200", branched + timedelta(seconds=2))
+    v = judge(d, {"000000010000000000000005": SegmentFacts((before,)),
+                  "000000010000000000000006": SegmentFacts((lone,))})
+    assert v.split_brain and v.after_promotion == (lone,)
+    started = judge(d, {"000000010000000000000006": SegmentFacts((), ("0/6000028",))})  # before any commit
+    assert started.split_brain and started.restarted_at == ("0/6000028",)
+    unread = judge(d, {"000000010000000000000005": SegmentFacts((before,)), "000000010000000000000006": None})
+    assert unread.split_brain and unread.unread == ("000000010000000000000006",)
+    many = tuple(ArchivedSegment(s, 1, T0 + timedelta(minutes=20)) for n in range(5, 12)
+                 if (s := parse_segment(f"0000000100000000{n:08X}")) is not None)
+    [d] = divergences(list(many), (switch,), {2: branched})
+    assert d.to_read(3) == ["000000010000000000000005", "00000001000000000000000A", "00000001000000000000000B"]
+
+
+def test_waldump_transactions_commit_abort_prepared() -> None:
+    out = "\n".join([
+        "rmgr: Transaction len (rec/tot):     34/    34, tx:        735, lsn: 0/05000028, prev 0/05000000, "
+        "desc: COMMIT 2026-12-01 02:22:27.123456 UTC",
+        "rmgr: Transaction len (rec/tot):     34/    34, tx:        736, lsn: 0/05000050, prev 0/05000028, "
+        "desc: ABORT 2026-12-01 02:22:28.5 UTC",
+        "rmgr: Transaction len (rec/tot):     54/    54, tx:          0, lsn: 0/05000078, prev 0/05000050, "
+        "desc: COMMIT_PREPARED 737: 2026-12-01 02:22:29.000001 UTC",
+        "rmgr: Heap        len (rec/tot):     54/    54, tx:        738, lsn: 0/050000B0, prev 0/05000078, "
+        "desc: INSERT off 2 flags 0x00, blkref #0: rel 1663/5/16384 blk 0",
+    ])
+    got = ended(out)
+    assert [(r.xid, r.lsn, r.time.second) for r in got] == [(735, "0/05000028", 27), (736, "0/05000050", 28),
+                                                           (0, "0/05000078", 29)]
+    assert [r.xid for r in ended(out, ("COMMIT",))] == [735, 0]
+    boot = ("rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/0E000028, prev 0/0D04B378, "
+            "desc: CHECKPOINT_SHUTDOWN redo 0/E000028; tli 3; prev tli 3; fpw true; xid 0:739; shutdown")
+    assert segment_facts(out + "\n" + boot) == SegmentFacts(tuple(got), ("0/0E000028",))

@@ -26,7 +26,7 @@ from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Run
 from opsd.core.timeparse import pgbackrest_target
-from opsd.core.wal import ArchivedSegment, Switch, parse_history
+from opsd.core.wal import ArchivedSegment, DivergenceVerdict, Switch, divergences, judge, parse_history
 from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
 
@@ -48,12 +48,22 @@ class Timelines:
     branched_at: dict[int, datetime]  # when each timeline's .history file was archived
     archive_id: str | None  # the current one: its segments are the ones the switches speak of
 
+    @property
+    def current(self) -> list[ArchivedSegment]:
+        """The segments of the current archive id (those the switches speak of)."""
+        return [a for a in self.segments if not self.archive_id or a.archive_id in ("", self.archive_id)]
 
-def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
-    """The WAL listing and the timeline switches, without reading any WAL (for check's split-brain guard)."""
+
+def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> tuple[Timelines, list[DivergenceVerdict]]:
+    """The timelines, and each older timeline's WAL archived after a newer one branched off it, judged by its
+    content (split brain, or a rewound primary's last WAL): a few segments are read, only when there are any."""
     info = info or ctx.pgbackrest.info()
     with _reader(ctx) as rd:
-        return _timelines(ctx, info, rd)
+        t = _timelines(ctx, info, rd)
+        verdicts = []
+        for d in divergences(t.current, t.switches, t.branched_at):
+            verdicts.append(judge(d, {name: rd.facts(name) for name in d.to_read()}))
+    return t, verdicts
 
 
 def _reader(ctx: Context) -> contextlib.AbstractContextManager[ArchiveReader]:
