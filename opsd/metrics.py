@@ -18,6 +18,7 @@ from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
+from opsd.core.records.health import ReplicationReport
 from opsd.core.records.jobs import BackupResult, CheckReport
 from opsd.errors import OpsdError
 
@@ -147,12 +148,13 @@ class OpsdCollector(Collector):
         ]
         yield from _scalars(values)
         open_ = _g("health_incidents_open", "Open health incidents by kind", ["kind"])
-        counts: dict[str, int] = {"lock": 0, "pool": 0, "connections": 0, "probe": 0}
+        counts: dict[str, int] = {"lock": 0, "pool": 0, "connections": 0, "probe": 0, "slot": 0}
         for inc in store.open_incidents():
             counts[inc.kind] = counts.get(inc.kind, 0) + 1
         for kind, n in counts.items():
             open_.add_metric([kind], float(n))
         yield open_
+        yield from _replication(sample.replication if sample else None)
 
     def _alerts(self, ctx: Context) -> Iterator[Metric]:
         firing = _g("alerts_firing", "Alerts currently firing")
@@ -161,6 +163,39 @@ class OpsdCollector(Collector):
                                                                              "every retry")
         failures.add_metric([], float(alerts.delivery_failures(ctx)))
         yield from (firing, failures)
+
+
+def _replication(r: ReplicationReport | None) -> Iterator[Metric]:
+    """Lag per standby (on the primary), WAL retained per slot, and this standby's own replay lag. Every family
+    is there even before the first sample (without samples), so the names a rule uses always exist."""
+    role = _g("replication_is_standby", "1 when this server is a standby (last health sample)")
+    lag_b = _g("replication_lag_bytes", "Bytes a standby is behind this server, by standby and stage",
+               ["standby", "stage"])
+    lag_s = _g("replication_lag_seconds", "Seconds a standby is behind (PostgreSQL's measure), by standby and stage",
+               ["standby", "stage"])
+    standbys = _g("replication_standbys", "Standbys streaming from this server")
+    slot = _g("replication_slot_retained_bytes", "WAL a replication slot holds back", ["slot", "active"])
+    if r is not None:
+        role.add_metric([], 1.0 if r.role == "standby" else 0.0)
+        for b in r.standbys:
+            for stage, nbytes, secs in (("write", b.write_lag_bytes, b.write_lag), ("flush", b.flush_lag_bytes,
+                                        b.flush_lag), ("replay", b.replay_lag_bytes, b.replay_lag)):
+                if nbytes is not None:
+                    lag_b.add_metric([b.name, stage], float(nbytes))
+                lag_s.add_metric([b.name, stage], float(secs or 0.0))
+        standbys.add_metric([], float(sum(1 for b in r.standbys if b.state == "streaming")))
+        for x in r.slots:
+            slot.add_metric([x.name, "true" if x.active else "false"], float(x.retained_bytes or 0))
+    yield from (role, lag_b, lag_s, standbys, slot)
+    rcv = r.receiver if r is not None else None
+    yield from _scalars([
+        ("replication_replay_lag_seconds", "This standby's replay lag in seconds", rcv and rcv.replay_lag),
+        ("replication_replay_lag_bytes", "Received but not yet replayed WAL on this standby",
+         rcv and rcv.replay_lag_bytes),
+        ("replication_replay_paused", "1 when replay is paused on this standby", rcv and float(rcv.paused)),
+        ("replication_streaming", "1 when this standby's WAL receiver streams",
+         rcv and float(rcv.source == "streaming")),
+    ])
 
 
 def _check_scalars(rep: CheckReport | None) -> list[tuple[str, str, float | None]]:

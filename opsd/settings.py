@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -103,6 +104,9 @@ class PgBackRestSection(_Section):
     backup_timeout: PositiveDuration = timedelta(hours=12)
     command_timeout: PositiveDuration = timedelta(minutes=10)
     probe_io_timeout: PositiveDuration = timedelta(seconds=10)
+    # Copy the files of a backup from a standby (pgBackRest's backup-standby): pgbackrest.conf must list the
+    # standby as pg2 (or higher), local, over pgBackRest's TLS server or SSH. The primary still starts/stops it.
+    backup_standby: bool = False
 
 
 class PostgresSection(_Section):
@@ -218,6 +222,8 @@ class HealthSection(_Section):
     probe_timeout: PositiveDuration = timedelta(seconds=5)  # statement_timeout of the probe's session
     probe_lock_timeout: PositiveDuration = timedelta(seconds=1)  # lock_timeout: a probe never queues behind a lock
     sample_retention: PositiveDuration = timedelta(days=14)
+    # An inactive replication slot retaining more WAL than this opens an incident ("1GiB", "512MB", bytes).
+    slot_retained_max: ByteSize = Field(ByteSize(1024**3), gt=0)
 
 
 class PgBouncerSection(_Section):

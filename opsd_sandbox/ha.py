@@ -74,6 +74,7 @@ class HaCluster:
     sb: Sandbox
     scope: str = "ha"
     size: int = 2
+    ignore_slots: tuple[str, ...] = ()  # slots of other consumers, which Patroni must not drop
     etcd_port: int = field(default_factory=free_port)
     etcd_peer_port: int = field(default_factory=free_port)
     nodes: list[Node] = field(default_factory=list)
@@ -147,6 +148,7 @@ class HaCluster:
             "etcd3": {"hosts": [f"127.0.0.1:{self.etcd_port}"]},
             "bootstrap": {
                 "dcs": {"ttl": 20, "loop_wait": 2, "retry_timeout": 5, "maximum_lag_on_failover": 64 * 1024 * 1024,
+                        "ignore_slots": [{"name": n, "type": "physical"} for n in self.ignore_slots],
                         "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": {
                             "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
                             "max_wal_senders": 10, "max_replication_slots": 10, "archive_mode": "on",
@@ -239,6 +241,13 @@ class HaCluster:
         run([str(PATRONI_VENV / "bin" / "patronictl"), "-c", str(leader.yml), "switchover", "--force",
              "--leader", leader.name, "--candidate", to.name, self.scope], timeout=120)
         self.wait_leader(to)
+
+    def maintenance(self, on: bool) -> None:
+        """Patroni's maintenance mode (``patronictl pause``): it stops managing the nodes, and so stops resuming a
+        standby's paused WAL replay, as it otherwise does on PostgreSQL 14+."""
+        leader = self.wait_leader()
+        run([str(PATRONI_VENV / "bin" / "patronictl"), "-c", str(leader.yml), "pause" if on else "resume", "--wait",
+             self.scope], timeout=120)
 
     def psql(self, node: Node, sql: str, *, check: bool = True) -> str:
         res = run(as_pg([str(PG_BIN / "psql"), "-h", str(self.sb.socket_dir), "-p", str(node.port), "-XAtc", sql]),

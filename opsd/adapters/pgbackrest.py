@@ -36,12 +36,14 @@ class Base:
         return [self.bin, f"--config={self.config}", f"--stanza={self.stanza}"]
 
 
-def backup_cmd(base: Base, backup_type: str, *, start_fast: bool = True) -> list[str]:
+def backup_cmd(base: Base, backup_type: str, *, start_fast: bool = True, from_standby: bool = False) -> list[str]:
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"backup type must be one of {', '.join(BACKUP_TYPES)}, not {backup_type!r}")
     argv = [*base.argv(), "--log-level-console=info", f"--type={backup_type}"]
     if start_fast:
         argv.append("--start-fast")
+    if from_standby:
+        argv.append("--backup-standby")
     return [*argv, "backup"]
 
 
@@ -211,8 +213,10 @@ class PgBackRest:
             raise to_error(res.returncode, res.stdout, res.stderr, res.argv, command)
         return res
 
-    def backup(self, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> Completed:
-        return self._run(backup_cmd(self.base, backup_type), "backup", self.backup_timeout, on_line)
+    def backup(self, backup_type: str, on_line: Callable[[str, str], None] | None = None, *,
+               from_standby: bool = False) -> Completed:
+        return self._run(backup_cmd(self.base, backup_type, from_standby=from_standby), "backup",
+                         self.backup_timeout, on_line)
 
     def info(self) -> StanzaInfo:
         """The stanza's info; raises RepositoryError when pgBackRest says the repository is not usable."""

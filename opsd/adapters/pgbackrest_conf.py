@@ -41,3 +41,17 @@ def option(path: Path, stanza: str, key: str, command: str = "restore",
 def archive_async(path: Path, stanza: str, env: Mapping[str, str] | None = None) -> bool:
     """Whether ``archive-get`` (the restore_command of a restored copy) runs asynchronously, through a spool."""
     return (option(path, stanza, "archive-async", "archive-get", env) or "n").strip().lower() in _TRUE
+
+
+def pg_hosts(path: Path, stanza: str) -> list[int]:
+    """The pgN indexes the stanza's section (or [global]) configures a data directory for: with
+    ``backup-standby``, pgBackRest finds the primary among them and copies from a standby."""
+    parser = _parser(path)
+    found = set()
+    for section in (stanza, "global"):
+        if parser.has_section(section):
+            for key in parser.options(section):
+                head, _, tail = key.partition("-")
+                if tail == "path" and head.startswith("pg") and head[2:].isdigit():
+                    found.add(int(head[2:]))
+    return sorted(found)

@@ -44,12 +44,22 @@ def ended(waldump_output: str, kinds: tuple[str, ...] = ("COMMIT", "ABORT")) -> 
 
 
 _RESTART = re.compile(r"\blsn: ([0-9A-F]+/[0-9A-F]+),.*?desc: (?:CHECKPOINT_SHUTDOWN|END_OF_RECOVERY)\b")
+_WRITE = re.compile(r"\btx:\s*([1-9]\d*),")
 
 
 def segment_facts(waldump_output: str) -> SegmentFacts:
-    """Who wrote a segment: the transactions that ended in it and its start-up checkpoints."""
-    restarts = tuple(m.group(1) for line in waldump_output.splitlines() if (m := _RESTART.search(line)))
-    return SegmentFacts(tuple(ended(waldump_output)), restarts)
+    """Who wrote a segment: the transactions that ended in it, and each start-up checkpoint that a transaction's
+    record follows (a server that started and then took writes; a crash recovery alone, as Patroni runs one
+    before pg_rewind, writes its checkpoint and a WAL switch, and no transaction)."""
+    restarts: list[str] = []
+    pending = None
+    for line in waldump_output.splitlines():
+        if m := _RESTART.search(line):
+            pending = m.group(1)
+        elif pending is not None and _WRITE.search(line):
+            restarts.append(pending)
+            pending = None
+    return SegmentFacts(tuple(ended(waldump_output)), tuple(restarts))
 
 
 def last_commit(waldump_output: str) -> Commit | None:

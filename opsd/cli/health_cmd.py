@@ -1,4 +1,4 @@
-"""``opsd health [locks|pool|incidents|sample]``."""
+"""``opsd health [locks|pool|replication|incidents|sample]``."""
 
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ WATCH = click.option("--watch", type=Interval(min=1, max=86400), metavar="SECOND
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bool) -> None:
+def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bool, replication: bool = True
+          ) -> None:
     ctx = app.context()
     probe = probe_for(ctx.settings)
     store = HealthStore(ctx.history.db)
     try:
         while True:
-            s = take_sample(ctx, probe, locks=locks, pool=pool, last_deadlocks=last_deadlocks(store))
+            s = take_sample(ctx, probe, locks=locks, pool=pool, replication=replication,
+                            last_deadlocks=last_deadlocks(store))
             _print(ctx, s, as_json, clear=watch is not None and not as_json)
             if watch is None:
                 break
@@ -46,7 +48,7 @@ def _print(ctx: Context, s: HealthSample, as_json: bool, *, clear: bool) -> None
         return
     if clear:
         click.clear()
-    click.echo(health_console.sample(s, ctx.settings.opsd.tz))
+    click.echo(health_console.sample(s, ctx.settings.opsd.tz, int(ctx.settings.health.slot_retained_max)))
 
 
 @click.group("health", invoke_without_command=True)
@@ -54,7 +56,7 @@ def _print(ctx: Context, s: HealthSample, as_json: bool, *, clear: bool) -> None
 @JSON
 @click.pass_context
 def health(cctx: click.Context, watch: float | None, as_json: bool) -> None:
-    """Lock contention and connection/pool health, now. Without a subcommand: both."""
+    """Lock contention, connection/pool and replication health, now. Without a subcommand: all of them."""
     if cctx.invoked_subcommand is None:
         _show(cctx.find_object(App), locks=True, pool=True, watch=watch, as_json=as_json)  # type: ignore[arg-type]
 
@@ -66,7 +68,18 @@ def health(cctx: click.Context, watch: float | None, as_json: bool) -> None:
 def locks(app: App, watch: float | None, as_json: bool) -> None:
     """Blocking trees (root blocker, depth, waiters, longest wait, modes, relations), long and idle-in-transaction
     sessions, deadlocks."""
-    _show(app, locks=True, pool=False, watch=watch, as_json=as_json)
+    _show(app, locks=True, pool=False, replication=False, watch=watch, as_json=as_json)
+
+
+@health.command("replication")
+@WATCH
+@JSON
+@pass_app
+def replication(app: App, watch: float | None, as_json: bool) -> None:
+    """On a primary: each standby's state and write/flush/replay lag, every replication slot and the WAL it
+    retains. On a standby: what it received and replayed, its replay lag, and whether WAL streams or comes from
+    the archive."""
+    _show(app, locks=False, pool=False, replication=True, watch=watch, as_json=as_json)
 
 
 @health.command("pool")
@@ -75,7 +88,7 @@ def locks(app: App, watch: float | None, as_json: bool) -> None:
 @pass_app
 def pool(app: App, watch: float | None, as_json: bool) -> None:
     """Server connections against max_connections, and PgBouncer pools ([pgbouncer] configured)."""
-    _show(app, locks=False, pool=True, watch=watch, as_json=as_json)
+    _show(app, locks=False, pool=True, replication=False, watch=watch, as_json=as_json)
 
 
 @health.command("sample")
@@ -107,7 +120,7 @@ def sample(app: App, as_json: bool) -> None:
 @JSON
 @pass_app
 def incidents(app: App, since: str | None, as_json: bool) -> None:
-    """Lock, pool, connection and probe incidents, with the worst moment of each."""
+    """Lock, pool, connection, replication slot and probe incidents, with the worst moment of each."""
     ctx = app.context()
     start = None
     if since:

@@ -177,8 +177,9 @@ class Stamped:
 
 @dataclass(frozen=True)
 class SegmentFacts:
-    """What a WAL segment tells about who wrote it: the transactions that ended in it, and the positions of its
-    shutdown or end-of-recovery checkpoints (a server (re)starting as a primary writes one)."""
+    """What a WAL segment tells about who wrote it: the transactions that ended in it, and the positions of the
+    shutdown or end-of-recovery checkpoints that a transaction's writes follow (a server that started as a
+    primary and took writes)."""
 
     ended: tuple[Stamped, ...] = ()
     restarts: tuple[str, ...] = ()
@@ -199,9 +200,9 @@ class DivergenceVerdict:
 
 def judge(d: Divergence, records: dict[str, SegmentFacts | None]) -> DivergenceVerdict:
     """Pure: a late segment holding a transaction that ended after the newer timeline's ``.history`` reached
-    the archive, or a checkpoint of a server starting up past the switch point, was written by a primary running
-    after the promotion: split brain. (A rewound primary's leftover segments hold neither: Patroni archives only
-    completed segments, and the crash recovery it runs first writes its checkpoint into the unfinished one.)
+    the archive, or a start-up checkpoint past the switch point followed by writes, was written by a primary
+    running after the promotion: split brain. (A rewound primary's leftover segments hold neither: what it wrote
+    before it was lost, and the crash recovery Patroni runs before pg_rewind: a checkpoint, a WAL switch.)
     Transactions past the switch point that ended before the promotion were lost in the failover (asynchronous
     replication); they are on the abandoned branch only. A segment that could not be read (``None``) proves
     nothing, so it counts as a possible split brain; segments missing from ``records`` were not read."""

@@ -1,12 +1,21 @@
-"""Console writers for health: blocking trees, long transactions, connections, PgBouncer pools, incidents."""
+"""Console writers for health: blocking trees, long transactions, connections, PgBouncer pools, replication,
+incidents."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from opsd.core.records.health import ConnectionReport, HealthSample, LockNode, LockReport, PoolReport
+from opsd.core.records.health import (
+    ConnectionReport,
+    HealthSample,
+    LockNode,
+    LockReport,
+    PoolReport,
+    ReplicationReport,
+)
 from opsd.core.records.runs import Incident
+from opsd.core.units import human_bytes
 from opsd.report.console import table, when
 
 
@@ -71,7 +80,34 @@ def pool(p: PoolReport) -> str:
     return f"PgBouncer pools: {p.waiting} client(s) waiting, oldest {_age(p.maxwait)}\n{text}"
 
 
-def sample(s: HealthSample, tz: ZoneInfo) -> str:
+def _bytes(v: int | None) -> str:
+    return "-" if v is None else human_bytes(v)
+
+
+def replication(r: ReplicationReport, tz: ZoneInfo, slot_limit: int) -> str:
+    parts = [f"replication: this server is a {r.role}"]
+    if r.receiver is not None:
+        x = r.receiver
+        paused = "  REPLAY PAUSED" if x.paused else ""
+        parts.append(f"  WAL from {x.source}{' ' + x.sender if x.sender else ''}; received {x.receive_lsn or '-'}, "
+                     f"replayed {x.replay_lsn or '-'}; replay lag {_bytes(x.replay_lag_bytes)}, {_age(x.replay_lag)}; "
+                     f"last replayed transaction {when(x.last_replayed_at, tz) if x.last_replayed_at else '-'}"
+                     f"{paused}")
+    if r.standbys:
+        parts += ["", table(["standby", "client", "state", "sync", "write lag", "flush lag", "replay lag",
+                             "replay lag time"], [
+            (b.name, b.client, b.state, b.sync_state, _bytes(b.write_lag_bytes), _bytes(b.flush_lag_bytes),
+             _bytes(b.replay_lag_bytes), _age(b.replay_lag)) for b in r.standbys])]
+    elif r.role == "primary":
+        parts.append("  no standby connected")
+    if r.slots:
+        parts += ["", table(["slot", "type", "active", "WAL retained", "wal_status", ""], [
+            (x.name, x.kind, "yes" if x.active else "NO", _bytes(x.retained_bytes), x.wal_status or "-",
+             "RETAINS TOO MUCH" if x.retaining_too_much(slot_limit) else "") for x in r.slots])]
+    return "\n".join(parts)
+
+
+def sample(s: HealthSample, tz: ZoneInfo, slot_limit: int = 1024**3) -> str:
     parts = [f"health at {when(s.taken_at, tz)}"]
     if s.locks is not None:
         parts += ["", locks(s.locks)]
@@ -79,6 +115,8 @@ def sample(s: HealthSample, tz: ZoneInfo) -> str:
         parts += ["", connections(s.connections)]
     if s.pool is not None:
         parts += ["", pool(s.pool)]
+    if s.replication is not None:
+        parts += ["", replication(s.replication, tz, slot_limit)]
     if s.problems:
         parts += ["", "problems:", *(f"  {p}" for p in s.problems)]
     return "\n".join(parts)

@@ -6,6 +6,7 @@ decides (a fake REST API here), and a role that cannot be decided writes nothing
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,33 @@ def test_after_a_failover_a_backup_at_once_and_the_split_brain_guard(stack: Sand
         if new is not None:
             new.stop()
         old.stop_quietly()
+
+
+def test_backup_from_the_standby(pair: tuple[Cluster, Standby]) -> None:
+    """``[pgbackrest] backup_standby``: the primary's backup copies the files from the standby (pgBackRest's
+    backup-standby, pg2 in pgbackrest.conf); without a pg2, a one-line config error before anything starts."""
+    primary, standby = pair
+    conf = primary.write_conf(primary.sb.root / "opsd-pair-from-standby.toml")
+    conf.write_text(conf.read_text().replace("[pgbackrest]\n", "[pgbackrest]\nbackup_standby = true\n", 1))
+    before = primary.labels()
+    res = opsd(conf, "backup", "--type", "full")
+    assert res.returncode == 3, res.stdout + res.stderr[-1500:]
+    assert "backup_standby = true, but it names 1 node(s) for stanza pair (pg1): add the standby as pg2" in res.stderr
+    assert "Traceback" not in res.stderr and primary.labels() == before
+    both = primary.sb.root / "pgbackrest-pair-both.conf"
+    both.write_text(primary.pgbr.read_text() + f"pg2-path={standby.pgdata}\npg2-port={standby.port}\n"
+                    f"pg2-socket-path={primary.sb.socket_dir}\npg2-user=postgres\n")
+    shutil.copymode(primary.pgbr, both)
+    shutil.chown(both, "root", "postgres")
+    conf.write_text(conf.read_text().replace(str(primary.pgbr), str(both)))
+    res = opsd(conf, "backup", "--type", "full", timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert len(primary.labels()) == len(before) + 1
+    assert "wait for replay on the standby to reach" in res.stderr, res.stderr[-3000:]  # pgBackRest's own word
+    standby_conf = standby.conf.read_text()
+    standby.conf.write_text(standby_conf.replace("[pgbackrest]\n", "[pgbackrest]\nbackup_standby = true\n", 1))
+    try:  # the standby's opsd still skips: the primary starts and stops a backup, even one read from a standby
+        res = opsd(standby.conf, "backup", "--type", "full")
+        assert res.returncode == 0 and "skipped: this node is a standby" in res.stdout, res.stdout + res.stderr
+    finally:
+        standby.conf.write_text(standby_conf)

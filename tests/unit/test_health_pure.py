@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from opsd.actions.health.incidents import conditions, reconcile
 from opsd.actions.health.locks import build_trees, mask_literals, query_text
 from opsd.actions.health.pool import connection_report, pool_report
-from opsd.core.records.health import IncidentMoment
+from opsd.core.records.health import IncidentMoment, Receiver, ReplicationReport, Slot, StandbyLag
 from opsd.core.records.runs import Incident
 from opsd.db.queries import ConnectionRow, LimitsRow, LockRow, SessionRow, WaiterRow
+from opsd.metrics import _replication
+from opsd.report.health_console import replication
 from opsd.settings import HealthSection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -110,3 +112,42 @@ def test_conditions_and_reconcile() -> None:
     assert [i.key for i in ch.still] == ["pool:shop/app"] and [i.key for i in ch.closed] == ["lock:77"]
     quiet = conditions([tree], [], None, [], HealthSection(lock_wait_threshold=timedelta(seconds=10)))
     assert quiet == {}
+
+
+def test_an_inactive_slot_over_the_limit_is_an_incident_an_active_one_never() -> None:
+    hs = HealthSection.model_validate({"slot_retained_max": "1GiB"})
+    assert int(hs.slot_retained_max) == 1024**3
+    lost = Slot("debezium", "physical", False, 1024**3 + 1, "extended")
+    busy = Slot("node2", "physical", True, 5 * 1024**3, "reserved")  # active: its consumer is just behind
+    small = Slot("spare", "physical", False, 1024**3, "reserved")  # at the limit, not over
+    never = Slot("fresh", "physical", False, None, None)  # never reserved WAL
+    found = conditions([], [], None, [], hs, slots=[lost, busy, small, never])
+    assert list(found) == ["slot:debezium"]
+    c = found["slot:debezium"]
+    assert c.kind == "slot" and "inactive and retains 1.0 GiB" in c.summary and "pg_drop_replication_slot" in c.summary
+    worse = conditions([], [], None, [], hs, slots=[Slot("debezium", "physical", False, 2 * 1024**3, "extended")])
+    assert worse["slot:debezium"].rank > c.rank  # the incident keeps the moment it retained most
+
+
+def test_replication_console_both_sides() -> None:
+    primary = ReplicationReport("primary", [StandbyLag("node2", "10.0.0.12", "streaming", "async", 0, 0, 3 * 1024**2,
+                                                       None, None, 1.4)],
+                                [Slot("debezium", "physical", False, 2 * 1024**3, "extended")])
+    text = replication(primary, UTC, 1024**3)
+    assert "node2" in text and "3.0 MiB" in text and "1.4s" in text and "RETAINS TOO MUCH" in text
+    assert "no standby connected" in replication(ReplicationReport("primary"), UTC, 1024**3)
+    standby = ReplicationReport("standby", receiver=Receiver("streaming", "10.0.0.11:5432", "0/5000000", "0/4000000",
+                                                             16 * 1024**2, 12.0, T0, True))
+    text = replication(standby, UTC, 1024**3)
+    assert "WAL from streaming 10.0.0.11:5432" in text and "16.0 MiB" in text and "REPLAY PAUSED" in text
+
+
+def test_replication_metrics_from_the_last_sample() -> None:
+    r = ReplicationReport("standby", [], [Slot("s1", "physical", True, 10, "reserved")],
+                          Receiver("archive", "", None, "0/4000000", None, 30.0, T0, False))
+    lines = {(m.name, tuple(sorted(s.labels.items())), s.value) for m in _replication(r) for s in m.samples}
+    assert ("opsd_replication_is_standby", (), 1.0) in lines
+    assert ("opsd_replication_streaming", (), 0.0) in lines  # WAL only from the archive
+    assert ("opsd_replication_replay_lag_seconds", (), 30.0) in lines
+    assert ("opsd_replication_slot_retained_bytes", (("active", "true"), ("slot", "s1")), 10.0) in lines
+    assert not any(n == "opsd_replication_replay_lag_bytes" for n, _l, _v in lines)  # unknown: absent, not 0

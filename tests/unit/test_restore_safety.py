@@ -367,4 +367,11 @@ def test_waldump_transactions_commit_abort_prepared() -> None:
     assert [r.xid for r in ended(out, ("COMMIT",))] == [735, 0]
     boot = ("rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/0E000028, prev 0/0D04B378, "
             "desc: CHECKPOINT_SHUTDOWN redo 0/E000028; tli 3; prev tli 3; fpw true; xid 0:739; shutdown")
-    assert segment_facts(out + "\n" + boot) == SegmentFacts(tuple(got), ("0/0E000028",))
+    switch = ("rmgr: XLOG        len (rec/tot):     24/    24, tx:          0, lsn: 0/0E0000A0, prev 0/0E000028, "
+              "desc: SWITCH ")
+    write = ("rmgr: Heap        len (rec/tot):     59/    59, tx:        739, lsn: 0/0E018248, prev 0/0E018200, "
+             "desc: INSERT+INIT off 1 flags 0x00, blkref #0: rel 1663/5/24587 blk 0")
+    # Patroni's crash recovery before pg_rewind: a checkpoint and a switch, no transaction: not a restart
+    assert segment_facts("\n".join([boot, switch])) == SegmentFacts((), ())
+    # a lone primary: it started, then took writes (its commit may be in the next segment)
+    assert segment_facts("\n".join([out, boot, write, switch])) == SegmentFacts(tuple(got), ("0/0E000028",))

@@ -8,24 +8,26 @@ from collections.abc import Callable
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.role import RoleSkip, node_role
 from opsd.adapters.files import exclusive_lock
+from opsd.adapters.pgbackrest_conf import pg_hosts
 from opsd.context import Context
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Outcome
 from opsd.core.role import NodeRole, Role
 from opsd.db.connection import checkpoint
 from opsd.db.queries import TimelineRow, fetch_one
-from opsd.errors import CommandCancelled, CommandError, OpsdError
+from opsd.errors import CommandCancelled, CommandError, ConfigError, OpsdError
 from opsd.log import get_logger
 
 
 def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], None] | None = None) -> BackupResult:
+    from_standby = _standby_source(ctx)
     _last_moment(ctx)
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
         before = {b.label for b in pgbr.info().backups}
         with RoleWatch(ctx) as watch:
             try:
-                res = pgbr.backup(backup_type, on_line=on_line)
+                res = pgbr.backup(backup_type, on_line=on_line, from_standby=from_standby)
             except CommandError:
                 watch.raise_if_lost()
                 raise
@@ -39,6 +41,21 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
         repo_size=b.repo_size, repo_delta=b.repo_delta, duration=res.duration,
         wal_start=b.wal_start, wal_stop=b.wal_stop,
     )
+
+
+def _standby_source(ctx: Context) -> bool:
+    """``[pgbackrest] backup_standby``: pgbackrest.conf must name at least two nodes (pg1 and a standby), else
+    pgBackRest would fail late with a message about options; say what is missing before anything starts."""
+    s = ctx.settings.pgbackrest
+    if not s.backup_standby:
+        return False
+    hosts = pg_hosts(s.config, s.stanza)
+    if len(hosts) < 2:
+        raise ConfigError(str(s.config), [
+            f"[pgbackrest] backup_standby = true, but it names {len(hosts)} node(s) for stanza {s.stanza} "
+            f"({', '.join(f'pg{i}' for i in hosts) or 'none'}): add the standby as pg2 (pg2-host or pg2-path, "
+            "pg2-port; docs/install.md, 'Backups from a standby'), or set backup_standby = false"])
+    return True
 
 
 class RoleWatch:

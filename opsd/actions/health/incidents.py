@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from opsd.core.records.health import ConnectionReport, IncidentMoment, LockTree, Pool
+from opsd.core.records.health import ConnectionReport, IncidentMoment, LockTree, Pool, Slot
 from opsd.core.records.runs import Incident
+from opsd.core.units import human_bytes
 from opsd.settings import HealthSection
 
 
@@ -49,9 +50,24 @@ def connections_condition(c: ConnectionReport, hs: HealthSection) -> Condition |
                      c.used_share, IncidentMoment(connections=c, rank=(c.used_share,)))
 
 
+def slot_condition(s: Slot, hs: HealthSection) -> Condition | None:
+    """An inactive slot holding back more WAL than allowed: pg_wal grows until the disk is full and the primary
+    stops (max_slot_wal_keep_size, if set, caps it by invalidating the slot instead)."""
+    if not s.retaining_too_much(int(hs.slot_retained_max)):
+        return None
+    retained = s.retained_bytes or 0
+    return Condition(f"slot:{s.name}", "slot",
+                     f"replication slot {s.name} ({s.kind}) is inactive and retains {human_bytes(retained)} of WAL "
+                     f"(limit {human_bytes(int(hs.slot_retained_max))}): pg_wal grows until the disk is full; if "
+                     f"its consumer is gone for good: select pg_drop_replication_slot('{s.name}')",
+                     float(retained), IncidentMoment(slot=s, rank=(float(retained),)))
+
+
 def conditions(trees: Sequence[LockTree], pools: Sequence[Pool], conns: ConnectionReport | None,
-               probe_problems: Sequence[str], hs: HealthSection) -> dict[str, Condition]:
-    found = [lock_condition(t, hs) for t in trees] + [pool_condition(p, hs) for p in pools]
+               probe_problems: Sequence[str], hs: HealthSection, *, slots: Sequence[Slot] = ()
+               ) -> dict[str, Condition]:
+    found = ([lock_condition(t, hs) for t in trees] + [pool_condition(p, hs) for p in pools]
+             + [slot_condition(s, hs) for s in slots])
     if conns is not None:
         found.append(connections_condition(conns, hs))
     if probe_problems:

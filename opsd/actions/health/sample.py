@@ -1,4 +1,4 @@
-"""Health sampling: lock trees, long transactions, deadlocks, connections and PgBouncer pools, through one
+"""Health sampling: lock trees, long transactions, deadlocks, connections, PgBouncer pools and replication, through one
 reused probe connection (statement_timeout and lock_timeout set, at most one probe in flight). A probe that
 times out is reported as such; it never queues behind a lock and never piles up."""
 
@@ -11,6 +11,7 @@ from opsd.actions import alerts
 from opsd.actions.health.incidents import Changes, conditions, reconcile
 from opsd.actions.health.locks import build_trees, query_text
 from opsd.actions.health.pool import connection_report, pool_report
+from opsd.actions.health.replication import replication_report
 from opsd.adapters import pgbouncer
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
@@ -68,7 +69,7 @@ def _connections(conn: Conn) -> ConnectionReport:
                                                                                    LimitsRow))
 
 
-def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = True,
+def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = True, replication: bool = True,
                 last_deadlocks: int | None = None) -> HealthSample:
     """One sample; each part that fails becomes a line in ``problems`` (the others are still reported)."""
     sample = HealthSample(taken_at=ctx.now())
@@ -81,6 +82,8 @@ def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = 
         if ctx.settings.pgbouncer.enabled:
             parts.append(("pgbouncer", lambda: setattr(sample, "pool",
                                                        pool_report(pgbouncer.show_all(ctx.settings.pgbouncer)))))
+    if replication:
+        parts.append(("replication", lambda: setattr(sample, "replication", probe.run(replication_report))))
     for name, fn in parts:
         try:
             fn()
@@ -97,7 +100,8 @@ def record(ctx: Context, store: HealthStore, sample: HealthSample) -> Changes:
     trees = sample.locks.trees if sample.locks else []
     pools = sample.pool.pools if sample.pool else []
     probe_problems = [p for p in sample.problems if "probe timed out" in p]
-    now = conditions(trees, pools, sample.connections, probe_problems, h)
+    slots = sample.replication.slots if sample.replication else []
+    now = conditions(trees, pools, sample.connections, probe_problems, h, slots=slots)
     changes = reconcile(store.open_incidents(), now)
     at = sample.taken_at
     for c in changes.opened:

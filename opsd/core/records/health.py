@@ -1,6 +1,6 @@
-"""Health records: blocking trees, long sessions, connections and PgBouncer pools, the sample that holds them,
-and what an incident keeps of its worst moment. Built by actions/health, saved by the health store, read back
-by ``opsd health``, metrics and the monthly report."""
+"""Health records: blocking trees, long sessions, connections, PgBouncer pools and replication, the sample that
+holds them, and what an incident keeps of its worst moment. Built by actions/health, saved by the health store,
+read back by ``opsd health``, metrics and the monthly report."""
 
 from __future__ import annotations
 
@@ -151,12 +151,66 @@ class PoolReport:
         return max((p.maxwait for p in self.pools), default=0.0)
 
 
+@dataclass(frozen=True, config=_CFG)
+class StandbyLag:
+    """One standby as its primary sees it (pg_stat_replication): lags in bytes behind the primary's current WAL
+    position, and in seconds as PostgreSQL measured them (None when it has nothing to measure: an idle primary)."""
+
+    name: str  # application_name (Patroni: the member name)
+    client: str
+    state: str  # streaming | catchup | backup | startup | stopping
+    sync_state: str  # async | potential | sync | quorum
+    write_lag_bytes: int | None
+    flush_lag_bytes: int | None
+    replay_lag_bytes: int | None
+    write_lag: float | None
+    flush_lag: float | None
+    replay_lag: float | None
+
+
+@dataclass(frozen=True, config=_CFG)
+class Slot:
+    """A replication slot and the WAL it holds back (pg_wal cannot be recycled past its restart_lsn)."""
+
+    name: str
+    kind: str  # physical | logical
+    active: bool
+    retained_bytes: int | None  # None: the slot never reserved WAL
+    wal_status: str | None  # reserved | extended | unreserved | lost
+
+    def retaining_too_much(self, limit: int) -> bool:
+        return not self.active and (self.retained_bytes or 0) > limit
+
+
+@dataclass(frozen=True, config=_CFG)
+class Receiver:
+    """This standby's side: what it received and replayed, and from where WAL comes."""
+
+    source: str  # streaming (a WAL receiver is connected) | archive (restore_command only) | stopped
+    sender: str  # host:port of the upstream, "" without a receiver
+    receive_lsn: str | None
+    replay_lsn: str | None
+    replay_lag_bytes: int | None
+    replay_lag: float | None  # seconds behind: 0 when all received WAL is replayed
+    last_replayed_at: datetime | None  # commit time of the last replayed transaction
+    paused: bool
+
+
+@dataclass(frozen=True, config=_CFG)
+class ReplicationReport:
+    role: str  # primary | standby
+    standbys: list[StandbyLag] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    receiver: Receiver | None = None
+
+
 @dataclass(config=_CFG)
 class HealthSample:
     taken_at: datetime
     locks: LockReport | None = None
     connections: ConnectionReport | None = None
     pool: PoolReport | None = None
+    replication: ReplicationReport | None = None
     problems: list[str] = field(default_factory=list)  # "locks: probe timed out ..." etc.
 
     def as_json(self) -> dict[str, Any]:
@@ -171,6 +225,7 @@ class IncidentMoment:
     tree: LockTree | None = None
     pool: Pool | None = None
     connections: ConnectionReport | None = None
+    slot: Slot | None = None
     rank: tuple[float, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
