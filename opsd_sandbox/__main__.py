@@ -3,6 +3,7 @@
 Brings up PostgreSQL 15 (archiving off, as on a fresh host), a TLS S3 endpoint and pgBackRest, then runs
 the real ``opsd`` commands a DBA would: setup, a full backup, some writes, a diff backup, marker rows, a
 recovery drill to the latest point, verify, check, status, info.
+``python -m opsd_sandbox demo --ha`` does it on a Patroni pair through a switchover.
 ``python -m opsd_sandbox up`` leaves a sandbox running and prints how to use it.
 """
 
@@ -15,12 +16,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from opsd_sandbox.stack import Sandbox
 
 
-def _opsd(sb: Sandbox, *args: str, expect: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-    cmd = ["opsd", "--config", str(sb.opsd_conf), *args]
+def _opsd(sb: Sandbox | Path, *args: str, expect: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    """Run ``opsd`` as a DBA would and show it; ``sb`` is the sandbox (its opsd.toml) or a config path."""
+    conf = sb if isinstance(sb, Path) else sb.opsd_conf
+    cmd = ["opsd", "--config", str(conf), *args]
     print(f"\n$ {shlex.join(cmd)}", flush=True)
     started = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "opsd", *cmd[1:]], capture_output=True, text=True,
@@ -70,6 +74,41 @@ def demo(keep: bool) -> None:
             print(f"   kept {sb.root} (services stopped)")
 
 
+def demo_ha(keep: bool) -> None:
+    """Two PostgreSQL nodes under Patroni (etcd), the same opsd.toml on both: opsd follows a switchover."""
+    from opsd_sandbox.ha import HaCluster, available
+
+    if available():
+        raise SystemExit(f"demo --ha: {available()}")
+    started = time.monotonic()
+    sb = Sandbox.create(prefix="opsd-demo-ha-", archiving=False)
+    print(f"== bringing up the sandbox in {sb.root}, then etcd and two Patroni nodes", flush=True)
+    sb.up()
+    ha = HaCluster(sb, scope="demo")
+    try:
+        ha.up()
+        a = ha.wait_leader()
+        [b] = [n for n in ha.nodes if n is not a]
+        print(f"   {a.name} leads (port {a.port}, Patroni {a.api}); {b.name} streams from it (port {b.port})")
+        _opsd(a.conf, "setup")
+        print(f"\n== the daemon's jobs once on each node ({a.name} leads)", flush=True)
+        _opsd(a.conf, "daemon", "--once")
+        _opsd(b.conf, "daemon", "--once")
+        _opsd(a.conf, "health", "replication")
+        print(f"\n== patronictl switchover --candidate {b.name}", flush=True)
+        ha.switchover(b)
+        print(f"\n== the same jobs, same config: now {b.name} backs up and {a.name} skips", flush=True)
+        _opsd(b.conf, "daemon", "--once")
+        _opsd(a.conf, "daemon", "--once")
+        _opsd(b.conf, "check")
+        _opsd(b.conf, "window")
+        _opsd(a.conf, "health", "replication")
+        print(f"\n== demo --ha finished in {time.monotonic() - started:.1f}s")
+    finally:
+        ha.down()
+        sb.down(remove=not keep)
+
+
 def up() -> None:
     sb = Sandbox.create(prefix="opsd-sandbox-", archiving=True)
     sb.up()
@@ -87,13 +126,12 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd")
     d = sub.add_parser("demo", help="run opsd end to end on a throwaway sandbox (default)")
     d.add_argument("--keep", action="store_true", help="keep the sandbox folder afterwards")
+    d.add_argument("--ha", action="store_true", help="a Patroni pair instead: opsd follows a switchover")
     sub.add_parser("up", help="bring up a sandbox and keep it running until Ctrl-C")
     r = sub.add_parser("sample-report", help="generate the sample monthly report (docs/reports.md)")
     r.add_argument("dir", nargs="?", default="docs", help="output directory (default: docs)")
     args = p.parse_args()
     if args.cmd == "sample-report":
-        from pathlib import Path
-
         from opsd_sandbox.sample_report import generate
 
         for path in generate(Path(args.dir)):
@@ -103,6 +141,8 @@ def main() -> None:
         raise SystemExit("opsd_sandbox: run as root (it starts nginx and runs PostgreSQL as 'postgres')")
     if args.cmd == "up":
         up()
+    elif getattr(args, "ha", False):
+        demo_ha(getattr(args, "keep", False))
     else:
         demo(getattr(args, "keep", False))
 

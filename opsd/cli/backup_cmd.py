@@ -6,11 +6,12 @@ import click
 
 from opsd.actions.backup.job import take_backup
 from opsd.actions.jobs import JobOutcome, run_job
+from opsd.actions.restore.service import load_timelines
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
 from opsd.core.records.runs import Outcome
 from opsd.report import console, jsonout
-from opsd.report.jsonout import InfoView
+from opsd.report.jsonout import InfoView, TimelinesView
 
 
 @click.command("backup")
@@ -38,10 +39,13 @@ def info(app: App, as_json: bool) -> None:
     ctx = app.context()
     st = ctx.pgbackrest.info()
     recent = ctx.history.runs(limit=10)
+    t = load_timelines(ctx, st)
+    current = max((a.segment.timeline for a in t.current), default=1)
     if as_json:
-        click.echo(jsonout.dump("info", InfoView(stanza=st, recent_runs=recent)))
+        click.echo(jsonout.dump("info", InfoView(stanza=st, timelines=TimelinesView(
+            current=current, switches=list(t.switches)), recent_runs=recent)))
     else:
-        click.echo(console.info(st, ctx.settings.opsd.tz, recent))
+        click.echo(console.info(st, ctx.settings.opsd.tz, recent, (current, t.switches)))
 
 
 COMMANDS = [backup, info]

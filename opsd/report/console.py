@@ -14,6 +14,7 @@ from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.core.records.checks import CheckResult
 from opsd.core.records.runs import Run
 from opsd.core.units import format_duration, human_bytes
+from opsd.core.wal import Switch
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
         "changed": "CHANGED", "pending": "PENDING"}
@@ -59,7 +60,8 @@ def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:
     return table(["job", "schedule", "state", "last run", "last success", "next", "last error"], body)
 
 
-def info(st: StanzaInfo, tz: ZoneInfo, recent: Sequence[Run]) -> str:
+def info(st: StanzaInfo, tz: ZoneInfo, recent: Sequence[Run],
+         timelines: tuple[int, Sequence[Switch]] = (1, ())) -> str:
     rows = [(b.label, b.type, when(b.start, tz), format_duration(b.duration), human_bytes(b.size),
              human_bytes(b.repo_delta), f"{b.wal_start or '-'}..{b.wal_stop or '-'}") for b in st.backups]
     out = [f"stanza {st.name}: {st.status_message}" + ("  (backup running)" if st.lock_held else "")]
@@ -67,6 +69,10 @@ def info(st: StanzaInfo, tz: ZoneInfo, recent: Sequence[Run]) -> str:
                else "no backups yet")
     for a in st.archives:
         out.append(f"WAL archive {a.id}: {a.min or '-'} .. {a.max or '-'}")
+    current, switches = timelines
+    out.append(f"timeline {current}" + "".join(
+        f"; {sw.parent} -> {sw.timeline} at {sw.lsn}" + (f" ({when(sw.at, tz)})" if sw.at else "")
+        for sw in switches))
     if recent:
         out.append("")
         out.append("recent opsd runs:")

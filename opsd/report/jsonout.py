@@ -45,8 +45,14 @@ def drill_run_view(r: Run) -> DrillRunView:
                         outcome=r.outcome, error=r.error)
 
 
+class TimelinesView(TypedDict):
+    current: int  # the newest timeline with WAL in the repository
+    switches: list[Switch]  # from the archived .history files, each with its LSN and when it reached the archive
+
+
 class InfoView(TypedDict):
     stanza: StanzaInfo
+    timelines: TimelinesView
     recent_runs: list[Run]
 
 

@@ -126,6 +126,8 @@ def test_switchover_failover_and_rejoin_with_opsd_following(ha: HaCluster) -> No
     assert tl["status"] == "ok" and tl["details"]["timeline"] >= 3, tl
     window = json.loads(opsd(a.conf, "window", "--json").stdout)
     assert {(s["timeline"], s["parent"]) for s in window["switches"]} >= {(2, 1), (3, 2)}, window["switches"]
+    info = json.loads(opsd(a.conf, "info", "--json").stdout)["timelines"]
+    assert info["current"] == tl["details"]["timeline"] and all(s["lsn"] and s["at"] for s in info["switches"]), info
 
     ha.start(b)  # the old leader rejoins: Patroni rewinds it (and first archives its last WAL)
     ha.wait_streaming()

@@ -54,6 +54,12 @@ class Timelines:
         return [a for a in self.segments if not self.archive_id or a.archive_id in ("", self.archive_id)]
 
 
+def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
+    """The WAL listing and the timeline switches (the archived .history files), without reading any WAL."""
+    with _reader(ctx) as rd:
+        return _timelines(ctx, info or ctx.pgbackrest.info(), rd)
+
+
 def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> tuple[Timelines, list[DivergenceVerdict]]:
     """The timelines, and each older timeline's WAL archived after a newer one branched off it, judged by its
     content (split brain, or a rewound primary's last WAL): a few segments are read, only when there are any."""
