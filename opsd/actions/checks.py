@@ -13,7 +13,7 @@ from pydantic import JsonValue
 
 from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
 from opsd.actions.restore.service import judged_timelines
-from opsd.adapters import s3_probe
+from opsd.adapters import patroni, s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
@@ -165,10 +165,14 @@ def check_timelines(ctx: Context, st: _State) -> CheckResult:
         "lost_transactions": sum(len(v.lost) for v in verdicts)}
     split = [v for v in verdicts if v.split_brain]
     if split:
+        p = ctx.settings.patroni
+        known = patroni.members(p.url, p.timeout.total_seconds(), p.ca_file) if p.url else []
+        who = f" Patroni knows: {'; '.join(known)}; the former primary is the node not listed as running." \
+            if known else ""
         return CheckResult(TIMELINES, CRITICAL, f"split brain: {'; '.join(map(split_brain_text, split))}. A former "
                                                 "primary is running on its own and both write to the repository: "
                                                 "stop it, then rejoin it as a standby (pg_rewind; with Patroni: "
-                                                "patronictl reinit)", details)
+                                                f"patronictl reinit).{who}", details)
     if not t.switches:
         return CheckResult(TIMELINES, OK, f"timeline {newest}, no switch in the archive", details)
     last = t.switches[-1]

@@ -13,14 +13,18 @@ from opsd.core.urls import safe_url
 from opsd.errors import OpsdError
 
 
+def _get(url: str, path: str, timeout: float, ca_file: Path | None) -> object:
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") \
+        else None
+    with urllib.request.urlopen(url.rstrip("/") + path, timeout=timeout, context=context) as resp:  # noqa: S310 (http(s) only, validated)
+        return json.loads(resp.read(1_000_000))
+
+
 def node_state(url: str, timeout: float, ca_file: Path | None = None) -> PatroniState:
     """This node as Patroni sees it. Raises OpsdError (one line, the URL masked) when Patroni does not answer."""
     where = safe_url(url)
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") \
-        else None
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/patroni", timeout=timeout, context=context) as resp:  # noqa: S310 (http(s) only, validated)
-            data = json.loads(resp.read(1_000_000))
+        data = _get(url, "/patroni", timeout, ca_file)
     except urllib.error.HTTPError as e:  # /patroni answers 200 when Patroni runs; 503 while it cannot decide
         data = _json(e.read(1_000_000))
         if not data:
@@ -41,3 +45,20 @@ def _json(raw: bytes) -> dict[str, object] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def members(url: str, timeout: float, ca_file: Path | None = None) -> list[str]:
+    """The cluster's members as Patroni's DCS knows them (``GET /cluster``): "name (role, state, host:port,
+    timeline N)" each. Empty when Patroni does not answer: this only adds names to a message."""
+    try:
+        data = _get(url, "/cluster", timeout, ca_file)
+    except (OSError, ValueError):
+        return []
+    raw = data.get("members") if isinstance(data, dict) else None
+    out = []
+    for m in raw if isinstance(raw, list) else []:
+        if isinstance(m, dict):
+            tl = f", timeline {m['timeline']}" if isinstance(m.get("timeline"), int) else ""
+            out.append(f"{m.get('name', '?')} ({m.get('role', '?')}, {m.get('state', '?')}, "
+                       f"{m.get('host', '?')}:{m.get('port', '?')}{tl})")
+    return out

@@ -86,6 +86,12 @@ def _health(r: MonthReport) -> Section:
     hp += [f"Pool {p['pool']}: {p['incidents']} incident(s), clients waited up to {_d(p['peak_maxwait'])}."
            for p in h.pool_peaks]
     hp += [f"{_t(w['opened_at'])}: {w['summary']}" for w in h.longest_lock_waits]
+    if h.slot_incidents or h.replay_lag_peak is not None:
+        hp.append(f"Replication: {h.slot_incidents} slot incident(s)"
+                  + "".join(f"; slot {x['slot']} retained up to {human_bytes(x['peak_retained_bytes'])} of WAL"
+                            for x in h.slot_peaks)
+                  + (f"; longest replay lag seen {_d(h.replay_lag_peak)}" if h.replay_lag_peak is not None else "")
+                  + ".")
     return "Health", hp, hrows if h.top_blockers else []
 
 

@@ -212,6 +212,7 @@ def test_an_old_leader_started_on_its_own_is_a_split_brain(stack: Sandbox) -> No
         tl = wait_until(critical, timeout=90, what="check on the new leader to see the old timeline archived")
         assert "split brain: timeline 1 is still archived after timeline 2 branched off it" in tl["message"], tl
         assert "transaction(s) ended there since" in tl["message"] or "started as a primary" in tl["message"], tl
+        assert f"Patroni knows: {new.name} (leader, running" in tl["message"], tl["message"]  # the hosts it can name
         assert opsd(new.conf, "check").returncode == 1
         assert _results(old.conf)["archive.timelines"]["status"] == "critical"  # the culprit sees it too
     finally:

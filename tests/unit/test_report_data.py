@@ -166,3 +166,34 @@ def test_the_docs_sample_report_is_what_the_code_generates(tmp_path) -> None:  #
     for path in generate(tmp_path):
         assert path.read_text() == (docs / path.name).read_text(), (
             f"docs/{path.name} is stale: run 'python -m opsd_sandbox sample-report docs'")
+
+
+def test_replication_in_the_month() -> None:
+    """Slot incidents by slot with the most WAL each retained, and the longest replay lag any sample saw."""
+    from opsd.actions.report.data import _health
+    from opsd.core.records.health import HealthSample, Receiver, ReplicationReport, StandbyLag
+    from opsd.core.records.runs import Incident
+    from opsd.report.monthly import _health as health_section
+
+    t0 = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+
+    def inc(key: str, peak: float) -> Incident:
+        return Incident(1, key, "slot", t0, t0, None, f"{key} retains", peak, IncidentMoment())
+
+    lag = StandbyLag("node2", "10.0.0.2", "streaming", "async", 0, 0, 10, None, None, 42.0)
+    samples = [HealthSample(t0, replication=ReplicationReport("primary", [lag])),
+               HealthSample(t0, replication=ReplicationReport("standby", receiver=Receiver(
+                   "streaming", "x:5432", "0/2", "0/1", 1, 7.5, t0, False)))]
+    h = _health([inc("slot:debezium", 2 * 1024**3), inc("slot:debezium", 3 * 1024**3), inc("slot:old", 1024**3 + 1)],
+                samples)
+    assert h.slot_incidents == 3 and h.replay_lag_peak == 42.0
+    assert [(p["slot"], p["incidents"], p["peak_retained_bytes"]) for p in h.slot_peaks] == [
+        ("debezium", 2, 3 * 1024**3), ("old", 1, 1024**3 + 1)]
+    assert _health([], []).replay_lag_peak is None and _health([], []).slot_peaks == []
+
+    class Month:  # the one field the section reads
+        health = h
+
+    _title, paras, _rows = health_section(Month)  # type: ignore[arg-type]
+    text = " ".join(paras)
+    assert "Replication: 3 slot incident(s); slot debezium retained up to 3.0 GiB of WAL" in text, text

@@ -25,6 +25,7 @@ from opsd.actions.report.rows import (
     RepoFacts,
     RepoWindow,
     Series,
+    SlotPeak,
     VerifyDamage,
 )
 from opsd.core.records.checks import CRITICAL
@@ -168,7 +169,24 @@ def _who(tree: LockTree | None) -> str:
     return f"{root.user or '?'}@{root.database or '?'} ({root.application or 'no application'})"
 
 
-def _health(incidents: Sequence[Incident]) -> HealthSummary:
+def _replication(incidents: Sequence[Incident], samples: Sequence[HealthSample]
+                 ) -> tuple[int, list[SlotPeak], float | None]:
+    """Slot incidents by slot (worst WAL retained), and the longest replay lag any sample saw, from either side
+    (a primary's view of its standbys, a standby's own)."""
+    slots: dict[str, SlotPeak] = {}
+    for i in incidents:
+        if i.kind == "slot":
+            p = slots.setdefault(i.key, SlotPeak(slot=i.key.removeprefix("slot:"), incidents=0, peak_retained_bytes=0))
+            p["incidents"] += 1
+            p["peak_retained_bytes"] = max(p["peak_retained_bytes"], int(i.peak))
+    lags = [x for s in samples if s.replication for x in (
+        [b.replay_lag for b in s.replication.standbys]
+        + [s.replication.receiver.replay_lag if s.replication.receiver else None]) if x is not None]
+    return (sum(p["incidents"] for p in slots.values()),
+            sorted(slots.values(), key=lambda p: -p["peak_retained_bytes"]), max(lags, default=None))
+
+
+def _health(incidents: Sequence[Incident], samples: Sequence[HealthSample] = ()) -> HealthSummary:
     kinds = Counter(i.kind for i in incidents)
     locks = [i for i in incidents if i.kind == "lock"]
     blockers: dict[str, Blocker] = {}
@@ -193,7 +211,8 @@ def _health(incidents: Sequence[Incident]) -> HealthSummary:
     conn = [i.peak for i in incidents if i.kind == "connections"]
     return HealthSummary(kinds["lock"], kinds["pool"], kinds["connections"], kinds["probe"],
                          sorted(blockers.values(), key=lambda b: (-b["incidents"], -b["longest_wait"]))[:5], longest,
-                         sorted(pools.values(), key=lambda p: -p["peak_maxwait"]), max(conn, default=None))
+                         sorted(pools.values(), key=lambda p: -p["peak_maxwait"]), max(conn, default=None),
+                         *_replication(incidents, samples))
 
 
 def _trends(s: Settings, runs: Sequence[Run], drills: list[DrillRow],
@@ -237,7 +256,7 @@ def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_pass
     has_data = any(r.job in ("drill", "check", "verify") or r.job.startswith("backup-") for r in runs)
     verdict = _verdict(s, drills, passes, start=start, end=min(end, now), has_data=has_data)
     backups = _backups(runs, repo, end)
-    health = _health(incidents)
+    health = _health(incidents, samples)
     report = MonthReport(
         month=f"{year:04d}-{month:02d}", timezone=str(tz), generated_at=now, period_start=start, period_end=end,
         verdict=verdict, drills=drills, backups=backups, health=health, trends=_trends(s, runs, drills, samples))

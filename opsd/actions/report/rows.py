@@ -130,6 +130,12 @@ class BackupSection:
     verify_damage: list[VerifyDamage]
 
 
+class SlotPeak(TypedDict):
+    slot: str
+    incidents: int
+    peak_retained_bytes: int
+
+
 @dataclass
 class HealthSummary:
     lock_incidents: int
@@ -140,6 +146,9 @@ class HealthSummary:
     longest_lock_waits: list[LockWait]
     pool_peaks: list[PoolPeak]
     connection_peak: float | None
+    slot_incidents: int = 0  # inactive replication slots that retained too much WAL
+    slot_peaks: list[SlotPeak] = field(default_factory=list)
+    replay_lag_peak: float | None = None  # longest standby replay lag seen by the sampler (s)
 
 
 @dataclass
