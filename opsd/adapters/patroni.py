@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from opsd.core.role import PatroniState
+from opsd.core.role import Member, PatroniState
 from opsd.core.urls import safe_url
 from opsd.errors import OpsdError
 
@@ -35,8 +35,10 @@ def node_state(url: str, timeout: float, ca_file: Path | None = None) -> Patroni
     if not isinstance(data, dict):
         raise OpsdError(f"Patroni at {where} answered something that is not its status")
     timeline = data.get("timeline")
+    me = data.get("patroni")
     return PatroniState(role=str(data.get("role") or "unknown"), state=str(data.get("state") or "unknown"),
-                        paused=bool(data.get("pause")), timeline=timeline if isinstance(timeline, int) else None)
+                        paused=bool(data.get("pause")), timeline=timeline if isinstance(timeline, int) else None,
+                        name=str(me.get("name") or "") if isinstance(me, dict) else "")
 
 
 def _json(raw: bytes) -> dict[str, object] | None:
@@ -47,18 +49,17 @@ def _json(raw: bytes) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def members(url: str, timeout: float, ca_file: Path | None = None) -> list[str]:
-    """The cluster's members as Patroni's DCS knows them (``GET /cluster``): "name (role, state, host:port,
-    timeline N)" each. Empty when Patroni does not answer: this only adds names to a message."""
+def cluster(url: str, timeout: float, ca_file: Path | None = None) -> list[Member] | None:
+    """The cluster's members as Patroni's DCS knows them (``GET /cluster``); None when Patroni does not answer."""
     try:
         data = _get(url, "/cluster", timeout, ca_file)
     except (OSError, ValueError):
-        return []
+        return None
     raw = data.get("members") if isinstance(data, dict) else None
-    out = []
-    for m in raw if isinstance(raw, list) else []:
-        if isinstance(m, dict):
-            tl = f", timeline {m['timeline']}" if isinstance(m.get("timeline"), int) else ""
-            out.append(f"{m.get('name', '?')} ({m.get('role', '?')}, {m.get('state', '?')}, "
-                       f"{m.get('host', '?')}:{m.get('port', '?')}{tl})")
-    return out
+    return [Member(str(m.get("name", "?")), str(m.get("role", "?")), str(m.get("state", "?")))
+            for m in (raw if isinstance(raw, list) else []) if isinstance(m, dict)]
+
+
+def members(url: str, timeout: float, ca_file: Path | None = None) -> list[str]:
+    """The members as "name (role, state)" each, for a message; empty when Patroni does not answer."""
+    return [f"{m.name} ({m.role}, {m.state})" for m in cluster(url, timeout, ca_file) or []]

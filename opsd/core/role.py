@@ -27,6 +27,16 @@ class PatroniState:
     state: str  # running, starting, stopped, ...
     paused: bool  # maintenance mode: Patroni does not fail over
     timeline: int | None = None
+    name: str = ""  # this member's name in the Patroni cluster
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of the Patroni cluster as ``GET /cluster`` lists it."""
+
+    name: str
+    role: str  # leader, replica, sync_standby, standby_leader...
+    state: str  # running, streaming, stopped, starting...
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class NodeRole:
     source: str  # patroni | postgres | config
     why: str
     paused: bool = False
+    name: str = ""  # the Patroni member name, when Patroni decided
 
     def describe(self) -> str:
         return f"{self.role} ({self.why})"
@@ -62,7 +73,7 @@ def decide(*, patroni_url: str, patroni: PatroniState | None, patroni_error: str
                                 patroni.paused)
             return NodeRole(Role.PRIMARY, "patroni", said, patroni.paused)
         if patroni.role in PATRONI_FOLLOWERS:
-            return NodeRole(Role.STANDBY, "patroni", said, patroni.paused)
+            return NodeRole(Role.STANDBY, "patroni", said, patroni.paused, patroni.name)
         return NodeRole(Role.UNKNOWN, "patroni", said, patroni.paused)
     if in_recovery is None:
         return NodeRole(Role.UNKNOWN, "postgres", f"PostgreSQL did not answer: {pg_error}")
@@ -83,3 +94,11 @@ def skip_reason(job: str, node: NodeRole, on_standby: Sequence[str]) -> str | No
     if job in on_standby:
         return None
     return f"this node is a standby ({node.why}): {job} runs on the primary"
+
+
+def standby_for_moved_jobs(members: Sequence[Member]) -> str | None:
+    """Which standby runs the jobs moved off the primary (``jobs_on_standby``): the first healthy replica by name,
+    so that one standby of several runs them, and the same one while nothing changes."""
+    healthy = sorted(m.name for m in members if m.role in PATRONI_FOLLOWERS | {"replica"}
+                     and m.state in ("running", "streaming"))
+    return healthy[0] if healthy else None

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from opsd.adapters.patroni import node_state
-from opsd.core.role import NodeRole, PatroniState, Role, decide, skip_reason
+from opsd.adapters.patroni import cluster, node_state
+from opsd.core.role import Member, NodeRole, PatroniState, Role, decide, skip_reason, standby_for_moved_jobs
 from opsd.errors import OpsdError
 from tests.conftest import serve_get
 
@@ -94,3 +94,21 @@ def test_patronis_rest_answer_is_read(patroni_api: tuple[str, dict[str, Any]]) -
     with pytest.raises(OpsdError) as e:
         node_state("http://user:s3cret@127.0.0.1:1", 2)
     assert "s3cret" not in str(e.value) and "did not answer" in str(e.value)
+
+
+def test_moved_jobs_run_on_one_standby(patroni_api: tuple[str, dict[str, Any]]) -> None:
+    """With several standbys, the first healthy replica by name runs the jobs moved off the primary; a stopped
+    or starting one is passed over; Patroni's members are read from GET /cluster."""
+    url, answer = patroni_api
+    answer["body"] = json.dumps({"members": [
+        {"name": "db-3", "role": "replica", "state": "streaming", "host": "10.0.0.3", "port": 5432},
+        {"name": "db-1", "role": "leader", "state": "running"},
+        {"name": "db-2", "role": "replica", "state": "stopped"},
+        {"name": "db-4", "role": "sync_standby", "state": "streaming"}]}).encode()
+    members = cluster(url, 2)
+    assert members is not None and [m.name for m in members] == ["db-3", "db-1", "db-2", "db-4"]
+    assert standby_for_moved_jobs(members) == "db-3"
+    assert standby_for_moved_jobs([Member("db-1", "leader", "running")]) is None
+    assert cluster("http://127.0.0.1:1", 2) is None  # no answer: every standby runs them (never left undone)
+    answer["body"] = json.dumps({"state": "running", "role": "replica", "patroni": {"name": "db-4"}}).encode()
+    assert node_state(url, 2).name == "db-4"
