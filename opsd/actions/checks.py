@@ -23,7 +23,7 @@ from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, Ne
 from opsd.core.records.runs import Outcome, Run
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
-from opsd.core.wal import DivergenceVerdict
+from opsd.core.wal import DivergenceVerdict, Stamped, Switch
 from opsd.db.queries import ArchiverRow, ServerRow, SettingRow, fetch_all, fetch_one
 from opsd.errors import OpsdError
 
@@ -158,11 +158,12 @@ def check_timelines(ctx: Context, st: _State) -> CheckResult:
     not a standby) and both write to the repository. The same WAL with nothing after the promotion is a
     rewound primary's last segments (Patroni archives them before pg_rewind): not a split brain, but the
     transactions in it past the switch point were lost in the failover, and the check says so."""
-    t, verdicts = judged_timelines(ctx, st.info)
+    j = judged_timelines(ctx, st.info)
+    t, verdicts = j.timelines, j.verdicts
     newest = max((a.segment.timeline for a in t.current), default=1)
     details: dict[str, JsonValue] = {"timeline": newest, "switches": [
         {"timeline": sw.timeline, "parent": sw.parent, "lsn": sw.lsn} for sw in t.switches],
-        "lost_transactions": sum(len(v.lost) for v in verdicts)}
+        "lost_transactions": sum(len(v.lost) for v in verdicts) + len(j.lost_before)}
     split = [v for v in verdicts if v.split_brain]
     if split:
         p = ctx.settings.patroni
@@ -176,7 +177,12 @@ def check_timelines(ctx: Context, st: _State) -> CheckResult:
     if not t.switches:
         return CheckResult(TIMELINES, OK, f"timeline {newest}, no switch in the archive", details)
     last = t.switches[-1]
-    lost = "".join(f"; {lost_text(v)}" for v in verdicts if v.lost)
+    abandoned: dict[int, list[Stamped]] = {last.timeline: list(j.lost_before)}
+    for v in verdicts:
+        abandoned.setdefault(v.divergence.switch.timeline, []).extend(v.lost)
+    switches = {sw.timeline: sw for sw in t.switches}
+    lost = "".join(f"; {lost_text(switches[tl], tuple(sorted(x, key=lambda r: r.time)))}"
+                   for tl, x in sorted(abandoned.items()) if x)
     return CheckResult(TIMELINES, OK, f"timeline {newest}; last switch: {last.parent} -> {last.timeline} at "
                                       f"{last.lsn}; no primary on an older timeline since{lost}", details)
 
@@ -194,9 +200,9 @@ def split_brain_text(v: DivergenceVerdict) -> str:
     return f"{head}, and {', '.join(v.unread)} could not be read to prove it is older"
 
 
-def lost_text(v: DivergenceVerdict) -> str:
-    sw, last = v.divergence.switch, v.lost[-1]
-    return (f"{len(v.lost)} transaction(s) on timeline {sw.parent} after {sw.lsn}, the last at {show(last.time)}, "
+def lost_text(sw: Switch, lost: tuple[Stamped, ...]) -> str:
+    last = lost[-1]
+    return (f"{len(lost)} transaction(s) on timeline {sw.parent} after {sw.lsn}, the last at {show(last.time)}, "
             f"are not on timeline {sw.timeline} (lost in the failover; 'opsd restore --target-timeline "
             f"{sw.parent}' reaches them)")
 

@@ -224,3 +224,19 @@ def judge(d: Divergence, records: dict[str, SegmentFacts | None]) -> DivergenceV
         restarts += [lsn for lsn in facts.restarts if lsn_to_int(lsn) >= point]
     return DivergenceVerdict(d, bool(after or restarts or unread), tuple(after), tuple(restarts), tuple(lost),
                              tuple(unread))
+
+
+def archived_past_switch(segments: list[ArchivedSegment], sw: Switch, branched: datetime | None
+                         ) -> list[ArchivedSegment]:
+    """The parent timeline's segments from the one holding the switch point on, archived before the newer
+    timeline began: the old primary completed them before it was lost (a WAL switch, archive_timeout), and the
+    transactions in them past the switch point never reached the new primary."""
+    point = lsn_to_int(sw.lsn) // SEGMENT_BYTES
+    return sorted((a for a in segments if a.segment.timeline == sw.parent and a.segment.segno >= point
+                   and (branched is None or a.archived_at <= branched)), key=lambda a: a.segment.segno)
+
+
+def lost_past(sw: Switch, facts: list[SegmentFacts]) -> tuple[Stamped, ...]:
+    """Pure: the transactions of the parent timeline that ended past the switch point (on the abandoned branch)."""
+    point = lsn_to_int(sw.lsn)
+    return tuple(r for f in facts for r in f.ended if lsn_to_int(r.lsn) >= point)

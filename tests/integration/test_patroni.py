@@ -6,7 +6,11 @@ paused standby's lag and an inactive slot show up; an old leader started on its 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,10 +72,10 @@ def _labels(ha: HaCluster, node: Node) -> list[str]:
     return [b["label"] for b in json.loads(ha.pgbackrest(node, "--output=json", "info"))[0]["backup"]]
 
 
-def _restored_rows(ha: HaCluster, node: Node, when: str, name: str) -> str:
+def _restored_rows(ha: HaCluster, node: Node, when: str, name: str, *extra: str) -> str:
     dest, port = ha.sb.root / f"ha-restore-{name}", free_port()
     res = opsd(node.conf, "restore", "--to-time", when, "--target-dir", str(dest), "--port", str(port), "--start",
-               "--json", timeout=600)
+               "--json", *extra, timeout=600)
     try:
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         return run(as_pg([str(PG_BIN / "psql"), "-h", str(ha.sb.socket_dir), "-p", str(port), "-XAtc",
@@ -216,4 +220,60 @@ def test_an_old_leader_started_on_its_own_is_a_split_brain(stack: Sandbox) -> No
         assert opsd(new.conf, "check").returncode == 1
         assert _results(old.conf)["archive.timelines"]["status"] == "critical"  # the culprit sees it too
     finally:
+        ha.down()
+
+
+def test_transactions_lost_in_a_failover_are_named_and_reachable_on_their_timeline(stack: Sandbox) -> None:
+    """The leader commits a row its standby never receives (the standby's WAL receiver is held, and the leader's
+    archiver too, so the standby cannot fetch it from the repository either), then the leader is lost: the
+    standby is promoted
+    without the row. When the old leader rejoins, Patroni archives its last WAL and rewinds it: check names the
+    lost transaction (no split brain), the plan of a restore to its time says it exists on both timelines, and
+    --target-timeline 1 brings the row back in a side copy."""
+    ha = _up(stack, "lost")
+    held: list[int] = []
+    try:
+        old = ha.wait_leader()
+        [new] = [n for n in ha.nodes if n is not old]
+        ha.wait_streaming()
+        assert opsd(old.conf, "backup", "--type", "full").returncode == 0
+        time.sleep(1.5)  # pgBackRest records the backup's end in whole seconds: a target clear of it
+        ha.psql(old, "insert into stock values (1, 1)")
+        ha.psql(old, "select pg_switch_wal()")
+        wait_until(lambda: ha.psql(new, "select count(*) from stock") == "1", timeout=60, what="the row replayed")
+        startup = int(ha.psql(new, "select pid from pg_stat_activity where backend_type = 'startup'"))
+        archiver = int(ha.psql(old, "select pid from pg_stat_activity where backend_type = 'archiver'"))
+        for pid in (startup, archiver):  # the standby asks for no WAL, the leader archives nothing more
+            os.kill(pid, signal.SIGSTOP)
+            held.append(pid)
+        os.kill(int(ha.psql(new, "select pid from pg_stat_wal_receiver")), signal.SIGTERM)  # nor receives any
+        wait_until(lambda: ha.psql(new, "select count(*) from pg_stat_wal_receiver") == "0", timeout=30,
+                   what="the standby's WAL receiver to stop")
+        ha.psql(old, "insert into stock values (42, 42)")
+        ha.psql(old, "select pg_switch_wal()")  # completed and .ready, not archived
+        ha.kill(old)
+        os.kill(archiver, signal.SIGKILL)  # a stopped process does not see its postmaster die
+        os.kill(startup, signal.SIGCONT)
+        held.clear()
+        ha.wait_leader(new)
+        assert ha.psql(new, "select string_agg(id::text, ',' order by id) from stock") == "1"  # 42 is lost
+        ha.psql(new, "select pg_switch_wal()")
+        ha.start(old)  # Patroni archives the old leader's .ready WAL, then rewinds it
+        ha.wait_streaming()
+        tl = _results(new.conf)["archive.timelines"]
+        assert tl["status"] == "ok" and tl["details"]["lost_transactions"] >= 1, tl
+        assert "transaction(s) on timeline 1 after" in tl["message"] and "lost in the failover" in tl["message"], tl
+        # the abandoned branch ends at the lost commit: opsd window shows it as timeline 1's latest
+        window = json.loads(opsd(new.conf, "window", "--json").stdout)
+        [branch] = [i for i in window["intervals"] if i["timeline"] == 1]
+        lost_at = branch["latest"]["time"]
+        assert "last commit" in branch["latest"]["source"], branch
+        plan = json.loads(opsd(new.conf, "restore", "--to-time", lost_at, "--target-dir", str(ha.sb.root / "lp"),
+                               "--port", str(free_port()), "--dry-run", "--json").stdout)
+        assert any("target exists on timelines 1, 2" in v["message"] for v in plan["plan"]["verdicts"]), plan
+        assert _restored_rows(ha, new, lost_at, "lost", "--target-timeline", "1") == "1:1,42:42"
+    finally:
+        for pid in held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         ha.down()

@@ -22,8 +22,10 @@ from opsd.core.wal import (
     SegmentFacts,
     Stamped,
     Switch,
+    archived_past_switch,
     divergences,
     judge,
+    lost_past,
     parse_history,
     parse_segment,
     runs_and_gaps,
@@ -375,3 +377,21 @@ def test_waldump_transactions_commit_abort_prepared() -> None:
     assert segment_facts("\n".join([boot, switch])) == SegmentFacts((), ())
     # a lone primary: it started, then took writes (its commit may be in the next segment)
     assert segment_facts("\n".join([out, boot, write, switch])) == SegmentFacts(tuple(got), ("0/0E000028",))
+
+
+def test_what_a_failover_abandoned_in_wal_archived_before_it() -> None:
+    """The old primary completed and archived the segment holding the switch point before it was lost: the
+    transactions in it past the switch point never reached the new primary (lost, on the abandoned branch)."""
+    switch = Switch(2, 1, "0/5000100", "no recovery target specified")
+    branched = T0 + timedelta(minutes=10)
+
+    def seg(tl: int, segno: int, minute: int) -> ArchivedSegment:
+        s = parse_segment(f"{tl:08X}00000000{segno:08X}")
+        assert s is not None
+        return ArchivedSegment(s, 1, T0 + timedelta(minutes=minute))
+
+    segments = [seg(1, 4, 1), seg(1, 5, 9), seg(2, 5, 11), seg(1, 6, 20)]
+    assert [a.segment.name for a in archived_past_switch(segments, switch, branched)] == ["000000010000000000000005"]
+    at = T0 + timedelta(minutes=9)
+    kept, lost = Stamped(700, "0/5000080", at), Stamped(701, "0/5000200", at)
+    assert lost_past(switch, [SegmentFacts((kept, lost))]) == (lost,)

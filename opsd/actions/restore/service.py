@@ -26,7 +26,17 @@ from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Run
 from opsd.core.timeparse import pgbackrest_target
-from opsd.core.wal import ArchivedSegment, DivergenceVerdict, Switch, divergences, judge, parse_history
+from opsd.core.wal import (
+    ArchivedSegment,
+    DivergenceVerdict,
+    Stamped,
+    Switch,
+    archived_past_switch,
+    divergences,
+    judge,
+    lost_past,
+    parse_history,
+)
 from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
 
@@ -60,16 +70,28 @@ def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
         return _timelines(ctx, info or ctx.pgbackrest.info(), rd)
 
 
-def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> tuple[Timelines, list[DivergenceVerdict]]:
+@dataclass(frozen=True)
+class JudgedTimelines:
+    timelines: Timelines
+    verdicts: list[DivergenceVerdict]  # older timelines archived after a newer one branched off them
+    lost_before: tuple[Stamped, ...]  # the newest switch's parent: transactions past it archived before it
+
+
+def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> JudgedTimelines:
     """The timelines, and each older timeline's WAL archived after a newer one branched off it, judged by its
-    content (split brain, or a rewound primary's last WAL): a few segments are read, only when there are any."""
+    content (split brain, or a rewound primary's last WAL); and what the newest switch abandoned in WAL the old
+    primary archived before it. A few segments are read, only when there are any."""
     info = info or ctx.pgbackrest.info()
     with _reader(ctx) as rd:
         t = _timelines(ctx, info, rd)
-        verdicts = []
-        for d in divergences(t.current, t.switches, t.branched_at):
-            verdicts.append(judge(d, {name: rd.facts(name) for name in d.to_read()}))
-    return t, verdicts
+        verdicts = [judge(d, {name: rd.facts(name) for name in d.to_read()})
+                    for d in divergences(t.current, t.switches, t.branched_at)]
+        lost: tuple[Stamped, ...] = ()
+        if t.switches:
+            sw = t.switches[-1]
+            early = archived_past_switch(t.current, sw, t.branched_at.get(sw.timeline))[:2]
+            lost = lost_past(sw, [f for a in early if (f := rd.facts(a.segment.name)) is not None])
+    return JudgedTimelines(t, verdicts, lost)
 
 
 def _reader(ctx: Context) -> contextlib.AbstractContextManager[ArchiveReader]:
