@@ -141,6 +141,29 @@ class Sandbox:
              str(d / "ext.cnf")])
         (d / "ca.crt").chmod(0o644)
 
+    def client_cert(self, cn: str) -> tuple[Path, Path]:
+        """A client certificate (CN=``cn``, clientAuth) signed by the sandbox CA, readable by postgres, for
+        pgBackRest's TLS server (``tls-server-auth``); returns (cert, key)."""
+        d = self.root / "tls"
+        crt, key = d / f"client-{cn}.crt", d / f"client-{cn}.key"
+        (d / "client.cnf").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+                                      "extendedKeyUsage=clientAuth\n")
+        run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(d / "client.csr"),
+             "-subj", f"/CN={cn}"])
+        run(["openssl", "x509", "-req", "-in", str(d / "client.csr"), "-CA", str(d / "ca.crt"), "-CAkey",
+             str(d / "ca.key"), "-CAcreateserial", "-out", str(crt), "-days", "30", "-extfile", str(d / "client.cnf")])
+        for f in (crt, key):
+            chown_pg(f, mode=0o600)
+        return crt, key
+
+    def server_key_for_pg(self) -> tuple[Path, Path]:
+        """The sandbox server certificate and a copy of its key readable by postgres (pgBackRest's TLS server)."""
+        d = self.root / "tls"
+        key = d / "server-pg.key"
+        shutil.copy(d / "server.key", key)
+        chown_pg(key, mode=0o600)
+        return d / "server.crt", key
+
     # ------------------------------------------------------------------ S3: moto + nginx TLS front (or MinIO)
     def _s3(self) -> None:
         if os.environ.get("OPSD_TEST_S3") == "minio":

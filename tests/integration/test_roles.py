@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from opsd.adapters.stores.runs import History
 from opsd.context import build
 from opsd.core.records.base import Skipped
 from opsd_sandbox import Sandbox
-from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
-from tests.conftest import opsd, serve_get
+from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, port_open, run, stop_process
+from tests.conftest import REPO, opsd, serve_get
 from tests.faults.helpers import start_copying
 from tests.integration.helpers import PG_BIN, Cluster, wait_until
 
@@ -247,3 +248,76 @@ def test_backup_from_the_standby(pair: tuple[Cluster, Standby]) -> None:
         assert res.returncode == 0 and "skipped: this node is a standby" in res.stdout, res.stdout + res.stderr
     finally:
         standby.conf.write_text(standby_conf)
+
+
+def _render_nodes_conf(me: str, nodes: dict[str, dict[str, Any]], common: dict[str, Any]) -> str:
+    """The playbook's pgbackrest-nodes.conf.j2 as Ansible would render it for host ``me``."""
+    from jinja2 import Environment, FileSystemLoader
+
+    env = Environment(loader=FileSystemLoader(REPO / "playbooks" / "templates"), keep_trailing_newline=True,
+                      trim_blocks=True)  # Ansible's template module trims blocks too
+    return env.get_template("pgbackrest-nodes.conf.j2").render(
+        ansible_managed="Ansible managed", inventory_hostname=me, opsd_pgbackrest_nodes=list(nodes),
+        hostvars=nodes, **{**common, **nodes[me]})
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif line.strip() and not line.startswith("#"):
+            out.setdefault(current, []).append(line)
+    return out
+
+
+def test_backup_from_the_standby_over_pgbackrests_tls_server(pair: tuple[Cluster, Standby]) -> None:
+    """What the playbook sets up for backup_standby: the nodes listed as pg1..pgN, the other node over
+    pgBackRest's TLS server (pgbackrest server on the standby, client certificate checked by CN). The
+    template is rendered as Ansible would; the backup reads the standby through the server."""
+    primary, standby = pair
+    sb = primary.sb
+    tls = mkdir_pg(sb.root / "pgbr-tls", 0o750)
+    crt, key = sb.server_key_for_pg()
+    client_crt, client_key = sb.client_cert("opsd-client")
+    for src, name in ((crt, "server.crt"), (key, "server.key"), (sb.ca_file, "ca.crt"), (client_crt, "client.crt"),
+                      (client_key, "client.key")):
+        shutil.copy(src, tls / name)
+        shutil.chown(tls / name, "postgres", "postgres")
+        (tls / name).chmod(0o600)
+    port = free_port()
+    nodes = {"primary": {"opsd_pg_data_dir": str(primary.pgdata), "opsd_pg_port": primary.port},
+             "standby": {"opsd_pg_data_dir": str(standby.pgdata), "opsd_pg_port": standby.port,
+                         "opsd_pgbackrest_address": "localhost"}}
+    common = {"opsd_stanza": "pair", "opsd_pgbackrest_tls_dir": str(tls), "opsd_pgbackrest_tls_port": port,
+              "opsd_pgbackrest_tls_listen": "127.0.0.1", "opsd_pgbackrest_tls_client_cn": "opsd-client",
+              "opsd_pg_socket_path": str(sb.socket_dir)}
+    for n in nodes.values():
+        n["opsd_pg_socket_path"] = str(sb.socket_dir)
+    main = _sections(primary.pgbr.read_text())["global"]  # the DBA's file: repository, logs
+    mine = _sections(_render_nodes_conf("primary", nodes, common))
+    assert "pg2-host=localhost" in mine["pair"] and "pg2-host-type=tls" in mine["pair"], mine
+    client = sb.root / "pgbackrest-pair-tls.conf"
+    client.write_text("\n".join(["[global]", *main, *mine["global"], "[pair]", *mine["pair"], ""]))
+    server = sb.root / "pgbackrest-pair-tls-server.conf"
+    theirs = _sections(_render_nodes_conf("standby", nodes, common))
+    server.write_text("\n".join(["[global]", *[x for x in main if x.startswith(("log-", "lock-"))],
+                                 *theirs["global"], ""]))
+    for f in (client, server):
+        shutil.chown(f, "root", "postgres")
+        f.chmod(0o640)
+    proc = subprocess.Popen(as_pg(["pgbackrest", f"--config={server}", "server"]), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=(sb.root / "pgbackrest-server.log").open("ab"))
+    try:
+        wait_until(lambda: port_open(port), timeout=30, what="pgBackRest's TLS server")
+        conf = primary.write_conf(sb.root / "opsd-pair-tls.toml")
+        conf.write_text(conf.read_text().replace(str(primary.pgbr), str(client))
+                        .replace("[pgbackrest]\n", "[pgbackrest]\nbackup_standby = true\n", 1))
+        before = primary.labels()
+        res = opsd(conf, "backup", "--type", "full", timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+        assert "wait for replay on the standby to reach" in res.stderr and "--pg2-host-type=tls" in res.stderr
+        assert len(primary.labels()) == len(before) + 1
+    finally:
+        stop_process(proc)

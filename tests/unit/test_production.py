@@ -43,6 +43,17 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "opsd.service" not in res.stderr  # no warning about our unit
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_playbooks_pgbackrest_server_unit_verifies() -> None:
+    """pgBackRest's TLS server runs as postgres beside the production cluster: never RemoveIPC (it would delete
+    the cluster's shared memory at every stop), and systemd-analyze has nothing to say about it."""
+    unit = REPO / "systemd" / "pgbackrest-server.service"
+    text = unit.read_text()
+    assert "User=postgres" in text and "ExecStart=/usr/bin/pgbackrest server" in text and "RemoveIPC" not in text
+    res = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "pgbackrest-server.service" not in res.stderr, res.stderr
+
+
 def test_unit_exposure_is_at_most_3_5_and_never_removes_postgres_ipc() -> None:
     """systemd-analyze security --offline: the score docs/install.md records; RemoveIPC would delete the
     production PostgreSQL's shared memory (same user) at every stop of opsd."""
