@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -277,3 +278,22 @@ def test_transactions_lost_in_a_failover_are_named_and_reachable_on_their_timeli
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         ha.down()
+
+
+def test_setup_changes_nothing_behind_patronis_back(ha: HaCluster) -> None:
+    """opsd setup on a Patroni node whose archive_command would change (another pgbackrest.conf) says what to
+    put in Patroni's configuration and changes nothing: no ALTER SYSTEM fighting Patroni."""
+    leader = ha.wait_leader()
+    other = ha.sb.root / "pgbackrest-ha-moved.conf"
+    other.write_bytes(ha.pgbackrest_conf(leader).read_bytes())
+    shutil.copymode(ha.pgbackrest_conf(leader), other)
+    shutil.chown(other, "root", "postgres")
+    conf = ha.sb.root / "opsd-ha-moved.toml"
+    conf.write_text(leader.conf.read_text().replace(str(ha.pgbackrest_conf(leader)), str(other)))
+    before = ha.psql(leader, "show archive_command")
+    res = opsd(conf, "setup")
+    assert res.returncode == 1 and "managed by Patroni" in res.stderr and "patronictl edit-config" in res.stderr, (
+        res.stdout + res.stderr[-2000:])
+    assert "Traceback" not in res.stderr
+    assert ha.psql(leader, "show archive_command") == before
+    assert "archive_command" not in (leader.pgdata / "postgresql.auto.conf").read_text()

@@ -112,3 +112,14 @@ def test_moved_jobs_run_on_one_standby(patroni_api: tuple[str, dict[str, Any]]) 
     assert cluster("http://127.0.0.1:1", 2) is None  # no answer: every standby runs them (never left undone)
     answer["body"] = json.dumps({"state": "running", "role": "replica", "patroni": {"name": "db-4"}}).encode()
     assert node_state(url, 2).name == "db-4"
+
+
+def test_setup_leaves_archiving_settings_to_patroni() -> None:
+    from opsd.actions.backup.setup import patroni_owned
+
+    assert patroni_owned({}, "http://127.0.0.1:8008") is None  # nothing to change: nothing to say
+    assert patroni_owned({"archive_mode": "on"}, "") is None  # without Patroni, opsd sets it itself
+    err = patroni_owned({"archive_mode": "on", "archive_command": "pgbackrest --stanza=main archive-push %p"},
+                        "http://127.0.0.1:8008")
+    assert err is not None and "archive_mode: 'on'" in str(err) and "patronictl edit-config" in str(err)
+    assert "archive_command: 'pgbackrest --stanza=main archive-push %p'" in str(err)

@@ -65,6 +65,20 @@ def desired_settings(current: dict[str, str], expected_cmd: str, stanza: str,
     return changes
 
 
+def patroni_owned(changes: dict[str, str], patroni_url: str) -> OpsdError | None:
+    """Under Patroni, archiving settings belong in Patroni's configuration: ALTER SYSTEM would be overridden at
+    its next restart or fight it (postgresql.auto.conf wins over the postgresql.conf Patroni writes). Say what to
+    put there instead of changing anything."""
+    if not changes or not patroni_url:
+        return None
+    yaml = "; ".join(f"{k}: {v!r}" for k, v in changes.items())
+    return OpsdError(f"this node is managed by Patroni ([patroni] url): set {yaml} in Patroni's configuration "
+                     "(archive_mode and wal_level under bootstrap.dcs.postgresql.parameters or 'patronictl "
+                     "edit-config', archive_command under postgresql.parameters of each node), then run opsd setup "
+                     "again; opsd does not ALTER SYSTEM behind Patroni's back",
+                     hint="docs/install.md, 'HA pairs (Patroni)'")
+
+
 def _read(ctx: Context) -> dict[str, SettingRow]:
     with ctx.connect() as conn:
         return {r.name: r for r in fetch_all(conn, "settings", SettingRow, {"names": NAMES})}
@@ -90,6 +104,9 @@ def setup(ctx: Context, *, restart: bool = False, replace_archive_command: bool 
     rows = _read(ctx)
     changes = desired_settings({n: r.configured for n, r in rows.items()}, expected, stanza, replace_archive_command,
                                frozenset(n for n, r in rows.items() if r.pending_restart))
+    refused = patroni_owned(changes, ctx.settings.patroni.url)
+    if refused is not None:
+        raise refused
     if changes:
         with ctx.connect() as conn:
             for name, value in changes.items():

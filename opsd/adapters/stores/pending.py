@@ -60,7 +60,7 @@ class Journal:
     def __init__(self, path: Path, owner: str) -> None:
         self.path = path
         self.owner = owner
-        self.rejected: list[bytes] = []  # lines of the journal file that are not runs (see :meth:`clear`)
+        self.rejected: list[bytes] = []  # lines of the journal file that are not runs (see :meth:`set_aside`)
 
     @property
     def rejected_path(self) -> Path:
@@ -104,7 +104,8 @@ class Journal:
 
     def set_aside(self) -> int:
         """Move the journal's lines that are not runs (see :meth:`waiting`) to ``history.pending.rejected``, for a
-        human to read, leaving the sound ones; how many. Raises OSError when the disk will not take them."""
+        human to read, leaving the sound ones; how many. The file is read again here, not reused from
+        :meth:`waiting`: a run kept in between must stay. Raises OSError when the disk will not take them."""
         rejected, self.rejected = self.rejected, []
         if not rejected:
             return 0
