@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from opsd import settings as settings_mod
+from opsd.actions import alerts
 from opsd.adapters.stores.runs import History
+from opsd.context import build
 from opsd_sandbox import Sandbox
 from opsd_sandbox.ha import HaCluster, Node, available
 from opsd_sandbox.procs import as_pg, free_port, run
@@ -86,10 +89,15 @@ def _restored_rows(ha: HaCluster, node: Node, when: str, name: str, *extra: str)
         run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(dest), "-m", "immediate", "-w", "stop"]), check=False)
 
 
+def _firing(node: Node) -> list[str]:
+    return alerts.firing(build(settings_mod.load(str(node.conf))))
+
+
 def _no_split_brain(ha: HaCluster) -> None:
     for node in ha.nodes:
         tl = _results(node.conf)["archive.timelines"]
         assert tl["status"] == "ok", (node.name, tl["message"])
+        assert "check.archive.timelines" not in _firing(node), node.name  # no split-brain alert
 
 
 def test_switchover_failover_and_rejoin_with_opsd_following(ha: HaCluster) -> None:
@@ -219,6 +227,7 @@ def test_an_old_leader_started_on_its_own_is_a_split_brain(stack: Sandbox) -> No
         assert "transaction(s) ended there since" in tl["message"] or "started as a primary" in tl["message"], tl
         assert f"Patroni knows: {new.name} (leader, running" in tl["message"], tl["message"]  # the hosts it can name
         assert opsd(new.conf, "check").returncode == 1
+        assert "check.archive.timelines" in _firing(new)  # the split-brain alert fires
         assert _results(old.conf)["archive.timelines"]["status"] == "critical"  # the culprit sees it too
     finally:
         ha.down()

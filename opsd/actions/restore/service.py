@@ -107,7 +107,9 @@ def _timelines(ctx: Context, info: StanzaInfo, rd: ArchiveReader) -> Timelines:
     for h in sorted(histories, key=lambda x: x.timeline):
         text = rd.text(h.name) if h.archive_id == current else None
         if text is not None:
-            switches.update((sw.timeline, sw) for sw in parse_history(h.timeline, text))
+            for sw in parse_history(h.timeline, text):  # a later history repeats earlier switches, without a time
+                prev = switches.get(sw.timeline)
+                switches[sw.timeline] = replace(sw, at=prev.at) if prev is not None else sw
             if h.timeline in switches:
                 switches[h.timeline] = replace(switches[h.timeline], at=h.archived_at)
             if h.archived_at is not None:
