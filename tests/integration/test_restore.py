@@ -132,6 +132,7 @@ def test_time_without_offset_is_read_in_the_configured_timezone(ready_stack: San
 def test_a_later_target_picks_the_second_full(ready_stack: Sandbox, markers: dict[str, str]) -> None:
     sb = ready_stack
     second = json.loads(opsd(sb.opsd_conf, "backup", "--type", "full", "--json").stdout)["label"]
+    time.sleep(1.1)  # a target within a second of the backup's recorded end would use the one before it
     sb.psql("insert into marker values (7, 'late')")
     t = _now(sb)
     sb.psql("insert into marker values (8, 'later')")
