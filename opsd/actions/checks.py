@@ -160,16 +160,16 @@ def check_timelines(ctx: Context, st: _State) -> CheckResult:
     transactions in it past the switch point were lost in the failover, and the check says so."""
     j = judged_timelines(ctx, st.info)
     t, verdicts = j.timelines, j.verdicts
-    newest = max((a.segment.timeline for a in t.current), default=1)
+    newest = t.newest
     details: dict[str, JsonValue] = {"timeline": newest, "switches": [
         {"timeline": sw.timeline, "parent": sw.parent, "lsn": sw.lsn} for sw in t.switches],
         "lost_transactions": sum(len(v.lost) for v in verdicts) + len(j.lost_before)}
     split = [v for v in verdicts if v.split_brain]
     if split:
         p = ctx.settings.patroni
-        known = patroni.members(p.url, p.timeout.total_seconds(), p.ca_file) if p.url else []
-        who = f" Patroni knows: {'; '.join(known)}; the former primary is the node not listed as running." \
-            if known else ""
+        known = (patroni.cluster(p.url, p.timeout.total_seconds(), p.ca_file) or []) if p.url else []
+        who = (f" Patroni knows: {'; '.join(f'{m.name} ({m.role}, {m.state})' for m in known)}; the former "
+               "primary is the node not listed as running.") if known else ""
         return CheckResult(TIMELINES, CRITICAL, f"split brain: {'; '.join(map(split_brain_text, split))}. A former "
                                                 "primary is running on its own and both write to the repository: "
                                                 "stop it, then rejoin it as a standby (pg_rewind; with Patroni: "

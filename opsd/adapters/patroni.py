@@ -59,7 +59,3 @@ def cluster(url: str, timeout: float, ca_file: Path | None = None) -> list[Membe
     return [Member(str(m.get("name", "?")), str(m.get("role", "?")), str(m.get("state", "?")))
             for m in (raw if isinstance(raw, list) else []) if isinstance(m, dict)]
 
-
-def members(url: str, timeout: float, ca_file: Path | None = None) -> list[str]:
-    """The members as "name (role, state)" each, for a message; empty when Patroni does not answer."""
-    return [f"{m.name} ({m.role}, {m.state})" for m in cluster(url, timeout, ca_file) or []]

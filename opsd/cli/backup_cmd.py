@@ -40,12 +40,11 @@ def info(app: App, as_json: bool) -> None:
     st = ctx.pgbackrest.info()
     recent = ctx.history.runs(limit=10)
     t = load_timelines(ctx, st)
-    current = max((a.segment.timeline for a in t.current), default=1)
     if as_json:
         click.echo(jsonout.dump("info", InfoView(stanza=st, timelines=TimelinesView(
-            current=current, switches=list(t.switches)), recent_runs=recent)))
+            current=t.newest, switches=list(t.switches)), recent_runs=recent)))
     else:
-        click.echo(console.info(st, ctx.settings.opsd.tz, recent, (current, t.switches)))
+        click.echo(console.info(st, ctx.settings.opsd.tz, recent, (t.newest, t.switches)))
 
 
 COMMANDS = [backup, info]

@@ -63,6 +63,11 @@ class Timelines:
         """The segments of the current archive id (those the switches speak of)."""
         return [a for a in self.segments if not self.archive_id or a.archive_id in ("", self.archive_id)]
 
+    @property
+    def newest(self) -> int:
+        """The newest timeline with WAL in the repository (of the current archive id)."""
+        return max((a.segment.timeline for a in self.current), default=1)
+
 
 def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
     """The WAL listing and the timeline switches (the archived .history files), without reading any WAL."""
