@@ -150,7 +150,9 @@ def opsd(config: Path | str, *args: str, timeout: float = 300, env: dict[str, st
 
 _SCHEMA_OF = {("drill", "run"): "drill-run", ("drill", "list"): "drill-list", ("drill", "show"): "drill-show",
               ("health", "locks"): "health-sample", ("health", "pool"): "health-sample", ("health",): "health-sample",
-              ("health", "sample"): "health-recorded", ("health", "incidents"): "health-incidents"}
+              ("health", "sample"): "health-recorded", ("health", "incidents"): "health-incidents",
+              ("restore-point", "create"): "restore-point", ("restore-point", "list"): "restore-point-list",
+              ("wal", "find"): "wal-find"}
 
 
 def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
@@ -160,10 +162,12 @@ def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
     import jsonschema
 
     commands = {"backup", "info", "check", "window", "restore", "drill", "verify", "health", "status", "report",
-                "config"}
+                "config", "restore-point", "wal"}
     start = next(i for i, a in enumerate(args) if a in commands)  # global options and their values come first
     words = tuple(a for a in args[start:] if not a.startswith("-"))[:2]
     name = _SCHEMA_OF.get(words) or _SCHEMA_OF.get(words[:1]) or words[0]
+    if name == "restore" and "--table" in args:
+        name = "restore-table"
     if name == "config":
         return  # config show prints the configuration file's shape (docs/configuration.md)
     schema = json.loads((REPO / "docs" / "schemas" / f"{name}.json").read_text())

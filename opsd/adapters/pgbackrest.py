@@ -277,6 +277,16 @@ class PgBackRest:
             raise to_error(res.returncode, res.stdout, res.stderr, res.argv, "archive-get")
         return True
 
+    def has_wal(self, archive_id: str, segment: str) -> bool:
+        """Whether the archive holds ``segment`` (one directory listed, not the whole archive)."""
+        path = f"archive/{self.base.stanza}/{archive_id}/{segment[:16]}"
+        res = self._run(repo_ls_cmd(self.base, path, io_timeout=self.probe_io_timeout), "repo-ls",
+                        self.command_timeout, log_output=False)
+        try:
+            return any(str(k).startswith(segment) for k in json.loads(res.stdout))
+        except ValueError as e:
+            raise RepositoryError(f"cannot list {path}: {e}") from None
+
     def restore(self, options: RestoreOptions, on_line: Callable[[str, str], None] | None = None) -> Completed:
         return self._run(restore_cmd(self.base, options), "restore", self.backup_timeout, on_line, log_output=False)
 
@@ -299,8 +309,9 @@ class RestoreOptions:
 
     pg1_path: str
     set: str | None = None
-    target_type: str = "time"  # time | lsn | xid | immediate | default (end of WAL)
+    target_type: str = "time"  # time | lsn | xid | name | immediate | default (end of WAL)
     target: str | None = None
+    exclusive: bool = False  # stop just before the target (an xid: before it commits)
     target_action: str = "promote"  # promote | pause | shutdown
     target_timeline: str | None = None
     port: int | None = None
@@ -314,12 +325,14 @@ class RestoreOptions:
 
 
 def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
-    if o.target_type not in ("time", "lsn", "xid", "immediate", "default"):
+    if o.target_type not in ("time", "lsn", "xid", "name", "immediate", "default"):
         raise ValueError(f"unknown target type {o.target_type!r}")
     if (o.target is None) != (o.target_type in ("immediate", "default")):
         raise ValueError(f"target type {o.target_type!r} {'takes no' if o.target else 'needs a'} target value")
     if o.target_action not in ("promote", "pause", "shutdown"):
         raise ValueError(f"unknown target action {o.target_action!r}")
+    if o.exclusive and o.target_type not in ("time", "lsn", "xid"):
+        raise ValueError(f"--target-exclusive does not apply to a {o.target_type!r} target")
     argv = [*base.argv(), "--log-level-console=detail", f"--pg1-path={o.pg1_path}"]
     if o.target_type != "default":
         argv += [f"--type={o.target_type}", f"--target-action={o.target_action}"]
@@ -328,7 +341,7 @@ def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
         (o.target_timeline, f"--target-timeline={o.target_timeline}"), (o.archive_off, "--archive-mode=off"),
         (o.port is not None, f"--recovery-option=port={o.port}"), (o.delta, "--delta"),
         (o.lock_path, f"--lock-path={o.lock_path}"), (o.spool_path, f"--spool-path={o.spool_path}"),
-        (o.process_max, f"--process-max={o.process_max}"),
+        (o.process_max, f"--process-max={o.process_max}"), (o.exclusive, "--target-exclusive"),
     ]
     extra = [f"--recovery-option={k}={v}" for k, v in o.recovery_options]
     return [*argv, *(arg for cond, arg in optional if cond), *extra, "restore"]

@@ -91,9 +91,20 @@ def install_stop_signals() -> None:
 
 
 def _register() -> None:
-    from opsd.cli import backup_cmd, check_cmd, config_cmd, daemon_cmd, drill_cmd, health_cmd, report_cmd, restore_cmd
+    from opsd.cli import (
+        backup_cmd,
+        check_cmd,
+        config_cmd,
+        daemon_cmd,
+        drill_cmd,
+        health_cmd,
+        report_cmd,
+        restore_cmd,
+        wal_cmd,
+    )
 
-    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd, drill_cmd, health_cmd, report_cmd):
+    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd, wal_cmd, drill_cmd, health_cmd,
+                report_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

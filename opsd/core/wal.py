@@ -120,6 +120,11 @@ def parse_history(timeline: int, text: str) -> list[Switch]:
     return [Switch(child, parent, lsn, reason) for (parent, lsn, reason), child in zip(rows, children, strict=True)]
 
 
+def lsn_text(n: int) -> str:
+    """A WAL location as PostgreSQL prints it (``16/B374D848``, no leading zeros)."""
+    return f"{n >> 32:X}/{n & 0xFFFFFFFF:X}"
+
+
 def lsn_to_int(lsn: str) -> int:
     """A WAL location (``16/B374D848``) as a number, to compare two of them."""
     hi, lo = lsn.split("/")

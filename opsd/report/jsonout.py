@@ -20,12 +20,14 @@ from opsd.actions.report.rows import MonthReport
 from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Bound, Interval
 from opsd.actions.status import JobStatus
+from opsd.actions.targeted.view import TablePlanView
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.core.records.base import Skipped
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
 from opsd.core.records.runs import Incident, Run
+from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
 from opsd.core.wal import Switch
 
 
@@ -73,6 +75,11 @@ class RestoreView(TypedDict):
     result: NotRequired[RestoreResult]
 
 
+class TableRestoreView(TypedDict):
+    plan: TablePlanView
+    result: NotRequired[TableRestoreResult]
+
+
 class SampleRecorded(TypedDict):
     sample: HealthSample
     opened: list[str]
@@ -112,6 +119,10 @@ OUTPUTS: dict[str, Any] = {
     "health-incidents": list[Incident],
     "status": list[StatusView],
     "report": MonthReport,
+    "restore-point": RestorePoint,
+    "restore-point-list": list[RestorePoint],
+    "wal-find": list[WalChange],
+    "restore-table": TableRestoreView,
 }
 
 

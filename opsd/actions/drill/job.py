@@ -133,7 +133,7 @@ def _prune_logs(work: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the drill
-def _launch(ctx: Context) -> Launch:
+def scratch_launch(ctx: Context) -> Launch:
     d = ctx.settings.drill
     user = ctx.settings.opsd.run_as
     work = files.ensure_dir(scratch_root(ctx) / "work", user)
@@ -243,7 +243,7 @@ def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path) -> 
 
 def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, report: Callable[[str], None]) -> None:
     s = ctx.settings
-    launch = _launch(ctx)
+    launch = scratch_launch(ctx)
     _prune_logs(launch.work_dir)
     report(f"reading the repository of stanza {result.stanza} ...")
     cancel = dreq.cancel

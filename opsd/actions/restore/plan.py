@@ -26,9 +26,12 @@ SPACE_MARGIN = 1.10
 
 @dataclass(frozen=True)
 class Request:
-    target_type: str  # time | lsn | xid | immediate
+    target_type: str  # time | lsn | xid | name | immediate
     target_time: datetime | None = None
-    target_value: str | None = None  # lsn or xid
+    target_value: str | None = None  # lsn, xid or restore point name
+    # where a name or xid target stops, found in the archived WAL (the restore point's record, the commit)
+    stop_lsn: str | None = None
+    exclusive: bool = False  # stop just before the target (--before-xid)
     set_label: str | None = None
     target_timeline: str | None = None
     dest: Path = Path()
@@ -163,13 +166,16 @@ def _newest_before(req: Request, backups: list[BackupInfo], end: datetime | None
             "refuses to stop there ('requested recovery stop point is before consistent recovery point'); a "
             "target a second later is safe"))]
         return b, f"newest backup that ended before the target (ended {show(b.stop)})", close
-    if req.target_type == "lsn" and req.target_value:
-        target = lsn_to_int(req.target_value)
+    stop = req.target_value if req.target_type == "lsn" else req.stop_lsn
+    if stop:
+        target = lsn_to_int(stop)
+        what = {"lsn": f"LSN {stop}", "name": f"restore point {req.target_value!r} (LSN {stop})",
+                "xid": f"transaction {req.target_value} (commit at LSN {stop})"}[req.target_type]
         before = [b for b in backups if b.lsn_stop and lsn_to_int(b.lsn_stop) <= target]
         if not before:
-            return None, "", [Verdict(REFUSE, f"no backup ended before LSN {req.target_value}")]
+            return None, "", [Verdict(REFUSE, f"no usable backup ended before {what}")]
         b = max(before, key=lambda x: lsn_to_int(x.lsn_stop or "0/0"))
-        return b, f"newest backup that ended before LSN {req.target_value} (stop LSN {b.lsn_stop})", []
+        return b, f"newest backup that ended before {what} (stop LSN {b.lsn_stop})", []
     b = max(backups, key=lambda x: x.stop)
     why = {"immediate": "newest backup; recovery stops as soon as it is consistent",
            "xid": "newest backup (pgBackRest cannot tell where an xid lies; an xid older than it is not reachable)"}
@@ -184,8 +190,9 @@ def _wal_end(req: Request, b: BackupInfo, w: Window) -> Segment | None:
     run = w.run_of(start, b.archive_id)
     if req.target_type == "immediate" or run is None:
         return stop
-    if req.target_type == "lsn" and req.target_value:
-        return Segment(stop.timeline, max(stop.segno, lsn_to_int(req.target_value) // SEGMENT_BYTES))
+    at = req.target_value if req.target_type == "lsn" else req.stop_lsn
+    if at:
+        return Segment(stop.timeline, max(stop.segno, lsn_to_int(at) // SEGMENT_BYTES))
     last = run.last.segment
     if req.target_type == "time" and req.target_time is not None:
         # the first segment archived at or after T holds T (a segment is archived once it is full or switched)

@@ -242,7 +242,7 @@ def _target(plan: Plan) -> tuple[str, str | None]:
         return plan.pin.target_type, plan.pin.target
     if req.target_type == "time" and req.target_time is not None:
         return "time", pgbackrest_target(req.target_time)
-    if req.target_type in ("lsn", "xid"):
+    if req.target_type in ("lsn", "xid", "name"):
         return req.target_type, req.target_value
     return req.target_type, None
 
@@ -269,7 +269,8 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
         pg1_path=pg1_path, set=plan.backup.label if plan.backup else None, target_type=target_type,
         target=target, target_action="pause" if req.pause else "promote",
         # pgBackRest takes a timeline only with a target it can follow one to (not 'immediate')
-        target_timeline=plan.timeline if target_type in ("time", "xid", "lsn") else None,
+        target_timeline=plan.timeline if target_type in ("time", "xid", "lsn", "name") else None,
+        exclusive=req.exclusive and target_type in ("time", "xid", "lsn"),
         port=req.port if side else None, archive_off=side, delta=req.delta,
         lock_path=str(files.ensure_dir(launch.work_dir / "lock", user)) if side else None,
         spool_path=spool, process_max=launch.process_max, recovery_options=recovery,

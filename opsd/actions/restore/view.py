@@ -53,6 +53,10 @@ def describe(plan: Plan) -> PlanView:
     """The plan as plain data (JSON and console both render this)."""
     r = plan.request
     target = (show(r.target_time) if r.target_time else r.target_value) or "end of backup (consistent)"
+    if r.exclusive:
+        target = f"just before {target} (exclusive)"
+    if r.stop_lsn:
+        target += f" at LSN {r.stop_lsn}"
     return {
         "target": {"type": r.target_type, "value": target, "timeline": plan.timeline or "latest"},
         "backup": plan.backup.label if plan.backup else None,

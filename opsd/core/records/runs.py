@@ -13,6 +13,7 @@ from opsd.core.records.base import Note, Record, Skipped, Unreadable
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import IncidentMoment
 from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
+from opsd.core.records.targeted import RestorePoint, TableRestoreResult
 
 
 class Outcome(StrEnum):
@@ -30,8 +31,8 @@ OUTCOMES = tuple(o.value for o in Outcome)
 R = TypeVar("R", bound=Record)
 
 
-AnyRecord = (BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | Skipped | Note
-             | Unreadable)
+AnyRecord = (BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | RestorePoint
+             | TableRestoreResult | Skipped | Note | Unreadable)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class Incident:
 
 
 KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
-    Note, Skipped, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult)}
+    Note, Skipped, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult, RestorePoint,
+    TableRestoreResult)}
 _V0_MARK = {"backup": "label", "check": "results", "verify": "items", "restore": "destination", "report": "month",
             "drill": "target_mode"}
 

@@ -1,0 +1,221 @@
+"""Decode a range of archived WAL: segments fetched through pgBackRest (never pg_wal, so it works when the
+primary is gone), in parallel, a chunk at a time, into a private directory; pg_waldump reads each chunk in one
+run, so a record that crosses a segment boundary is read whole. A chunk starts at the last record the previous
+one printed (that record is skipped the second time).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from opsd.adapters.pgbackrest import PgBackRest
+from opsd.adapters.runner import Runner
+from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_text, lsn_to_int
+from opsd.core.walfind import Change, Created, End, Event, Point, RelNode
+from opsd.errors import RepositoryError
+
+RMGRS = ("Heap", "Heap2", "Transaction", "Storage", "XLOG")
+_LINE = re.compile(r"^rmgr: (\w+)\s+len \(rec/tot\):\s*\d+/\s*\d+, tx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), "
+                   r"prev [0-9A-F]+/[0-9A-F]+, desc: (.*)$")
+_REL = re.compile(r"blkref #0: rel (\d+)/(\d+)/(\d+)")
+_HEAP = re.compile(r"^(INSERT|DELETE|UPDATE|HOT_UPDATE)(?:\+INIT)? ")
+_MULTI = re.compile(r"^MULTI_INSERT(?:\+INIT)? (\d+) tuples")
+_END = re.compile(r"^(COMMIT|ABORT)(?:_PREPARED)? (?:(\d+): )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) "
+                  r"([A-Za-z]+)")
+_PATH = re.compile(r"(?:base/(\d+)/(\d+)|pg_tblspc/(\d+)/[^/]+/(\d+)/(\d+)|global/(\d+))$")
+_KIND = {"INSERT": "insert", "DELETE": "delete", "UPDATE": "update", "HOT_UPDATE": "update"}
+_ERROR_AT = re.compile(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)")
+
+
+def rel_node(path: str) -> RelNode | None:
+    """``base/5/16384``, ``pg_tblspc/16385/PG_15_202209061/5/16390`` or ``global/1262`` as a file node."""
+    m = _PATH.search(path)
+    if m is None:
+        return None
+    g = m.groups()
+    if g[0] is not None:
+        return 1663, int(g[0]), int(g[1])
+    if g[2] is not None:
+        return int(g[2]), int(g[3]), int(g[4])
+    return 1664, 0, int(g[5])
+
+
+def _list(desc: str, key: str) -> list[str]:
+    for part in desc.split("; "):
+        if part.startswith(key + ": "):
+            return part[len(key) + 2:].split()
+    return []
+
+
+def _end(xid: int, lsn: str, desc: str) -> End | None:
+    m = _END.match(desc)
+    if m is None:
+        return None
+    kind, prepared_xid, stamp, zone = m.groups()
+    if zone not in ("UTC", "GMT"):
+        raise ValueError(f"pg_waldump printed a transaction time in {zone!r}; run it with TZ=UTC")
+    nodes = tuple(n for p in _list(desc, "rels") if (n := rel_node(p)) is not None)
+    stats = [s.split("/") for s in _list(desc, "dropped stats")]
+    rel_stats = [s for s in stats if len(s) == 3 and s[0] == "2"]  # kind 2: a relation's statistics
+    return End(int(prepared_xid) if prepared_xid else xid, lsn, datetime.fromisoformat(stamp + "+00:00"),
+               kind == "COMMIT", tuple(int(x) for x in _list(desc, "subxacts") if x.isdigit()), nodes,
+               tuple(int(s[2]) for s in rel_stats), int(rel_stats[0][1]) if rel_stats else None)
+
+
+@dataclass
+class Parser:
+    """pg_waldump's lines (run with TZ=UTC and ``-r`` for RMGRS) as events; remembers the last transaction end
+    (a restore point record carries no time)."""
+
+    last_time: datetime | None = None
+
+    def feed(self, line: str) -> tuple[str, Event | None] | None:
+        """(the record's LSN, its event or None) for a record line; None for anything else."""
+        m = _LINE.match(line)
+        if m is None:
+            return None
+        rmgr, tx, lsn, desc = m.group(1), int(m.group(2)), lsn_text(lsn_to_int(m.group(3))), m.group(4)
+        return lsn, self._event(rmgr, tx, lsn, desc)
+
+    def _event(self, rmgr: str, xid: int, lsn: str, desc: str) -> Event | None:
+        rel = _REL.search(desc)
+        node = (int(rel.group(1)), int(rel.group(2)), int(rel.group(3))) if rel else None
+        if rmgr == "Heap" and node and (h := _HEAP.match(desc)):
+            return Change(xid, node, _KIND[h.group(1)], 1, lsn)
+        if rmgr == "Heap2" and node and (mi := _MULTI.match(desc)):
+            return Change(xid, node, "insert", int(mi.group(1)), lsn)
+        if rmgr == "XLOG" and node and desc.startswith("FPI ") and xid:
+            return Change(xid, node, "page", 0, lsn)
+        if rmgr == "XLOG" and desc.startswith("RESTORE_POINT "):
+            return Point(desc[len("RESTORE_POINT "):].strip(), lsn, self.last_time)
+        if rmgr == "Storage" and desc.startswith("CREATE ") and xid and (n := rel_node(desc[7:].strip())):
+            return Created(xid, n)
+        if rmgr == "Transaction":
+            end = _end(xid, lsn, desc)
+            if end is not None:
+                self.last_time = end.time
+            return end
+        return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    segment: str
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """MiB of WAL decoded per second."""
+        return self.done * SEGMENT_BYTES / 1048576 / max(self.seconds, 0.001)
+
+
+@dataclass
+class WalScanner:
+    pgbr: PgBackRest
+    runner: Runner
+    bin_dir: Path
+    tmp: Path
+    workers: int = 2
+    chunk: int = 8
+    rmgrs: tuple[str, ...] = RMGRS
+
+    def scan(self, path: list[Segment], on_progress: Callable[[Progress], None] | None = None) -> list[Event]:
+        """Every event of ``path`` (segments in WAL order, on the timelines recovery follows). Raises
+        RepositoryError for a segment the repository does not have or pg_waldump cannot decode."""
+        events: list[Event] = []
+        parser = Parser()
+        t0, decoded = time.monotonic(), set()
+        for part in _chunks(path, self.chunk):
+            resume: str | None = None
+            kept: Segment | None = None
+            for names in part:
+                self._fetch([s for s in names if s != kept])
+                resume = self._decode(names, resume, parser, events)
+                for s in names[:-1]:
+                    (self.tmp / s.name).unlink(missing_ok=True)
+                kept = names[-1]
+                decoded.update(names)
+                if on_progress is not None:
+                    on_progress(Progress(len(decoded), len(path), names[-1].name, time.monotonic() - t0))
+            for leftover in self.tmp.iterdir():
+                leftover.unlink(missing_ok=True)
+        return events
+
+    def _fetch(self, segments: list[Segment]) -> None:
+        def get(s: Segment) -> tuple[Segment, bool]:
+            return s, self.pgbr.archive_get(s.name, str(self.tmp / s.name))
+
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            missing = [s.name for s, ok in pool.map(get, segments) if not ok]
+        if missing:
+            raise RepositoryError(f"WAL segment {missing[0]} is not in the repository (expired, or never archived)")
+
+    def _decode(self, names: list[Segment], resume: str | None, parser: Parser, events: list[Event]) -> str | None:
+        first, last = names[0], names[-1]
+        start = resume or lsn_text(first.segno * SEGMENT_BYTES)
+        # -e at the end of the chunk: pg_waldump stops there quietly (a record that runs on is read by the next
+        # chunk), instead of looking for the next file for 5 seconds
+        argv = [str(self.bin_dir / "pg_waldump"), "-p", str(self.tmp), "-t", str(first.timeline), "-s", start,
+                "-e", lsn_text((last.segno + 1) * SEGMENT_BYTES), *(a for r in self.rmgrs for a in ("-r", r))]
+        floor = lsn_to_int(resume) if resume else -1
+        last_lsn = resume
+
+        def on_line(stream: str, line: str) -> None:
+            nonlocal last_lsn
+            got = parser.feed(line) if stream == "stdout" else None
+            if got is None:
+                return
+            lsn, event = got
+            if lsn_to_int(lsn) <= floor:
+                return
+            last_lsn = lsn
+            if event is not None:
+                events.append(event)
+
+        res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line)
+        _judge_end(res.returncode, res.stderr, last)
+        return last_lsn
+
+
+def _judge_end(rc: int, stderr: str, last: Segment) -> None:
+    """pg_waldump always stops with an error at the end of what it was given (the next file is missing, or the
+    last segment ends): only an error before the chunk's last segment means a segment it could not decode."""
+    if rc == 0:
+        return
+    m = _ERROR_AT.search(stderr)
+    if m is not None and lsn_to_int(m.group(1)) // SEGMENT_BYTES < last.segno:
+        line = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+        raise RepositoryError(f"pg_waldump cannot decode the archived WAL: {line}")
+    if m is None and "could not find file" not in stderr and "could not find a valid record" not in stderr:
+        line = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {rc}"
+        raise RepositoryError(f"pg_waldump failed: {line}")
+
+
+def _chunks(path: list[Segment], size: int) -> Iterator[list[list[Segment]]]:
+    """Contiguous runs of one timeline, each cut into chunks that overlap by one segment."""
+    run: list[Segment] = []
+    for s in path:
+        if run and (s.timeline != run[-1].timeline or s.segno != run[-1].segno + 1):
+            yield _cut(run, size)
+            run = []
+        run.append(s)
+    if run:
+        yield _cut(run, size)
+
+
+def _cut(run: list[Segment], size: int) -> list[list[Segment]]:
+    size = max(2, size)
+    out, i = [], 0
+    while True:
+        out.append(run[i:i + size])
+        if i + size >= len(run):
+            return out
+        i += size - 1

@@ -1,0 +1,2 @@
+-- table_count: the rows of {table}.
+SELECT count(*) FROM {table}

@@ -1,0 +1,70 @@
+"""Console writers for targeted recovery: restore points, the transactions of a table, a table restore."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from opsd.actions.targeted.view import TablePlanView
+from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
+from opsd.core.timeparse import show
+from opsd.core.units import human_bytes
+from opsd.report.console import table
+from opsd.report.restore_console import LEVEL, plan
+
+
+def points(found: list[RestorePoint], tz: ZoneInfo) -> str:
+    if not found:
+        return "no restore points (opsd restore-point create NAME makes one)"
+    rows = [(p.name, p.lsn, p.timeline, show(p.time, tz) if p.time else "-",
+             "yes" if p.recoverable else f"no: {p.why}" if p.recoverable is False else "?", p.source) for p in found]
+    return table(["name", "LSN", "timeline", "time", "recoverable", "known from"], rows)
+
+
+def changes(found: list[WalChange], tz: ZoneInfo) -> str:
+    if not found:
+        return "no committed transaction changed it in the range read"
+    rows = [(c.xid, show(c.commit_time, tz), c.lsn, c.timeline, c.inserts, c.updates, c.deletes, _flags(c))
+            for c in found]
+    out = [table(["xid", "commit time", "commit LSN", "TL", "inserts", "updates", "deletes", "also"], rows)]
+    notes = sorted({c.note for c in found if c.note})
+    out += [f"note: {n}" for n in notes]
+    out.append("undo one: opsd restore --table SCHEMA.TABLE --before-xid XID --into-schema NAME (--dry-run first)")
+    return "\n".join(out)
+
+
+def _flags(c: WalChange) -> str:
+    flags = [f for f, on in (("truncated", c.truncated), ("dropped", c.dropped),
+                             ("rewritten", c.rewritten and not c.truncated)) if on]
+    if c.file_nodes and c.table is None:
+        flags.append("file nodes " + " ".join(c.file_nodes))
+    return ", ".join(flags) or "-"
+
+
+def table_plan(v: TablePlanView) -> str:
+    lines = [plan(v["restore"]), "table restore"]
+    for t in v["tables"]:
+        size = human_bytes(t["live_bytes"]) if t["live_bytes"] is not None else "not in the live catalog"
+        lines.append(f"  table        {t['table']} (live: {size})")
+    scratch = human_bytes(v["scratch_bytes"]) if v["scratch_bytes"] is not None else "-"
+    lines.append(f"  scratch      {v['scratch']} (needs {scratch}; torn down afterwards)")
+    into = (f"new schema {v['into_schema']} of {v['dbname']}, in one transaction" if v["into_schema"]
+            else f"the file {v['into_file']} (production untouched)")
+    lines.append(f"  into         {into}")
+    lines += [f"    {LEVEL.get(x['level'], x['level']):<6} {x['message']}" for x in v["verdicts"]]
+    return "\n".join(lines)
+
+
+def table_result(r: TableRestoreResult) -> str:
+    lines = [r.summary()]
+    for c in r.comparisons:
+        if not c.matched:
+            lines.append(f"  {c.recovered_as}: {c.recovered_rows} row(s); not compared with {c.table}: "
+                         f"{c.why_unmatched}")
+            continue
+        lines.append(f"  {c.recovered_as}: {c.recovered_rows} row(s) against {c.table} ({c.live_rows} live), by "
+                     f"{', '.join(c.key)}: {c.missing_from_live} missing from live, {c.only_in_live} only in "
+                     f"live, {c.changed} changed")
+        if c.missing_from_live and c.put_back_sql:
+            lines.append("  to put the missing rows back (opsd does not run it; the live table's triggers fire):")
+            lines += [f"    {line}" for line in c.put_back_sql.splitlines()]
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Targeted recovery without processes: pg_waldump's records as events, a table's history through truncation,
+VACUUM FULL, subtransactions and rollbacks, dropped tables, the segments a range needs, restore points, and the
+plan and argv of name and --before-xid targets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from opsd.actions.restore.plan import DestFacts, Request, make_plan
+from opsd.actions.restore.window import compute_window
+from opsd.actions.wal.points import check_name, merge
+from opsd.actions.wal.scan import chain, span
+from opsd.adapters import pgbackrest as pb
+from opsd.adapters.walscan import Parser, _chunks, _judge_end, rel_node
+from opsd.core.records.targeted import RestorePoint
+from opsd.core.wal import ArchivedSegment, Segment, Switch, parse_segment
+from opsd.core.walfind import End, Event, Table, end_of, points, table_history, unknown_drops
+from opsd.db.tablecopy import QName, qualified
+from opsd.errors import RepositoryError, UsageError
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "waldump_targeted.txt"
+# the live catalog when the capture ended: table mv has OID 16421 and its heap is now file node 16432
+MV = Table("public.mv", 16421, frozenset({(1663, 5, 16432)}))
+
+
+def _events() -> list[Event]:
+    parser = Parser()
+    out = []
+    for line in DATA.read_text().splitlines():
+        got = parser.feed(line)
+        if got is not None and got[1] is not None:
+            out.append(got[1])
+    return out
+
+
+def test_a_tables_history_through_rollback_subtransactions_truncate_and_vacuum_full() -> None:
+    got = {t.xid: t for t in table_history(_events(), MV)}
+    assert sorted(got) == [752, 753, 757, 758, 759, 760]  # 756 rolled back: not listed
+    assert (got[752].inserts, got[752].deletes) == (10, 0)
+    # a savepoint released (754) counts; one rolled back to (755, its insert) does not
+    assert (got[753].inserts, got[753].updates, got[753].deletes, got[753].subxacts) == (0, 1, 3, (754,))
+    assert got[757].truncated and got[757].rewritten and got[757].rows == 0  # TRUNCATE: a new, empty file node
+    assert got[758].inserts == 5
+    assert got[759].rewritten and not got[759].truncated  # VACUUM FULL: the new file node got the rows' pages
+    assert got[760].deletes == 1 and not any(t.dropped for t in got.values())
+
+
+def test_without_the_rewrite_chain_the_old_file_nodes_changes_are_not_attributed() -> None:
+    """A bug that kept only the live file node would lose every change before the VACUUM FULL."""
+    got = table_history(_events(), MV)
+    assert sum(t.inserts for t in got) == 15 and sum(t.deletes for t in got) == 4
+
+
+def test_a_dropped_table_is_reported_by_file_node() -> None:
+    [gone] = unknown_drops(_events(), 5, known_oids={16421})
+    assert gone.xid == 763 and gone.dropped and gone.file_nodes == ["1663/5/16438"]
+
+
+def test_commit_abort_and_restore_point_records() -> None:
+    ev = _events()
+    end = end_of(ev, 754)
+    assert end is not None and end.xid == 753 and end.committed  # a subtransaction ends with its parent
+    aborted = end_of(ev, 756)
+    assert aborted is not None and not aborted.committed
+    [p] = points(ev)
+    assert p.name == "rp-test" and p.lsn == "0/402CF28" and p.after is not None
+    assert end_of(ev, 99999) is None
+
+
+def test_lsns_are_printed_without_leading_zeros_and_times_are_utc() -> None:
+    end = next(e for e in _events() if isinstance(e, End))
+    assert end.lsn == "0/40231A0" and end.time.tzinfo is not None
+    with pytest.raises(ValueError, match=r"TZ=UTC"):
+        Parser().feed("rmgr: Transaction len (rec/tot):     34/    34, tx:        752, lsn: 0/04023C38, prev "
+                      "0/04023BF8, desc: COMMIT 2026-12-01 05:03:24.665031 CET")
+
+
+@pytest.mark.parametrize(("path", "node"), [
+    ("base/5/16384", (1663, 5, 16384)), ("pg_tblspc/16385/PG_15_202209061/5/16390", (16385, 5, 16390)),
+    ("global/1262", (1664, 0, 1262)), ("nonsense", None)])
+def test_file_node_paths(path: str, node: tuple[int, int, int] | None) -> None:
+    assert rel_node(path) == node
+
+
+def _segs(*specs: tuple[int, int]) -> list[Segment]:
+    return [Segment(tl, n) for tl, n in specs]
+
+
+def test_chunks_overlap_by_one_segment_and_split_at_timelines_and_gaps() -> None:
+    path = _segs((1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 7), (2, 8))
+    got = [[[s.segno for s in c] for c in part] for part in _chunks(path, 3)]
+    assert got == [[[1, 2, 3], [3, 4, 5]], [[7]], [[8]]]
+
+
+def test_pg_waldump_stopping_before_the_chunks_last_segment_is_an_error() -> None:
+    _judge_end(0, "", Segment(1, 5))
+    _judge_end(1, 'pg_waldump: error: could not find file "000000010000000000000006"', Segment(1, 5))
+    with pytest.raises(RepositoryError, match="cannot decode"):
+        _judge_end(1, "pg_waldump: error: error in WAL record at 0/3000100: invalid magic number", Segment(1, 5))
+
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def _arch(tl: int, segno: int, minute: int) -> ArchivedSegment:
+    return ArchivedSegment(Segment(tl, segno), 1, T0 + timedelta(minutes=minute), "15-1")
+
+
+def test_chain_follows_the_newest_timelines_history() -> None:
+    switches = (Switch(2, 1, "0/5000060", "no recovery target"), Switch(3, 1, "0/7000000", "x"))
+    assert chain(switches, 2) == {2: (5, None), 1: (0, 5)}
+
+
+def test_span_reads_from_the_first_segment_archived_in_the_range_along_the_timeline() -> None:
+    segs = [_arch(1, n, n) for n in range(1, 8)] + [_arch(2, 5, 10), _arch(2, 6, 11)]
+    sw = (Switch(2, 1, "0/5000060", "x"),)
+    sp = span(segs, sw, 2, T0 + timedelta(minutes=3), None)
+    # a lead-in segment (2), then timeline 1 up to the switch, then timeline 2 from the switch segment on
+    assert [(s.timeline, s.segno) for s in sp.segments] == [(1, 2), (1, 3), (1, 4), (2, 5), (2, 6)]
+    ended = span(segs, sw, 2, T0 + timedelta(minutes=3), T0 + timedelta(minutes=4))
+    assert [s.segno for s in ended.segments] == [2, 3, 4]
+    assert span(segs, sw, 2, T0 + timedelta(hours=1), None).segments == []
+
+
+def _point(name: str, lsn: str, source: str = "history") -> RestorePoint:
+    return RestorePoint(name=name, lsn=lsn, timeline=1, source=source)
+
+
+def test_points_from_history_and_wal_are_merged_and_pgbackrests_own_left_out() -> None:
+    got = merge([_point("before-x", "0/406FFE8")],
+                [_point("before-x", "0/406FF80", "wal"), _point("pgBackRest Archive Check", "0/1000000", "wal"),
+                 _point("flyway-v42", "0/5000100", "wal")])
+    assert [(p.name, p.source) for p in got] == [("before-x", "both"), ("flyway-v42", "wal")]
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 64, "tab\there"])
+def test_bad_point_names(bad: str) -> None:
+    with pytest.raises(UsageError):
+        check_name(bad)
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("public.stock_movements", QName("public", "stock_movements")), ("Sales.Orders", QName("sales", "orders")),
+    ('"Sales"."Order Items"', QName("Sales", "Order Items"))])
+def test_qualified_table_names(text: str, name: QName) -> None:
+    assert qualified(text) == name
+
+
+@pytest.mark.parametrize("bad", ["orders", "a.b.c", "", ".x"])
+def test_unqualified_table_names_are_usage_errors(bad: str) -> None:
+    with pytest.raises(UsageError, match=r"SCHEMA\.TABLE"):
+        qualified(bad)
+
+
+def _backup(label: str, lsn_stop: str, wal: str, minute: int) -> pb.BackupInfo:
+    return pb.BackupInfo(label=label, type="full", start=T0 + timedelta(minutes=minute - 1),
+                         stop=T0 + timedelta(minutes=minute), size=1000, delta=1000, repo_size=1, repo_delta=1,
+                         wal_start=wal, wal_stop=wal, lsn_start=None, lsn_stop=lsn_stop, prior=None, reference=(),
+                         error=False)
+
+
+B1 = _backup("B1", "0/2000100", "000000010000000000000002", 1)
+B2 = _backup("B2", "0/6000100", "000000010000000000000006", 6)
+
+
+def _plan(req: Request):  # type: ignore[no-untyped-def]
+    info = pb.StanzaInfo("main", 0, "ok", False, (B1, B2), (), ())
+    segs = [ArchivedSegment(parse_segment(f"0000000100000000000000{i:02X}"), 1, T0 + timedelta(minutes=i))  # type: ignore[arg-type]
+            for i in range(1, 10)]
+    w = compute_window(info, segs, lambda n: None)
+    return make_plan(req, info, w, DestFacts(False, True, 10**12), [])
+
+
+def test_a_name_target_uses_the_newest_backup_that_ended_before_the_point() -> None:
+    plan = _plan(Request("name", target_value="before-x", stop_lsn="0/5000200", dest=Path("/x"), port=5))
+    assert plan.backup is not None and plan.backup.label == "B1" and plan.wal_to == "000000010000000000000005"
+    later = _plan(Request("name", target_value="after", stop_lsn="0/8000000", dest=Path("/x"), port=5))
+    assert later.backup is not None and later.backup.label == "B2"
+
+
+def test_a_point_before_every_backup_is_refused() -> None:
+    plan = _plan(Request("xid", target_value="700", stop_lsn="0/1000100", exclusive=True, dest=Path("/x"), port=5))
+    assert plan.refused and "transaction 700" in plan.refusals()[0]
+
+
+def test_restore_argv_for_name_and_exclusive_xid_targets() -> None:
+    base = pb.Base("pgbackrest", Path("/etc/pgbackrest.conf"), "main")
+    argv = pb.restore_cmd(base, pb.RestoreOptions(pg1_path="/d", target_type="name", target="before-x"))
+    assert "--type=name" in argv and "--target=before-x" in argv and "--target-exclusive" not in argv
+    argv = pb.restore_cmd(base, pb.RestoreOptions(pg1_path="/d", target_type="xid", target="727", exclusive=True))
+    assert "--type=xid" in argv and "--target-exclusive" in argv
+    with pytest.raises(ValueError, match="exclusive"):
+        pb.restore_cmd(base, pb.RestoreOptions(pg1_path="/d", target_type="immediate", exclusive=True))
