@@ -1,8 +1,9 @@
 """``python -m opsd_sandbox demo``: opsd's main job end to end on a local sandbox.
 
 Brings up PostgreSQL 15 (archiving off, as on a fresh host), a TLS S3 endpoint and pgBackRest, then runs
-the real ``opsd`` commands a DBA would: setup, a full backup, some writes, a diff backup, marker rows, a
-recovery drill to the latest point, verify, check, status, info.
+the real ``opsd`` commands a DBA would: setup, a full backup, some writes, a diff backup, a bad DELETE found in
+the archived WAL and undone into a new schema, marker rows, a recovery drill to the latest point, verify, check,
+status, info.
 ``python -m opsd_sandbox demo --ha`` does it on a Patroni pair through a switchover.
 ``python -m opsd_sandbox up`` leaves a sandbox running and prints how to use it.
 """
@@ -57,6 +58,7 @@ def demo(keep: bool) -> None:
                 "from generate_series(1, 50000) g")
         sb.psql("select pg_switch_wal()")
         _opsd(sb, "backup", "--type", "diff")
+        _bad_delete(sb)
         print("\n== marker rows (the daemon writes one a minute), then archive the WAL", flush=True)
         for _ in range(3):
             _opsd(sb, "drill", "heartbeat")
@@ -72,6 +74,28 @@ def demo(keep: bool) -> None:
         sb.down(remove=not keep)
         if keep:
             print(f"   kept {sb.root} (services stopped)")
+
+
+def _bad_delete(sb: Sandbox) -> None:
+    """Someone deletes 400 orders by mistake, among the shop's other writes: found in the WAL, then undone into a
+    new schema beside the live table."""
+    print("\n== new orders, a bad DELETE of 400 orders in one transaction, more orders; then a WAL switch", flush=True)
+    time.sleep(1.1)  # after the diff backup's end (recorded in whole seconds)
+    since = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'")
+    for i in range(3):
+        sb.psql(f"insert into orders(id, sku, qty) values ({60000 + i}, 'SKU-1', 1)")
+    sb.psql("delete from orders where id between 1000 and 1399")
+    for i in range(3, 6):
+        sb.psql(f"insert into orders(id, sku, qty) values ({60000 + i}, 'SKU-2', 2)")
+    sb.psql("select pg_switch_wal()")
+    time.sleep(2)
+    found = _opsd(sb, "wal", "find", "--table", "public.orders", "--since", since)
+    rows = [line.split() for line in found.stdout.splitlines() if line[:1].isdigit()]
+    xid = next(r[0] for r in rows if r[-2] == "400")  # the deletes column
+    _opsd(sb, "restore", "--table", "public.orders", "--before-xid", xid, "--into-schema", "undo_bad_delete",
+          "--yes")
+    back = sb.psql("select count(*) from undo_bad_delete.orders where id between 1000 and 1399")
+    print(f"   the 400 orders are back beside the live table: {back} rows in undo_bad_delete.orders")
 
 
 def demo_ha(keep: bool) -> None:

@@ -127,27 +127,44 @@ class WalScanner:
     chunk: int = 8
     rmgrs: tuple[str, ...] = RMGRS
 
-    def scan(self, path: list[Segment], on_progress: Callable[[Progress], None] | None = None) -> list[Event]:
-        """Every event of ``path`` (segments in WAL order, on the timelines recovery follows). Raises
-        RepositoryError for a segment the repository does not have or pg_waldump cannot decode."""
-        events: list[Event] = []
+    def scan(self, path: list[Segment], sink: Callable[[Event], None],
+             on_progress: Callable[[Progress], None] | None = None, enough: Callable[[], bool] | None = None) -> None:
+        """Every event of ``path`` (segments in WAL order, on the timelines recovery follows) into ``sink`` as
+        pg_waldump prints it, with a progress report as it enters each segment; ``enough`` stops after the chunk
+        where it turns true. Raises RepositoryError for a segment the repository does not have or pg_waldump
+        cannot decode."""
         parser = Parser()
-        t0, decoded = time.monotonic(), set()
-        for part in _chunks(path, self.chunk):
-            resume: str | None = None
-            kept: Segment | None = None
-            for names in part:
-                self._fetch([s for s in names if s != kept])
-                resume = self._decode(names, resume, parser, events)
-                for s in names[:-1]:
-                    (self.tmp / s.name).unlink(missing_ok=True)
-                kept = names[-1]
-                decoded.update(names)
+        t0, entered = time.monotonic(), set()
+
+        def seen(seg: Segment) -> None:
+            if seg not in entered:
+                entered.add(seg)
                 if on_progress is not None:
-                    on_progress(Progress(len(decoded), len(path), names[-1].name, time.monotonic() - t0))
+                    on_progress(Progress(len(entered), len(path), seg.name, time.monotonic() - t0))
+
+        try:
+            for part in _chunks(path, self.chunk):
+                if self._scan_run(part, parser, sink, seen, enough):
+                    break
+        finally:
             for leftover in self.tmp.iterdir():
                 leftover.unlink(missing_ok=True)
-        return events
+
+    def _scan_run(self, part: list[list[Segment]], parser: Parser, sink: Callable[[Event], None],
+                  seen: Callable[[Segment], None], enough: Callable[[], bool] | None) -> bool:
+        """One contiguous run, chunk by chunk (the last segment of a chunk is kept for the next). True: enough."""
+        resume: str | None = None
+        kept: Segment | None = None
+        for names in part:
+            self._fetch([s for s in names if s != kept])
+            resume = self._decode(names, resume, parser, sink, seen)
+            for s in names[:-1]:
+                (self.tmp / s.name).unlink(missing_ok=True)
+            kept = names[-1]
+            if enough is not None and enough():
+                return True
+        (self.tmp / part[-1][-1].name).unlink(missing_ok=True)
+        return False
 
     def _fetch(self, segments: list[Segment]) -> None:
         def get(s: Segment) -> tuple[Segment, bool]:
@@ -158,7 +175,8 @@ class WalScanner:
         if missing:
             raise RepositoryError(f"WAL segment {missing[0]} is not in the repository (expired, or never archived)")
 
-    def _decode(self, names: list[Segment], resume: str | None, parser: Parser, events: list[Event]) -> str | None:
+    def _decode(self, names: list[Segment], resume: str | None, parser: Parser, sink: Callable[[Event], None],
+                seen: Callable[[Segment], None]) -> str | None:
         first, last = names[0], names[-1]
         start = resume or lsn_text(first.segno * SEGMENT_BYTES)
         # -e at the end of the chunk: pg_waldump stops there quietly (a record that runs on is read by the next
@@ -174,11 +192,13 @@ class WalScanner:
             if got is None:
                 return
             lsn, event = got
-            if lsn_to_int(lsn) <= floor:
+            at = lsn_to_int(lsn)
+            if at <= floor:
                 return
             last_lsn = lsn
+            seen(Segment(first.timeline, at // SEGMENT_BYTES))
             if event is not None:
-                events.append(event)
+                sink(event)
 
         res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line)
         _judge_end(res.returncode, res.stderr, last)

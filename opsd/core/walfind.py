@@ -9,6 +9,7 @@ knows, through each transaction that created it and dropped others when it commi
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,35 +96,73 @@ def node_name(n: RelNode) -> str:
     return f"{n[0]}/{n[1]}/{n[2]}"
 
 
-@dataclass
-class _Seen:
-    """Everything the scan saw, indexed."""
+KINDS = ("insert", "update", "delete", "page")
 
-    changes: dict[int, list[Change]] = field(default_factory=lambda: defaultdict(list))
+
+@dataclass
+class Collector:
+    """What a scan keeps, aggregated as the records stream by (the WAL of a day can hold millions of records):
+    per transaction and file node, the rows inserted, updated and deleted and the pages written; the file nodes
+    each transaction created; the ends of the transactions that matter; restore points. ``keep`` says which
+    file nodes are worth counting (the table's own, and those the live catalog no longer knows: a rewritten or
+    dropped table's old files); the rows of aborted transactions are forgotten at their abort."""
+
+    keep: Callable[[RelNode], bool] = field(default=lambda n: True)
+    changes: dict[int, dict[RelNode, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     created: dict[int, set[RelNode]] = field(default_factory=lambda: defaultdict(set))
     ends: list[End] = field(default_factory=list)
     node_records: dict[RelNode, int] = field(default_factory=lambda: defaultdict(int))
+    points: list[Point] = field(default_factory=list)
 
     def add(self, e: Event) -> None:
         if isinstance(e, Change):
-            self.changes[e.xid].append(e)
-            if e.kind != "page":
-                self.node_records[e.node] += 1
+            if self.keep(e.node):
+                counts = self.changes[e.xid].setdefault(e.node, [0, 0, 0, 0])
+                counts[KINDS.index(e.kind)] += e.rows
+                if e.kind != "page":
+                    self.node_records[e.node] += 1
         elif isinstance(e, Created):
             self.created[e.xid].add(e.node)
         elif isinstance(e, End):
+            self._end(e)
+        elif isinstance(e, Point):
+            self.points.append(e)
+
+    def _end(self, e: End) -> None:
+        xids = self.of(e)
+        if not e.committed:
+            for x in xids:
+                self.changes.pop(x, None)
+                self.created.pop(x, None)
+            return
+        if e.dropped_nodes or e.dropped_oids or any(x in self.changes or x in self.created for x in xids):
             self.ends.append(e)
 
     def of(self, end: End) -> list[int]:
         return [end.xid, *end.subxacts]
 
+    def rows(self, end: End, nodes: set[RelNode]) -> dict[RelNode, list[int]]:
+        """The counts of a committed transaction (and its subtransactions) on ``nodes``."""
+        out: dict[RelNode, list[int]] = {}
+        for x in self.of(end):
+            for node, counts in self.changes.get(x, {}).items():
+                if node in nodes:
+                    mine = out.setdefault(node, [0, 0, 0, 0])
+                    for i, c in enumerate(counts):
+                        mine[i] += c
+        return out
 
-def table_history(events: list[Event], table: Table) -> list[TxnChange]:
-    """The committed transactions that changed ``table``, in commit order."""
-    seen = _Seen()
+
+def collect(events: list[Event], keep: Callable[[RelNode], bool] | None = None) -> Collector:
+    c = Collector(keep) if keep is not None else Collector()
     for e in events:
-        seen.add(e)
-    commits = [e for e in seen.ends if e.committed]
+        c.add(e)
+    return c
+
+
+def table_history(seen: Collector, table: Table) -> list[TxnChange]:
+    """The committed transactions that changed ``table``, in commit order."""
+    commits = seen.ends
     nodes = set(table.nodes)
     rewrites: dict[int, tuple[RelNode, RelNode]] = {}  # xid -> (old node, new node)
     for end in reversed(commits):  # newest first: follow the heap back through each rewrite
@@ -143,7 +182,7 @@ def table_history(events: list[Event], table: Table) -> list[TxnChange]:
     return out
 
 
-def _previous(end: End, seen: _Seen) -> RelNode | None:
+def _previous(end: End, seen: Collector) -> RelNode | None:
     """The heap's file node before a rewrite: of the file nodes the rewrite dropped, the one with the most row
     changes in the range (indexes have none; a toast table fewer). None: none had any (nothing to attribute)."""
     scored = [(seen.node_records.get(n, 0), n) for n in end.dropped_nodes]
@@ -151,37 +190,30 @@ def _previous(end: End, seen: _Seen) -> RelNode | None:
     return max(scored)[1] if scored else None
 
 
-def _txn(end: End, seen: _Seen, nodes: set[RelNode], rewrite: tuple[RelNode, RelNode] | None,
+def _txn(end: End, seen: Collector, nodes: set[RelNode], rewrite: tuple[RelNode, RelNode] | None,
          oid: int) -> TxnChange | None:
-    mine = [c for x in seen.of(end) for c in seen.changes.get(x, []) if c.node in nodes]
+    mine = seen.rows(end, nodes)
     dropped = oid in end.dropped_oids
     if not mine and rewrite is None and not dropped:
         return None
     t = TxnChange(end.xid, end.time, end.lsn, subxacts=end.subxacts, dropped=dropped,
-                  file_nodes=sorted({node_name(c.node) for c in mine}))
-    for c in mine:
-        if c.kind == "insert":
-            t.inserts += c.rows
-        elif c.kind == "update":
-            t.updates += c.rows
-        elif c.kind == "delete":
-            t.deletes += c.rows
+                  file_nodes=sorted(node_name(n) for n in mine))
+    t.inserts = sum(c[0] for c in mine.values())
+    t.updates = sum(c[1] for c in mine.values())
+    t.deletes = sum(c[2] for c in mine.values())
     if rewrite is not None:
         t.rewritten = True
-        new = rewrite[1]
-        t.truncated = not any(c.node == new for c in mine)
-        t.file_nodes = sorted({*t.file_nodes, node_name(rewrite[0]), node_name(new)})
+        old, new = rewrite
+        t.truncated = new not in mine  # no rows and no page images went into the new file
+        t.file_nodes = sorted({*t.file_nodes, node_name(old), node_name(new)})
     return t
 
 
-def unknown_drops(events: list[Event], database: int, known_oids: set[int]) -> list[TxnChange]:
+def unknown_drops(seen: Collector, database: int, known_oids: set[int]) -> list[TxnChange]:
     """Committed transactions that dropped relations the live catalog does not know (in ``database``): what the
     WAL can say about a table that no longer exists, by file node."""
-    seen = _Seen()
-    for e in events:
-        seen.add(e)
     out = []
-    for end in (e for e in seen.ends if e.committed):
+    for end in seen.ends:
         # a rewrite's transient heap (VACUUM FULL, CLUSTER, ALTER TABLE) is made and dropped in one transaction,
         # its OID the file node it was made with: not a table anyone dropped
         made = {n[2] for x in seen.of(end) for n in seen.created.get(x, set())}
@@ -193,10 +225,25 @@ def unknown_drops(events: list[Event], database: int, known_oids: set[int]) -> l
     return out
 
 
+@dataclass
+class EndFinder:
+    """A sink that keeps only the end of one transaction (``--before-xid``)."""
+
+    xid: int
+    found: End | None = None
+
+    def add(self, e: Event) -> None:
+        if self.found is None and isinstance(e, End) and (e.xid == self.xid or self.xid in e.subxacts):
+            self.found = e
+
+
 def end_of(events: list[Event], xid: int) -> End | None:
     """The commit or abort record that ended transaction ``xid``: its own, or its top-level transaction's (a
     subtransaction's xid is listed in its parent's commit record)."""
-    return next((e for e in events if isinstance(e, End) and (e.xid == xid or xid in e.subxacts)), None)
+    f = EndFinder(xid)
+    for e in events:
+        f.add(e)
+    return f.found
 
 
 def points(events: list[Event]) -> list[Point]:

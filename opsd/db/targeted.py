@@ -22,7 +22,17 @@ class NodeRow:
 @dataclass(frozen=True)
 class OidRow:
     oid: int
+    filenode: int
     database: int
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the live catalog of one database knows: its OID, every relation's OID and file node."""
+
+    database: int
+    oids: set[int]
+    filenodes: set[int]
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,9 @@ def table_nodes(conn: Conn, name: str) -> Table | None:
     return Table(name, rows[0].table_oid, frozenset((r.tablespace, r.database, r.filenode) for r in rows))
 
 
-def known_relations(conn: Conn) -> tuple[int, set[int]]:
+def known_relations(conn: Conn) -> Known:
     rows = fetch_all(conn, "known_relations", OidRow)
-    return (rows[0].database if rows else 0), {r.oid for r in rows}
+    return Known(rows[0].database if rows else 0, {r.oid for r in rows}, {r.filenode for r in rows if r.filenode})
 
 
 def create_restore_point(conn: Conn, name: str) -> PointRow:

@@ -17,7 +17,7 @@ from opsd.adapters import pgbackrest as pb
 from opsd.adapters.walscan import Parser, _chunks, _judge_end, rel_node
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.wal import ArchivedSegment, Segment, Switch, parse_segment
-from opsd.core.walfind import End, Event, Table, end_of, points, table_history, unknown_drops
+from opsd.core.walfind import End, Event, Table, collect, end_of, points, table_history, unknown_drops
 from opsd.db.tablecopy import QName, qualified
 from opsd.errors import RepositoryError, UsageError
 
@@ -37,7 +37,7 @@ def _events() -> list[Event]:
 
 
 def test_a_tables_history_through_rollback_subtransactions_truncate_and_vacuum_full() -> None:
-    got = {t.xid: t for t in table_history(_events(), MV)}
+    got = {t.xid: t for t in table_history(collect(_events()), MV)}
     assert sorted(got) == [752, 753, 757, 758, 759, 760]  # 756 rolled back: not listed
     assert (got[752].inserts, got[752].deletes) == (10, 0)
     # a savepoint released (754) counts; one rolled back to (755, its insert) does not
@@ -50,12 +50,21 @@ def test_a_tables_history_through_rollback_subtransactions_truncate_and_vacuum_f
 
 def test_without_the_rewrite_chain_the_old_file_nodes_changes_are_not_attributed() -> None:
     """A bug that kept only the live file node would lose every change before the VACUUM FULL."""
-    got = table_history(_events(), MV)
+    got = table_history(collect(_events()), MV)
     assert sum(t.inserts for t in got) == 15 and sum(t.deletes for t in got) == 4
 
 
+def test_other_live_tables_are_not_counted_and_the_history_is_the_same() -> None:
+    """The scan keeps only the table's file nodes and those no live relation has: nothing of MV's is lost."""
+    live_others = {16438}  # pretend 'gone' were a live table: its rows are skipped as they stream by
+    seen = collect(_events(), keep=lambda n: n[2] not in live_others)
+    assert [(t.xid, t.rows) for t in table_history(seen, MV)] == [
+        (t.xid, t.rows) for t in table_history(collect(_events()), MV)]
+    assert all((1663, 5, 16438) not in nodes for nodes in seen.changes.values())
+
+
 def test_a_dropped_table_is_reported_by_file_node() -> None:
-    [gone] = unknown_drops(_events(), 5, known_oids={16421})
+    [gone] = unknown_drops(collect(_events()), 5, known_oids={16421})
     assert gone.xid == 763 and gone.dropped and gone.file_nodes == ["1663/5/16438"]
 
 
@@ -194,3 +203,19 @@ def test_restore_argv_for_name_and_exclusive_xid_targets() -> None:
     assert "--type=xid" in argv and "--target-exclusive" in argv
     with pytest.raises(ValueError, match="exclusive"):
         pb.restore_cmd(base, pb.RestoreOptions(pg1_path="/d", target_type="immediate", exclusive=True))
+
+
+def test_a_point_is_recoverable_only_with_a_backup_before_it_and_the_wal_up_to_it() -> None:
+    from opsd.actions.restore.service import Timelines
+    from opsd.actions.wal.points import judge
+
+    info = pb.StanzaInfo("main", 0, "ok", False, (B1,), (), ())
+    full = [ArchivedSegment(Segment(1, i), 1, T0 + timedelta(minutes=i), "") for i in range(1, 10)]
+    t = Timelines(full, (), {}, None)
+    ok = judge(_point("p", "0/5000100"), info, compute_window(info, full, lambda n: None), t)
+    assert ok.recoverable and ok.why == "from backup B1"
+    holed = [a for a in full if a.segment.segno != 4]  # a segment between the backup and the point is gone
+    gap = judge(_point("p", "0/5000100"), info, compute_window(info, holed, lambda n: None), t)
+    assert gap.recoverable is False and "missing" in (gap.why or "")
+    early = judge(_point("p", "0/1000100"), info, compute_window(info, full, lambda n: None), t)
+    assert early.recoverable is False and "no backup" in (early.why or "")  # retention expired it

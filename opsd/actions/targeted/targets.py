@@ -8,13 +8,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from opsd.actions.restore.plan import Request
-from opsd.actions.wal.find import events_between
+from opsd.actions.wal.find import end_between
 from opsd.actions.wal.points import listing
 from opsd.context import Context
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.timeparse import show
 from opsd.core.wal import SEGMENT_BYTES, lsn_to_int
-from opsd.core.walfind import End, end_of
+from opsd.core.walfind import End
 from opsd.errors import RefusedError
 
 LOOKBACK = timedelta(hours=24)
@@ -47,8 +47,7 @@ class XidEnd:
 def resolve_xid(ctx: Context, xid: int, since: datetime | None, report: Callable[[str], None]) -> XidEnd:
     """The commit of top-level transaction ``xid`` in the WAL archived since ``since`` (default: a day ago)."""
     start = since or ctx.now() - LOOKBACK
-    events, sp = events_between(ctx, start, None, report)
-    end = end_of(events, xid)
+    end, sp = end_between(ctx, xid, start, report)
     if end is None:
         raise RefusedError(f"transaction {xid} did not end in the WAL archived since {show(start)}: a wrong xid, "
                            "one still running, or an older one (give --since)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,9 @@ from opsd.core.records.targeted import WalChange
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.core.wal import Segment, lsn_to_int
-from opsd.core.walfind import Event, Table, TxnChange, table_history, unknown_drops
+from opsd.core.walfind import Collector, End, EndFinder, RelNode, Table, TxnChange, table_history, unknown_drops
 from opsd.db.connection import per_database
-from opsd.db.targeted import known_relations, table_nodes
+from opsd.db.targeted import Known, known_relations, table_nodes
 from opsd.errors import OpsdError
 
 UNKNOWN = ("not in the live catalog (dropped, or renamed): shown by file node. To name it, restore a copy to "
@@ -42,12 +43,10 @@ class Found:
 
 
 def find(ctx: Context, req: FindRequest, report: Callable[[str], None]) -> Found:
-    import time
-
     connect = per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)
     with connect(req.dbname) as conn:
         table = table_nodes(conn, req.table)
-        known = known_relations(conn) if table is None else None
+        known = known_relations(conn)
     sp = plan_span(ctx, req.since, req.until)
     if not sp.segments:
         have = (f"the archive has WAL from {show(sp.archived_from)} to {show(sp.archived_to)}"
@@ -56,17 +55,26 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None]) -> Found
                         f"{have}")
     report(f"reading {len(sp.segments)} WAL segment(s) {sp.segments[0].name} .. {sp.segments[-1].name} from the "
            f"repository ({req.jobs} in parallel)")
+    seen = Collector(_keep(table, known))
     t0 = time.monotonic()
-    events = read(ctx, sp.segments, jobs=req.jobs, report=lambda p: report(_progress(p)))
+    read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)))
     secs = time.monotonic() - t0
     if table is not None:
-        changes = [_view(req.table, t, sp.segments) for t in table_history(events, table)]
+        changes = [_view(req.table, t, sp.segments) for t in table_history(seen, table)]
     else:
-        db, oids = known if known is not None else (0, set())
-        changes = [_view(None, t, sp.segments, UNKNOWN.format(xid=t.xid)) for t in unknown_drops(events, db, oids)]
+        changes = [_view(None, t, sp.segments, UNKNOWN.format(xid=t.xid))
+                   for t in unknown_drops(seen, known.database, known.oids)]
     changes = [c for c in changes if _in_range(c, req) and (c.inserts + c.updates + c.deletes >= req.min_rows
                                                             or c.truncated or c.dropped)]
     return Found(changes, sp, secs, table is not None)
+
+
+def _keep(table: Table | None, known: Known) -> Callable[[RelNode], bool]:
+    """The file nodes worth counting: the table's own, and in its database those no live relation has (the
+    table's files before a rewrite, a dropped table's). Every other live table's changes are skipped as they
+    stream by."""
+    mine = table.nodes if table is not None else frozenset()
+    return lambda n: n in mine or (n[1] == known.database and n[2] not in known.filenodes)
 
 
 def _progress(p: Progress) -> str:
@@ -90,14 +98,15 @@ def _view(name: str | None, t: TxnChange, path: list[Segment], note: str | None 
                      note=note)
 
 
-def events_between(ctx: Context, since: datetime, until: datetime | None, report: Callable[[str], None],
-                   jobs: int = 4) -> tuple[list[Event], Span]:
-    """The decoded WAL of a range (for --before-xid: where a transaction ended)."""
-    sp = plan_span(ctx, since, until)
-    if not sp.segments:
-        return [], sp
-    return read(ctx, sp.segments, jobs=jobs, report=lambda p: report(_progress(p)),
-                rmgrs=("Transaction", "XLOG")), sp
+def end_between(ctx: Context, xid: int, since: datetime, report: Callable[[str], None], *, jobs: int = 4
+                ) -> tuple[End | None, Span]:
+    """Where transaction ``xid`` ended, in the WAL archived since ``since`` (read until it is found)."""
+    sp = plan_span(ctx, since, None)
+    finder = EndFinder(xid)
+    if sp.segments:
+        read(ctx, sp.segments, finder.add, jobs=jobs, report=lambda p: report(_progress(p)),
+             rmgrs=("Transaction",), enough=lambda: finder.found is not None)
+    return finder.found, sp
 
 
 def lookup_table(ctx: Context, dbname: str, name: str) -> Table | None:

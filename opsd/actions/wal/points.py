@@ -20,7 +20,7 @@ from opsd.context import Context
 from opsd.core.records.runs import Outcome
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_to_int
-from opsd.core.walfind import points
+from opsd.core.walfind import Point
 from opsd.db.queries import ServerRow, fetch_one
 from opsd.db.targeted import create_restore_point
 from opsd.errors import OpsdError, RefusedError, UsageError
@@ -99,8 +99,7 @@ def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str]
     for tl in sorted({s.timeline for s in todo}):
         path = sorted(s for s in todo if s.timeline == tl)
         report(f"reading {len(path)} WAL segment(s) of timeline {tl} for restore points ...")
-        events = read(ctx, path, jobs=jobs, rmgrs=("XLOG", "Transaction"))
-        got = points(events)
+        got = _points_in(ctx, path, jobs)
         for s in path:
             mine = [p for p in got if lsn_to_int(p.lsn) // SEGMENT_BYTES == s.segno]
             files.write_private(cache / s.name, json.dumps([[p.name, p.lsn, p.after.isoformat() if p.after
@@ -111,6 +110,17 @@ def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str]
             found.append(RestorePoint(name=name, lsn=lsn, timeline=seg.timeline, segment=f.name, source="wal",
                                       time=datetime.fromisoformat(after) if after else None))
     return Scanned(found, len(todo))
+
+
+def _points_in(ctx: Context, path: list[Segment], jobs: int) -> list[Point]:
+    got: list[Point] = []
+
+    def sink(e: object) -> None:
+        if isinstance(e, Point):
+            got.append(e)
+
+    read(ctx, path, sink, jobs=jobs, rmgrs=("XLOG", "Transaction"))
+    return got
 
 
 def _segment(name: str) -> Segment:

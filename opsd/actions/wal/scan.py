@@ -67,12 +67,13 @@ def plan_span(ctx: Context, since: datetime, until: datetime | None, t: Timeline
     return span(t.current, t.switches, t.newest, since, until)
 
 
-def read(ctx: Context, segments: list[Segment], *, jobs: int, report: Callable[[Progress], None] | None = None,
-         rmgrs: tuple[str, ...] | None = None) -> list[Event]:
-    """Decode ``segments`` from the repository into events (in a private temporary directory)."""
+def read(ctx: Context, segments: list[Segment], sink: Callable[[Event], None], *, jobs: int,
+         report: Callable[[Progress], None] | None = None, rmgrs: tuple[str, ...] | None = None,
+         enough: Callable[[], bool] | None = None) -> None:
+    """Decode ``segments`` from the repository into ``sink`` (in a private temporary directory)."""
     pg, o = ctx.settings.postgres, ctx.settings.opsd
     with files.scratch_dir(o.state_dir / "tmp", o.run_as) as tmp:
         scanner = WalScanner(ctx.pgbackrest, ctx.runner, pg.bin_dir, tmp, workers=jobs, chunk=max(4, jobs * 2))
         if rmgrs is not None:
             scanner.rmgrs = rmgrs
-        return scanner.scan(segments, report)
+        scanner.scan(segments, sink, report, enough)
