@@ -24,7 +24,7 @@ class FakeRunner:
 
     def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
             as_user: bool = True, on_line: Callable[[str, str], None] | None = None,
-            log_output: bool = True, stdin: str | None = None) -> Completed:
+            log_output: bool = True, stdin: str | None = None, keep_stdout: bool = True) -> Completed:
         self.calls.append(list(argv))
         self.stdins.append(stdin)
         if argv[-1] not in self.answers:

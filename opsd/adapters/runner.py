@@ -53,6 +53,7 @@ class Runner(Protocol):
         on_line: Callable[[str, str], None] | None = None,
         log_output: bool = True,
         stdin: str | None = None,
+        keep_stdout: bool = True,
     ) -> Completed: ...
 
     def cancel_all(self) -> None: ...
@@ -91,7 +92,10 @@ class ProcessRunner:
         on_line: Callable[[str, str], None] | None = None,
         log_output: bool = True,
         stdin: str | None = None,
+        keep_stdout: bool = True,
     ) -> Completed:
+        """``keep_stdout=False``: stdout goes only to ``on_line`` (a stream too large to hold, such as pg_waldump's
+        over gigabytes of WAL); ``Completed.stdout`` is then empty."""
         full = [*(user_prefix(self.run_as) if as_user else []), *argv]
         shown = redact_argv(argv)
         log = get_logger(cmd=shown[0] if shown else "?")
@@ -104,7 +108,8 @@ class ProcessRunner:
         err: list[str] = []
 
         def emit(name: str, text: str) -> None:
-            (out if name == "stdout" else err).append(text + "\n")
+            if name != "stdout" or keep_stdout:
+                (out if name == "stdout" else err).append(text + "\n")
             if log_output and text:
                 log.info("command.output", stream=name, line=text)
             if on_line is not None:

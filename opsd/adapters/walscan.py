@@ -200,7 +200,8 @@ class WalScanner:
             if event is not None:
                 sink(event)
 
-        res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line)
+        res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line,
+                              keep_stdout=False)
         _judge_end(res.returncode, res.stderr, last)
         return last_lsn
 

@@ -30,6 +30,14 @@ def test_output_is_streamed_line_by_line() -> None:
     assert ("stdout", "one") in seen and ("stderr", "two") in seen and ("stdout", "three") in seen
 
 
+def test_a_stream_too_large_to_hold_goes_only_to_on_line() -> None:
+    got: list[tuple[str, str]] = []
+    res = ProcessRunner().run(["sh", "-c", "seq 1 50000; echo oops >&2"], timeout=10, keep_stdout=False,
+                              on_line=lambda s, line: got.append((s, line)), log_output=False)
+    assert res.stdout == "" and "oops" in res.stderr
+    assert len([1 for s, _ in got if s == "stdout"]) == 50000 and got[-2:] != []
+
+
 def test_nonzero_exit_is_returned_not_raised() -> None:
     res = ProcessRunner().run(["sh", "-c", "exit 7"], timeout=10)
     assert res.returncode == 7 and not res.ok

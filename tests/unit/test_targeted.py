@@ -219,3 +219,24 @@ def test_a_point_is_recoverable_only_with_a_backup_before_it_and_the_wal_up_to_i
     assert gap.recoverable is False and "missing" in (gap.why or "")
     early = judge(_point("p", "0/1000100"), info, compute_window(info, full, lambda n: None), t)
     assert early.recoverable is False and "no backup" in (early.why or "")  # retention expired it
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--table", "sc.t", "--before-xid", "800", "--into-schema", "u", "--port", "5"], "do not give --port"),
+    (["--to-time", "2026-12-01 10:00", "--into-schema", "u", "--target-dir", "/x", "--port", "5"],
+     "go with --table"),
+    (["--to-name", "p", "--before-xid", "800", "--target-dir", "/x", "--port", "5"], "exactly one target"),
+    (["--to-time", "2026-12-01 10:00", "--since", "2026-12-01 09:00", "--target-dir", "/x", "--port", "5"],
+     "--since goes with"),
+    (["--table", "sc.t", "--table", "other.t", "--before-xid", "800", "--into-schema", "u"], "two tables named"),
+    (["--table", "sc.t", "--before-xid", "800"], "--into-schema NAME"),
+    (["--table", "orders", "--before-xid", "800", "--into-schema", "u"], "SCHEMA.TABLE"),
+    (["--before-xid", "2", "--target-dir", "/x", "--port", "5"], "--before-xid"),
+])
+def test_restore_usage_errors_name_the_options(tmp_path: Path, capsys, args: list[str], says: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.test_jobs_and_cli import _cli
+
+    conf = tmp_path / "opsd.toml"
+    conf.write_text(f'[opsd]\nstate_dir = "{tmp_path}"\n')
+    code, _out, err = _cli(["--config", str(conf), "restore", *args], capsys)
+    assert code == 2 and says in err and "Traceback" not in err
