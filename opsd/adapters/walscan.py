@@ -21,15 +21,10 @@ from opsd.core.walfind import Change, Created, End, Event, Point, RelNode
 from opsd.errors import RepositoryError
 
 RMGRS = ("Heap", "Heap2", "Transaction", "Storage", "XLOG")
-_LINE = re.compile(r"^rmgr: (\w+)\s+len \(rec/tot\):\s*\d+/\s*\d+, tx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), "
-                   r"prev [0-9A-F]+/[0-9A-F]+, desc: (.*)$")
-_REL = re.compile(r"blkref #0: rel (\d+)/(\d+)/(\d+)")
-_HEAP = re.compile(r"^(INSERT|DELETE|UPDATE|HOT_UPDATE)(?:\+INIT)? ")
 _MULTI = re.compile(r"^MULTI_INSERT(?:\+INIT)? (\d+) tuples")
 _END = re.compile(r"^(COMMIT|ABORT)(?:_PREPARED)? (?:(\d+): )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) "
                   r"([A-Za-z]+)")
 _PATH = re.compile(r"(?:base/(\d+)/(\d+)|pg_tblspc/(\d+)/[^/]+/(\d+)/(\d+)|global/(\d+))$")
-_KIND = {"INSERT": "insert", "DELETE": "delete", "UPDATE": "update", "HOT_UPDATE": "update"}
 _ERROR_AT = re.compile(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)")
 
 
@@ -68,40 +63,76 @@ def _end(xid: int, lsn: str, desc: str) -> End | None:
                tuple(int(s[2]) for s in rel_stats), int(rel_stats[0][1]) if rel_stats else None)
 
 
+_HEAP_OPS = {"INSERT": "insert", "INSERT+INIT": "insert", "DELETE": "delete", "UPDATE": "update",
+             "UPDATE+INIT": "update", "HOT_UPDATE": "update", "HOT_UPDATE+INIT": "update"}
+
+
+def _lsn(text: str) -> int:
+    hi, _, lo = text.partition("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+def _block_node(desc: str) -> RelNode | None:
+    i = desc.find("blkref #0: rel ")
+    if i < 0:
+        return None
+    j = desc.find(" ", i + 15)
+    parts = desc[i + 15:j if j > 0 else None].split("/")
+    return (int(parts[0]), int(parts[1]), int(parts[2])) if len(parts) == 3 else None
+
+
 @dataclass
 class Parser:
     """pg_waldump's lines (run with TZ=UTC and ``-r`` for RMGRS) as events; remembers the last transaction end
-    (a restore point record carries no time)."""
+    (a restore point record carries no time). ``keep``: the file nodes whose row changes are wanted (the others
+    are skipped before any event is made: most of the WAL belongs to other tables). Parsed with string
+    operations, not regular expressions: this runs for every record of gigabytes of WAL."""
 
+    keep: Callable[[RelNode], bool] | None = None
     last_time: datetime | None = None
 
-    def feed(self, line: str) -> tuple[str, Event | None] | None:
-        """(the record's LSN, its event or None) for a record line; None for anything else."""
-        m = _LINE.match(line)
-        if m is None:
+    def feed(self, line: str) -> tuple[int, Event | None] | None:
+        """(the record's LSN as a number, its event or None) for a record line; None for anything else."""
+        if not line.startswith("rmgr: "):
             return None
-        rmgr, tx, lsn, desc = m.group(1), int(m.group(2)), lsn_text(lsn_to_int(m.group(3))), m.group(4)
-        return lsn, self._event(rmgr, tx, lsn, desc)
+        t = line.find(", tx:", 17)
+        c = line.find(",", t + 5)
+        lsn_at = line.find("lsn: ", c)
+        lsn_end = line.find(",", lsn_at)
+        d = line.find("desc: ", lsn_end)
+        if min(t, c, lsn_at, lsn_end, d) < 0:
+            return None
+        lsn = _lsn(line[lsn_at + 5:lsn_end])
+        return lsn, self._event(line[6:line.find(" ", 6)], int(line[t + 5:c]), lsn, line[d + 6:])
 
-    def _event(self, rmgr: str, xid: int, lsn: str, desc: str) -> Event | None:
-        rel = _REL.search(desc)
-        node = (int(rel.group(1)), int(rel.group(2)), int(rel.group(3))) if rel else None
-        if rmgr == "Heap" and node and (h := _HEAP.match(desc)):
-            return Change(xid, node, _KIND[h.group(1)], 1, lsn)
-        if rmgr == "Heap2" and node and (mi := _MULTI.match(desc)):
-            return Change(xid, node, "insert", int(mi.group(1)), lsn)
-        if rmgr == "XLOG" and node and desc.startswith("FPI ") and xid:
-            return Change(xid, node, "page", 0, lsn)
+    def _event(self, rmgr: str, xid: int, lsn: int, desc: str) -> Event | None:
+        if rmgr in ("Heap", "Heap2") or (rmgr == "XLOG" and desc.startswith("FPI ")):
+            return self._change(rmgr, xid, lsn, desc)
         if rmgr == "XLOG" and desc.startswith("RESTORE_POINT "):
-            return Point(desc[len("RESTORE_POINT "):].strip(), lsn, self.last_time)
+            return Point(desc[len("RESTORE_POINT "):].strip(), lsn_text(lsn), self.last_time)
         if rmgr == "Storage" and desc.startswith("CREATE ") and xid and (n := rel_node(desc[7:].strip())):
             return Created(xid, n)
         if rmgr == "Transaction":
-            end = _end(xid, lsn, desc)
+            end = _end(xid, lsn_text(lsn), desc)
             if end is not None:
                 self.last_time = end.time
             return end
         return None
+
+    def _change(self, rmgr: str, xid: int, lsn: int, desc: str) -> Change | None:
+        op = desc[:desc.find(" ")]
+        kind = _HEAP_OPS.get(op) if rmgr == "Heap" else None
+        rows = 1
+        if rmgr == "Heap2" and (mi := _MULTI.match(desc)):
+            kind, rows = "insert", int(mi.group(1))
+        elif rmgr == "XLOG" and xid:
+            kind, rows = "page", 0
+        if kind is None:
+            return None
+        node = _block_node(desc)
+        if node is None or (self.keep is not None and not self.keep(node)):
+            return None
+        return Change(xid, node, kind, rows, lsn_text(lsn))
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,7 @@ class WalScanner:
     workers: int = 2
     chunk: int = 8
     rmgrs: tuple[str, ...] = RMGRS
+    keep: Callable[[RelNode], bool] | None = None  # the file nodes whose row changes are wanted (None: all)
 
     def scan(self, path: list[Segment], sink: Callable[[Event], None],
              on_progress: Callable[[Progress], None] | None = None, enough: Callable[[], bool] | None = None) -> None:
@@ -133,7 +165,7 @@ class WalScanner:
         pg_waldump prints it, with a progress report as it enters each segment; ``enough`` stops after the chunk
         where it turns true. Raises RepositoryError for a segment the repository does not have or pg_waldump
         cannot decode."""
-        parser = Parser()
+        parser = Parser(self.keep)
         t0, entered = time.monotonic(), set()
 
         def seen(seg: Segment) -> None:
@@ -152,17 +184,20 @@ class WalScanner:
 
     def _scan_run(self, part: list[list[Segment]], parser: Parser, sink: Callable[[Event], None],
                   seen: Callable[[Segment], None], enough: Callable[[], bool] | None) -> bool:
-        """One contiguous run, chunk by chunk (the last segment of a chunk is kept for the next). True: enough."""
+        """One contiguous run, chunk by chunk: the next chunk is fetched while this one is decoded; the last
+        segment of a chunk is kept for the next (a record may run on into it). True: enough."""
         resume: str | None = None
-        kept: Segment | None = None
-        for names in part:
-            self._fetch([s for s in names if s != kept])
-            resume = self._decode(names, resume, parser, sink, seen)
-            for s in names[:-1]:
-                (self.tmp / s.name).unlink(missing_ok=True)
-            kept = names[-1]
-            if enough is not None and enough():
-                return True
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            pending = ahead.submit(self._fetch, part[0])
+            for i, names in enumerate(part):
+                pending.result()
+                if i + 1 < len(part):
+                    pending = ahead.submit(self._fetch, [s for s in part[i + 1] if s != names[-1]])
+                resume = self._decode(names, resume, parser, sink, seen)
+                for s in names[:-1]:
+                    (self.tmp / s.name).unlink(missing_ok=True)
+                if enough is not None and enough():
+                    return True
         (self.tmp / part[-1][-1].name).unlink(missing_ok=True)
         return False
 
@@ -177,33 +212,31 @@ class WalScanner:
 
     def _decode(self, names: list[Segment], resume: str | None, parser: Parser, sink: Callable[[Event], None],
                 seen: Callable[[Segment], None]) -> str | None:
-        first, last = names[0], names[-1]
+        first, end = names[0], names[-1]
         start = resume or lsn_text(first.segno * SEGMENT_BYTES)
         # -e at the end of the chunk: pg_waldump stops there quietly (a record that runs on is read by the next
         # chunk), instead of looking for the next file for 5 seconds
         argv = [str(self.bin_dir / "pg_waldump"), "-p", str(self.tmp), "-t", str(first.timeline), "-s", start,
-                "-e", lsn_text((last.segno + 1) * SEGMENT_BYTES), *(a for r in self.rmgrs for a in ("-r", r))]
+                "-e", lsn_text((end.segno + 1) * SEGMENT_BYTES), *(a for r in self.rmgrs for a in ("-r", r))]
         floor = lsn_to_int(resume) if resume else -1
-        last_lsn = resume
+        last = [floor, -1]  # the last record's LSN, the segment it is in
 
         def on_line(stream: str, line: str) -> None:
-            nonlocal last_lsn
             got = parser.feed(line) if stream == "stdout" else None
-            if got is None:
+            if got is None or got[0] <= floor:
                 return
-            lsn, event = got
-            at = lsn_to_int(lsn)
-            if at <= floor:
-                return
-            last_lsn = lsn
-            seen(Segment(first.timeline, at // SEGMENT_BYTES))
+            at, event = got
+            last[0] = at
+            if at // SEGMENT_BYTES != last[1]:
+                last[1] = at // SEGMENT_BYTES
+                seen(Segment(first.timeline, last[1]))
             if event is not None:
                 sink(event)
 
         res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line,
                               keep_stdout=False)
-        _judge_end(res.returncode, res.stderr, last)
-        return last_lsn
+        _judge_end(res.returncode, res.stderr, names[-1])
+        return lsn_text(last[0]) if last[0] >= 0 else resume
 
 
 def _judge_end(rc: int, stderr: str, last: Segment) -> None:

@@ -108,6 +108,10 @@ class Collector:
     dropped table's old files); the rows of aborted transactions are forgotten at their abort."""
 
     keep: Callable[[RelNode], bool] = field(default=lambda n: True)
+    # a committed transaction that touched only these (the table's live files) and nothing else worth
+    # following is dropped at its commit when ``small`` says so (fewer rows than asked for, outside the range)
+    mine: frozenset[RelNode] = frozenset()
+    small: Callable[[End, int], bool] | None = None
     changes: dict[int, dict[RelNode, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     created: dict[int, set[RelNode]] = field(default_factory=lambda: defaultdict(set))
     ends: list[End] = field(default_factory=list)
@@ -135,8 +139,15 @@ class Collector:
                 self.changes.pop(x, None)
                 self.created.pop(x, None)
             return
-        if e.dropped_nodes or e.dropped_oids or any(x in self.changes or x in self.created for x in xids):
-            self.ends.append(e)
+        if not (e.dropped_nodes or e.dropped_oids or any(x in self.changes or x in self.created for x in xids)):
+            return
+        if self.small is not None and not e.dropped_nodes and not any(x in self.created for x in xids):
+            touched = [(n, c) for x in xids for n, c in self.changes.get(x, {}).items()]
+            if all(n in self.mine for n, _c in touched) and self.small(e, sum(sum(c[:3]) for _n, c in touched)):
+                for x in xids:
+                    self.changes.pop(x, None)
+                return
+        self.ends.append(e)
 
     def of(self, end: End) -> list[int]:
         return [end.xid, *end.subxacts]
@@ -153,8 +164,9 @@ class Collector:
         return out
 
 
-def collect(events: list[Event], keep: Callable[[RelNode], bool] | None = None) -> Collector:
-    c = Collector(keep) if keep is not None else Collector()
+def collect(events: list[Event], keep: Callable[[RelNode], bool] | None = None,
+            small: Callable[[End, int], bool] | None = None, mine: frozenset[RelNode] = frozenset()) -> Collector:
+    c = Collector(keep, mine, small) if keep is not None else Collector(mine=mine, small=small)
     for e in events:
         c.add(e)
     return c

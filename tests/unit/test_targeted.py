@@ -63,6 +63,14 @@ def test_other_live_tables_are_not_counted_and_the_history_is_the_same() -> None
     assert all((1663, 5, 16438) not in nodes for nodes in seen.changes.values())
 
 
+def test_small_transactions_on_the_live_file_are_dropped_at_commit_but_not_the_rest() -> None:
+    """--min-rows applied while streaming: a bug that pruned on rows alone would lose the rewrite chain."""
+    seen = collect(_events(), small=lambda e, rows: rows < 2, mine=MV.nodes)
+    got = {t.xid: t for t in table_history(seen, MV)}
+    assert 760 not in got  # one delete on the live file: pruned
+    assert got[752].inserts == 10 and got[757].truncated and got[759].rewritten  # older files, rewrites: kept
+
+
 def test_a_dropped_table_is_reported_by_file_node() -> None:
     [gone] = unknown_drops(collect(_events()), 5, known_oids={16421})
     assert gone.xid == 763 and gone.dropped and gone.file_nodes == ["1663/5/16438"]

@@ -55,17 +55,19 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None]) -> Found
                         f"{have}")
     report(f"reading {len(sp.segments)} WAL segment(s) {sp.segments[0].name} .. {sp.segments[-1].name} from the "
            f"repository ({req.jobs} in parallel)")
-    seen = Collector(_keep(table, known))
+    keep = _keep(table, known)
+    seen = Collector(keep, table.nodes if table is not None else frozenset(),
+                     lambda e, rows: rows < req.min_rows or not _in_range(e.time, req))
     t0 = time.monotonic()
-    read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)))
+    read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)), keep=keep)
     secs = time.monotonic() - t0
     if table is not None:
         changes = [_view(req.table, t, sp.segments) for t in table_history(seen, table)]
     else:
         changes = [_view(None, t, sp.segments, UNKNOWN.format(xid=t.xid))
                    for t in unknown_drops(seen, known.database, known.oids)]
-    changes = [c for c in changes if _in_range(c, req) and (c.inserts + c.updates + c.deletes >= req.min_rows
-                                                            or c.truncated or c.dropped)]
+    changes = [c for c in changes if _in_range(c.commit_time, req)
+               and (c.inserts + c.updates + c.deletes >= req.min_rows or c.truncated or c.dropped)]
     return Found(changes, sp, secs, table is not None)
 
 
@@ -82,8 +84,8 @@ def _progress(p: Progress) -> str:
             f"{format_duration(p.seconds)} elapsed)")
 
 
-def _in_range(c: WalChange, req: FindRequest) -> bool:
-    return c.commit_time >= req.since and (req.until is None or c.commit_time <= req.until)
+def _in_range(t: datetime, req: FindRequest) -> bool:
+    return t >= req.since and (req.until is None or t <= req.until)
 
 
 def _timeline(lsn: str, path: list[Segment]) -> int:

@@ -12,7 +12,7 @@ from opsd.adapters import files
 from opsd.adapters.walscan import Progress, WalScanner
 from opsd.context import Context
 from opsd.core.wal import SEGMENT_BYTES, ArchivedSegment, Segment, Switch, lsn_to_int
-from opsd.core.walfind import Event
+from opsd.core.walfind import Event, RelNode
 
 LEAD_IN = 1  # segments read before the range: the first records of a transaction that commits inside it
 
@@ -69,11 +69,12 @@ def plan_span(ctx: Context, since: datetime, until: datetime | None, t: Timeline
 
 def read(ctx: Context, segments: list[Segment], sink: Callable[[Event], None], *, jobs: int,
          report: Callable[[Progress], None] | None = None, rmgrs: tuple[str, ...] | None = None,
-         enough: Callable[[], bool] | None = None) -> None:
+         enough: Callable[[], bool] | None = None, keep: Callable[[RelNode], bool] | None = None) -> None:
     """Decode ``segments`` from the repository into ``sink`` (in a private temporary directory)."""
     pg, o = ctx.settings.postgres, ctx.settings.opsd
     with files.scratch_dir(o.state_dir / "tmp", o.run_as) as tmp:
-        scanner = WalScanner(ctx.pgbackrest, ctx.runner, pg.bin_dir, tmp, workers=jobs, chunk=max(4, jobs * 2))
+        scanner = WalScanner(ctx.pgbackrest, ctx.runner, pg.bin_dir, tmp, workers=jobs, chunk=max(4, jobs * 2),
+                             keep=keep)
         if rmgrs is not None:
             scanner.rmgrs = rmgrs
         scanner.scan(segments, sink, report, enough)
