@@ -6,13 +6,14 @@ from datetime import timedelta
 
 import click
 
+from opsd.actions.targeted.catalog import catalog_at
 from opsd.actions.wal.find import FindRequest, find
 from opsd.actions.wal.points import create, listing
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.targeted import RestorePoint
-from opsd.core.timeparse import ACCEPTED, parse_target_time
-from opsd.errors import UsageError
+from opsd.core.timeparse import ACCEPTED, parse_target_time, show
+from opsd.errors import RefusedError, UsageError
 from opsd.report import jsonout, targeted_console
 
 DAY = timedelta(hours=24)
@@ -66,10 +67,13 @@ def wal() -> None:
               help="Only transactions that changed at least N rows (truncations and drops always show).")
 @click.option("--dbname", metavar="DB", help="The table's database (default: [postgres] dbname).")
 @click.option("--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Segments fetched at once.")
+@click.option("--catalog-from-copy", is_flag=True,
+              help="Name the table from a scratch copy recovered to --since (a table dropped or re-created since; "
+                   "restores a backup into the drill's scratch area first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of transactions as JSON.")
 @pass_app
 def wal_find(app: App, *, table: str, since: str | None, until: str | None, min_rows: int, dbname: str | None,
-             jobs: int, as_json: bool) -> None:
+             jobs: int, catalog_from_copy: bool, as_json: bool) -> None:
     """Every committed transaction that changed TABLE: xid, commit time and LSN, rows inserted, updated and
     deleted, truncations and drops."""
     s = app.settings()
@@ -81,13 +85,19 @@ def wal_find(app: App, *, table: str, since: str | None, until: str | None, min_
     if end is not None and end <= start:
         raise UsageError("--until must be after --since")
     req = FindRequest(table, dbname or s.postgres.dbname, start, end, min_rows, jobs)
-    found = find(ctx, req, lambda m: click.echo(f"  {m}", err=True))
+    report = lambda m: click.echo(f"  {m}", err=True)  # noqa: E731
+    at_start = None
+    if catalog_from_copy:
+        at_start = catalog_at(ctx, req.dbname, table, start, report)
+        if at_start is None:
+            raise RefusedError(f"{table} did not exist at {show(start)} (in {req.dbname} of a copy recovered to then)")
+    found = find(ctx, req, report, at_start)
     if as_json:
         click.echo(jsonout.dump("wal-find", found.changes))
         return
     if not found.table_known:
         click.echo(f"{table} is not in the live catalog of {req.dbname}: the transactions below dropped relations "
-                   "it no longer knows")
+                   "it no longer knows (--catalog-from-copy names them from a copy recovered to --since)")
     click.echo(targeted_console.changes(found.changes, s.opsd.tz))
     mib = len(found.span.segments) * 16
     click.echo(f"read {len(found.span.segments)} segment(s) ({mib} MiB) in {found.seconds:.1f}s "

@@ -113,7 +113,7 @@ class Collector:
     mine: frozenset[RelNode] = frozenset()
     small: Callable[[End, int], bool] | None = None
     changes: dict[int, dict[RelNode, list[int]]] = field(default_factory=lambda: defaultdict(dict))
-    created: dict[int, set[RelNode]] = field(default_factory=lambda: defaultdict(set))
+    created: dict[int, list[RelNode]] = field(default_factory=lambda: defaultdict(list))  # in creation order
     ends: list[End] = field(default_factory=list)
     node_records: dict[RelNode, int] = field(default_factory=lambda: defaultdict(int))
     points: list[Point] = field(default_factory=list)
@@ -126,7 +126,7 @@ class Collector:
                 if e.kind != "page":
                     self.node_records[e.node] += 1
         elif isinstance(e, Created):
-            self.created[e.xid].add(e.node)
+            self.created[e.xid].append(e.node)
         elif isinstance(e, End):
             self._end(e)
         elif isinstance(e, Point):
@@ -172,13 +172,26 @@ def collect(events: list[Event], keep: Callable[[RelNode], bool] | None = None,
     return c
 
 
-def table_history(seen: Collector, table: Table) -> list[TxnChange]:
-    """The committed transactions that changed ``table``, in commit order."""
-    commits = seen.ends
+def table_history(seen: Collector, table: Table, *, forward: bool = False) -> list[TxnChange]:
+    """The committed transactions that changed ``table``, in commit order. ``table.nodes`` are its files now
+    (the live catalog: followed back through each rewrite), or, ``forward``, at the start of the range (a copy
+    recovered to then: followed forward, for a table dropped or re-created since)."""
+    rewrites = _forward(seen, table) if forward else _backward(seen, table)
+    nodes = set(table.nodes) | {n for pair in rewrites.values() for n in pair}
+    out = []
+    for end in seen.ends:
+        t = _txn(end, seen, nodes, rewrites.get(end.xid), table.oid)
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def _backward(seen: Collector, table: Table) -> dict[int, tuple[RelNode, RelNode]]:
+    """xid -> (old file, new file) of each rewrite, newest first from the files the table has now."""
     nodes = set(table.nodes)
-    rewrites: dict[int, tuple[RelNode, RelNode]] = {}  # xid -> (old node, new node)
-    for end in reversed(commits):  # newest first: follow the heap back through each rewrite
-        made = set().union(*(seen.created.get(x, set()) for x in seen.of(end)))
+    rewrites: dict[int, tuple[RelNode, RelNode]] = {}
+    for end in reversed(seen.ends):
+        made = {n for x in seen.of(end) for n in seen.created.get(x, [])}
         new = next(iter(made & nodes), None)
         if new is None or not end.dropped_nodes:
             continue
@@ -186,12 +199,22 @@ def table_history(seen: Collector, table: Table) -> list[TxnChange]:
         if old is not None:
             nodes.add(old)
             rewrites[end.xid] = (old, new)
-    out = []
-    for end in commits:
-        t = _txn(end, seen, nodes, rewrites.get(end.xid), table.oid)
-        if t is not None:
-            out.append(t)
-    return out
+    return rewrites
+
+
+def _forward(seen: Collector, table: Table) -> dict[int, tuple[RelNode, RelNode]]:
+    """xid -> (old file, new file) of each rewrite, oldest first from the files the table had at the start: a
+    transaction that drops one of them and creates files gave the table the first file it created (PostgreSQL
+    creates the new heap before its TOAST table and indexes)."""
+    nodes = set(table.nodes)
+    rewrites: dict[int, tuple[RelNode, RelNode]] = {}
+    for end in seen.ends:
+        old = next((n for n in end.dropped_nodes if n in nodes), None)
+        made = [n for x in seen.of(end) for n in seen.created.get(x, [])]
+        if old is not None and made and table.oid not in end.dropped_oids:
+            nodes.add(made[0])
+            rewrites[end.xid] = (old, made[0])
+    return rewrites
 
 
 def _previous(end: End, seen: Collector) -> RelNode | None:
@@ -228,7 +251,7 @@ def unknown_drops(seen: Collector, database: int, known_oids: set[int]) -> list[
     for end in seen.ends:
         # a rewrite's transient heap (VACUUM FULL, CLUSTER, ALTER TABLE) is made and dropped in one transaction,
         # its OID the file node it was made with: not a table anyone dropped
-        made = {n[2] for x in seen.of(end) for n in seen.created.get(x, set())}
+        made = {n[2] for x in seen.of(end) for n in seen.created.get(x, [])}
         gone = [o for o in end.dropped_oids if o not in known_oids and o not in made and end.database == database]
         heaps = [n for n in end.dropped_nodes if n[1] == database and seen.node_records.get(n, 0) > 0]
         if gone:

@@ -204,3 +204,26 @@ def _bad_delete_elsewhere(sb: Sandbox) -> tuple[int, str]:
                      "(select po_id from sc.stock_movements where po_id is not null)")
         xid = int(conn.execute("select txid_current()").fetchone()[0])  # type: ignore[index]
     return xid, ""
+
+
+def test_a_dropped_table_is_named_from_a_copy_recovered_to_the_start_of_the_range(shop: Sandbox) -> None:
+    sb = shop
+    sb.psql("create table sc.pallets (id int primary key, place text)")
+    switch_and_wait(sb)
+    time.sleep(1.1)
+    since = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(0.2)
+    sb.psql("insert into sc.pallets select g, 'dock ' || g from generate_series(1, 30) g")
+    sb.psql("delete from sc.pallets where id <= 5")
+    sb.psql("drop table sc.pallets")
+    switch_and_wait(sb)
+    plain = opsd(sb.opsd_conf, "wal", "find", "--table", "sc.pallets", "--since", since, "--json")
+    assert plain.returncode == 0, plain.stderr
+    [drop] = json.loads(plain.stdout)  # unknown to the live catalog: the drop, by file node
+    assert drop["table"] is None and drop["dropped"] and drop["file_nodes"] and "--catalog-from-copy" in drop["note"]
+    res = opsd(sb.opsd_conf, "wal", "find", "--table", "sc.pallets", "--since", since, "--catalog-from-copy",
+               "--json", timeout=600)
+    assert res.returncode == 0, res.stderr
+    got = [(c["inserts"], c["deletes"], c["dropped"]) for c in json.loads(res.stdout)]
+    assert got == [(30, 0, False), (0, 5, False), (0, 0, True)]
+    assert not list((sb.state_dir / "scratch").glob("drill-*"))

@@ -140,6 +140,9 @@ def test_span_reads_from_the_first_segment_archived_in_the_range_along_the_timel
     ended = span(segs, sw, 2, T0 + timedelta(minutes=3), T0 + timedelta(minutes=4))
     assert [s.segno for s in ended.segments] == [2, 3, 4]
     assert span(segs, sw, 2, T0 + timedelta(hours=1), None).segments == []
+    # archive times are whole seconds: a segment stamped in the second of 'since' may hold what came after it
+    late = span(segs, sw, 2, T0 + timedelta(minutes=11, microseconds=400000), None)
+    assert [(s.timeline, s.segno) for s in late.segments] == [(2, 5), (2, 6)]
 
 
 def _point(name: str, lsn: str, source: str = "history") -> RestorePoint:
@@ -248,3 +251,19 @@ def test_restore_usage_errors_name_the_options(tmp_path: Path, capsys, args: lis
     conf.write_text(f'[opsd]\nstate_dir = "{tmp_path}"\n')
     code, _out, err = _cli(["--config", str(conf), "restore", *args], capsys)
     assert code == 2 and says in err and "Traceback" not in err
+
+
+def test_followed_forward_from_a_copy_of_the_start_the_history_is_the_same() -> None:
+    """For a table dropped or re-created since: its files at the start of the range come from a recovered copy,
+    and each rewrite is followed forward to the new file."""
+    at_start = Table("public.mv", 16421, frozenset({(1663, 5, 16421)}))
+    forward = table_history(collect(_events()), at_start, forward=True)
+    backward = table_history(collect(_events()), MV)
+    assert [(t.xid, t.rows, t.truncated, t.rewritten) for t in forward] == [
+        (t.xid, t.rows, t.truncated, t.rewritten) for t in backward]
+
+
+def test_a_dropped_table_followed_from_a_copy_says_dropped() -> None:
+    gone = Table("public.gone", 16438, frozenset({(1663, 5, 16438)}))
+    [t] = [x for x in table_history(collect(_events()), gone, forward=True) if x.dropped]
+    assert t.xid == 763

@@ -19,9 +19,8 @@ from opsd.db.connection import per_database
 from opsd.db.targeted import Known, known_relations, table_nodes
 from opsd.errors import OpsdError
 
-UNKNOWN = ("not in the live catalog (dropped, or renamed): shown by file node. To name it, restore a copy to "
-           "before this transaction (opsd restore --table ... --before-xid {xid} --into-file ...) and read its "
-           "catalog")
+UNKNOWN = ("not in the live catalog (dropped, or renamed): shown by file node. --catalog-from-copy names the table "
+           "from a copy recovered to --since; opsd restore --table ... --before-xid {xid} --into-file brings it back")
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,12 @@ class Found:
     table_known: bool
 
 
-def find(ctx: Context, req: FindRequest, report: Callable[[str], None]) -> Found:
+def find(ctx: Context, req: FindRequest, report: Callable[[str], None], at_start: Table | None = None) -> Found:
+    """``at_start``: the table as a copy recovered to ``req.since`` knew it (followed forward); without it, as
+    the live catalog knows it now (followed back through each rewrite)."""
     connect = per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)
     with connect(req.dbname) as conn:
-        table = table_nodes(conn, req.table)
+        table = at_start or table_nodes(conn, req.table)
         known = known_relations(conn)
     sp = plan_span(ctx, req.since, req.until)
     if not sp.segments:
@@ -55,14 +56,16 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None]) -> Found
                         f"{have}")
     report(f"reading {len(sp.segments)} WAL segment(s) {sp.segments[0].name} .. {sp.segments[-1].name} from the "
            f"repository ({req.jobs} in parallel)")
-    keep = _keep(table, known)
-    seen = Collector(keep, table.nodes if table is not None else frozenset(),
+    # from a copy: every file of the database is followed (the table's files after a rewrite may be live ones)
+    keep = _keep(table, known) if at_start is None else (lambda n: n[1] == known.database)
+    seen = Collector(keep, table.nodes if table is not None and at_start is None else frozenset(),
                      lambda e, rows: rows < req.min_rows or not _in_range(e.time, req))
     t0 = time.monotonic()
     read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)), keep=keep)
     secs = time.monotonic() - t0
     if table is not None:
-        changes = [_view(req.table, t, sp.segments) for t in table_history(seen, table)]
+        changes = [_view(req.table, t, sp.segments)
+                   for t in table_history(seen, table, forward=at_start is not None)]
     else:
         changes = [_view(None, t, sp.segments, UNKNOWN.format(xid=t.xid))
                    for t in unknown_drops(seen, known.database, known.oids)]

@@ -19,7 +19,7 @@ from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.context import Context
 from opsd.core.records.runs import Outcome
 from opsd.core.records.targeted import RestorePoint
-from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_to_int
+from opsd.core.wal import CLOCK_SLACK, SEGMENT_BYTES, Segment, lsn_to_int
 from opsd.core.walfind import Point
 from opsd.db.queries import ServerRow, fetch_one
 from opsd.db.targeted import create_restore_point
@@ -94,7 +94,8 @@ def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str]
     user = ctx.settings.opsd.run_as
     archive_id = t.archive_id or ""
     cache = files.ensure_dir(_cache_dir(ctx, archive_id or "none"), user)
-    todo = [a.segment for a in t.current if a.archived_at >= since and not (cache / a.segment.name).exists()]
+    todo = [a.segment for a in t.current if a.archived_at + CLOCK_SLACK > since  # whole seconds in the repository
+            and not (cache / a.segment.name).exists()]
     found: list[RestorePoint] = []
     for tl in sorted({s.timeline for s in todo}):
         path = sorted(s for s in todo if s.timeline == tl)

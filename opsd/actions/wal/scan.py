@@ -11,7 +11,7 @@ from opsd.actions.restore.service import Timelines, load_timelines
 from opsd.adapters import files
 from opsd.adapters.walscan import Progress, WalScanner
 from opsd.context import Context
-from opsd.core.wal import SEGMENT_BYTES, ArchivedSegment, Segment, Switch, lsn_to_int
+from opsd.core.wal import CLOCK_SLACK, SEGMENT_BYTES, ArchivedSegment, Segment, Switch, lsn_to_int
 from opsd.core.walfind import Event, RelNode
 
 LEAD_IN = 1  # segments read before the range: the first records of a transaction that commits inside it
@@ -51,7 +51,9 @@ def span(segments: list[ArchivedSegment], switches: tuple[Switch, ...], newest: 
                    and along[a.segment.timeline][0] <= a.segment.segno
                    and (along[a.segment.timeline][1] is None or a.segment.segno < (along[a.segment.timeline][1] or 0))),
                   key=lambda a: a.segment.segno)
-    first = next((i for i, a in enumerate(path) if a.archived_at >= since), None)
+    # the repository keeps archive times in whole seconds: a segment stamped in the second of ``since`` may have
+    # been archived after it
+    first = next((i for i, a in enumerate(path) if a.archived_at + CLOCK_SLACK > since), None)
     times = [a.archived_at for a in path]
     if first is None:
         return Span([], min(times, default=None), max(times, default=None), 0)
