@@ -76,6 +76,8 @@ def table_verdicts(ctx: Context, treq: TableRequest) -> tuple[list[SizeRow], lis
                                        "only into a new schema (choose another --into-schema)"))
     if treq.into_file is not None and (treq.into_file.exists() or treq.into_file.is_symlink()):
         out.append(Verdict(REFUSE, f"{treq.into_file} exists: opsd never overwrites a file (choose a new path)"))
+    elif treq.into_file is not None and not treq.into_file.parent.is_dir():
+        out.append(Verdict(REFUSE, f"{treq.into_file.parent} is not a directory (create it, or choose another path)"))
     for s in sizes:
         if s.bytes is None:
             out.append(Verdict("warning", f"{s.name} is not in the live catalog: it must exist at the target time "
