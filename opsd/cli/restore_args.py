@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from opsd.actions.targeted.targets import resolve
 from opsd.cli import App
 from opsd.context import Context
 from opsd.core.timeparse import parse_target_time
-from opsd.errors import UsageError
+from opsd.errors import RefusedError, UsageError
 
 
 def kind(kw: dict[str, object]) -> str:
@@ -75,6 +76,20 @@ def _where_conflicts(kw: dict[str, object]) -> None:
         raise UsageError("--in-place restores over [postgres] data_dir; do not give --target-dir/--port")
     elif not in_place and (not target_dir or not port):
         raise UsageError("a side restore needs --target-dir DIR (empty or absent) and --port P")
+
+
+def show_plan(console: str, json_doc: Callable[[], str], *, as_json: bool, dry_run: bool,
+              refusals: list[str]) -> bool:
+    """Print the plan (console, or JSON when the command stops here); True: stop (--dry-run; refused: exit 5)."""
+    if not as_json:
+        click.echo(console)
+    if not (dry_run or refusals):
+        return False
+    if as_json:
+        click.echo(json_doc())
+    if refusals:
+        raise RefusedError("refused: " + "; ".join(refusals))
+    return True
 
 
 def confirm(question: str, what: str) -> None:

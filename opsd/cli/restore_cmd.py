@@ -12,12 +12,11 @@ from opsd.actions.restore.service import load_window, plan_restore
 from opsd.actions.restore.view import describe
 from opsd.cli import App
 from opsd.cli.common import pass_app
-from opsd.cli.restore_args import confirm, request, resolved
+from opsd.cli.restore_args import confirm, request, resolved, show_plan
 from opsd.cli.table_cmd import restore_tables
 from opsd.core.records.jobs import RestoreResult, RestoreTarget
 from opsd.core.records.runs import Outcome
 from opsd.core.timeparse import ACCEPTED
-from opsd.errors import RefusedError
 from opsd.report import jsonout, restore_console
 from opsd.report.jsonout import GapView, RestoreView, WindowView
 
@@ -84,13 +83,8 @@ def restore(app: App, /, **kw: object) -> None:
     req = resolved(app, ctx, req, kw, as_json)
     plan, _w = plan_restore(ctx, req)
     described = describe(plan)
-    if not as_json:
-        click.echo(restore_console.plan(described))
-    if dry_run or plan.refused:
-        if as_json:
-            click.echo(jsonout.dump("restore", RestoreView(plan=described)))
-        if plan.refused:
-            raise RefusedError("refused: " + "; ".join(plan.refusals()))
+    if show_plan(restore_console.plan(described), lambda: jsonout.dump("restore", RestoreView(plan=described)),
+                 as_json=as_json, dry_run=dry_run, refusals=plan.refusals()):
         return
     if req.in_place and not yes:
         confirm(f"Restore over {req.dest}? The current directory is "

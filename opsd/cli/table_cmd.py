@@ -13,11 +13,10 @@ from opsd.actions.restore.view import describe
 from opsd.actions.targeted.table import TablePlan, TableRequest, check_request, run_table, scratch_dest, table_verdicts
 from opsd.actions.targeted.view import table_plan_view
 from opsd.cli import App
-from opsd.cli.restore_args import confirm, request, resolved
+from opsd.cli.restore_args import confirm, request, resolved, show_plan
 from opsd.core.records.runs import Outcome
 from opsd.core.records.targeted import TableRestoreResult
 from opsd.db.tablecopy import qualified
-from opsd.errors import RefusedError
 from opsd.report import jsonout, targeted_console
 from opsd.report.jsonout import TableRestoreView
 
@@ -38,13 +37,8 @@ def restore_tables(app: App, kw: dict[str, object], *, dry_run: bool, yes: bool,
     sizes, verdicts = table_verdicts(ctx, treq)
     tp = TablePlan(treq, plan, sizes, verdicts, describe(plan)["target"]["value"])
     view = table_plan_view(tp)
-    if not as_json:
-        click.echo(targeted_console.table_plan(view))
-    if dry_run or tp.refused:
-        if as_json:
-            click.echo(jsonout.dump("restore-table", TableRestoreView(plan=view)))
-        if tp.refused:
-            raise RefusedError("refused: " + "; ".join(tp.refusals()))
+    if show_plan(targeted_console.table_plan(view), lambda: jsonout.dump("restore-table", TableRestoreView(plan=view)),
+                 as_json=as_json, dry_run=dry_run, refusals=tp.refusals()):
         return
     if treq.into_schema and not yes:
         confirm(f"Load {', '.join(map(str, treq.tables))} as of {tp.target} into the new schema "

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from opsd.core.walfind import Table
 from opsd.db.connection import Conn
-from opsd.db.queries import fetch_all, fetch_one
+from opsd.db.queries import PresentRow, fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,6 @@ class PointRow:
 
 
 @dataclass(frozen=True)
-class ExistsRow:
-    found: bool
-
-
-@dataclass(frozen=True)
 class SizeRow:
     name: str
     bytes: int | None
@@ -72,7 +67,7 @@ def create_restore_point(conn: Conn, name: str) -> PointRow:
 
 
 def schema_exists(conn: Conn, name: str) -> bool:
-    return fetch_one(conn, "schema_exists", ExistsRow, {"name": name}).found
+    return fetch_one(conn, "schema_exists", PresentRow, {"name": name}).present
 
 
 def table_sizes(conn: Conn, names: list[str]) -> list[SizeRow]:
