@@ -267,3 +267,15 @@ def test_a_dropped_table_followed_from_a_copy_says_dropped() -> None:
     gone = Table("public.gone", 16438, frozenset({(1663, 5, 16438)}))
     [t] = [x for x in table_history(collect(_events()), gone, forward=True) if x.dropped]
     assert t.xid == 763
+
+
+def test_an_unreadable_point_cache_is_an_empty_one(tmp_path: Path) -> None:
+    from opsd.actions.wal.points import _load
+
+    f = tmp_path / "points-15-1.json"
+    assert _load(f) == {}
+    for bad in ("{", "[]", '{"segments": 3}', '{"other": {}}'):
+        f.write_text(bad)
+        assert _load(f) == {}
+    f.write_text('{"segments": {"000000010000000000000004": [["before-x", "0/406FF80", null]]}}')
+    assert _load(f) == {"000000010000000000000004": [["before-x", "0/406FF80", None]]}

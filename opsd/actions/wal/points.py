@@ -77,8 +77,9 @@ def _wait_archived(ctx: Context, segment: str, wait: float) -> None:
 
 
 # --------------------------------------------------------------------------- listing
-def _cache_dir(ctx: Context, archive_id: str) -> Path:
-    return ctx.settings.opsd.state_dir / "walcache" / "points" / archive_id
+def _cache_file(ctx: Context, archive_id: str) -> Path:
+    return files.ensure_dir(ctx.settings.opsd.state_dir / "walcache", ctx.settings.opsd.run_as) / \
+        f"points-{archive_id or 'none'}.json"
 
 
 @dataclass(frozen=True)
@@ -87,29 +88,41 @@ class Scanned:
     read: int  # segments decoded now (the others came from the cache)
 
 
+Cache = dict[str, list[list[str | None]]]  # segment name -> its points: [name, LSN, time of the last end before]
+
+
+def _load(path: Path) -> Cache:
+    """The cache, or an empty one when it is missing or unreadable (it is only ever a shortcut)."""
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): list(v) for k, v in data["segments"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str], None], jobs: int = 4
              ) -> Scanned:
-    """Restore point records in the archived WAL: segments archived since ``since`` are read once, then cached
-    per segment in the state directory (archived segments never change); every cached segment is listed."""
-    user = ctx.settings.opsd.run_as
-    archive_id = t.archive_id or ""
-    cache = files.ensure_dir(_cache_dir(ctx, archive_id or "none"), user)
+    """Restore point records in the archived WAL: segments archived since ``since`` are read once, then kept
+    in one cache file per archive id (archived segments never change; segments the repository no longer has
+    are dropped from it); every cached segment's points are listed."""
+    path = _cache_file(ctx, t.archive_id or "")
+    cache = _load(path)
+    present = {a.segment.name for a in t.current}
+    cache = {k: v for k, v in cache.items() if k in present}
     todo = [a.segment for a in t.current if a.archived_at + CLOCK_SLACK > since  # whole seconds in the repository
-            and not (cache / a.segment.name).exists()]
-    found: list[RestorePoint] = []
+            and a.segment.name not in cache]
     for tl in sorted({s.timeline for s in todo}):
-        path = sorted(s for s in todo if s.timeline == tl)
-        report(f"reading {len(path)} WAL segment(s) of timeline {tl} for restore points ...")
-        got = _points_in(ctx, path, jobs)
-        for s in path:
-            mine = [p for p in got if lsn_to_int(p.lsn) // SEGMENT_BYTES == s.segno]
-            files.write_private(cache / s.name, json.dumps([[p.name, p.lsn, p.after.isoformat() if p.after
-                                                              else None] for p in mine]), user)
-    for f in sorted(cache.glob("0*")):
-        seg = _segment(f.name)
-        for name, lsn, after in json.loads(f.read_text()):
-            found.append(RestorePoint(name=name, lsn=lsn, timeline=seg.timeline, segment=f.name, source="wal",
-                                      time=datetime.fromisoformat(after) if after else None))
+        run = sorted(s for s in todo if s.timeline == tl)
+        report(f"reading {len(run)} WAL segment(s) of timeline {tl} for restore points ...")
+        got = _points_in(ctx, run, jobs)
+        for s in run:
+            cache[s.name] = [[p.name, p.lsn, p.after.isoformat() if p.after else None] for p in got
+                             if lsn_to_int(p.lsn) // SEGMENT_BYTES == s.segno]
+    files.write_whole(path, json.dumps({"segments": cache}))
+    files.give_to(path, ctx.settings.opsd.run_as)
+    found = [RestorePoint(name=str(name), lsn=str(lsn), timeline=_segment(seg).timeline, segment=seg, source="wal",
+                          time=datetime.fromisoformat(after) if after else None)
+             for seg, entries in sorted(cache.items()) for name, lsn, after in entries]
     return Scanned(found, len(todo))
 
 
