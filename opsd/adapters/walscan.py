@@ -107,7 +107,7 @@ class Parser:
 
     def _event(self, rmgr: str, xid: int, lsn: int, desc: str) -> Event | None:
         if rmgr in ("Heap", "Heap2") or (rmgr == "XLOG" and desc.startswith("FPI ")):
-            return self._change(rmgr, xid, lsn, desc)
+            return self._change(rmgr, xid, desc)
         if rmgr == "XLOG" and desc.startswith("RESTORE_POINT "):
             return Point(desc[len("RESTORE_POINT "):].strip(), lsn_text(lsn), self.last_time)
         if rmgr == "Storage" and desc.startswith("CREATE ") and xid and (n := rel_node(desc[7:].strip())):
@@ -119,7 +119,7 @@ class Parser:
             return end
         return None
 
-    def _change(self, rmgr: str, xid: int, lsn: int, desc: str) -> Change | None:
+    def _change(self, rmgr: str, xid: int, desc: str) -> Change | None:
         op = desc[:desc.find(" ")]
         kind = _HEAP_OPS.get(op) if rmgr == "Heap" else None
         rows = 1
@@ -132,7 +132,7 @@ class Parser:
         node = _block_node(desc)
         if node is None or (self.keep is not None and not self.keep(node)):
             return None
-        return Change(xid, node, kind, rows, lsn_text(lsn))
+        return Change(xid, node, kind, rows)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ class Change:
     node: RelNode
     kind: str  # insert | update | delete | page (a full-page image: VACUUM FULL, CLUSTER write their copy so)
     rows: int
-    lsn: str
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ KINDS = ("insert", "update", "delete", "page")
 class Collector:
     """What a scan keeps, aggregated as the records stream by (the WAL of a day can hold millions of records):
     per transaction and file node, the rows inserted, updated and deleted and the pages written; the file nodes
-    each transaction created; the ends of the transactions that matter; restore points. ``keep`` says which
+    each transaction created; the ends of the transactions that matter. ``keep`` says which
     file nodes are worth counting (the table's own, and those the live catalog no longer knows: a rewritten or
     dropped table's old files); the rows of aborted transactions are forgotten at their abort."""
 
@@ -116,7 +115,6 @@ class Collector:
     created: dict[int, list[RelNode]] = field(default_factory=lambda: defaultdict(list))  # in creation order
     ends: list[End] = field(default_factory=list)
     node_records: dict[RelNode, int] = field(default_factory=lambda: defaultdict(int))
-    points: list[Point] = field(default_factory=list)
 
     def add(self, e: Event) -> None:
         if isinstance(e, Change):
@@ -129,8 +127,6 @@ class Collector:
             self.created[e.xid].append(e.node)
         elif isinstance(e, End):
             self._end(e)
-        elif isinstance(e, Point):
-            self.points.append(e)
 
     def _end(self, e: End) -> None:
         xids = self.of(e)
@@ -280,6 +276,3 @@ def end_of(events: list[Event], xid: int) -> End | None:
         f.add(e)
     return f.found
 
-
-def points(events: list[Event]) -> list[Point]:
-    return [e for e in events if isinstance(e, Point)]

@@ -17,7 +17,7 @@ from opsd.adapters import pgbackrest as pb
 from opsd.adapters.walscan import Parser, _chunks, _judge_end, rel_node
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.wal import ArchivedSegment, Segment, Switch, parse_segment
-from opsd.core.walfind import End, Event, Table, collect, end_of, points, table_history, unknown_drops
+from opsd.core.walfind import End, Event, Point, Table, collect, end_of, table_history, unknown_drops
 from opsd.db.tablecopy import QName, qualified
 from opsd.errors import RepositoryError, UsageError
 
@@ -82,7 +82,7 @@ def test_commit_abort_and_restore_point_records() -> None:
     assert end is not None and end.xid == 753 and end.committed  # a subtransaction ends with its parent
     aborted = end_of(ev, 756)
     assert aborted is not None and not aborted.committed
-    [p] = points(ev)
+    [p] = [e for e in ev if isinstance(e, Point)]
     assert p.name == "rp-test" and p.lsn == "0/402CF28" and p.after is not None
     assert end_of(ev, 99999) is None
 

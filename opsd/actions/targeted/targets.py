@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from opsd.actions.restore.plan import Request
 from opsd.actions.wal.find import end_between
 from opsd.actions.wal.points import listing
+from opsd.actions.wal.scan import timeline_at
 from opsd.context import Context
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.timeparse import show
-from opsd.core.wal import SEGMENT_BYTES, lsn_to_int
 from opsd.core.walfind import End
 from opsd.errors import RefusedError
 
@@ -56,9 +56,7 @@ def resolve_xid(ctx: Context, xid: int, since: datetime | None, report: Callable
                            f"transactions; use --before-xid {end.xid}")
     if not end.committed:
         raise RefusedError(f"transaction {xid} was rolled back ({show(end.time)}): it changed nothing to undo")
-    segno = lsn_to_int(end.lsn) // SEGMENT_BYTES
-    tl = next((s.timeline for s in reversed(sp.segments) if s.segno <= segno), sp.segments[0].timeline)
-    return XidEnd(end, tl)
+    return XidEnd(end, timeline_at(end.lsn, sp.segments))
 
 
 def resolve(ctx: Context, req: Request, since: datetime | None, report: Callable[[str], None]) -> Request:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from opsd.actions.wal.scan import Span, plan_span, read
+from opsd.actions.wal.scan import Span, plan_span, read, timeline_at
 from opsd.adapters.walscan import Progress
 from opsd.context import Context
 from opsd.core.records.targeted import WalChange
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
-from opsd.core.wal import Segment, lsn_to_int
+from opsd.core.wal import Segment
 from opsd.core.walfind import Collector, End, EndFinder, RelNode, Table, TxnChange, table_history, unknown_drops
 from opsd.db.connection import per_database
 from opsd.db.targeted import Known, known_relations, table_nodes
@@ -91,13 +91,8 @@ def _in_range(t: datetime, req: FindRequest) -> bool:
     return t >= req.since and (req.until is None or t <= req.until)
 
 
-def _timeline(lsn: str, path: list[Segment]) -> int:
-    seg = lsn_to_int(lsn) // (16 * 1024 * 1024)
-    return next((s.timeline for s in reversed(path) if s.segno <= seg), path[0].timeline)
-
-
 def _view(name: str | None, t: TxnChange, path: list[Segment], note: str | None = None) -> WalChange:
-    return WalChange(table=name, xid=t.xid, commit_time=t.commit_time, lsn=t.lsn, timeline=_timeline(t.lsn, path),
+    return WalChange(table=name, xid=t.xid, commit_time=t.commit_time, lsn=t.lsn, timeline=timeline_at(t.lsn, path),
                      inserts=t.inserts, updates=t.updates, deletes=t.deletes, truncated=t.truncated,
                      dropped=t.dropped, rewritten=t.rewritten, subxacts=list(t.subxacts), file_nodes=t.file_nodes,
                      note=note)

@@ -64,6 +64,12 @@ def span(segments: list[ArchivedSegment], switches: tuple[Switch, ...], newest: 
     return Span(chosen, min(times), max(times), holes)
 
 
+def timeline_at(lsn: str, path: list[Segment]) -> int:
+    """The timeline of the segment of ``path`` that holds ``lsn`` (the path follows one timeline history)."""
+    segno = lsn_to_int(lsn) // SEGMENT_BYTES
+    return next((s.timeline for s in reversed(path) if s.segno <= segno), path[0].timeline)
+
+
 def plan_span(ctx: Context, since: datetime, until: datetime | None, t: Timelines | None = None) -> Span:
     t = t or load_timelines(ctx)
     return span(t.current, t.switches, t.newest, since, until)
