@@ -107,6 +107,15 @@ class PgBackRestSection(_Section):
     # Copy the files of a backup from a standby (pgBackRest's backup-standby): pgbackrest.conf must list the
     # standby as pg2 (or higher), local, over pgBackRest's TLS server or SSH. The primary still starts/stops it.
     backup_standby: bool = False
+    # Restores and drills fetch WAL ahead of replay (asynchronous archive-get into a spool private to the
+    # restore): up to wal_prefetch_queue bytes, wal_prefetch_processes segments at a time (default: the cores)
+    wal_prefetch: bool = True
+    wal_prefetch_queue: ByteSize = Field(ByteSize(1024**3), ge=16 * 1024**2)
+    wal_prefetch_processes: int | None = Field(None, ge=1, le=64)
+
+    @property
+    def prefetch_processes(self) -> int:
+        return self.wal_prefetch_processes or max(2, os.cpu_count() or 1)
 
 
 class PostgresSection(_Section):
@@ -194,6 +203,7 @@ class DrillSection(_Section):
     rpo_target: PositiveDuration = timedelta(minutes=5)
     recovery_timeout: PositiveDuration = timedelta(hours=6)
     verify_statement_timeout: PositiveDuration = timedelta(hours=1)
+    verify_jobs: int | None = Field(None, ge=1, le=64)  # default: the number of cores
     shared_buffers: str = "128MB"
     stanzas: list[str] = Field(default_factory=list)  # drill host: stanzas verified in rotation
     smoke_queries: list[SmokeQuery] = Field(default_factory=list)
@@ -209,6 +219,11 @@ class DrillSection(_Section):
         if bad:
             raise ValueError(f"invalid stanza name(s): {', '.join(map(repr, bad))}")
         return v
+
+    @property
+    def jobs(self) -> int:
+        """Connections the verification runs on: ``verify_jobs``, by default the number of cores."""
+        return self.verify_jobs or max(1, os.cpu_count() or 1)
 
 
 class HealthSection(_Section):

@@ -187,9 +187,10 @@ def write_whole(path: Path, text: str, mode: int = 0o600) -> None:
         raise OpsdError(f"cannot write {path}: {e.strerror}") from None
 
 
-def fresh_private_dir(path: Path, user: str) -> Path:
+def fresh_private_dir(path: Path, user: str, *, empty: bool = False) -> Path:
     """``path`` as a directory of ``user``'s alone (0700): a symbolic link there is removed (not followed), a
-    directory that others could write is emptied and made private; one owned by another user is refused."""
+    directory that others could write (or any, with ``empty``) is emptied and made private; one owned by another
+    user is refused."""
     import shutil
     import stat
 
@@ -201,7 +202,7 @@ def fresh_private_dir(path: Path, user: str) -> Path:
         path.unlink()
     elif st is not None and st.st_uid not in {0, pwd.getpwnam(user).pw_uid}:
         raise OpsdError(f"refusing to use {path}: it belongs to uid {st.st_uid}, not {user}")
-    elif st is not None and stat.S_IMODE(st.st_mode) & 0o077:
+    elif st is not None and (empty or stat.S_IMODE(st.st_mode) & 0o077):
         shutil.rmtree(path)
     ensure_dir(path, user, mode=0o700)
     os.chmod(path, 0o700)

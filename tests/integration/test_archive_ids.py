@@ -5,14 +5,15 @@ a side restore and a drill still get a spool of their own, never production's.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import free_port, mkdir_pg, run
+from opsd_sandbox.stack import PG_BIN
 from tests.conftest import opsd
 from tests.integration.helpers import Cluster
 
@@ -76,9 +77,22 @@ def test_drill_and_side_restore_use_a_spool_of_their_own(upgraded: Upgraded) -> 
     plan = json.loads(dry.stdout)["plan"]  # no restore ran here yet: the estimate comes from the drill
     assert plan["estimate_seconds"] is not None and "1 measured drill(s)" in plan["estimate_source"]
     dest = upgraded.sb.root / "upg-side"
-    res = opsd(upgraded.conf, "restore", "--type", "immediate", "--target-dir", str(dest), "--port", str(free_port()))
+    # segments of the same names from the old archive id (here: garbage) left in this destination's spool by an
+    # earlier restore: asynchronous archive-get would hand them to recovery before asking the repository
+    spool = upgraded.state / "restores" / "spool" / hashlib.sha256(str(dest).encode()).hexdigest()[:12]
+    stale = spool / "archive" / STANZA / "in"
+    mkdir_pg(stale)
+    for n in range(1, 17):
+        (stale / f"0000000100000000{n:08X}").write_bytes(b"stale" * 100)
+    run(["chown", "-R", "postgres:postgres", str(upgraded.state / "restores")])  # as opsd would have left it
+    res = opsd(upgraded.conf, "restore", "--type", "immediate", "--target-dir", str(dest), "--port", str(free_port()),
+               "--start", timeout=300)
     assert res.returncode == 0, res.stderr
-    auto = Path(dest / "postgresql.auto.conf").read_text()
-    command = next(line for line in auto.splitlines() if line.startswith("restore_command"))
-    assert f"--spool-path={upgraded.state / 'restores' / 'spool'}" in command
+    # promoted: the recovery settings are gone from postgresql.auto.conf; the restore's argv (logged) had them
+    command = next(line for line in res.stderr.splitlines() if "--recovery-option=restore_command=" in line)
+    assert f"--spool-path={spool} " in command and "--archive-async" in command  # WAL fetched ahead of replay
+    assert f"--archive-get-queue-max={1024**3}" in command and "--process-max=" in command
     assert str(upgraded.spool) not in command
+    assert not any(p.read_bytes().startswith(b"stale") for p in stale.glob("0*"))
+    run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(dest), "-m", "immediate",
+         "stop"], check=False)

@@ -91,7 +91,7 @@ def drill_stack(ready_stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) 
 def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_the_repository(
         drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "ok.toml")
+    conf = _conf(sb, tmp_path, "ok.toml", verify_jobs=3)
     wal_before, backups_before = archived_wal(sb), [b["label"] for b in repo_info(sb)["backup"]]
     rc, data, err = _drill(conf, "--target", "latest")
     assert rc == 0, err
@@ -105,6 +105,9 @@ def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_th
     assert hb["expected_rows"] >= 3  # the rows within 1s before T are borderline (may commit after T)
     assert checks["amcheck"]["details"]["btree_indexes"] > 0 and checks["amcheck"]["details"]["databases"] >= 3
     assert checks["readable"]["details"]["bytes"] > 1_000_000  # the orders' notes, read in full
+    for name in ("amcheck", "readable"):  # on three connections at once, and no relation lost on the way
+        d = checks[name]["details"]
+        assert d["jobs"] == 3 and d["done"] == d["relations"] > 10 and d["rate"] > 0, d
     phases = data["phases"]
     for key in ("plan_seconds", "restore_seconds", "recovery_seconds", "verify_seconds", "total_seconds",
                 "restore_rate", "replay_rate", "restore_bytes"):

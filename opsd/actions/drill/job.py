@@ -45,6 +45,10 @@ from opsd.log import get_logger
 
 T = TypeVar("T")
 KEEP_LOGS = 20
+# replay speed on a throwaway copy: read ahead in the WAL and prefetch the blocks it will touch (PostgreSQL 15's
+# recovery_prefetch), deep enough for a disk array; fewer restartpoints (restored WAL is not kept in pg_wal)
+REPLAY_OPTIONS = ("-c recovery_prefetch=try", "-c maintenance_io_concurrency=64", "-c wal_decode_buffer_size=4MB",
+                  "-c max_wal_size=16GB", "-c checkpoint_timeout=1h")
 MAX_DAMAGE = 5
 
 
@@ -122,6 +126,9 @@ def teardown(ctx: Context, dest: Path) -> None:
     try:
         processes.stop_postmaster(dest)
         files.remove_scratch(dest, scratch_root(ctx))
+        spool = scratch_root(ctx) / "work" / "spool" / "drill"
+        if spool.exists():  # the WAL prefetched ahead of replay (up to [pgbackrest] wal_prefetch_queue)
+            files.fresh_private_dir(spool, ctx.settings.opsd.run_as, empty=True)
     except OpsdError as e:
         get_logger().error("drill.teardown_failed", scratch=str(dest), error=str(e))
 
@@ -142,9 +149,11 @@ def scratch_launch(ctx: Context) -> Launch:
     files.write_private(hba, "# opsd drill: local socket only, in a private directory (mode 700)\n"
                              "local all all trust\n", user)
     options = ("-c listen_addresses=''", f"-c hba_file={hba}", f"-c shared_buffers={d.shared_buffers}",
-               "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on")
+               "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on",
+               *REPLAY_OPTIONS)
     return Launch(work_dir=work, lock="drill", socket_dir=sock, process_max=d.process_max,
-                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds(), finish_promotion=False)
+                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds(), finish_promotion=False,
+                  spool_key="drill")
 
 
 def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threading.Event | None = None) -> T | None:
@@ -268,7 +277,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
         return
     verify_started = time.monotonic()
     report("verifying the restored copy (marker rows, amcheck, full reads, smoke queries) ...")
-    _verify(ctx, result, plan, target, launch)
+    _verify(ctx, result, plan, target, launch, report=report)
     result.phases.verify_seconds = round(time.monotonic() - verify_started, 3)
     result.checks.append(judge_objective("rto", result.rto_seconds, s.drill.rto_target,
                                          "RTO (plan + restore + recovery)"))
@@ -309,7 +318,8 @@ def _checked_until(plan: Plan, target: Target) -> datetime:
     return target.time + END_PRECISION if pinned_to_end else target.time
 
 
-def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launch: Launch) -> None:
+def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launch: Launch, *,
+            report: Callable[[str], None]) -> None:
     s = ctx.settings
     assert plan.backup is not None and launch.socket_dir is not None
     scratch_pg = s.postgres.model_copy(update={
@@ -327,7 +337,9 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launc
                                               s.drill.heartbeat_interval))
     except OpsdError as e:
         result.checks.append(CheckResult("heartbeat", CRITICAL, f"cannot read the marker rows: {e}"))
-    for name, check in (("amcheck", lambda: amcheck(connect, dbs)), ("readable", lambda: readable(connect, dbs))):
+    jobs = s.drill.jobs
+    for name, check in (("amcheck", lambda: amcheck(connect, dbs, jobs, report)),
+                        ("readable", lambda: readable(connect, dbs, jobs, report))):
         got = _phase(result, name, check)
         if got is not None:
             result.checks.append(got)

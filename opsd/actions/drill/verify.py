@@ -4,11 +4,12 @@ failed; one failure never hides the others."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import JsonValue
 
+from opsd.actions.drill.pool import Item, Tally, run
 from opsd.core.records.checks import CRITICAL, OK, CheckResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
@@ -28,6 +29,11 @@ from opsd.errors import DatabaseError
 from opsd.settings import SmokeQuery
 
 MAX_NAMED = 5
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def databases(connect: ConnectTo) -> list[str]:
@@ -35,62 +41,67 @@ def databases(connect: ConnectTo) -> list[str]:
         return [r.name for r in fetch_all(conn, "databases", NameRow)]
 
 
-def amcheck(connect: ConnectTo, dbs: list[str]) -> CheckResult:
-    """verify_heapam (TOAST included) on every table, bt_index_check(heapallindexed) on every B-tree index."""
-    problems: list[str] = []
-    heaps = indexes = 0
+def _relations(connect: ConnectTo, dbs: list[str], kinds: tuple[str, ...], install: bool,
+               problems: list[str]) -> list[Item]:
+    """The relations of ``kinds`` in every database (amcheck installed first when ``install``)."""
+    items: list[Item] = []
     for db in dbs:
         with connect(db) as conn:
-            try:
-                execute(conn, "amcheck_install", {})
-            except DatabaseError as e:
-                problems.append(f"{db}: cannot install amcheck: {e}")
-                continue
-            for rel in fetch_all(conn, "relations", RelationRow):
+            if install:
                 try:
-                    if rel.kind == "i":
-                        fetch_one(conn, "amcheck_btree", CheckedRow, {"rel": rel.name})
-                        indexes += 1
-                    else:
-                        bad = fetch_all(conn, "amcheck_heap", CorruptionRow, {"rel": rel.name})
-                        heaps += 1
-                        if bad:
-                            problems.append(f"{db}.{rel.name} block {bad[0].blkno}: {bad[0].msg}")
+                    execute(conn, "amcheck_install", {})
                 except DatabaseError as e:
-                    problems.append(f"{db}.{rel.name}: {e}")
-    details: dict[str, JsonValue] = {"heaps": heaps, "btree_indexes": indexes, "databases": len(dbs),
-                                     "problems": list(problems)}
+                    problems.append(f"{db}: cannot install amcheck: {e}")
+                    continue
+            items += [Item(db, r) for r in fetch_all(conn, "relations", RelationRow) if r.kind in kinds]
+    return items
+
+
+def _check_one(conn: Conn, rel: RelationRow) -> str | None:
+    if rel.kind == "i":
+        fetch_one(conn, "amcheck_btree", CheckedRow, {"rel": rel.name})
+        return None
+    bad = fetch_all(conn, "amcheck_heap", CorruptionRow, {"rel": rel.name})
+    return f"block {bad[0].blkno}: {bad[0].msg}" if bad else None
+
+
+def _details(t: Tally, dbs: list[str], problems: list[str]) -> dict[str, JsonValue]:
+    return {"databases": len(dbs), "relations": t.total, "done": t.done, "jobs": t.jobs, "bytes": t.bytes,
+            "seconds": t.seconds, "rate": round(t.rate), "problems": list(problems)}
+
+
+def amcheck(connect: ConnectTo, dbs: list[str], jobs: int = 1, report: Report = _quiet) -> CheckResult:
+    """verify_heapam (TOAST included) on every table, bt_index_check(heapallindexed) on every B-tree index,
+    ``jobs`` relations at a time, largest first."""
+    problems: list[str] = []
+    items = _relations(connect, dbs, ("r", "m", "t", "i"), True, problems)
+    t = run(connect, items, _check_one, jobs, "amcheck", report=report)
+    problems += t.problems
+    indexes = t.by_kind.get("i", 0)
+    heaps = t.done - indexes
+    details = _details(t, dbs, problems) | {"heaps": heaps, "btree_indexes": indexes}
     if problems:
         return CheckResult("amcheck", CRITICAL, f"{len(problems)} corrupt relation(s): "
                                                 + "; ".join(problems[:MAX_NAMED]), details)
     return CheckResult("amcheck", OK, f"{heaps} heap(s) and {indexes} B-tree index(es) sound in {len(dbs)} "
-                                      "database(s)", details)
+                                      f"database(s): {human_bytes(t.bytes)} in {t.seconds:.1f}s, "
+                                      f"{t.jobs} at a time", details)
 
 
-def readable(connect: ConnectTo, dbs: list[str]) -> CheckResult:
-    """Every table and materialized view of every database read in full (COPY, as pg_dump would)."""
+def readable(connect: ConnectTo, dbs: list[str], jobs: int = 1, report: Report = _quiet) -> CheckResult:
+    """Every table and materialized view of every database read in full (COPY, as pg_dump would), ``jobs``
+    at a time, largest first."""
     problems: list[str] = []
-    tables = 0
-    total = 0
-    t0 = time.monotonic()
-    for db in dbs:
-        with connect(db) as conn:
-            for rel in fetch_all(conn, "relations", RelationRow):
-                if rel.kind not in ("r", "m"):
-                    continue
-                try:
-                    total += read_relation(conn, rel.name)
-                    tables += 1
-                except DatabaseError as e:
-                    problems.append(f"{db}.{rel.name}: {e}")
-    secs = time.monotonic() - t0
-    details: dict[str, JsonValue] = {"tables": tables, "bytes": total, "seconds": round(secs, 3),
-                                     "problems": list(problems)}
+    items = _relations(connect, dbs, ("r", "m"), False, problems)
+    t = run(connect, items, lambda conn, rel: read_relation(conn, rel.name), jobs, "full reads", report=report)
+    problems += t.problems
+    details = _details(t, dbs, problems) | {"tables": t.done - len(t.problems)}
     if problems:
         return CheckResult("readable", CRITICAL, f"{len(problems)} table(s) not readable: "
                                                  + "; ".join(problems[:MAX_NAMED]), details)
-    return CheckResult("readable", OK, f"{tables} table(s) in {len(dbs)} database(s) read in full: "
-                                       f"{human_bytes(total)} in {secs:.1f}s", details)
+    return CheckResult("readable", OK, f"{t.done} table(s) in {len(dbs)} database(s) read in full: "
+                                       f"{human_bytes(t.bytes)} in {t.seconds:.1f}s "
+                                       f"({human_bytes(int(t.rate))}/s, {t.jobs} at a time)", details)
 
 
 def smoke(connect: ConnectTo, queries: list[SmokeQuery]) -> list[CheckResult]:

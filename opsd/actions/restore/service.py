@@ -8,6 +8,7 @@ cluster is proven stopped and moves the old data directory aside instead of dele
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place
 from opsd.actions.restore.window import Window, compute_window
 from opsd.adapters import files, sockets
 from opsd.adapters.cluster import stop_evidence
-from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
+from opsd.adapters.pgbackrest import Prefetch, RestoreOptions, StanzaInfo, archive_get_command
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
@@ -190,6 +191,7 @@ class Launch:
     server_options: tuple[str, ...] = ()  # a drill's throwaway overrides (pg_ctl -o); never for a restore
     wait_timeout: float = 3600
     finish_promotion: bool = True  # after promotion: checkpoint, and drop the recovery settings from auto.conf
+    spool_key: str | None = None  # the WAL prefetch spool's name under work_dir/spool (default: from the path)
 
 
 def default_launch(ctx: Context, wait_timeout: float = 3600) -> Launch:
@@ -247,6 +249,15 @@ def _target(plan: Plan) -> tuple[str, str | None]:
     return req.target_type, None
 
 
+def _prefetch(ctx: Context, launch: Launch, pg1_path: str) -> Prefetch:
+    """A spool of this restore's own, emptied now: never production's (whose queue belongs to its archiver), never
+    another copy's (a segment of the same name from another archive id must not be replayed)."""
+    pb, user = ctx.settings.pgbackrest, ctx.settings.opsd.run_as
+    key = launch.spool_key or hashlib.sha256(pg1_path.encode()).hexdigest()[:12]
+    spool = files.fresh_private_dir(files.ensure_dir(launch.work_dir / "spool", user) / key, user, empty=True)
+    return Prefetch(str(spool), int(pb.wal_prefetch_queue), pb.prefetch_processes)
+
+
 def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
     """A side copy gets its port, socket, listen address and archive_mode=off in postgresql.auto.conf (not on
     pg_ctl's command line, which 'pg_ctl restart' would replay from postmaster.opts for good): safe while it is a
@@ -256,8 +267,6 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
     side = not req.in_place
     user = ctx.settings.opsd.run_as
     spool = None
-    if side and archive_async(ctx.settings.pgbackrest.config, ctx.settings.pgbackrest.stanza):
-        spool = str(files.ensure_dir(launch.work_dir / "spool", user))
     recovery: tuple[tuple[str, str], ...] = ()
     if side:
         recovery = (("unix_socket_directories", str(side_socket_dir(ctx, launch))),
@@ -265,6 +274,12 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
     # the real directory: pgBackRest takes the owner of its files from pg1-path itself, and a data_dir symlink is
     # usually root's ('unable to set ownership ... Operation not permitted')
     pg1_path = str(files.real_path(req.dest)) if req.in_place else str(req.dest)
+    lock_path = str(files.ensure_dir(launch.work_dir / "lock", user)) if side else None
+    if ctx.settings.pgbackrest.wal_prefetch:
+        command = archive_get_command(ctx.pgbackrest.base, pg1_path, lock_path, _prefetch(ctx, launch, pg1_path))
+        recovery += (("restore_command", command),)
+    elif side and archive_async(ctx.settings.pgbackrest.config, ctx.settings.pgbackrest.stanza):
+        spool = str(files.ensure_dir(launch.work_dir / "spool", user))
     return RestoreOptions(
         pg1_path=pg1_path, set=plan.backup.label if plan.backup else None, target_type=target_type,
         target=target, target_action="pause" if req.pause else "promote",
@@ -272,6 +287,5 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
         target_timeline=plan.timeline if target_type in ("time", "xid", "lsn", "name") else None,
         exclusive=req.exclusive and target_type in ("time", "xid", "lsn"),
         port=req.port if side else None, archive_off=side, delta=req.delta,
-        lock_path=str(files.ensure_dir(launch.work_dir / "lock", user)) if side else None,
-        spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
+        lock_path=lock_path, spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
     )
