@@ -12,6 +12,7 @@ from opsd.actions.restore.plan import REFUSE, WARN, DestFacts, Request, make_pla
 from opsd.actions.restore.window import compute_window
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters.cluster import StopEvidence
+from opsd.adapters.pgbackrest_prefetch import Prefetch, archive_get_command
 from opsd.adapters.waldump import Commit, last_commit
 from opsd.core.timeparse import parse_target_time, pgbackrest_target, show
 from opsd.core.wal import ArchivedSegment, Segment, parse_segment, runs_and_gaps
@@ -219,15 +220,15 @@ def test_repo_ls_parsing_keeps_only_segments() -> None:
 
 def test_the_prefetching_restore_command_is_pgbackrests_own_plus_the_asynchronous_options() -> None:
     base = pb.Base("pgbackrest", "/etc/pgbackrest/pgbackrest.conf", "main")
-    got = pb.archive_get_command(base, "/srv/copy", "/var/lib/opsd/restores/lock",
-                              pb.Prefetch("/var/lib/opsd/restores/spool/ab12", 1024**3, 4))
+    got = archive_get_command(base, "/srv/copy", "/var/lib/opsd/restores/lock",
+                              Prefetch("/var/lib/opsd/restores/spool/ab12", 1024**3, 4))
     assert got == ("pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=main --pg1-path=/srv/copy "
                    "--archive-async --spool-path=/var/lib/opsd/restores/spool/ab12 --archive-get-queue-max=1073741824 "
                    "--process-max=4 --lock-path=/var/lib/opsd/restores/lock archive-get %f \"%p\"")
-    assert "--lock-path" not in pb.archive_get_command(base, "/srv/copy", None, pb.Prefetch("/s", 16 * 1024**2, 1))
+    assert "--lock-path" not in archive_get_command(base, "/srv/copy", None, Prefetch("/s", 16 * 1024**2, 1))
     # restore_command is one quoted line in postgresql.auto.conf, split by the shell: no path may break it
     for bad in ("/srv/it's", "/srv/a b", "/srv/100%", "/srv/a\nrestore_command='x'"):
         with pytest.raises(ValueError, match="cannot hold"):
-            pb.archive_get_command(base, bad, None, pb.Prefetch("/s", 16 * 1024**2, 1))
+            archive_get_command(base, bad, None, Prefetch("/s", 16 * 1024**2, 1))
     with pytest.raises(ValueError, match="at least one segment"):
-        pb.archive_get_command(base, "/srv/copy", None, pb.Prefetch("/s", 1024, 1))
+        archive_get_command(base, "/srv/copy", None, Prefetch("/s", 1024, 1))

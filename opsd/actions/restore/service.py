@@ -20,8 +20,9 @@ from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place
 from opsd.actions.restore.window import Window, compute_window
 from opsd.adapters import files, sockets
 from opsd.adapters.cluster import stop_evidence
-from opsd.adapters.pgbackrest import Prefetch, RestoreOptions, StanzaInfo, archive_get_command
+from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
+from opsd.adapters.pgbackrest_prefetch import Prefetch, archive_get_command
 from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
