@@ -6,14 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opsd.adapters.cluster import Layout, detect_layout
-from opsd.adapters.pgbackrest import Base, PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
 from opsd.adapters.stores.runs import History
-from opsd.core.role import NodeRole
-from opsd.db.connection import Connect, factory
-from opsd.settings import Settings
+
+if TYPE_CHECKING:  # imported when first used: 'opsd status' needs neither psycopg nor pgBackRest's adapter
+    from opsd.adapters.cluster import Layout
+    from opsd.adapters.pgbackrest import PgBackRest
+    from opsd.core.role import NodeRole
+    from opsd.db.connection import Conn, Connect
+    from opsd.settings import PostgresSection, Settings
 
 
 def utcnow() -> datetime:
@@ -31,6 +34,8 @@ class Context:
 
     @property
     def pgbackrest(self) -> PgBackRest:
+        from opsd.adapters.pgbackrest import Base, PgBackRest
+
         s = self.settings.pgbackrest
         return PgBackRest(
             base=Base(bin=s.bin, config=str(s.config), stanza=s.stanza), runner=self.runner,
@@ -48,6 +53,8 @@ class Context:
     @property
     def layout(self) -> Layout:
         """Where the cluster's configuration lives and how it is started (detected, or [postgres] config_dir)."""
+        from opsd.adapters.cluster import detect_layout
+
         pg = self.settings.postgres
         return detect_layout(pg.data_dir, pg.config_dir)
 
@@ -56,10 +63,24 @@ class Context:
         return self.settings.opsd.state_dir / "locks"
 
 
+def _connect(pg: PostgresSection, run_as: str) -> Connect:
+    """The connection factory, psycopg imported at the first connection."""
+    made: list[Connect] = []
+
+    def connect() -> Conn:
+        if not made:
+            from opsd.db.connection import factory
+
+            made.append(factory(pg, run_as=run_as))
+        return made[0]()
+
+    return connect
+
+
 def build(settings: Settings, runner: Runner | None = None) -> Context:
     return Context(
         settings=settings,
         runner=runner or ProcessRunner(run_as=settings.opsd.run_as),
-        connect=factory(settings.postgres, run_as=settings.opsd.run_as),
+        connect=_connect(settings.postgres, settings.opsd.run_as),
         history=History(settings.opsd.state_dir, settings.opsd.run_as),
     )

@@ -14,6 +14,10 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+# structlog.dev imports rich (about 50 ms) when it is installed, to format tracebacks that opsd never prints: a
+# command's errors are one line at the boundary, a daemon job's are JSON events
+if "rich" not in sys.modules:
+    sys.modules["rich"] = None  # type: ignore[assignment]
 import structlog
 
 MASK = "********"

@@ -13,13 +13,13 @@ from prometheus_client.registry import Collector
 
 from opsd import __version__
 from opsd.actions import alerts
-from opsd.actions.jobs import JOBS
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import ReplicationReport
 from opsd.core.records.jobs import BackupResult, CheckReport
+from opsd.core.role import JOBS
 from opsd.errors import OpsdError
 
 PREFIX = "opsd"

@@ -28,11 +28,12 @@ from pydantic import (
     model_validator,
 )
 
+from opsd import DEFAULT_CONFIG
 from opsd.core.schedule import Schedule, parse_duration, parse_schedule
 from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 
-DEFAULT_PATH = "/etc/opsd/opsd.toml"
+DEFAULT_PATH = DEFAULT_CONFIG
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 

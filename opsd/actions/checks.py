@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
-from opsd.actions.jobs import BACKUP_JOBS, JobOutcome
+from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import patroni, s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
@@ -21,6 +21,7 @@ from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, NewestBackup, RepositoryFacts
 from opsd.core.records.runs import Outcome, Run
+from opsd.core.role import BACKUP_JOBS
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.core.wal import DivergenceVerdict, Stamped, Switch

@@ -19,14 +19,6 @@ from opsd.core.role import PRIMARY_JOBS
 from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
-JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill", "report")
-BACKUP_JOBS = {"backup-full": "full", "backup-diff": "diff", "backup-incr": "incr"}
-DRILL_HOST_JOBS = ("check", "verify", "drill", "report")  # a drill host has no primary: no backups, no heartbeats
-
-
-def role_jobs(role: str) -> tuple[str, ...]:
-    return DRILL_HOST_JOBS if role == "drill" else JOBS
-
 
 @dataclass(frozen=True)
 class JobOutcome:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from opsd.actions.jobs import BACKUP_JOBS, JOBS, role_jobs
-from opsd.context import Context
-from opsd.core.records.runs import Run
+from opsd.core.role import BACKUP_JOBS, JOBS, role_jobs
 from opsd.core.schedule import Schedule
+
+if TYPE_CHECKING:  # 'opsd status' starts in a quarter of a second: no adapter, no pydantic record it does not read
+    from opsd.context import Context
+    from opsd.core.records.runs import Run
 
 CHECK_GRACE = timedelta(minutes=10)
 

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from plumbum import local
-
 from opsd.errors import CommandCancelled, CommandError, CommandTimeout
 from opsd.log import get_logger, redact_text
 
@@ -152,6 +150,8 @@ class ProcessRunner:
         """Start the command in a session of its own (so a timeout can kill its whole group) and track it;
         ``stdin`` is written to it from a thread (a child that never reads cannot block us)."""
         try:
+            from plumbum import local  # imported at the first command: 'opsd status' runs none
+
             proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -11,14 +11,16 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from opsd import __version__, log
-from opsd import settings as settings_mod
-from opsd.context import Context, build
+from opsd import DEFAULT_CONFIG, __version__, log
 from opsd.errors import ExitCode, OpsdError
-from opsd.settings import Settings
+
+if TYPE_CHECKING:
+    from opsd.context import Context
+    from opsd.settings import Settings
 
 EXIT_CODES = """\b
 Exit codes:
@@ -40,19 +42,47 @@ class App:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from opsd import settings as settings_mod
+
             self._settings = settings_mod.load(self.config_path)
             if self.log_level is None and not sys.stderr.isatty():
                 log.configure(self._settings.opsd.log_level, json=self.log_json)
         return self._settings
 
     def context(self) -> Context:
+        from opsd.context import build
+
         return build(self.settings())
 
 
-@click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+# each command's module, imported only when that command runs (or --help lists them all): 'opsd --version' and
+# 'opsd status' must not pay for boto3, psycopg, APScheduler and every pydantic record
+LAZY = {
+    "config": "config_cmd", "backup": "backup_cmd", "info": "backup_cmd", "check": "check_cmd",
+    "setup": "check_cmd", "daemon": "daemon_cmd", "status": "daemon_cmd", "metrics": "daemon_cmd",
+    "restore": "restore_cmd", "window": "restore_cmd", "wal": "wal_cmd", "restore-point": "wal_cmd",
+    "drill": "drill_cmd", "verify": "drill_cmd", "health": "health_cmd", "report": "report_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module = importlib.import_module(f"opsd.cli.{LAZY[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="opsd")
 @click.option("--config", "config_path", metavar="PATH", envvar="OPSD_CONFIG", show_envvar=True,
-              help=f"Config file (default {settings_mod.DEFAULT_PATH}).")
+              help=f"Config file (default {DEFAULT_CONFIG}).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               help="Log level (default: opsd.log_level; 'warning' on a terminal).")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
@@ -88,28 +118,6 @@ def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
 def install_stop_signals() -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_stop_signal)
-
-
-def _register() -> None:
-    from opsd.cli import (
-        backup_cmd,
-        check_cmd,
-        config_cmd,
-        daemon_cmd,
-        drill_cmd,
-        health_cmd,
-        report_cmd,
-        restore_cmd,
-        wal_cmd,
-    )
-
-    for mod in (config_cmd, backup_cmd, check_cmd, daemon_cmd, restore_cmd, wal_cmd, drill_cmd, health_cmd,
-                report_cmd):
-        for command in mod.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def entry() -> None:

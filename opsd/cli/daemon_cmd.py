@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import click
 
-from opsd import settings as settings_mod
 from opsd.actions.status import job_status
 from opsd.cli import App
 from opsd.cli.common import pass_app
-from opsd.context import build
 from opsd.errors import OpsdError
-from opsd.report import console, jsonout
-from opsd.report.jsonout import status_view
 
 
 @click.command("daemon")
@@ -21,6 +17,8 @@ def daemon(app: App, once: bool) -> None:
     """Run the scheduler (APScheduler) in the foreground, as systemd expects (sd_notify READY, STATUS,
     WATCHDOG, STOPPING). SIGHUP reloads the config (kept if invalid); SIGTERM cancels a running drill, lets a
     running backup finish up to [daemon] shutdown_timeout, then exits."""
+    from opsd import settings as settings_mod
+    from opsd.context import build
     from opsd.daemon.service import Daemon, run_once  # the scheduler and every job: only for the daemon
 
     ctx = app.context()
@@ -46,9 +44,13 @@ def status(app: App, as_json: bool) -> None:
     ctx = app.context()
     rows = job_status(ctx)
     if as_json:
-        click.echo(jsonout.dump("status", [status_view(r) for r in rows]))
+        from opsd.report import jsonout  # every output schema: only for --json
+
+        click.echo(jsonout.dump("status", [jsonout.status_view(r) for r in rows]))
     else:
-        click.echo(console.status(rows, ctx.settings.opsd.tz))
+        from opsd.report.console import status as render
+
+        click.echo(render(rows, ctx.settings.opsd.tz))
     overdue = [r.job for r in rows if r.overdue]
     if overdue:
         raise OpsdError(f"overdue: {', '.join(overdue)}")

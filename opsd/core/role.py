@@ -102,3 +102,12 @@ def standby_for_moved_jobs(members: Sequence[Member]) -> str | None:
     healthy = sorted(m.name for m in members if m.role in PATRONI_FOLLOWERS | {"replica"}
                      and m.state in ("running", "streaming"))
     return healthy[0] if healthy else None
+
+
+JOBS = ("backup-full", "backup-diff", "backup-incr", "check", "verify", "drill", "report")
+BACKUP_JOBS = {"backup-full": "full", "backup-diff": "diff", "backup-incr": "incr"}
+DRILL_HOST_JOBS = ("check", "verify", "drill", "report")  # a drill host has no primary: no backups, no heartbeats
+
+
+def role_jobs(role: str) -> tuple[str, ...]:
+    return DRILL_HOST_JOBS if role == "drill" else JOBS

@@ -14,11 +14,12 @@ from opsd.actions.checks import check_job
 from opsd.actions.drill.job import DrillRequest, drill_job, stop_scratch_servers
 from opsd.actions.drill.plan import pick_stanza
 from opsd.actions.health.sample import sample_job
-from opsd.actions.jobs import BACKUP_JOBS, JobOutcome, role_jobs, run_job
+from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.report.job import report_job
 from opsd.actions.role import RoleSkip, require
 from opsd.adapters.runner import ProcessRunner
 from opsd.context import Context
+from opsd.core.role import BACKUP_JOBS, role_jobs
 from opsd.core.schedule import Schedule, parse_schedule
 from opsd.db.probe import Probe, probe_for
 from opsd.errors import OpsdError

@@ -12,7 +12,7 @@ Json = dict[str, JsonValue]
 class Part(BaseModel):
     """A typed part of a record (facts, phases, items): frozen, extra fields ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)  # built at first use: fast start-up
 
     def as_json(self) -> Json:
         return self.model_dump(mode="json")

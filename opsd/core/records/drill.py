@@ -14,7 +14,7 @@ from opsd.core.units import format_duration
 class DrillPhases(Part):
     """Seconds per phase (RTO = plan + restore + recovery), and the measured rates."""
 
-    model_config = ConfigDict(frozen=False, extra="ignore")
+    model_config = ConfigDict(frozen=False, extra="ignore", defer_build=True)
     plan_seconds: float | None = None
     restore_seconds: float | None = None
     recovery_seconds: float | None = None
@@ -30,7 +30,7 @@ class DrillPhases(Part):
 
 
 class DrillResult(Record):
-    model_config = ConfigDict(frozen=False, extra="ignore")
+    model_config = ConfigDict(frozen=False, extra="ignore", defer_build=True)
     KIND: ClassVar[str] = "drill"
     stanza: str
     target_mode: str

@@ -14,7 +14,7 @@ from pydantic.dataclasses import dataclass
 IDLE_IN_XACT = ("idle in transaction", "idle in transaction (aborted)")
 SAMPLE_VERSION = 1
 MOMENT_VERSION = 1
-_CFG = ConfigDict(extra="ignore")
+_CFG = ConfigDict(extra="ignore", defer_build=True)  # built at first use: fast start-up
 
 
 @dataclass(config=_CFG)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import ValidationError, computed_field
+from pydantic import ConfigDict, ValidationError, computed_field
 from pydantic.dataclasses import dataclass
 
 from opsd.core.records.base import Note, Record, Skipped, Unreadable
@@ -35,7 +35,7 @@ AnyRecord = (BackupResult | CheckReport | VerifyResult | RestoreResult | ReportR
              | TableRestoreResult | Skipped | Note | Unreadable)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(defer_build=True))  # built at first use: fast start-up
 class Run:
     """A job run as the history keeps it (and as ``info``/``status --json`` print it)."""
 
@@ -60,7 +60,7 @@ class Run:
         return self.details if isinstance(self.details, kind) else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(defer_build=True))
 class Incident:
     id: int
     key: str
