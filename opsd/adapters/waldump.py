@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from opsd.adapters import files
 from opsd.adapters.pgbackrest import PgBackRest
 from opsd.adapters.runner import Runner
+from opsd.adapters.walcache import MISS, SegmentCache, decode_facts, encode_facts
 from opsd.core.wal import SegmentFacts, Stamped
 
 _XACT = re.compile(r"\btx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+),.*?desc: (COMMIT|ABORT)(?:_PREPARED)? (?:\d+: )?"
@@ -74,6 +75,7 @@ class ArchiveReader:
     runner: Runner
     bin_dir: Path
     tmp: Path
+    cache: SegmentCache = field(default_factory=lambda: SegmentCache(None, {}, ""))
 
     def _fetch(self, name: str) -> Path | None:
         dest = self.tmp / name
@@ -101,17 +103,33 @@ class ArchiveReader:
 
     def last_commit(self, wal: str) -> Commit | None:
         """The last commit record of an archived WAL segment (None: no such segment, or no commit in it)."""
+        hit = self.cache.get("last_commit", wal)
+        if hit is not MISS:
+            return None if hit is None else Commit(datetime.fromisoformat(hit[0]), int(hit[1]), str(hit[2]))
         out = self._dump(wal)
-        return None if out is None else last_commit(out)
+        got = None if out is None else last_commit(out)
+        if out is not None:
+            self.cache.put("last_commit", wal, None if got is None else [got.time.isoformat(), got.xid, got.lsn])
+        return got
 
     def facts(self, wal: str) -> SegmentFacts | None:
         """Who wrote an archived WAL segment (None: the repository does not have it)."""
+        hit = self.cache.get("facts", wal)
+        if hit is not MISS:
+            return decode_facts(hit)
         out = self._dump(wal)
-        return None if out is None else segment_facts(out)
+        got = None if out is None else segment_facts(out)
+        if got is not None:
+            self.cache.put("facts", wal, encode_facts(got))
+        return got
 
 
 @contextmanager
-def archive_reader(pgbr: PgBackRest, runner: Runner, bin_dir: Path, state_dir: Path, user: str
-                   ) -> Iterator[ArchiveReader]:
+def archive_reader(pgbr: PgBackRest, runner: Runner, bin_dir: Path, state_dir: Path, user: str, *,
+                   cache: SegmentCache | None = None) -> Iterator[ArchiveReader]:
+    """``cache``: what earlier reads found in the segments (saved back afterwards)."""
     with files.scratch_dir(state_dir / "tmp", user) as tmp:
-        yield ArchiveReader(pgbr, runner, bin_dir, tmp)
+        reader = ArchiveReader(pgbr, runner, bin_dir, tmp) if cache is None else \
+            ArchiveReader(pgbr, runner, bin_dir, tmp, cache)
+        yield reader
+        reader.cache.save()

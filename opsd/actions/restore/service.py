@@ -23,6 +23,7 @@ from opsd.adapters.cluster import stop_evidence
 from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.pgbackrest_prefetch import Prefetch, archive_get_command
+from opsd.adapters.walcache import SegmentCache
 from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
@@ -47,7 +48,7 @@ def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
     """Read the repository (info, WAL listing, timeline history) and the last commit from the newest archived
     WAL of each timeline."""
     info = ctx.pgbackrest.info()
-    with _reader(ctx) as rd:
+    with _reader(ctx, info) as rd:
         timelines = _timelines(ctx, info, rd)
         window = compute_window(info, timelines.segments, rd.last_commit, timelines.switches)
     return info, window
@@ -73,8 +74,9 @@ class Timelines:
 
 def load_timelines(ctx: Context, info: StanzaInfo | None = None) -> Timelines:
     """The WAL listing and the timeline switches (the archived .history files), without reading any WAL."""
-    with _reader(ctx) as rd:
-        return _timelines(ctx, info or ctx.pgbackrest.info(), rd)
+    info = info or ctx.pgbackrest.info()
+    with _reader(ctx, info) as rd:
+        return _timelines(ctx, info, rd)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> JudgedTime
     content (split brain, or a rewound primary's last WAL); and what the newest switch abandoned in WAL the old
     primary archived before it. A few segments are read, only when there are any."""
     info = info or ctx.pgbackrest.info()
-    with _reader(ctx) as rd:
+    with _reader(ctx, info) as rd:
         t = _timelines(ctx, info, rd)
         verdicts = [judge(d, {name: rd.facts(name) for name in d.to_read()})
                     for d in divergences(t.current, t.switches, t.branched_at)]
@@ -101,15 +103,21 @@ def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> JudgedTime
     return JudgedTimelines(t, verdicts, lost)
 
 
-def _reader(ctx: Context) -> contextlib.AbstractContextManager[ArchiveReader]:
+def _reader(ctx: Context, info: StanzaInfo) -> contextlib.AbstractContextManager[ArchiveReader]:
+    """A reader of the archived WAL that remembers what it read, per archive id (``_timelines`` tells it which
+    segments the repository lists now)."""
     pg, o = ctx.settings.postgres, ctx.settings.opsd
-    return archive_reader(ctx.pgbackrest, ctx.runner, pg.bin_dir, o.state_dir, o.run_as)
+    name = f"segments-{info.current_archive_id or 'none'}-{ctx.settings.pgbackrest.stanza}.json"
+    cache = SegmentCache.load(o.state_dir / "walcache" / name, {}, o.run_as)
+    return archive_reader(ctx.pgbackrest, ctx.runner, pg.bin_dir, o.state_dir, o.run_as, cache=cache)
 
 
 def _timelines(ctx: Context, info: StanzaInfo, rd: ArchiveReader) -> Timelines:
     segments, histories = ctx.pgbackrest.archive_listing()
     switches: dict[int, Switch] = {}
     current = info.current_archive_id
+    rd.cache.stamps = {a.segment.name: int(a.archived_at.timestamp()) for a in segments
+                       if not current or a.archive_id in ("", current)}
     branched = {}
     for h in sorted(histories, key=lambda x: x.timeline):
         text = rd.text(h.name) if h.archive_id == current else None

@@ -79,7 +79,7 @@ def _wait_archived(ctx: Context, segment: str, wait: float) -> None:
 # --------------------------------------------------------------------------- listing
 def _cache_file(ctx: Context, archive_id: str) -> Path:
     return files.ensure_dir(ctx.settings.opsd.state_dir / "walcache", ctx.settings.opsd.run_as) / \
-        f"points-{archive_id or 'none'}.json"
+        f"points-{ctx.settings.pgbackrest.stanza}-{archive_id or 'none'}.json"  # a drill host reads many stanzas
 
 
 @dataclass(frozen=True)
