@@ -15,16 +15,14 @@ from opsd.actions.health.replication import replication_report
 from opsd.adapters import pgbouncer
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
-from opsd.core.records.health import ConnectionReport, HealthSample, LockReport, LockTree, LongSession
+from opsd.core.records.health import HealthSample, LockReport, LockTree, LongSession
+from opsd.db.activity import Activity, read_activity
 from opsd.db.connection import Conn
 from opsd.db.probe import Probe, ProbeBusy
 from opsd.db.queries import (
-    ConnectionRow,
     DeadlocksRow,
-    LimitsRow,
     LockRow,
     SessionRow,
-    WaiterRow,
     fetch_all,
     fetch_one,
 )
@@ -35,26 +33,23 @@ from opsd.settings import Settings
 T = TypeVar("T")
 
 
-def _lock_report(settings: Settings, last_deadlocks: int | None) -> Callable[[Conn], LockReport]:
+def _lock_report(settings: Settings, last_deadlocks: int | None, act: Activity) -> Callable[[Conn], LockReport]:
     h = settings.health
     render = query_text(h.show_query_text, h.query_text_length)
 
     def read(conn: Conn) -> LockReport:
-        waiters = fetch_all(conn, "lock_waiters", WaiterRow)
         trees: list[LockTree] = []
-        if waiters:
-            pids = sorted({w.pid for w in waiters} | {b for w in waiters for b in w.blocked_by})
-            sessions = {s.pid: s for s in fetch_all(conn, "sessions", SessionRow, {"pids": pids})}
+        if act.waiters:
+            pids = sorted({w.pid for w in act.waiters} | {b for w in act.waiters for b in w.blocked_by})
             locks = fetch_all(conn, "session_locks", LockRow, {"pids": pids})
-            trees = build_trees(waiters, sessions, locks, render)
-        long = fetch_all(conn, "long_sessions", SessionRow, {
-            "long_xact": h.long_transaction.total_seconds(), "idle_xact": h.idle_in_transaction.total_seconds()})
+            trees = build_trees(act.waiters, act.tree_sessions, locks, render)
         total = fetch_one(conn, "deadlocks", DeadlocksRow).deadlocks
 
         def ls(s: SessionRow) -> LongSession:
             return LongSession(s.pid, s.state, s.usename, s.datname, s.application_name, s.xact_age, s.state_age,
                                render(s.query))
 
+        long = act.long_sessions
         idle = [ls(s) for s in long if s.state.startswith("idle in transaction")
                 and (s.state_age or 0) > h.idle_in_transaction.total_seconds()]
         longx = [ls(s) for s in long if (s.xact_age or 0) > h.long_transaction.total_seconds()]
@@ -64,9 +59,9 @@ def _lock_report(settings: Settings, last_deadlocks: int | None) -> Callable[[Co
     return read
 
 
-def _connections(conn: Conn) -> ConnectionReport:
-    return connection_report(fetch_all(conn, "connections", ConnectionRow), fetch_one(conn, "connection_limits",
-                                                                                   LimitsRow))
+def _activity(settings: Settings) -> Callable[[Conn], Activity]:
+    h = settings.health
+    return lambda conn: read_activity(conn, h.long_transaction.total_seconds(), h.idle_in_transaction.total_seconds())
 
 
 def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = True, replication: bool = True,
@@ -74,11 +69,19 @@ def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = 
     """One sample; each part that fails becomes a line in ``problems`` (the others are still reported)."""
     sample = HealthSample(taken_at=ctx.now())
     parts: list[tuple[str, Callable[[], None]]] = []
+    act: list[Activity] = []  # pg_stat_activity, scanned once for the lock and the connection report
+
+    def activity() -> Activity:
+        if not act:
+            act.append(probe.run(_activity(ctx.settings)))
+        return act[0]
+
     if locks:
-        parts.append(("locks", lambda: setattr(sample, "locks", probe.run(_lock_report(ctx.settings,
-                                                                                        last_deadlocks)))))
+        parts.append(("locks", lambda: setattr(sample, "locks", probe.run(_lock_report(ctx.settings, last_deadlocks,
+                                                                                        activity())))))
     if pool:
-        parts.append(("connections", lambda: setattr(sample, "connections", probe.run(_connections))))
+        parts.append(("connections", lambda: setattr(sample, "connections", connection_report(
+            activity().connections, activity().limits))))
         if ctx.settings.pgbouncer.enabled:
             parts.append(("pgbouncer", lambda: setattr(sample, "pool",
                                                        pool_report(pgbouncer.show_all(ctx.settings.pgbouncer)))))
