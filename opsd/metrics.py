@@ -202,7 +202,18 @@ def _check_scalars(rep: CheckReport | None) -> list[tuple[str, str, float | None
     arch = rep.archiver if rep else None
     repo = rep.repository if rep else None
     probe = rep.endpoint if rep else None
+    f = rep.forecast if rep else None
     return [
+        ("backup_forecast_end_timestamp_seconds", "When the next full backup is forecast to end (its scheduled "
+         "start plus the database's forecast size at the recent fulls' speed), at the last check",
+         f.end if f else None),
+        ("backup_forecast_seconds", "The next full backup's forecast duration, at the last check",
+         f.seconds if f else None),
+        ("backup_window_end_timestamp_seconds", "When the backup window the next full backup starts in closes "
+         "([schedule] backup_window), at the last check", f.window_end if f else None),
+        ("backup_window_margin_seconds", "Window end minus forecast end of the next full backup (negative: it "
+         "is forecast to overrun the window), at the last check",
+         (f.window_end - f.end) if f and f.window_end is not None else None),
         ("wal_ready_segments", "WAL segments waiting to be archived (.ready) at the last check",
          arch.ready_count if arch else None),
         ("wal_oldest_ready_age_seconds", "Age of the oldest .ready segment at the last check (0: none waiting)",

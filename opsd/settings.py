@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from opsd import DEFAULT_CONFIG
+from opsd.core.backup_window import BackupWindow, parse_window
 from opsd.core.schedule import Schedule, parse_duration, parse_schedule
 from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
@@ -164,6 +165,12 @@ class ScheduleSection(_Section):
     report: ScheduleExpr = "0 6 1 * *"  # the previous month's report, on the 1st
     misfire_grace: PositiveDuration = timedelta(hours=1)
     catch_up_full: bool = True
+    backup_window: str = ""  # "01:00-05:00" in opsd.timezone: full backups must end inside it ("" = none)
+    _window = field_validator("backup_window")(lambda v: (parse_window(v) and v) or v)
+
+    @property
+    def window(self) -> BackupWindow | None:
+        return parse_window(self.backup_window)
 
     def parsed(self, job: str) -> Schedule | None:
         value = getattr(self, job)

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
+from opsd.actions import tuning
+from opsd.actions.backup.forecast import window_results
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import patroni, s3_probe
@@ -19,7 +21,14 @@ from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, WARNING, CheckResult, worst
 from opsd.core.records.drill import DrillResult
-from opsd.core.records.jobs import ArchiverFacts, CheckReport, EndpointProbe, NewestBackup, RepositoryFacts
+from opsd.core.records.jobs import (
+    ArchiverFacts,
+    BackupForecast,
+    CheckReport,
+    EndpointProbe,
+    NewestBackup,
+    RepositoryFacts,
+)
 from opsd.core.records.runs import Outcome, Run
 from opsd.core.role import BACKUP_JOBS
 from opsd.core.timeparse import show
@@ -41,6 +50,7 @@ class _State:
     archiver: ArchiverFacts | None = None
     repository: RepositoryFacts | None = None
     endpoint: EndpointProbe | None = None
+    forecast: BackupForecast | None = None
 
 
 def check_postgres(ctx: Context, st: _State) -> CheckResult:
@@ -301,6 +311,19 @@ def history_results(ctx: Context) -> list[CheckResult]:
         return [CheckResult("history", CRITICAL, str(e), {"hint": e.hint} if e.hint else {})]
 
 
+def _tuning(ctx: Context, st: _State) -> list[CheckResult]:
+    """Advice on pgBackRest's speed settings, and the backup window forecast: warnings at most."""
+    assert st.info is not None
+    try:
+        out = tuning.judge(tuning.facts(ctx, st.info.backups, st.archiver.ready_count if st.archiver else None))
+    except ValueError as e:  # e.g. process-max=abc: pgBackRest itself will say so louder
+        out = [CheckResult("tuning", WARNING, f"cannot read pgBackRest's settings: {e}")]
+    if ctx.settings.opsd.role == "primary":
+        window, st.forecast = window_results(ctx.settings, st.info.backups, ctx.now())
+        out += window
+    return out
+
+
 def run_checks(ctx: Context) -> CheckReport:
     """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
     local PostgreSQL: it checks the repository and restorability only."""
@@ -323,9 +346,11 @@ def run_checks(ctx: Context) -> CheckReport:
             results.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
     if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
+    if st.info is not None:
+        results.extend(_tuning(ctx, st))
     results.extend(history_results(ctx))
     return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository,
-                       endpoint=st.endpoint)
+                       endpoint=st.endpoint, forecast=st.forecast)
 
 
 def check_job(ctx: Context) -> Callable[[], JobOutcome]:

@@ -75,6 +75,20 @@ class EndpointProbe(Part):
         return ", ".join(f"{what} x{n}" for what, n in sorted(self.errors.items(), key=lambda kv: -kv[1]))
 
 
+class BackupForecast(Part):
+    """The next full backup against the backup window, at a check (unix times; bytes; bytes/s)."""
+
+    start: float
+    end: float
+    seconds: float
+    size: int
+    rate: float
+    growth_per_day: float
+    fulls: int
+    window: str | None = None
+    window_end: float | None = None  # the end of the window the next full starts in (None: no window set)
+
+
 class CheckReport(Record):
     """The check job: every result, the worst status, and the facts other readers use."""
 
@@ -84,6 +98,7 @@ class CheckReport(Record):
     archiver: ArchiverFacts | None = None
     repository: RepositoryFacts | None = None
     endpoint: EndpointProbe | None = None
+    forecast: BackupForecast | None = None
 
     @classmethod
     def upgrade(cls, raw: dict[str, Any], version: int) -> dict[str, Any]:
