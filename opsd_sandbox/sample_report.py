@@ -85,7 +85,7 @@ def generate(out_dir: Path) -> list[Path]:
     rng = random.Random(20261001)
     with tempfile.TemporaryDirectory() as tmp:
         me = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name  # opsd refuses run_as root
-        s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me}})
+        s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me}, "schedule": {"backup_window": "01:00-01:45"}})
         history = History(s.opsd.state_dir, me)
         _record_month(history, rng)
         _incidents(HealthStore(history.db), rng)

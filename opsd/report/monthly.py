@@ -75,6 +75,26 @@ def _backups(r: MonthReport) -> Section:
     return "Backups and WAL", paras, brows
 
 
+def _window(r: MonthReport) -> list[Section]:
+    b = r.backups
+    if not b.backup_window:
+        return []
+    if not b.nights:
+        return [("Full backups and the backup window", [f"No full backup ran this month (window "
+                                                        f"{b.backup_window})."], [])]
+    rows = [["started", "ended", "took", "window closes", "margin"]]
+    for n in b.nights:
+        margin = n["margin"]
+        verdict = ("started outside the window" if margin is None else
+                   f"{_d(margin)} to spare" if margin >= 0 else f"OVERRAN by {_d(-margin)}")
+        rows.append([_t(n["started_at"]), _t(n["ended_at"]), _d(n["seconds"]),
+                     _t(n["window_end"]) if n["window_end"] else "-", verdict])
+    late = sum(1 for n in b.nights if n["margin"] is None or n["margin"] < 0)
+    return [("Full backups and the backup window",
+             [f"Backup window {b.backup_window} ({r.timezone}): {len(b.nights) - late} of {len(b.nights)} full "
+              "backup(s) ended inside it."], rows)]
+
+
 def _health(r: MonthReport) -> Section:
     h = r.health
     hp = [f"Incidents: {h.lock_incidents} lock, {h.pool_incidents} pool, {h.connection_incidents} connection, "
@@ -97,7 +117,7 @@ def _health(r: MonthReport) -> Section:
 
 def sections(r: MonthReport) -> list[Section]:
     """(title, paragraphs, table rows with the header first) for every section, in order."""
-    return [_verdict(r), *_drills(r), _backups(r), _health(r),
+    return [_verdict(r), *_drills(r), _backups(r), *_window(r), _health(r),
             ("Action items", [] if r.actions else ["None: nothing needs attention."], [])]
 
 

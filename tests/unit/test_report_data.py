@@ -197,3 +197,23 @@ def test_replication_in_the_month() -> None:
     _title, paras, _rows = health_section(Month)  # type: ignore[arg-type]
     text = " ".join(paras)
     assert "Replication: 3 slot incident(s); slot debezium retained up to 3.0 GiB of WAL" in text, text
+
+
+def test_each_full_backup_against_the_backup_window(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    ctx = fake_ctx(opsd={"timezone": "UTC"}, schedule={"backup_window": "00:30-01:15"})
+    _month(ctx)  # a full at 01:00 every night, 20 minutes each; the 13th failed
+    ctx.now = lambda: datetime(2026, 12, 1, 6, tzinfo=UTC)
+    r = make_report(ctx, 2026, 11, with_repository=False)
+    nights = r.backups.nights
+    assert len(nights) == 29 and r.backups.backup_window == "00:30-01:15"
+    assert {n["margin"] for n in nights} == {-300.0}  # every one ended 5 minutes after the window closed
+    assert any(a.startswith("29 full backup(s) ended after the backup window 00:30-01:15") for a in r.actions)
+    md, _ = render(r, "md")
+    assert "## Full backups and the backup window" in md and "OVERRAN by 5m" in md
+    assert "0 of 29 full backup(s) ended inside it" in md
+    ctx.settings = ctx.settings.model_copy(update={"schedule": ctx.settings.schedule.model_copy(
+        update={"backup_window": "00:30-02:00"})})
+    r = make_report(ctx, 2026, 11, with_repository=False)
+    assert {n["margin"] for n in r.backups.nights} == {2400.0}
+    assert not any("backup window" in a for a in r.actions)
+    assert "40m to spare" in render(r, "md")[0]

@@ -27,6 +27,7 @@ from opsd.actions.report.rows import (
     Series,
     SlotPeak,
     VerifyDamage,
+    WindowNight,
 )
 from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
@@ -138,6 +139,22 @@ def _repo_window(repo: RepoFacts | None, end: datetime) -> RepoWindow | None:
     oldest = min((b["stop"] for b in repo.backups), default=None)
     return RepoWindow(seen_at=repo.seen_at, as_of_month_end=repo.seen_at >= end, earliest_recoverable=oldest,
                       full_backups=len(fulls), retention_full=repo.retention_full, backups=len(repo.backups))
+
+
+def _nights(runs: Sequence[Run], s: Settings) -> list[WindowNight]:
+    """Each successful full backup against the window it started in."""
+    window, tz = s.schedule.window, s.opsd.tz
+    if window is None:
+        return []
+    out = []
+    for r in sorted((r for r in runs if r.job == "backup-full" and r.outcome == "ok"), key=lambda r: r.started_at):
+        started = r.started_at.astimezone(tz)
+        ended = started + timedelta(seconds=r.duration or 0.0)
+        occ = window.around(started, tz)
+        out.append(WindowNight(started_at=started, ended_at=ended, seconds=r.duration or 0.0,
+                               window_end=occ[1] if occ else None,
+                               margin=(occ[1] - ended).total_seconds() if occ else None))
+    return out
 
 
 def _backups(runs: Sequence[Run], repo: RepoFacts | None, end: datetime) -> BackupSection:
@@ -256,6 +273,7 @@ def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_pass
     has_data = any(r.job in ("drill", "check", "verify") or r.job.startswith("backup-") for r in runs)
     verdict = _verdict(s, drills, passes, start=start, end=min(end, now), has_data=has_data)
     backups = _backups(runs, repo, end)
+    backups.backup_window, backups.nights = s.schedule.backup_window or None, _nights(runs, s)
     health = _health(incidents, samples)
     report = MonthReport(
         month=f"{year:04d}-{month:02d}", timezone=str(tz), generated_at=now, period_start=start, period_end=end,

@@ -44,6 +44,11 @@ def _backup_actions(s: Settings, b: BackupSection) -> list[str]:
     failed_backups = sum(t.failed for t in b.by_type)
     if failed_backups:
         out.append(f"{failed_backups} backup(s) failed this month: see 'Backups and WAL'.")
+    late = [n for n in b.nights if n["margin"] is None or n["margin"] < 0]
+    if late:
+        out.append(f"{len(late)} full backup(s) ended after the backup window {b.backup_window} closed (or started "
+                   "outside it): see 'Full backups and the backup window'; raise process-max, move fulls to the "
+                   "weekend with diffs on weeknights, or widen the window.")
     if b.verify_runs == 0:
         out.append("No 'pgbackrest verify' ran this month: check [schedule] verify.")
     if b.verify_failed:

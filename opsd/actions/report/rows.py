@@ -24,6 +24,16 @@ class RepoWindow(TypedDict):
     backups: int
 
 
+class WindowNight(TypedDict):
+    """A full backup of the month against the backup window it started in."""
+
+    started_at: datetime
+    ended_at: datetime
+    seconds: float
+    window_end: datetime | None  # None: it started outside the window
+    margin: float | None  # seconds between its end and the window's close (negative: it overran)
+
+
 class BackupFailure(TypedDict):
     started_at: datetime
     job: str
@@ -128,6 +138,8 @@ class BackupSection:
     verify_runs: int
     verify_failed: int
     verify_damage: list[VerifyDamage]
+    backup_window: str | None = None  # [schedule] backup_window
+    nights: list[WindowNight] = field(default_factory=list)  # each full backup against it
 
 
 class SlotPeak(TypedDict):
