@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,7 +53,8 @@ def test_info_and_check_and_status_after_backups(ready_stack: Sandbox) -> None:
     sb = ready_stack
     state = sb.root / "state-info-check"
     mkdir_pg(state, 0o750)
-    conf = sb.write_opsd_conf(sb.root / "opsd-info-check.toml", state_dir=state)
+    conf = sb.write_opsd_conf(sb.root / "opsd-info-check.toml", state_dir=state,
+                              schedule={"full": "0 6 * * *", "backup_window": "01:00-05:00"})
     assert opsd(conf, "backup").returncode == 0
     info = opsd(conf, "info", "--json")
     assert info.returncode == 0, info.stderr
@@ -66,6 +68,17 @@ def test_info_and_check_and_status_after_backups(ready_stack: Sandbox) -> None:
     assert results["archive.archiver"]["status"] == "ok"
     assert results["archive.archiver"]["details"]["ready_count"] == 0
     assert results["backup.full.age"]["status"] == "ok"
+    # advice on the sandbox's pgbackrest.conf (S3 without bundling; zst and process-max 2 are fine), warnings only
+    assert results["tuning.repo-bundle"]["status"] == "warning" and "repo1-bundle" in results["tuning.repo-bundle"][
+        "message"]
+    assert "tuning.compress-type" not in results and "tuning.process-max" not in results
+    # fulls at 06:00 and a window of 01:00-05:00: the forecast says so, and the metrics carry it
+    fc = results["backup.window.forecast"]
+    assert fc["status"] == "warning" and "06:00" in fc["message"] and "outside the backup window" in fc["message"]
+    assert fc["details"]["fulls"] >= 1 and fc["details"]["seconds"] > 0
+    metrics = opsd(conf, "metrics").stdout
+    assert re.search(r"^opsd_backup_forecast_seconds \d", metrics, re.M) and \
+        re.search(r"^opsd_backup_window_margin_seconds ", metrics, re.M), metrics[-3000:]
 
     status = opsd(conf, "status", "--json")
     rows = {r["job"]: r for r in json.loads(status.stdout)}
