@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from opsd.actions.backup.setup import SetupResult
-from opsd.actions.status import JobStatus
-from opsd.adapters.pgbackrest import StanzaInfo
-from opsd.core.records.checks import CheckResult
-from opsd.core.records.runs import Run
 from opsd.core.units import format_duration, human_bytes
-from opsd.core.wal import Switch
+
+if TYPE_CHECKING:  # annotations only: 'opsd status' renders without importing the backup actions
+    from opsd.actions.backup.setup import SetupResult
+    from opsd.actions.status import JobStatus
+    from opsd.adapters.pgbackrest import StanzaInfo
+    from opsd.core.records.checks import CheckResult
+    from opsd.core.records.runs import Run
+    from opsd.core.wal import Switch
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
         "changed": "CHANGED", "pending": "PENDING"}

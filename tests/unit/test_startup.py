@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HEAVY = ("psycopg", "boto3", "botocore", "plumbum", "apscheduler.schedulers", "opsd.db", "opsd.report.jsonout",
-         "opsd.adapters.pgbackrest", "rich")
+         "opsd.adapters.pgbackrest", "opsd.actions.backup", "opsd.actions.drill", "rich")
 PROBE = """
 import sys
 sys.argv = ["opsd", *sys.argv[1:]]
