@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_restore import PG_BIN, RESULTS, bare_recover, fresh, idle_daemon, machine, opsd, pgbr, timed
-from scale_parts import amcheck_and_reads, opsd_verify, probe_p95, running, startup, wal_heavy
+from scale_parts import amcheck_and_reads, opsd_verify, probe_p95, running, settle, startup, wal_heavy
 
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, free_port
@@ -47,9 +47,11 @@ def pgbench(sb: Sandbox, *args: str, timeout: float = 7200) -> float:
 def backups(sb: Sandbox, rounds: int) -> dict[str, Any]:
     bare, via = [], []
     for _ in range(rounds):
+        settle()
         t, res = pgbr(sb, "--type=full", "--start-fast", "backup")
         assert res.returncode == 0, res.stderr
         bare.append(t)
+        settle()
         t, res = opsd(sb, "backup", "--type", "full")
         assert res.returncode == 0, res.stderr
         via.append(t)
@@ -73,10 +75,12 @@ def restores(sb: Sandbox, rounds: int, target: str, label: str) -> dict[str, Any
     port = free_port()
     for i in range(rounds):
         d = fresh(sb.root / f"bare-{i}")
+        settle()
         t, res = pgbr(sb, f"--pg1-path={d}", f"--set={label}", "--type=time", f"--target={target}",
                       "--target-action=promote", "--archive-mode=off", "restore")
         assert res.returncode == 0, res.stderr
         bare.append(t)
+        settle()
         t, res = opsd(sb, "restore", "--to-time", target, "--target-dir", str(sb.root / f"opsd-{i}"), "--port",
                       str(port), "--set", label)
         assert res.returncode == 0, res.stderr
@@ -95,10 +99,13 @@ def verification(sb: Sandbox, rounds: int, copy: Path, cores: int) -> dict[str, 
     bare, via, serial = [], [], None
     with running(sb, copy, port):
         for i in range(rounds):
+            settle()
             bare.append(amcheck_and_reads(sb, port, cores))
+            settle()
             via.append(opsd_verify(sb, port, cores))
             print(f"  verification bare {bare[-1]['seconds']:.1f}s, opsd {via[-1]['seconds']:.1f}s", flush=True)
             if i == 0:
+                settle()
                 serial = opsd_verify(sb, port, 1)  # one connection: what a drill did before verify_jobs
                 print(f"  verification opsd on one connection {serial['seconds']:.1f}s", flush=True)
     b, v = median([x["seconds"] for x in bare]), median([x["seconds"] for x in via])

@@ -3,6 +3,7 @@ running copy, the WAL-heavy replay with and without prefetch, the probe at 1000 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -26,6 +27,14 @@ from opsd_sandbox.procs import as_pg, free_port, run
 
 TABLES = ("select oid::regclass::text from pg_class where relkind in ('r', 'm') and relpersistence <> 't' "
           "order by relpages desc")
+
+
+def settle() -> None:
+    """Before each timed run: the previous run's dirty pages written out and the page cache dropped, so neither
+    side pays for the other's writeback or gains from its reads."""
+    subprocess.run(["sync"], check=True)
+    with contextlib.suppress(OSError):  # not root: sync alone
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
 def _psql(sb: Sandbox, port: int, db: str, sql: str) -> str:
@@ -79,8 +88,9 @@ def amcheck_and_reads(sb: Sandbox, port: int, jobs: int) -> dict[str, float]:
 def opsd_verify(sb: Sandbox, port: int, jobs: int) -> dict[str, float]:
     """opsd's own drill verification (amcheck, then full reads) on the same copy, ``jobs`` connections."""
     s = settings_mod.load(str(sb.opsd_conf))
-    connect = per_database(s.postgres.model_copy(update={"host": str(sb.socket_dir), "port": port}),
-                           s.opsd.run_as)
+    connect = per_database(s.postgres.model_copy(update={  # as the drill connects to its copy
+        "host": str(sb.socket_dir), "port": port, "statement_timeout": s.drill.verify_statement_timeout}),
+        s.opsd.run_as)
     t0 = time.perf_counter()
     dbs = databases(connect)
     a = amcheck(connect, dbs, jobs)
@@ -130,6 +140,7 @@ def wal_heavy(sb: Sandbox, rounds: int, wal_gib: float) -> dict[str, Any]:
             dest = sb.root / "replay"
             fresh(dest)
             dest.rmdir()
+            settle()
             t, res = timed([sys.executable, "-m", "opsd", "--config", str(confs[prefetch]), "restore", "--to-time",
                             target, "--target-dir", str(dest), "--port", str(free_port()), "--start", "--yes",
                             "--json"], timeout=7200)

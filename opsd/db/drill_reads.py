@@ -16,8 +16,26 @@ def _first_line(e: Exception) -> str:
 
 
 def read_relation(conn: Connection[Any], regclass_text: str) -> int:
-    """COPY every row of a table or materialized view to nowhere; the number of bytes read.
-    ``regclass_text`` is the server's own ``oid::regclass::text`` (already quoted as needed)."""
+    """Read every row of a table or materialized view in full, TOAST included, formatted as pg_dump's COPY would;
+    the table's size on disk. ``regclass_text`` is the server's own ``oid::regclass::text`` (quoted as needed).
+
+    The server writes the rows to /dev/null (a superuser's COPY, as the drill's scratch instance connects):
+    every tuple is read, detoasted and formatted by the server exactly as for pg_dump, without carrying gigabytes
+    through the client. Without the privilege (pg_write_server_files), the rows come to the client instead."""
+    name = sql.SQL(regclass_text)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("COPY (SELECT * FROM {}) TO '/dev/null'").format(name))
+            cur.execute(sql.SQL("SELECT pg_table_size({})").format(sql.Literal(regclass_text)))
+            row = cur.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+    except psycopg.errors.InsufficientPrivilege:
+        return _read_to_client(conn, regclass_text)
+    except psycopg.Error as e:
+        raise DatabaseError(f"reading {regclass_text} failed: {_first_line(e)}") from None
+
+
+def _read_to_client(conn: Connection[Any], regclass_text: str) -> int:
     query = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT").format(sql.SQL(regclass_text))
     total = 0
     try:

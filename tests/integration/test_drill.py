@@ -296,3 +296,35 @@ def test_latest_stops_where_the_plan_said_while_the_primary_keeps_writing(drill_
     finally:
         stop.set()
         thread.join()
+
+
+def test_full_reads_are_server_side_for_a_superuser_and_come_to_the_client_otherwise(stack: Sandbox) -> None:
+    """The drill's full read of a table: a superuser's COPY to /dev/null on the server, else (no
+    pg_write_server_files) the rows through the client; both read every row and fail on an unreadable one."""
+    import psycopg
+
+    from opsd.db.drill_reads import read_relation
+    from opsd.errors import DatabaseError
+
+    sb = stack
+    sb.psql("drop table if exists reads_t; drop role if exists opsd_reads_probe; "
+            "create table reads_t as select g as id, repeat('x', 3000) as pad from generate_series(1, 500) g; "
+            "create role opsd_reads_probe login; grant select on reads_t to opsd_reads_probe; "
+            "create function reads_boom(int) returns int language plpgsql as "
+            "$$ begin if $1 = 250 then raise exception 'bad tuple'; end if; return $1; end $$; "
+            "create view reads_v as select reads_boom(id) as id from reads_t")
+    try:
+        got = {}
+        for user in ("postgres", "opsd_reads_probe"):
+            with psycopg.connect(host=str(sb.socket_dir), port=sb.pg_port, user=user, dbname="postgres",
+                                 autocommit=True) as conn:
+                got[user] = read_relation(conn, "reads_t")
+        assert got["postgres"] == int(sb.psql("select pg_table_size('reads_t')"))  # read on the server: its size
+        assert got["opsd_reads_probe"] > 500 * 3000  # every row, pad decompressed, through the client
+        with psycopg.connect(host=str(sb.socket_dir), port=sb.pg_port, user="postgres", dbname="postgres",
+                             autocommit=True) as conn:
+            with pytest.raises(DatabaseError, match="reading reads_v failed: bad tuple"):
+                read_relation(conn, "reads_v")  # an error mid-read names the relation
+    finally:
+        sb.psql("drop view if exists reads_v; drop function if exists reads_boom(int); drop table reads_t; "
+                "drop role opsd_reads_probe")
