@@ -322,9 +322,8 @@ def test_full_reads_are_server_side_for_a_superuser_and_come_to_the_client_other
         assert got["postgres"] == int(sb.psql("select pg_table_size('reads_t')"))  # read on the server: its size
         assert got["opsd_reads_probe"] > 500 * 3000  # every row, pad decompressed, through the client
         with psycopg.connect(host=str(sb.socket_dir), port=sb.pg_port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
-            with pytest.raises(DatabaseError, match="reading reads_v failed: bad tuple"):
-                read_relation(conn, "reads_v")  # an error mid-read names the relation
+                             autocommit=True) as conn, pytest.raises(DatabaseError, match="reading reads_v failed"):
+            read_relation(conn, "reads_v")  # an error mid-read names the relation
     finally:
         sb.psql("drop view if exists reads_v; drop function if exists reads_boom(int); drop table reads_t; "
                 "drop role opsd_reads_probe")
