@@ -47,6 +47,19 @@ def pgbr(sb: Sandbox, *args: str) -> tuple[float, subprocess.CompletedProcess[st
     return timed(as_pg(["pgbackrest", f"--config={sb.pgbackrest_conf}", f"--stanza={sb.stanza}", *args]), timeout=3600)
 
 
+def target_time(sb: Sandbox) -> str:
+    """15 s of pgbench, a target time, and a commit archived after it (recovery can reach the target)."""
+    run(as_pg([str(PG_BIN / "pgbench"), "-h", str(sb.socket_dir), "-p", str(sb.pg_port), "-n", "-T", "15", "-c",
+               "2", "postgres"]), timeout=120)
+    target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    sb.psql("select pg_switch_wal()")
+    time.sleep(3)
+    sb.psql("insert into pgbench_history(tid, bid, aid, delta, mtime) values (1, 1, 1, 1, now())")
+    sb.psql("select pg_switch_wal()")
+    time.sleep(3)
+    return target
+
+
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -242,31 +255,7 @@ def main() -> None:
         }
         shutil.rmtree(dest)
 
-        # some WAL after the backup, then a target time
-        run(
-            as_pg(
-                [
-                    str(PG_BIN / "pgbench"),
-                    "-h",
-                    str(sb.socket_dir),
-                    "-p",
-                    str(sb.pg_port),
-                    "-n",
-                    "-T",
-                    "15",
-                    "-c",
-                    "2",
-                    "postgres",
-                ]
-            ),
-            timeout=120,
-        )
-        target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-        sb.psql("select pg_switch_wal()")
-        time.sleep(3)
-        sb.psql("insert into pgbench_history(tid, bid, aid, delta, mtime) values (1, 1, 1, 1, now())")
-        sb.psql("select pg_switch_wal()")
-        time.sleep(3)
+        target = target_time(sb)  # some WAL after the backup, then a target time
         label = info["label"]
 
         # 3. restore: bare vs opsd (files only, same target and set)
@@ -338,12 +327,17 @@ def main() -> None:
         r["idle_daemon"] = idle_daemon(sb, args.idle)
     finally:
         sb.down(remove=True)
+    save("backup_restore", r, markdown)
+
+
+def save(kind: str, r: dict[str, Any], render: Any) -> None:
+    """results/<kind>-<date>.{json,md}, and the Markdown on stdout."""
     r["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"backup_restore-{r['started'][:10]}"
+    stem = RESULTS / f"{kind}-{r['started'][:10]}"
     stem.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(r))
-    print(markdown(r))
+    stem.with_suffix(".md").write_text(render(r))
+    print(render(r))
 
 
 def markdown(r: dict[str, Any]) -> str:

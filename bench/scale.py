@@ -21,12 +21,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backup_restore import PG_BIN, RESULTS, bare_recover, fresh, idle_daemon, machine, opsd, pgbr, timed
+from backup_restore import PG_BIN, bare_recover, fresh, idle_daemon, machine, opsd, pgbr, save, target_time, timed
 from scale_parts import amcheck_and_reads, opsd_verify, probe_p95, running, settle, startup, wal_heavy
 
 from opsd_sandbox import Sandbox
@@ -57,17 +56,6 @@ def backups(sb: Sandbox, rounds: int) -> dict[str, Any]:
         via.append(t)
         print(f"  full backup bare {bare[-1]:.1f}s, opsd {via[-1]:.1f}s", flush=True)
     return {"bare_seconds": bare, "opsd_seconds": via, "ratio": round(median(via) / median(bare), 3), "target": 1.03}
-
-
-def target_time(sb: Sandbox) -> str:
-    pgbench(sb, "-n", "-T", "15", "-c", "2")
-    target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-    sb.psql("select pg_switch_wal()")
-    time.sleep(3)
-    sb.psql("insert into pgbench_history(tid, bid, aid, delta, mtime) values (1, 1, 1, 1, now())")
-    sb.psql("select pg_switch_wal()")
-    time.sleep(3)
-    return target
 
 
 def restores(sb: Sandbox, rounds: int, target: str, label: str) -> dict[str, Any]:
@@ -160,14 +148,9 @@ def main() -> None:
         r["idle_daemon"] = idle_daemon(sb, args.idle)
     finally:
         sb.down(remove=True)
-    r["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"scale-{r['started'][:10]}"
-    stem.with_suffix(".json").write_text(json.dumps(r, indent=2) + "\n")
     from scale_report import markdown
 
-    stem.with_suffix(".md").write_text(markdown(r))
-    print(markdown(r))
+    save("scale", r, markdown)
 
 
 def fresh_restore(sb: Sandbox, copy: Path, target: str, label: str) -> Path:
