@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opsd.adapters.pgbackrest import BackupInfo
-from opsd.adapters.pgbackrest_conf import option
+from opsd.adapters.pgbackrest_conf import options
 from opsd.context import Context
 from opsd.core.records.checks import OK, WARNING, CheckResult
 from opsd.core.units import human_bytes
@@ -57,16 +57,13 @@ def wal_rate(backups: Sequence[BackupInfo]) -> float | None:
 
 def facts(ctx: Context, backups: Sequence[BackupInfo], ready: int | None) -> TuningFacts:
     pb = ctx.settings.pgbackrest
-    path, stanza = pb.config, pb.stanza
-
-    def get(key: str, command: str = "backup") -> str | None:
-        return option(path, stanza, key, command)
-
+    keys = ("repo1-type", "repo1-bundle", "process-max", "compress-type", "start-fast")
+    got = options(pb.config, pb.stanza, [*((k, "backup") for k in keys), ("archive-async", "archive-push")])
     return TuningFacts(
-        repo_type=(get("repo1-type") or "posix").lower(), bundle=_flag(get("repo1-bundle")),
-        process_max=int(get("process-max") or 1), compress_type=(get("compress-type") or "gz").lower(),
-        archive_async=_flag(get("archive-async", "archive-push")),
-        start_fast=_flag(get("start-fast")), cores=os.cpu_count() or 1, wal_rate=wal_rate(backups), ready=ready)
+        repo_type=(got["repo1-type"] or "posix").lower(), bundle=_flag(got["repo1-bundle"]),
+        process_max=int(got["process-max"] or 1), compress_type=(got["compress-type"] or "gz").lower(),
+        archive_async=_flag(got["archive-async"]), start_fast=_flag(got["start-fast"]), cores=os.cpu_count() or 1,
+        wal_rate=wal_rate(backups), ready=ready)
 
 
 def judge(f: TuningFacts) -> list[CheckResult]:

@@ -27,15 +27,21 @@ def _parser(path: Path) -> configparser.ConfigParser:
 
 def option(path: Path, stanza: str, key: str, command: str = "restore",
            env: Mapping[str, str] | None = None) -> str | None:
+    return options(path, stanza, [(key, command)], env)[key]
+
+
+def options(path: Path, stanza: str, wanted: list[tuple[str, str]], env: Mapping[str, str] | None = None
+            ) -> dict[str, str | None]:
+    """Several options, each as the given command resolves it, the files read once."""
     environ = os.environ if env is None else env
-    from_env = environ.get("PGBACKREST_" + key.upper().replace("-", "_"))
-    if from_env is not None:
-        return from_env
     parser = _parser(path)
-    for section in (f"{stanza}:{command}", stanza, f"global:{command}", "global"):
-        if parser.has_option(section, key):
-            return parser.get(section, key)
-    return None
+    out: dict[str, str | None] = {}
+    for key, command in wanted:
+        out[key] = environ.get("PGBACKREST_" + key.upper().replace("-", "_"))
+        for section in (f"{stanza}:{command}", stanza, f"global:{command}", "global"):
+            if out[key] is None and parser.has_option(section, key):
+                out[key] = parser.get(section, key)
+    return out
 
 
 def archive_async(path: Path, stanza: str, env: Mapping[str, str] | None = None) -> bool:
