@@ -129,20 +129,3 @@ def test_tuning_advice_names_each_slow_setting_and_never_fails() -> None:
     assert judge(_facts(process_max=1, cores=1))[0].name == "tuning"
     assert judge(_facts(archive_async=False, wal_rate=HIGH_WAL_RATE / 2))[0].name == "tuning"
     assert judge(_facts(archive_async=False, ready=50))[0].name == "tuning.archive-async"
-
-
-def test_the_new_backup_is_the_one_pgbackrest_named_else_the_one_begun_since() -> None:
-    from opsd.actions.backup.job import NEW_LABEL, new_backup
-    from opsd.errors import OpsdError
-
-    t = datetime(2026, 12, 1, 1, 0, 0, tzinfo=UTC)
-    old = _info("20261130-010000F", "full", t - timedelta(days=1), 1, GIB, "000000010000000000000010")
-    new = _info("20261201-010000F_20261201-010001D", "diff", t, 0.1, GIB, "000000010000000000000020")
-    out = "P00   INFO: new backup label = 20261201-010000F_20261201-010001D\nP00   INFO: backup command end"
-    assert NEW_LABEL.findall(out) == ["20261201-010000F_20261201-010001D"]
-    assert new_backup((old, new), NEW_LABEL.findall(out), t.replace(microsecond=500)) is new
-    assert new_backup((old, new), [], t + timedelta(microseconds=700)) is new  # pgBackRest stamps whole seconds
-    with pytest.raises(OpsdError, match="no new backup"):
-        new_backup((old,), [], t)
-    with pytest.raises(OpsdError, match="no new backup"):
-        new_backup((old, new), ["20261201-999999F"], t)  # named, but info does not list it

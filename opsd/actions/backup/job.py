@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.role import RoleSkip, node_role
 from opsd.adapters.files import exclusive_lock
-from opsd.adapters.pgbackrest import BackupInfo
 from opsd.adapters.pgbackrest_conf import pg_hosts
 from opsd.context import Context
 from opsd.core.records.jobs import BackupResult
@@ -27,35 +24,23 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
     _last_moment(ctx)
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
-        started = ctx.now()
+        before = {b.label for b in pgbr.info().backups}
         with RoleWatch(ctx) as watch:
             try:
                 res = pgbr.backup(backup_type, on_line=on_line, from_standby=from_standby)
             except CommandError:
                 watch.raise_if_lost()
                 raise
-        after = pgbr.info()  # one info call: the new set is the one pgBackRest named, else the one begun since
-    b = new_backup(after.backups, NEW_LABEL.findall(res.stdout + res.stderr), started)
+        after = pgbr.info()
+    new = [b for b in after.backups if b.label not in before]
+    if not new:
+        raise OpsdError("pgbackrest backup exited 0 but no new backup appears in pgbackrest info")
+    b = new[-1]
     return BackupResult(
         label=b.label, type=b.type, requested_type=backup_type, size=b.size, delta=b.delta,
         repo_size=b.repo_size, repo_delta=b.repo_delta, duration=res.duration,
         wal_start=b.wal_start, wal_stop=b.wal_stop,
     )
-
-
-NEW_LABEL = re.compile(r"new backup label = (\S+)")
-
-
-def new_backup(backups: Sequence[BackupInfo], named: list[str], started: datetime) -> BackupInfo:
-    """The set this backup made: the label pgBackRest printed ('new backup label = ...'), else the newest set
-    that started after ``started`` (pgBackRest stamps whole seconds)."""
-    for b in backups:
-        if named and b.label == named[-1]:
-            return b
-    since = [b for b in backups if b.start >= started.replace(microsecond=0)]
-    if named or not since:
-        raise OpsdError("pgbackrest backup exited 0 but no new backup appears in pgbackrest info")
-    return max(since, key=lambda b: b.start)
 
 
 def _standby_source(ctx: Context) -> bool:
