@@ -24,6 +24,8 @@ def take_backup(ctx: Context, backup_type: str, on_line: Callable[[str, str], No
     _last_moment(ctx)
     pgbr = ctx.pgbackrest
     with exclusive_lock(ctx.lock_dir, "backup", ctx.settings.opsd.run_as, f"opsd backup --type {backup_type}"):
+        # also the preflight: with probe_io_timeout, an unreachable repository fails here in seconds, where the
+        # backup itself would retry for io-timeout (the second call, after it, costs about 0.05 s)
         before = {b.label for b in pgbr.info().backups}
         with RoleWatch(ctx) as watch:
             try:
