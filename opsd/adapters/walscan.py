@@ -236,7 +236,10 @@ class WalScanner:
         res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line,
                               keep_stdout=False)
         _judge_end(res.returncode, res.stderr, names[-1])
-        return lsn_text(last[0]) if last[0] >= 0 else resume
+        # the next chunk starts at the last record printed, but never before the one segment kept for it: when that
+        # segment held no record of ours, the last one printed lies in a file already deleted (pg_waldump would
+        # wait for it, then fail)
+        return lsn_text(max(last[0], end.segno * SEGMENT_BYTES))
 
 
 def _judge_end(rc: int, stderr: str, last: Segment) -> None:

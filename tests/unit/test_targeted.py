@@ -279,3 +279,34 @@ def test_an_unreadable_point_cache_is_an_empty_one(tmp_path: Path) -> None:
         assert _load(f) == {}
     f.write_text('{"segments": {"000000010000000000000004": [["before-x", "0/406FF80", null]]}}')
     assert _load(f) == {"000000010000000000000004": [["before-x", "0/406FF80", None]]}
+
+
+def test_the_next_chunk_never_starts_before_the_segment_kept_for_it(tmp_path: Path) -> None:
+    """A chunk whose last segment holds no record of ours: resuming at the last record printed would point
+    pg_waldump at a segment already deleted (it waited 5 s, then failed: 'transaction did not end in the WAL')."""
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    from opsd.adapters.runner import Completed
+    from opsd.adapters.walscan import WalScanner
+
+    class Runner:
+        def __init__(self) -> None:
+            self.starts: list[str] = []
+
+        def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+                on_line: Callable[[str, str], None] | None = None, **_: Any) -> Completed:
+            start = argv[argv.index("-s") + 1]
+            self.starts.append(start)
+            if start == "0/1000000" and on_line is not None:  # a commit in segment 1, nothing in 2 or 3
+                on_line("stdout", "rmgr: Transaction len (rec/tot):     34/    34, tx:        735, lsn: 0/01000060, "
+                                  "prev 0/01000028, desc: COMMIT 2026-12-01 07:00:00.123456 UTC")
+            return Completed(tuple(argv), 0, "", "", 0.01)
+
+    runner = Runner()
+    scanner = WalScanner(pgbr=None, runner=runner, bin_dir=Path("/bin"), tmp=tmp_path)  # type: ignore[arg-type]
+    seen: list[Segment] = []
+    resume = scanner._decode(_segs((1, 1), (1, 2), (1, 3)), None, Parser(None), lambda _e: None, seen.append)
+    assert resume == "0/3000000"  # segment 3 (kept), not 0/1000060 in segment 1 (deleted)
+    scanner._decode(_segs((1, 3), (1, 4), (1, 5)), resume, Parser(None), lambda _e: None, seen.append)
+    assert runner.starts == ["0/1000000", "0/3000000"] and seen == [Segment(1, 1)]
