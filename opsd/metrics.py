@@ -48,7 +48,7 @@ class OpsdCollector(Collector):
                                value={"version": __version__, "role": ctx.settings.opsd.role,
                                       "stanza": ctx.settings.pgbackrest.stanza})
         yield from self._history(ctx)
-        for part in (self._jobs, self._check, self._drill, self._health):
+        for part in (self._jobs, self._check, self._drill, self._health, self._copies):
             try:
                 yield from part(ctx)
             except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
@@ -126,6 +126,19 @@ class OpsdCollector(Collector):
         if passed is not None:
             age.add_metric([], (ctx.now() - passed.started_at).total_seconds())
         yield from (ok, phases, rpo, age)
+
+    def _copies(self, ctx: Context) -> Iterator[Metric]:
+        """Copies of production on this host by state, every state present (0 when none)."""
+        from opsd.actions.copies.registry import verdicts
+
+        counts = dict.fromkeys(("running", "kept", "orphan", "expired"), 0)
+        for v in verdicts(ctx):
+            counts[v.state] += 1
+        g = _g("scratch_copies", "Copies of production on this host (drills, side copies) by state: running, kept "
+                                 "(--keep), orphan (its job is gone), expired (kept past drill.keep_for)", ["state"])
+        for state, n in counts.items():
+            g.add_metric([state], float(n))
+        yield g
 
     def _health(self, ctx: Context) -> Iterator[Metric]:
         store = HealthStore(ctx.history.db)

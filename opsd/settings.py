@@ -15,11 +15,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
     ByteSize,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -30,34 +27,13 @@ from pydantic import (
 
 from opsd import DEFAULT_CONFIG
 from opsd.core.backup_window import BackupWindow, parse_window
-from opsd.core.schedule import Schedule, parse_duration, parse_schedule
+from opsd.core.schedule import Schedule, parse_schedule
 from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
+from opsd.settings_drill import DrillSection
+from opsd.settings_types import Duration, PositiveDuration, _absolute, _Section
 
 DEFAULT_PATH = DEFAULT_CONFIG
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def _positive(v: timedelta) -> timedelta:
-    if v <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return v
-
-
-def _absolute(v: Path | None) -> Path | None:
-    if v is not None and not v.is_absolute():
-        raise ValueError("must be an absolute path")
-    return v
-
-
-# A timeout, an age limit or an interval: zero would mean "fail at once" or "always stale", never "off".
-PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 class OpsdSection(_Section):
     state_dir: Path = Path("/var/lib/opsd")
@@ -190,50 +166,6 @@ class CheckSection(_Section):
     s3_probe_latency: PositiveDuration = timedelta(seconds=1)
 
 
-class SmokeQuery(_Section):
-    """An operator's own check on the restored copy: the first column of the first row must equal ``expect``
-    (booleans compare as 'true'/'false', NULL as 'null')."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    sql: str = Field(min_length=1)
-    dbname: str = "postgres"
-    expect: str = "true"
-
-
-class DrillSection(_Section):
-    scratch_dir: Path | None = None  # default <state_dir>/scratch
-    port: int = Field(55499, ge=1, le=65535)
-    process_max: int = Field(1, ge=1, le=64)
-    heartbeat_interval: Duration = timedelta(minutes=1)  # "0s" disables the heartbeat job
-    heartbeat_retention: PositiveDuration = timedelta(days=45)
-    max_age: PositiveDuration = timedelta(days=8)
-    rto_target: PositiveDuration = timedelta(hours=1)
-    rpo_target: PositiveDuration = timedelta(minutes=5)
-    recovery_timeout: PositiveDuration = timedelta(hours=6)
-    verify_statement_timeout: PositiveDuration = timedelta(hours=1)
-    verify_jobs: int | None = Field(None, ge=1, le=64)  # default: the number of cores
-    shared_buffers: str = "128MB"
-    stanzas: list[str] = Field(default_factory=list)  # drill host: stanzas verified in rotation
-    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
-
-    _abs = field_validator("scratch_dir")(_absolute)
-
-    @field_validator("stanzas")
-    @classmethod
-    def _stanzas(cls, v: list[str]) -> list[str]:
-        import re
-
-        bad = [x for x in v if not re.fullmatch(r"[A-Za-z0-9_.-]+", x)]
-        if bad:
-            raise ValueError(f"invalid stanza name(s): {', '.join(map(repr, bad))}")
-        return v
-
-    @property
-    def jobs(self) -> int:
-        """Connections the verification runs on: ``verify_jobs``, by default the number of cores."""
-        return self.verify_jobs or max(1, os.cpu_count() or 1)
-
-
 class HealthSection(_Section):
     show_query_text: bool = False  # False: string and number literals are masked as '?'
     query_text_length: int = Field(200, ge=0, le=10000)
@@ -353,6 +285,10 @@ class Settings(_Section):
     @property
     def scratch_dir(self) -> Path:
         return self.drill.scratch_dir or self.opsd.state_dir / "scratch"
+
+    @property
+    def beside_production(self) -> bool:  # not a drill host: copies must not starve or fill production
+        return self.opsd.role == "primary"
 
     @property
     def drill_stanzas(self) -> list[str]:

@@ -13,6 +13,7 @@ from pydantic import JsonValue
 
 from opsd.actions import tuning
 from opsd.actions.backup.forecast import window_results
+from opsd.actions.copies import leftovers
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import patroni, s3_probe
@@ -349,6 +350,7 @@ def run_checks(ctx: Context) -> CheckReport:
     if st.info is not None:
         results.extend(_tuning(ctx, st))
     results.extend(history_results(ctx))
+    results.extend(leftovers.check_results(ctx))
     return CheckReport(results=results, worst=worst(results), archiver=st.archiver, repository=st.repository,
                        endpoint=st.endpoint, forecast=st.forecast)
 

@@ -286,3 +286,30 @@ def scratch_dir(parent: Path, user: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def device(path: Path) -> int | None:
+    """The filesystem (st_dev) ``path`` really lives on (symlinks followed; an absent path: its nearest
+    existing parent's)."""
+    try:
+        return os.stat(nearest_existing(path)).st_dev
+    except OSError:
+        return None
+
+
+def total_bytes(path: Path) -> int | None:
+    """The size of the filesystem ``path`` lives on."""
+    try:
+        st = os.statvfs(nearest_existing(path))
+    except OSError:
+        return None
+    return st.f_blocks * st.f_frsize
+
+
+def tablespace_dirs(data_dir: Path) -> list[Path]:
+    """Where a cluster's tablespaces really are (the targets of ``pg_tblspc/*``)."""
+    try:
+        links = list((data_dir / "pg_tblspc").iterdir())
+    except OSError:
+        return []
+    return [Path(os.path.realpath(p)) for p in links]

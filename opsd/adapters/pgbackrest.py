@@ -322,6 +322,7 @@ class RestoreOptions:
     process_max: int | None = None
     # written into the copy's postgresql.auto.conf, where ALTER SYSTEM (and so 'opsd setup') can change them later
     recovery_options: tuple[tuple[str, str], ...] = ()
+    prefix: tuple[str, ...] = ()  # what pgBackRest runs under (nice, ionice beside production)
 
 
 def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
@@ -344,7 +345,7 @@ def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
         (o.process_max, f"--process-max={o.process_max}"), (o.exclusive, "--target-exclusive"),
     ]
     extra = [f"--recovery-option={k}={v}" for k, v in o.recovery_options]
-    return [*argv, *(arg for cond, arg in optional if cond), *extra, "restore"]
+    return [*o.prefix, *argv, *(arg for cond, arg in optional if cond), *extra, "restore"]
 
 
 def parse_repo_ls(text: str) -> list[ArchivedSegment]:

@@ -57,10 +57,11 @@ class Instance:
                               log_output=False)
         return res.returncode == 0
 
-    def start(self, log_file: Path, options: list[str], timeout: float = 600) -> None:
+    def start(self, log_file: Path, options: list[str], timeout: float = 600, prefix: tuple[str, ...] = ()) -> None:
+        """``prefix``: what pg_ctl (and so the postmaster and every backend) runs under, e.g. nice and ionice."""
         opts = " ".join(options)
-        res = self.runner.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w",
-                               "-t", str(int(timeout)), "-o", opts, "start"], timeout=timeout + 30)
+        res = self.runner.run([*prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file),
+                               "-w", "-t", str(int(timeout)), "-o", opts, "start"], timeout=timeout + 30)
         if not res.ok:
             raise CommandError(f"PostgreSQL in {self.data_dir} did not start: {tail_fatal(log_file)}", argv=res.argv,
                                returncode=res.returncode, hint=f"see {log_file}")

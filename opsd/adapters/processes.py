@@ -93,3 +93,21 @@ def kill_mentioning(text: str, timeout: float = 10) -> list[int]:
             continue
     _wait_gone(pids, timeout)
     return pids
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of /proc/PID/stat): with the pid, it
+    names one process for good (a pid reused by another process has another start time)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[-1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int, ticks: int | None) -> bool:
+    """``pid`` is alive and is the process that had started at ``ticks`` (unknown ticks: alive is enough)."""
+    return alive(pid) and (ticks is None or start_ticks(pid) == ticks)

@@ -19,6 +19,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from opsd.actions.copies import leftovers
 from opsd.actions.jobs import history_down
 from opsd.adapters.runner import Runner
 from opsd.adapters.systemd import notify
@@ -133,6 +134,7 @@ class Daemon:
             stale = 0
         if stale:
             self.log.warning("history.interrupted_runs", count=stale)
+        leftovers.reap_at_start(self.ctx)  # copies of production whose job died with the last daemon
         tz = self.ctx.settings.opsd.tz
         self.scheduler = BackgroundScheduler(timezone=tz, job_defaults={
             "max_instances": 1, "coalesce": True,

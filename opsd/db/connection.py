@@ -65,13 +65,22 @@ def identity(run_as: str | None, host: str) -> Iterator[None]:
         _set_thread_euid(number, 0)
 
 
-def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000, run_as: str | None = None) -> Connect:
+# Every name opsd's SQL uses is in pg_catalog or schema-qualified: nothing a database's users created (a function
+# named like a built-in, an operator, a temporary table) can stand in for what opsd means to call.
+SAFE_SEARCH_PATH = "pg_catalog,pg_temp"
+
+
+def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000, run_as: str | None = None,
+            search_path: str | None = SAFE_SEARCH_PATH) -> Connect:
     """A zero-argument callable that opens a new connection (the password comes from PGPASSWORD/.pgpass).
-    ``run_as``: the OS identity for peer authentication over a Unix socket (see :func:`identity`)."""
+    ``run_as``: the OS identity for peer authentication over a Unix socket (see :func:`identity`).
+    ``search_path``: None keeps the database's own (the operator's smoke queries)."""
 
     def connect() -> psycopg.Connection[Any]:
         options = (f"-c statement_timeout={int(pg.statement_timeout.total_seconds() * 1000)} "
                    f"-c lock_timeout={lock_timeout_ms}")
+        if search_path is not None:
+            options += f" -c search_path={search_path}"
         try:
             with identity(run_as, pg.host):
                 return psycopg.connect(
@@ -87,11 +96,12 @@ def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000, run_as: str | N
     return connect
 
 
-def per_database(pg: PostgresSection, run_as: str | None = None) -> ConnectTo:
+def per_database(pg: PostgresSection, run_as: str | None = None,
+                 search_path: str | None = SAFE_SEARCH_PATH) -> ConnectTo:
     """Connections to any database of the server described by ``pg`` (a scratch instance: its socket and port)."""
 
     def connect(dbname: str) -> Conn:
-        return factory(pg.model_copy(update={"dbname": dbname}), run_as=run_as)()
+        return factory(pg.model_copy(update={"dbname": dbname}), run_as=run_as, search_path=search_path)()
 
     return connect
 

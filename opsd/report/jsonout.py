@@ -23,6 +23,7 @@ from opsd.actions.status import JobStatus
 from opsd.actions.targeted.view import TablePlanView
 from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.core.records.base import Skipped
+from opsd.core.records.copies import CopyView
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
@@ -123,6 +124,7 @@ OUTPUTS: dict[str, Any] = {
     "restore-point-list": list[RestorePoint],
     "wal-find": list[WalChange],
     "restore-table": TableRestoreView,
+    "scratch-list": list[CopyView],
 }
 
 

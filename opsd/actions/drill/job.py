@@ -1,9 +1,9 @@
 """A recovery drill: restore a backup into a scratch instance, recover it to a target time, promote it, and
 prove the data at that time is there and sound. Measures RTO by phase and RPO; always tears down.
 
-Safety: the scratch instance lives in ``<scratch_dir>/drill-*`` on ``drill.port``, listens on a private socket
-only, runs with archive_mode=off (it can never push WAL into the repository), and is removed afterwards, also
-after a failure, a timeout or SIGTERM. Leftovers of a crashed run are removed when the next drill starts.
+The copy is made, quarantined, recorded and torn down by the copies room (``actions/copies/room.py``): its own
+port and private socket, archive_mode=off, no replication or background workers, removed afterwards (also after
+a failure, a timeout or SIGTERM); leftovers of a crashed run are removed when the next copy is made.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from opsd.actions.copies import leftovers, registry
+from opsd.actions.copies.room import Room, copy_room
+from opsd.actions.copies.room import facts as copy_facts
 from opsd.actions.drill.plan import (
     Target,
     judge_heartbeats,
@@ -28,9 +31,7 @@ from opsd.actions.drill.plan import (
 from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readable, smoke
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import END_PRECISION, Plan, Request, make_plan
-from opsd.actions.restore.run import start_and_watch
-from opsd.actions.restore.service import Launch, gather_facts, load_window, measured_runs, restore_files
-from opsd.adapters import files, processes
+from opsd.actions.restore.service import load_window, measured_runs
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
 from opsd.core.records.drill import DrillResult
@@ -38,17 +39,12 @@ from opsd.core.records.jobs import RestoreResult
 from opsd.core.records.runs import Outcome
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
-from opsd.db.connection import per_database
 from opsd.db.queries import HeartbeatRow
-from opsd.errors import CommandCancelled, OpsdError, RefusedError
+from opsd.errors import CommandCancelled, OpsdError
 from opsd.log import get_logger
 
 T = TypeVar("T")
 KEEP_LOGS = 20
-# replay speed on a throwaway copy: read ahead in the WAL and prefetch the blocks it will touch (PostgreSQL 15's
-# recovery_prefetch), deep enough for a disk array; fewer restartpoints (restored WAL is not kept in pg_wal)
-REPLAY_OPTIONS = ("-c recovery_prefetch=try", "-c maintenance_io_concurrency=64", "-c wal_decode_buffer_size=4MB",
-                  "-c max_wal_size=16GB", "-c checkpoint_timeout=1h")
 MAX_DAMAGE = 5
 
 
@@ -77,60 +73,16 @@ class DrillFailed(OpsdError):
         self.details = result
 
 
-# --------------------------------------------------------------------------- scratch area
-def scratch_root(ctx: Context) -> Path:
-    return ctx.settings.scratch_dir
-
-
-def refuse_unsafe_scratch(ctx: Context) -> None:
-    """A scratch directory another local user can write or replace could aim a drill's signals, writes and
-    removals at production (a planted symlink, pid file or pg_hba.conf): refused before anything is done."""
-    problem = files.private_dir_problem(scratch_root(ctx), ctx.settings.opsd.run_as)
-    if problem:
-        raise RefusedError(f"drill.scratch_dir is not private: {problem}",
-                           hint="use a directory only opsd.run_as (or root) can write, e.g. the default "
-                                "<state_dir>/scratch")
-
-
-def cleanup_stale(ctx: Context) -> list[str]:
-    """Stop and remove every ``drill-*`` instance a crashed (or --keep) run left behind."""
-    root = scratch_root(ctx)
-    removed = []
-    for d in files.scratch_instances(root):
-        processes.stop_postmaster(d)
-        processes.kill_mentioning(str(d))  # an orphaned pgbackrest restore still writing into it
-        files.remove_scratch(d, root)
-        removed.append(str(d))
-    if removed:
-        get_logger().warning("drill.stale_removed", directories=removed)
-    return removed
+# --------------------------------------------------------------------------- copies the daemon stops
+def stop_scratch_servers(ctx: Context) -> None:
+    """Immediate shutdown of this process's copies (the daemon cancelling its drill): queries on them fail at
+    once, so the drill reaches its teardown without waiting for a long verification."""
+    registry.stop_mine(ctx)
 
 
 def clean(ctx: Context) -> list[str]:
-    """``opsd drill clean``: under the drill lock (never while a drill runs), remove what crashed or --keep
-    drills left behind."""
-    refuse_unsafe_scratch(ctx)
-    with files.exclusive_lock(ctx.lock_dir, "drill", ctx.settings.opsd.run_as, "opsd drill clean"):
-        return cleanup_stale(ctx)
-
-
-def stop_scratch_servers(ctx: Context) -> None:
-    """Immediate shutdown of every scratch instance (the daemon cancelling its drill): queries on it fail at
-    once, so the drill reaches its teardown without waiting for a long verification."""
-    for d in files.scratch_instances(scratch_root(ctx)):
-        processes.stop_postmaster(d)
-
-
-def teardown(ctx: Context, dest: Path) -> None:
-    """Never raises: a teardown problem is logged, and the next drill's cleanup tries again."""
-    try:
-        processes.stop_postmaster(dest)
-        files.remove_scratch(dest, scratch_root(ctx))
-        spool = scratch_root(ctx) / "work" / "spool" / "drill"
-        if spool.exists():  # the WAL prefetched ahead of replay (up to [pgbackrest] wal_prefetch_queue)
-            files.fresh_private_dir(spool, ctx.settings.opsd.run_as, empty=True)
-    except OpsdError as e:
-        get_logger().error("drill.teardown_failed", scratch=str(dest), error=str(e))
+    """``opsd drill clean``: ``opsd scratch clean --all`` (kept copies too), under the drill lock."""
+    return [v.record.directory for v in leftovers.clean(ctx, everything=True, report=lambda _m: None)]
 
 
 def _prune_logs(work: Path) -> None:
@@ -140,22 +92,6 @@ def _prune_logs(work: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the drill
-def scratch_launch(ctx: Context) -> Launch:
-    d = ctx.settings.drill
-    user = ctx.settings.opsd.run_as
-    work = files.ensure_dir(scratch_root(ctx) / "work", user)
-    sock = files.fresh_private_dir(work / "run", user)
-    hba = work / "pg_hba.conf"
-    files.write_private(hba, "# opsd drill: local socket only, in a private directory (mode 700)\n"
-                             "local all all trust\n", user)
-    options = ("-c listen_addresses=''", f"-c hba_file={hba}", f"-c shared_buffers={d.shared_buffers}",
-               "-c logging_collector=off", "-c ssl=off", "-c cluster_name=opsd-drill", "-c hot_standby=on",
-               *REPLAY_OPTIONS)
-    return Launch(work_dir=work, lock="drill", socket_dir=sock, process_max=d.process_max,
-                  server_options=options, wait_timeout=d.recovery_timeout.total_seconds(), finish_promotion=False,
-                  spool_key="drill")
-
-
 def _phase(result: DrillResult, name: str, fn: Callable[[], T], cancel: threading.Event | None = None) -> T | None:
     """Run one phase and time it (``result.phases.<name>_seconds``); a failure becomes a critical check naming
     it (and stops the drill). A set ``cancel`` skips the phase (the caller then stops)."""
@@ -194,28 +130,21 @@ def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -
     stanza = dreq.stanza or _rotation(ctx)
     sctx = ctx.for_stanza(stanza)
     result = DrillResult(stanza=stanza, target_mode=dreq.target, port=s.drill.port)
-    user = s.opsd.run_as
-    refuse_unsafe_scratch(ctx)
-    files.ensure_dir(scratch_root(ctx), user)
-    with files.exclusive_lock(ctx.lock_dir, "drill", user, f"opsd drill of {stanza}"):
-        result.cleaned = cleanup_stale(ctx)
-        started = time.monotonic()
-        dest = scratch_root(ctx) / f"drill-{stanza}-{ctx.now():%Y%m%dT%H%M%S}"
-        try:
-            _drill(sctx, dreq, result, dest, report)
-        finally:
-            result.phases.total_seconds = round(time.monotonic() - started, 3)
-            if dreq.keep and dest.exists():
-                result.kept = True
-                report(f"kept {dest} (port {s.drill.port}, socket {scratch_root(ctx) / 'work' / 'run'}); "
-                       "the next drill removes it, or 'opsd drill clean'")
-            elif dest.exists():
-                report(f"tearing down {dest} ...")
-                teardown(ctx, dest)
+    dest = registry.scratch_root(ctx) / f"drill-{stanza}-{ctx.now():%Y%m%dT%H%M%S}"
+    started = time.monotonic()
+    try:
+        with copy_room(sctx, "drill", dest, report, keep=dreq.keep) as room:
+            result.cleaned, result.port = room.cleaned, room.port
+            _drill(sctx, dreq, result, room, report)
+            result.kept = dreq.keep and dest.exists()
+            if room.watcher is not None and room.watcher.tripped:
+                result.checks.append(CheckResult("scratch.space", CRITICAL, room.watcher.tripped))
+    finally:
+        result.phases.total_seconds = round(time.monotonic() - started, 3)
     return result
 
 
-def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path) -> tuple[Plan, Target] | None:
+def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, room: Room) -> tuple[Plan, Target] | None:
     """Read the repository, pick the target and plan the restore with the restore code (None: the drill stops;
     the reason is a check in ``result``)."""
     s = ctx.settings
@@ -237,31 +166,30 @@ def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path) -> 
             "archive.continuity", CRITICAL, f"WAL gap on timeline {gap.timeline}: {gap.missing_from.name} .. "
                                             f"{gap.missing_to.name} ({gap.count} segment(s) missing); recovery "
                                             "cannot pass it"))
-    req = Request(target_type="time", target_time=target.time, dest=dest, port=s.drill.port, start=True)
-    plan = make_plan(req, info, window, gather_facts(ctx, req), measured_runs(ctx))
+    req = Request(target_type="time", target_time=target.time, dest=room.dest, port=room.port, start=True)
+    plan = make_plan(req, info, window, copy_facts(ctx, req), measured_runs(ctx))
     if plan.refused:
         result.checks.append(CheckResult("plan", CRITICAL, "refused: " + "; ".join(plan.refusals())))
         return None
     assert plan.backup is not None
-    result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(dest)
+    result.backup, result.backup_type, result.scratch = plan.backup.label, plan.backup.type, str(room.dest)
     pinned = f"; {plan.pin.message}" if plan.pin else ""
     result.checks.append(CheckResult("plan", OK, f"backup {plan.backup.label} ({plan.why}); WAL {plan.wal_from} .. "
                                                  f"{plan.wal_to} ({plan.wal_segments} segment(s)){pinned}"))
     return plan, target
 
 
-def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, report: Callable[[str], None]) -> None:
+def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, room: Room, report: Callable[[str], None]) -> None:
     s = ctx.settings
-    launch = scratch_launch(ctx)
-    _prune_logs(launch.work_dir)
+    _prune_logs(room.launch.work_dir)
     report(f"reading the repository of stanza {result.stanza} ...")
     cancel = dreq.cancel
-    planned = _plan(ctx, dreq, result, dest)
+    planned = _plan(ctx, dreq, result, room)
     if planned is None:
         return
     plan, target = planned
     assert plan.backup is not None
-    restored = _phase(result, "restore", lambda: restore_files(ctx, plan, launch, report), cancel)
+    restored = _phase(result, "restore", lambda: room.restore(plan, report), cancel)
     if restored is None:
         if not (cancel and cancel.is_set()):
             _name_damage(ctx, result, plan.backup.label, report)
@@ -269,7 +197,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
     result.phases.restore_bytes, result.phases.restore_rate = restored.restored_bytes, round(restored.restore_rate)
     result.checks.append(CheckResult("restore", OK, f"{restored.backup} restored in "
                                                     f"{format_duration(restored.restore_seconds)}"))
-    recovered = _phase(result, "recovery", lambda: start_and_watch(ctx, plan, launch, restored, report), cancel)
+    recovered = _phase(result, "recovery", lambda: room.start(plan, restored, report), cancel)
     if recovered is None:  # the failure message names the server log
         return
     _record_recovery(ctx, result, plan, recovered, target)
@@ -277,7 +205,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, dest: Path, re
         return
     verify_started = time.monotonic()
     report("verifying the restored copy (marker rows, amcheck, full reads, smoke queries) ...")
-    _verify(ctx, result, plan, target, launch, report=report)
+    _verify(ctx, result, plan, target, room, report=report)
     result.phases.verify_seconds = round(time.monotonic() - verify_started, 3)
     result.checks.append(judge_objective("rto", result.rto_seconds, s.drill.rto_target,
                                          "RTO (plan + restore + recovery)"))
@@ -318,13 +246,11 @@ def _checked_until(plan: Plan, target: Target) -> datetime:
     return target.time + END_PRECISION if pinned_to_end else target.time
 
 
-def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launch: Launch, *,
+def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, room: Room, *,
             report: Callable[[str], None]) -> None:
     s = ctx.settings
-    assert plan.backup is not None and launch.socket_dir is not None
-    scratch_pg = s.postgres.model_copy(update={
-        "host": str(launch.socket_dir), "port": s.drill.port, "statement_timeout": s.drill.verify_statement_timeout})
-    connect = per_database(scratch_pg, s.opsd.run_as)
+    assert plan.backup is not None
+    connect = room.connect(s.drill.verify_statement_timeout)
     since = plan.backup.start
     dbs = _phase(result, "databases", lambda: databases(connect))
     if dbs is None:
@@ -337,13 +263,15 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, launc
                                               s.drill.heartbeat_interval))
     except OpsdError as e:
         result.checks.append(CheckResult("heartbeat", CRITICAL, f"cannot read the marker rows: {e}"))
-    jobs = s.drill.jobs
+    jobs = s.drill.jobs(s.beside_production)
     for name, check in (("amcheck", lambda: amcheck(connect, dbs, jobs, report)),
                         ("readable", lambda: readable(connect, dbs, jobs, report))):
         got = _phase(result, name, check)
         if got is not None:
             result.checks.append(got)
-    result.checks.extend(smoke(connect, list(s.drill.smoke_queries)))
+    # the operator's own SQL, with the database's own search_path (opsd's SQL runs with pg_catalog, pg_temp)
+    result.checks.extend(smoke(room.connect(s.drill.verify_statement_timeout, search_path=None),
+                               list(s.drill.smoke_queries)))
 
 
 def _primary_heartbeats(ctx: Context, since: datetime) -> list[HeartbeatRow] | None:

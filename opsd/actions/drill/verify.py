@@ -26,7 +26,7 @@ from opsd.db.queries import (
     fetch_one,
 )
 from opsd.errors import DatabaseError
-from opsd.settings import SmokeQuery
+from opsd.settings_drill import SmokeQuery
 
 MAX_NAMED = 5
 Report = Callable[[str], None]

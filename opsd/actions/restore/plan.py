@@ -55,6 +55,7 @@ class DestFacts:
     stop: StopEvidence | None = None
     mount_point: bool = False
     real_path: Path | None = None
+    floor_bytes: int = 0  # a copy beside production: what must stay free on a filesystem production writes to
 
 
 @dataclass(frozen=True)
@@ -349,9 +350,12 @@ def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) ->
         # in place, the old directory is moved aside on the same filesystem and keeps its space
         needed = int(backup.size * SPACE_MARGIN)
         where = facts.real_path if facts.real_path and facts.real_path != req.dest else req.dest
-        if facts.free_bytes < needed:
+        floor = (f" and {human_bytes(facts.floor_bytes)} must stay free (the scratch area shares a filesystem with "
+                 "production: drill.space_floor)") if facts.floor_bytes else ""
+        if facts.free_bytes < needed + facts.floor_bytes:
             out.append(Verdict(REFUSE, f"not enough space for {where}: backup {backup.label} needs "
-                                       f"{human_bytes(needed)} (size + 10%), {human_bytes(facts.free_bytes)} free"))
+                                       f"{human_bytes(needed)} (size + 10%){floor}, "
+                                       f"{human_bytes(facts.free_bytes)} free"))
     return out
 
 

@@ -49,7 +49,7 @@ def _start_side(ctx: Context, plan: Plan, launch: Launch, log_file: Path) -> Con
     postgresql.auto.conf); only a drill adds throwaway overrides."""
     req, pg = plan.request, ctx.settings.postgres
     files.ensure_side_config(req.dest, ctx.settings.opsd.run_as)
-    Instance(pg.bin_dir, req.dest, ctx.runner).start(log_file, list(launch.server_options))
+    Instance(pg.bin_dir, req.dest, ctx.runner).start(log_file, list(launch.server_options), prefix=launch.prefix)
     section = pg.model_copy(update={"host": str(side_socket_dir(ctx, launch)), "port": req.port or pg.port})
     return factory(section, run_as=ctx.settings.opsd.run_as)
 

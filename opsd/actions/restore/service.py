@@ -201,6 +201,7 @@ class Launch:
     wait_timeout: float = 3600
     finish_promotion: bool = True  # after promotion: checkpoint, and drop the recovery settings from auto.conf
     spool_key: str | None = None  # the WAL prefetch spool's name under work_dir/spool (default: from the path)
+    prefix: tuple[str, ...] = ()  # what pgBackRest and the server run under (a copy beside production: nice, ionice)
 
 
 def default_launch(ctx: Context, wait_timeout: float = 3600) -> Launch:
@@ -297,4 +298,5 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
         exclusive=req.exclusive and target_type in ("time", "xid", "lsn"),
         port=req.port if side else None, archive_off=side, delta=req.delta,
         lock_path=lock_path, spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
+        prefix=launch.prefix,
     )

@@ -72,5 +72,15 @@ ALTER TABLE incidents ADD COLUMN worst_version INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS incidents_opened ON incidents (opened_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS)
+# Step 3: the copies of production this host runs (drills, side copies): one row each while it lives, so a copy
+# whose job died is found by what opsd wrote, not guessed from directory names.
+V3_COPIES = """
+CREATE TABLE IF NOT EXISTS copies (
+    id      TEXT PRIMARY KEY,
+    data    TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES)
 LATEST = len(MIGRATIONS)
