@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from opsd.actions.restore.plan import Request
-from opsd.actions.targeted.targets import resolve
+from opsd.actions.targeted.targets import resolve, resolve_xid
 from opsd.cli import App
 from opsd.context import Context
 from opsd.core.timeparse import parse_target_time
@@ -106,3 +107,15 @@ def resolved(app: App, ctx: Context, req: Request, kw: dict[str, object], quiet:
         return req
     since = parse_target_time(str(kw["since"]), app.settings().opsd.tz) if kw.get("since") else None
     return resolve(ctx, req, since, lambda m: None if quiet else click.echo(f"  {m}", err=True))
+
+
+def resolved_xids(app: App, ctx: Context, req: Request, kw: dict[str, object], quiet: bool
+                  ) -> tuple[Request, tuple[int, ...]]:
+    """As :func:`resolved`; for --before-xid also the transaction and its subtransactions (the rows they deleted
+    or changed are what the put-back of ``restore --table`` is limited to)."""
+    if not (req.target_type == "xid" and req.exclusive and req.target_value):
+        return resolved(app, ctx, req, kw, quiet), ()
+    since = parse_target_time(str(kw["since"]), app.settings().opsd.tz) if kw.get("since") else None
+    x = resolve_xid(ctx, int(req.target_value), since, lambda m: None if quiet else click.echo(f"  {m}", err=True))
+    req = replace(req, stop_lsn=x.end.lsn, target_timeline=req.target_timeline or str(x.timeline))
+    return req, (x.end.xid, *x.end.subxacts)

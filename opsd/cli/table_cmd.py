@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from opsd.actions.restore.view import describe
 from opsd.actions.targeted.table import TablePlan, TableRequest, check_request, run_table, scratch_dest, table_verdicts
 from opsd.actions.targeted.view import table_plan_view
 from opsd.cli import App
-from opsd.cli.restore_args import confirm, request, resolved, show_plan
+from opsd.cli.restore_args import confirm, request, resolved_xids, show_plan
 from opsd.core.records.runs import Outcome
 from opsd.core.records.targeted import TableRestoreResult
 from opsd.db.tablecopy import qualified
@@ -31,7 +32,8 @@ def restore_tables(app: App, kw: dict[str, object], *, dry_run: bool, yes: bool,
     check_request(treq)
     ctx = app.context()
     req = request(app, kw, dest=scratch_dest(ctx), port=s.drill.port)
-    req = resolved(app, ctx, req, kw, as_json)
+    req, xids = resolved_xids(app, ctx, req, kw, as_json)
+    treq = replace(treq, xids=xids)
     info, window = load_window(ctx)
     plan = make_plan(req, info, window, gather_facts(ctx, req), measured_runs(ctx))
     sizes, verdicts = table_verdicts(ctx, treq)

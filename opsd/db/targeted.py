@@ -1,5 +1,6 @@
 """Catalog queries for targeted recovery: a table's file nodes, the relations a database knows, restore points,
-schemas and table sizes."""
+schemas, table sizes, and what of a table's shape is its owner's code (owner, CHECKs, expression indexes,
+domain columns)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,33 @@ class PointRow:
 
 
 @dataclass(frozen=True)
+class FactRow:
+    name: str
+    owner: str
+    can_become: bool  # the session's role may SET ROLE to the owner
+    persistence: str  # p permanent, u unlogged, t temporary
+    kind: str  # r table, p partitioned table, v view, m materialized view, f foreign table, ...
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    """A CHECK constraint ('check'), an index on expressions or with a predicate ('index'), or an exclusion
+    constraint whose index is one ('constraint')."""
+
+    kind: str
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    """A column of a domain type with CHECK constraints, and the type it would be stored as without them."""
+
+    name: str
+    base_type: str
+
+
+@dataclass(frozen=True)
 class SizeRow:
     name: str
     bytes: int | None
@@ -72,3 +100,16 @@ def schema_exists(conn: Conn, name: str) -> bool:
 
 def table_sizes(conn: Conn, names: list[str]) -> list[SizeRow]:
     return fetch_all(conn, "table_sizes", SizeRow, {"names": names})
+
+
+def table_facts(conn: Conn, names: list[str]) -> list[FactRow]:
+    """Owner, persistence and kind of each SCHEMA.TABLE (quoted) the catalog knows, in the order given."""
+    return fetch_all(conn, "table_facts", FactRow, {"names": names})
+
+
+def owner_code(conn: Conn, name: str) -> list[CodeRow]:
+    return fetch_all(conn, "table_owner_code", CodeRow, {"name": name})
+
+
+def domain_columns(conn: Conn, name: str) -> list[DomainRow]:
+    return fetch_all(conn, "table_domain_columns", DomainRow, {"name": name})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from opsd.actions.targeted.view import TablePlanView
-from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
+from opsd.core.records.targeted import RestorePoint, TableComparison, TableRestoreResult, WalChange
 from opsd.core.timeparse import show
 from opsd.core.units import human_bytes
 from opsd.report.console import table
@@ -56,15 +56,29 @@ def table_plan(v: TablePlanView) -> str:
 
 def table_result(r: TableRestoreResult) -> str:
     lines = [r.summary()]
+    if r.created_as:
+        lines.append(f"  created, filled and loaded as {r.created_as}, the tables' owner (their CHECKs and index "
+                     "expressions ran with the owner's rights, never opsd's)")
+    elif r.not_as_owner:
+        lines.append(f"  not as the owner ({r.not_as_owner}): the copies carry no owner code")
+    lines += [f"  dropped: {d}" for d in r.dropped]
+    lines += [f"  WARNING: {w}" for w in r.warnings]
     for c in r.comparisons:
-        if not c.matched:
-            lines.append(f"  {c.recovered_as}: {c.recovered_rows} row(s); not compared with {c.table}: "
-                         f"{c.why_unmatched}")
-            continue
-        lines.append(f"  {c.recovered_as}: {c.recovered_rows} row(s) against {c.table} ({c.live_rows} live), by "
-                     f"{', '.join(c.key)}: {c.missing_from_live} missing from live, {c.only_in_live} only in "
-                     f"live, {c.changed} changed")
-        if c.missing_from_live and c.put_back_sql:
-            lines.append("  to put the missing rows back (opsd does not run it; the live table's triggers fire):")
-            lines += [f"    {line}" for line in c.put_back_sql.splitlines()]
+        lines += _comparison(c)
     return "\n".join(lines)
+
+
+def _comparison(c: TableComparison) -> list[str]:
+    if not c.matched:
+        return [f"  {c.recovered_as}: {c.recovered_rows} row(s); not compared with {c.table}: {c.why_unmatched}"]
+    lines = [f"  {c.recovered_as}: {c.recovered_rows} row(s) against {c.table} ({c.live_rows} live), by "
+             f"{', '.join(c.key)}: {c.missing_from_live} missing from live, {c.only_in_live} only in live, "
+             f"{c.changed} changed"]
+    if c.victims is not None:
+        lines.append(f"  {c.victims} row(s) deleted or changed by the bad transaction, as they were: {c.victims_table}")
+    wanted = c.victims if c.put_back_scope == "victims" else c.missing_from_live
+    if wanted and c.put_back_sql:
+        lines.append("  to put them back (opsd does not run it; the live table's triggers fire):")
+        lines += [f"    note: {n}" for n in c.put_back_notes]
+        lines += [f"    {line}" for line in c.put_back_sql.splitlines()]
+    return lines

@@ -1,30 +1,32 @@
 """``opsd restore --table``: recover a scratch copy to the target (the drill's machinery: private port and
-socket, archive_mode=off, torn down whatever happens), copy the named tables into a new schema there, dump that
-schema, and load it into production in one transaction (or write the dump to a file). The live tables are never
-touched; afterwards each recovered table is compared with the live one by primary key."""
+socket, archive_mode=off, torn down whatever happens), copy the named tables into a new schema there as their
+owner (sidecopy.py), dump those tables, and load them into production in one transaction as their owner (or
+write the dump, with the same load header, to a new file). The live tables are never touched; afterwards each
+recovered table is compared with the live one by primary key, in short key ranges (compare.py)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from opsd.actions.drill.job import cleanup_stale, refuse_unsafe_scratch, scratch_launch, scratch_root, teardown
+from opsd.actions.copies import registry
+from opsd.actions.copies.room import Room, copy_room
 from opsd.actions.restore.plan import REFUSE, Plan, Verdict
-from opsd.actions.restore.run import start_and_watch
-from opsd.actions.restore.service import Launch, restore_files
 from opsd.actions.targeted.compare import compare_all
-from opsd.adapters import files
+from opsd.actions.targeted.outfile import write_new
+from opsd.actions.targeted.owners import check_identifier, kind_verdicts, load_as, load_verdicts, stripped_items
+from opsd.actions.targeted.sidecopy import SideCopy, make_copies
 from opsd.context import Context
 from opsd.core.records.targeted import TableRestoreResult
 from opsd.core.units import human_bytes
 from opsd.db import tablecopy
 from opsd.db.connection import Conn, per_database
 from opsd.db.tablecopy import QName
-from opsd.db.targeted import SizeRow, schema_exists, table_sizes
-from opsd.errors import CommandError, RefusedError, UsageError
+from opsd.db.targeted import SizeRow, domain_columns, owner_code, schema_exists, table_facts, table_sizes
+from opsd.errors import CommandError, UsageError
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class TableRequest:
     into_schema: str | None
     into_file: Path | None
     dbname: str
+    xids: tuple[int, ...] = ()  # the known bad transaction (--before-xid) and its subtransactions
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class TablePlan:
 def check_request(treq: TableRequest) -> None:
     if (treq.into_schema is None) == (treq.into_file is None):
         raise UsageError("give --into-schema NAME (load beside the live tables) or --into-file PATH (a dump)")
-    if treq.into_file is None and treq.into_schema is not None and len(treq.into_schema.encode()) > 63:
-        raise UsageError(f"--into-schema {treq.into_schema!r}: at most 63 bytes")
+    if treq.into_schema is not None:
+        check_identifier(treq.into_schema, "--into-schema")
     names = [t.table for t in treq.tables]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -63,17 +66,20 @@ def check_request(treq: TableRequest) -> None:
 
 
 def scratch_dest(ctx: Context) -> Path:
-    return scratch_root(ctx) / f"drill-table-{ctx.now():%Y%m%dT%H%M%S}"
+    return registry.scratch_root(ctx) / f"drill-table-{ctx.now():%Y%m%dT%H%M%S}"
 
 
 def table_verdicts(ctx: Context, treq: TableRequest) -> tuple[list[SizeRow], list[Verdict]]:
-    """Production's side of the plan: the schema must be new (or the file absent), and the live sizes."""
+    """Production's side of the plan: the schema must be new (or the file absent), the live sizes, the kind of
+    each table (temporary: refused; unlogged: comes back empty) and whose rights the copies are made with."""
     out = []
     with per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)(treq.dbname) as conn:
-        sizes = table_sizes(conn, [str(t) for t in treq.tables])
+        tablecopy.pin(conn)
+        sizes = table_sizes(conn, [tablecopy.regclass(conn, t) for t in treq.tables])
         if treq.into_schema and schema_exists(conn, treq.into_schema):
             out.append(Verdict(REFUSE, f"schema {treq.into_schema!r} already exists in {treq.dbname}: opsd loads "
                                        "only into a new schema (choose another --into-schema)"))
+        out += _owner_verdicts(conn, treq)
     if treq.into_file is not None and (treq.into_file.exists() or treq.into_file.is_symlink()):
         out.append(Verdict(REFUSE, f"{treq.into_file} exists: opsd never overwrites a file (choose a new path)"))
     elif treq.into_file is not None and not treq.into_file.parent.is_dir():
@@ -85,84 +91,97 @@ def table_verdicts(ctx: Context, treq: TableRequest) -> tuple[list[SizeRow], lis
     return sizes, out
 
 
+def _owner_verdicts(conn: Conn, treq: TableRequest) -> list[Verdict]:
+    """From the live catalog (the copy's, at the target time, decides): kinds, and whose rights."""
+    facts = table_facts(conn, [tablecopy.regclass(conn, t) for t in treq.tables])
+    if not facts:
+        return []
+    la = load_as(facts)
+    dropped = [] if not la.stripped else [
+        item for f in facts for item in stripped_items(f.name, owner_code(conn, f.name), domain_columns(conn, f.name))]
+    return kind_verdicts(facts) + load_verdicts(la, dropped)
+
+
 def run_table(ctx: Context, tp: TablePlan, report: Callable[[str], None]) -> TableRestoreResult:
-    refuse_unsafe_scratch(ctx)
-    user = ctx.settings.opsd.run_as
-    files.ensure_dir(scratch_root(ctx), user)
     plan = tp.restore
-    with files.exclusive_lock(ctx.lock_dir, "drill", user, "opsd restore --table"):
-        cleanup_stale(ctx)
-        launch = scratch_launch(ctx)
-        try:
-            return _recover_and_load(ctx, tp, launch, report)
-        finally:
-            if plan.request.dest.exists():
-                report(f"tearing down {plan.request.dest} ...")
-                teardown(ctx, plan.request.dest)
+    with copy_room(ctx, "table", plan.request.dest, report, port=plan.request.port) as room:
+        return _recover_and_load(ctx, tp, room, report)
 
 
-def _recover_and_load(ctx: Context, tp: TablePlan, launch: Launch, report: Callable[[str], None]
+def _recover_and_load(ctx: Context, tp: TablePlan, room: Room, report: Callable[[str], None]
                       ) -> TableRestoreResult:
     plan, treq = tp.restore, tp.request
-    restored = restore_files(ctx, plan, launch, report)
-    recovered = start_and_watch(ctx, plan, launch, restored, report)
-    assert launch.socket_dir is not None and plan.backup is not None
-    scratch_pg = ctx.settings.postgres.model_copy(update={
-        "host": str(launch.socket_dir), "port": plan.request.port,
-        "statement_timeout": ctx.settings.drill.verify_statement_timeout})
+    restored = room.restore(plan, report)
+    recovered = room.start(plan, restored, report)
+    assert room.launch.socket_dir is not None and plan.backup is not None
     schema = treq.into_schema or f"opsd_restored_{ctx.now():%Y%m%d%H%M%S}"
-    with per_database(scratch_pg, ctx.settings.opsd.run_as)(treq.dbname) as conn:
-        _copy(conn, treq, schema, report)
-    dump = launch.work_dir / f"table-restore-{ctx.now():%Y%m%dT%H%M%S}.sql"
-    result = TableRestoreResult(
-        tables=[str(t) for t in treq.tables], into_schema=treq.into_schema,
-        into_file=str(treq.into_file) if treq.into_file else None, backup=plan.backup.label, target=tp.target,
-        recovered_at=recovered.last_replayed_at, scratch=str(plan.request.dest),
-        restore_seconds=round(restored.restore_seconds, 3), recovery_seconds=recovered.recovery_seconds)
+    with room.connect(ctx.settings.drill.verify_statement_timeout)(treq.dbname) as conn:
+        side = make_copies(conn, treq.tables, schema, treq.xids, report)
+        patterns = [tablecopy.pattern(conn, t) for t in side.dumped]
+    dump = room.launch.work_dir / f"table-restore-{ctx.now():%Y%m%dT%H%M%S}.sql"
+    result = _result(tp, side, recovered.last_replayed_at, restored.restore_seconds, recovered.recovery_seconds)
     try:
-        _dump(ctx, scratch_pg.host, scratch_pg.port, treq.dbname, schema=schema, dump=dump)
+        _dump(ctx, str(room.launch.socket_dir), room.port, treq.dbname, patterns=patterns, dump=dump)
         result = result.model_copy(update={"dump_bytes": dump.stat().st_size})
         if treq.into_file is not None:
-            shutil.copyfile(dump, treq.into_file)
-            treq.into_file.chmod(0o600)
-            report(f"wrote the dump ({human_bytes(dump.stat().st_size)}) to {treq.into_file}; production untouched")
+            size = write_new(treq.into_file, _file_header(side, treq.dbname), dump, FOOTER)
+            report(f"wrote the dump ({human_bytes(size)}) to {treq.into_file}; production untouched")
             return result
         t0 = time.monotonic()
-        report(f"loading schema {schema} into {treq.dbname} in one transaction ...")
-        _load(ctx, treq.dbname, dump)
+        who = f"as {side.load_as.owner}" if side.load_as.owner else "without owner code"
+        report(f"loading schema {schema} into {treq.dbname} in one transaction, {who} ...")
+        _load(ctx, treq.dbname, side.header, dump)
         result = result.model_copy(update={"load_seconds": round(time.monotonic() - t0, 3)})
     finally:
         dump.unlink(missing_ok=True)
-    return result.model_copy(update={"comparisons": compare_all(ctx, treq.dbname, treq.tables, schema)})
+    report("comparing with the live tables, in key ranges ...")
+    return result.model_copy(update={"comparisons": compare_all(ctx, treq.dbname, treq.tables, side.schema, treq.xids)})
 
 
-def _copy(conn: Conn, treq: TableRequest, schema: str, report: Callable[[str], None]) -> None:
-    """On the scratch copy: every table must exist at the target time; each goes into the new schema."""
-    missing = [str(t) for t in treq.tables if not tablecopy.exists(conn, t)]
-    if missing:
-        raise RefusedError(f"table {', '.join(missing)} does not exist at the target time (in {treq.dbname} of the "
-                           "recovered copy); production was not touched")
-    tablecopy.create_schema(conn, schema)
-    for t in treq.tables:
-        rows = tablecopy.copy_into(conn, t, QName(schema, t.table))
-        report(f"recovered {t}: {rows} row(s)")
+def _result(tp: TablePlan, side: SideCopy, at: datetime | None, restore_seconds: float, recovery_seconds: float | None
+            ) -> TableRestoreResult:
+    plan, treq = tp.restore, tp.request
+    assert plan.backup is not None
+    return TableRestoreResult(
+        tables=[str(t) for t in treq.tables], into_schema=treq.into_schema,
+        into_file=str(treq.into_file) if treq.into_file else None, backup=plan.backup.label, target=tp.target,
+        recovered_at=at, scratch=str(plan.request.dest), restore_seconds=round(restore_seconds, 3),
+        recovery_seconds=recovery_seconds, before_xid=treq.xids[0] if treq.xids else None,
+        created_as=side.load_as.owner, not_as_owner=side.load_as.why, dropped=side.dropped, warnings=side.warnings)
 
 
-def _dump(ctx: Context, host: str, port: int | None, dbname: str, *, schema: str, dump: Path) -> None:
+FOOTER = "RESET ROLE;"
+
+
+def _file_header(side: SideCopy, dbname: str) -> str:
+    who = (f"as {side.load_as.owner}, the tables' owner (SET ROLE below): load it as a role that may SET ROLE to "
+           "it" if side.load_as.owner else f"without owner code ({side.load_as.why})")
+    return (f"-- opsd restore --table: {', '.join(str(t) for t in side.dumped)} from database {dbname}, into the "
+            f"new schema below,\n-- {who}. Load in one transaction: psql -X -1 -v ON_ERROR_STOP=1 -f FILE\n"
+            + side.header)
+
+
+def _dump(ctx: Context, host: str, port: int | None, dbname: str, *, patterns: list[str], dump: Path) -> None:
+    """The copies (-t with each name double-quoted: matched literally, exactly one table each), no schema, owner
+    or grants: the load header makes the schema and takes the owner's role."""
     pg = ctx.settings.postgres
-    argv = [str(pg.bin_dir / "pg_dump"), "-h", host, "-p", str(port), "-U", pg.user, "-d", dbname, "-n", schema,
-            "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions", "-f", str(dump)]
+    tables = [a for p in patterns for a in ("-t", p)]
+    argv = [str(pg.bin_dir / "pg_dump"), "-h", host, "-p", str(port), "-U", pg.user, "-d", dbname, *tables,
+            "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions", "--no-security-labels",
+            "-f", str(dump)]
     res = ctx.runner.run(argv, timeout=ctx.settings.drill.recovery_timeout.total_seconds(), log_output=False)
     if not res.ok:
         raise CommandError(f"pg_dump of the recovered tables failed: {_last(res.stderr)}", argv=res.argv,
                            returncode=res.returncode)
 
 
-def _load(ctx: Context, dbname: str, dump: Path) -> None:
-    """psql with ON_ERROR_STOP in one transaction: all of it, or nothing (the new schema included)."""
+def _load(ctx: Context, dbname: str, header: str, dump: Path) -> None:
+    """psql with ON_ERROR_STOP in one transaction: the header (search_path, the schema made for the owner, SET
+    ROLE owner), the dump, RESET ROLE. All of it, or nothing (the new schema included)."""
     pg = ctx.settings.postgres
     argv = [str(pg.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-            "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d", dbname, "-f", str(dump)]
+            "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d", dbname, "-c", header, "-f", str(dump),
+            "-c", FOOTER]
     res = ctx.runner.run(argv, timeout=ctx.settings.drill.recovery_timeout.total_seconds(), log_output=False)
     if not res.ok:
         raise CommandError(f"loading the recovered tables failed, nothing was loaded: {_last(res.stderr)}",

@@ -66,6 +66,12 @@ class TableComparison(Part):
     changed: int | None = None
     why_unmatched: str | None = None
     put_back_sql: str | None = None
+    # "victims": only the rows the known bad transaction (--before-xid) deleted or changed; "missing": every
+    # recovered row missing from live, rows deleted on purpose since the target included
+    put_back_scope: str | None = None
+    victims: int | None = None  # rows the bad transaction deleted or changed (in the victims table)
+    victims_table: str | None = None
+    put_back_notes: list[str] = Field(default_factory=list)  # identity, generated columns, what the scope means
 
 
 class TableRestoreResult(Record):
@@ -82,6 +88,12 @@ class TableRestoreResult(Record):
     dump_bytes: int = 0
     load_seconds: float | None = None
     comparisons: list[TableComparison] = Field(default_factory=list)
+    before_xid: int | None = None  # the bad transaction, when known (--before-xid)
+    created_as: str | None = None  # the role the copies were created, filled and loaded as (the tables' owner)
+    # why not as the owner (then the copies carry no owner code: ``dropped`` names what was left out)
+    not_as_owner: str | None = None
+    dropped: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # unlogged tables (they come back empty), ...
 
     def summary(self) -> str:
         where = f"into schema {self.into_schema}" if self.into_schema else f"into file {self.into_file}"

@@ -1,2 +1,2 @@
 -- table_count: the rows of {table}.
-SELECT count(*) FROM {table}
+SELECT pg_catalog.count(*) FROM {table}
