@@ -6,6 +6,8 @@ the archived WAL and undone into a new schema, marker rows, a recovery drill to 
 status, info.
 ``python -m opsd_sandbox demo --ha`` does it on a Patroni pair through a switchover.
 ``python -m opsd_sandbox up`` leaves a sandbox running and prints how to use it.
+SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop ``up`` and ``demo`` as their normal end does, also during start-up:
+every server and process they started is stopped (exit status 128 + the signal).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from opsd_sandbox.procs import Stopped, stop_on_signals, stop_strays
 from opsd_sandbox.stack import Sandbox
 
 
@@ -28,8 +32,18 @@ def _opsd(sb: Sandbox | Path, *args: str, expect: tuple[int, ...] = (0,)) -> sub
     cmd = ["opsd", "--config", str(conf), *args]
     print(f"\n$ {shlex.join(cmd)}", flush=True)
     started = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "opsd", *cmd[1:]], capture_output=True, text=True,
-                         check=False)
+    with subprocess.Popen([sys.executable, "-m", "opsd", *cmd[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:  # stopped: opsd stops its children (a drill's scratch copy) on SIGTERM, then exits
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     sys.stdout.write(res.stdout)
     for line in res.stderr.splitlines():
         if line.startswith(("opsd:", "hint:")):
@@ -44,8 +58,8 @@ def demo(keep: bool) -> None:
     started = time.monotonic()
     sb = Sandbox.create(prefix="opsd-demo-", archiving=False)
     print(f"== bringing up the sandbox in {sb.root} (PostgreSQL 15, TLS S3 endpoint, pgBackRest)", flush=True)
-    sb.up()
     try:
+        sb.up()
         print(f"   PostgreSQL on port {sb.pg_port}, S3 endpoint {sb.s3_endpoint}, stanza {sb.stanza!r}")
         _opsd(sb, "config", "check")
         _opsd(sb, "setup", expect=(1,))  # archive_mode needs a restart: opsd says so and stops
@@ -71,7 +85,7 @@ def demo(keep: bool) -> None:
         _opsd(sb, "info")
         print(f"\n== demo finished in {time.monotonic() - started:.1f}s")
     finally:
-        sb.down(remove=not keep)
+        _down(sb, remove=not keep)
         if keep:
             print(f"   kept {sb.root} (services stopped)")
 
@@ -107,9 +121,9 @@ def demo_ha(keep: bool) -> None:
     started = time.monotonic()
     sb = Sandbox.create(prefix="opsd-demo-ha-", archiving=False)
     print(f"== bringing up the sandbox in {sb.root}, then etcd and two Patroni nodes", flush=True)
-    sb.up()
     ha = HaCluster(sb, scope="demo")
     try:
+        sb.up()
         ha.up()
         a = ha.wait_leader()
         [b] = [n for n in ha.nodes if n is not a]
@@ -130,18 +144,33 @@ def demo_ha(keep: bool) -> None:
         print(f"\n== demo --ha finished in {time.monotonic() - started:.1f}s")
     finally:
         ha.down()
-        sb.down(remove=not keep)
+        _down(sb, remove=not keep)
 
 
 def up() -> None:
+    """Readiness for scripts: the first line names the folder and ports, ``sandbox up in`` says it is ready."""
     sb = Sandbox.create(prefix="opsd-sandbox-", archiving=True)
-    sb.up()
-    print(f"sandbox up in {sb.root}\n  export OPSD_CONFIG={sb.opsd_conf}\n  opsd setup && opsd backup\n"
-          "Ctrl-C stops it.", flush=True)
+    print(f"bringing up a sandbox in {sb.root}: PostgreSQL on port {sb.pg_port}, S3 endpoint {sb.s3_endpoint} "
+          f"(moto on port {sb.s3_port})", flush=True)
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        sb.up()
+        print(f"sandbox up in {sb.root}\n  export OPSD_CONFIG={sb.opsd_conf}\n  opsd setup && opsd backup\n"
+              "Ctrl-C stops it.", flush=True)
+        while True:
+            signal.pause()
     finally:
-        sb.down()
+        _down(sb, remove=False)
+
+
+def _down(sb: Sandbox, *, remove: bool) -> None:
+    """The sandbox's own teardown, then whatever is still running in its folder (a server whose start a stop
+    cut off, what a stopped opsd left: pgBackRest, a drill's scratch PostgreSQL)."""
+    sb.down()
+    strays = stop_strays(sb.root)
+    if strays:
+        print(f"   stopped {len(strays)} leftover process(es) in {sb.root}: pids {strays}", flush=True)
+    if remove:
+        shutil.rmtree(sb.root, ignore_errors=True)
 
 
 def main() -> None:
@@ -163,12 +192,18 @@ def main() -> None:
         return
     if os.geteuid() != 0:
         raise SystemExit("opsd_sandbox: run as root (it starts nginx and runs PostgreSQL as 'postgres')")
-    if args.cmd == "up":
-        up()
-    elif getattr(args, "ha", False):
-        demo_ha(getattr(args, "keep", False))
-    else:
-        demo(getattr(args, "keep", False))
+    try:
+        with stop_on_signals():
+            if args.cmd == "up":
+                up()
+            elif getattr(args, "ha", False):
+                demo_ha(getattr(args, "keep", False))
+            else:
+                demo(getattr(args, "keep", False))
+    except Stopped as e:
+        print(f"opsd_sandbox: stopped by {signal.Signals(e.signum).name}: everything it started is stopped",
+              file=sys.stderr, flush=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from opsd_sandbox.procs import (
     port_open,
     run,
     stop_process,
+    uninterrupted,
     wait_for,
 )
 
@@ -103,6 +104,7 @@ class Sandbox:
             raise
         return self
 
+    @uninterrupted()  # a stop signal meanwhile waits: it must not cut a teardown short
     def down(self, *, remove: bool = False) -> None:
         if (self.pgdata / "postmaster.pid").exists():
             run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]),
@@ -203,10 +205,9 @@ class Sandbox:
         for sub in ("logs", "tmp"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         log = (d / "logs" / "moto.log").open("ab")
-        self._moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)]
+        with uninterrupted():  # recorded before a stop signal acts: down() stops it
+            self._moto = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.start_s3()
         wait_for(lambda: port_open(self.s3_port), timeout=30, what=f"moto on port {self.s3_port}")
         self.s3_client().create_bucket(Bucket=BUCKET)
@@ -227,6 +228,7 @@ class Sandbox:
         self._nginx = None
         wait_for(lambda: not port_open(self.tls_port), timeout=15, what="the TLS front to stop")
 
+    @uninterrupted()  # recorded before a stop signal acts: down() stops it
     def start_s3(self) -> None:
         """(Re)start the TLS front in front of moto: the endpoint is back, with its data."""
         self._nginx = start_nginx(self.root / "s3", listen=self.tls_port, upstream=self.s3_port,
