@@ -8,7 +8,8 @@ from typing import Any
 import psycopg
 from psycopg import Connection, sql
 
-from opsd.errors import DatabaseError
+from opsd.db.queries import load
+from opsd.errors import DatabaseError, QueryTimeout
 
 
 def _first_line(e: Exception) -> str:
@@ -61,3 +62,23 @@ def scalar_text(conn: Connection[Any], query: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def amcheck_schema(conn: Connection[Any]) -> str | None:
+    """The schema amcheck is installed in, in this database (None: it is not)."""
+    try:
+        row = conn.execute(load("amcheck_schema")).fetchone()
+    except psycopg.Error as e:
+        raise DatabaseError(f"cannot find amcheck: {_first_line(e)}") from None
+    return str(row[0]) if row else None
+
+
+def amcheck_rows(conn: Connection[Any], name: str, schema: str, rel: str) -> list[tuple[Any, ...]]:
+    """Run ``sql/<name>.sql`` with amcheck's functions called by their schema's name, for relation ``rel``."""
+    stmt = sql.SQL(load(name)).format(amcheck=sql.Identifier(schema))
+    try:
+        return conn.execute(stmt, {"rel": rel}).fetchall()
+    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
+        raise QueryTimeout(f"query {name} timed out: {_first_line(e)}") from None
+    except psycopg.Error as e:
+        raise DatabaseError(f"query {name} failed: {_first_line(e)}") from None

@@ -26,6 +26,7 @@ from opsd.actions.restore.run import start_and_watch
 from opsd.actions.restore.service import Launch, gather_facts, restore_files
 from opsd.adapters import files, processes
 from opsd.context import Context
+from opsd.core.records.checks import OK, CheckResult
 from opsd.core.records.copies import CopyRecord
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.units import human_bytes
@@ -157,8 +158,17 @@ class Room:
                                                      "preload_dropped": dropped})
         registry.record(self.ctx, self.record)
         self.detached = detach(self.connect())
-        report(f"quarantined the copy: {self.detached.summary()}")
+        report(f"quarantined the copy: {self.quarantine().message}")
         return recovered
+
+    def quarantine(self) -> CheckResult:
+        """What the copy was cut off from: the preload libraries it started without, what was detached."""
+        d, dropped = self.detached, self.record.preload_dropped
+        without = f"started without {', '.join(dropped)}; " if dropped else ""
+        return CheckResult("quarantine", OK, f"{without}detached {d.summary()}; socket only, archive off, no "
+                                             "replication workers",
+                           {"preload_dropped": list(dropped), "subscriptions": list(d.subscriptions),
+                            "slots": list(d.slots), "user_mappings": list(d.user_mappings)})
 
     def _production_preload(self) -> list[str]:
         """Production's shared_preload_libraries, as the restored configuration says (postgres -C)."""

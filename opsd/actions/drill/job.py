@@ -201,6 +201,7 @@ def _drill(ctx: Context, dreq: DrillRequest, result: DrillResult, room: Room, re
     if recovered is None:  # the failure message names the server log
         return
     _record_recovery(ctx, result, plan, recovered, target)
+    result.checks.append(room.quarantine())
     if cancel is not None and cancel.is_set():
         return
     verify_started = time.monotonic()

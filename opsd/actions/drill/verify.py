@@ -13,18 +13,8 @@ from opsd.actions.drill.pool import Item, Tally, run
 from opsd.core.records.checks import CRITICAL, OK, CheckResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
-from opsd.db.drill_reads import read_relation, scalar_text
-from opsd.db.queries import (
-    CheckedRow,
-    CorruptionRow,
-    HeartbeatRow,
-    NameRow,
-    PresentRow,
-    RelationRow,
-    execute,
-    fetch_all,
-    fetch_one,
-)
+from opsd.db.drill_reads import amcheck_rows, amcheck_schema, read_relation, scalar_text
+from opsd.db.queries import HeartbeatRow, NameRow, PresentRow, RelationRow, execute_script, fetch_all, fetch_one
 from opsd.errors import DatabaseError
 from opsd.settings_drill import SmokeQuery
 
@@ -49,7 +39,7 @@ def _relations(connect: ConnectTo, dbs: list[str], kinds: tuple[str, ...], insta
         with connect(db) as conn:
             if install:
                 try:
-                    execute(conn, "amcheck_install", {})
+                    execute_script(conn, "amcheck_install")
                 except DatabaseError as e:
                     problems.append(f"{db}: cannot install amcheck: {e}")
                     continue
@@ -58,11 +48,14 @@ def _relations(connect: ConnectTo, dbs: list[str], kinds: tuple[str, ...], insta
 
 
 def _check_one(conn: Conn, rel: RelationRow) -> str | None:
+    schema = amcheck_schema(conn)
+    if schema is None:
+        raise DatabaseError("amcheck is not installed in this database")
     if rel.kind == "i":
-        fetch_one(conn, "amcheck_btree", CheckedRow, {"rel": rel.name})
+        amcheck_rows(conn, "amcheck_btree", schema, rel.name)
         return None
-    bad = fetch_all(conn, "amcheck_heap", CorruptionRow, {"rel": rel.name})
-    return f"block {bad[0].blkno}: {bad[0].msg}" if bad else None
+    bad = amcheck_rows(conn, "amcheck_heap", schema, rel.name)
+    return f"block {bad[0][0]}: {bad[0][2]}" if bad else None
 
 
 def _details(t: Tally, dbs: list[str], problems: list[str]) -> dict[str, JsonValue]:
