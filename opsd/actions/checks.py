@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
-from opsd.actions import tuning
+from opsd.actions import privileges, tuning
 from opsd.actions.backup.forecast import window_results
 from opsd.actions.copies import leftovers
 from opsd.actions.jobs import JobOutcome
@@ -331,7 +331,8 @@ def run_checks(ctx: Context) -> CheckReport:
     st = _State()
     results: list[CheckResult] = []
     steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
-        ("postgres", check_postgres), ("archive.settings", check_archive_settings),
+        ("postgres", check_postgres), (privileges.CHECK, privileges.check_privileges),
+        ("archive.settings", check_archive_settings),
         ("archive.archiver", check_archiver), ("repository", check_repository), (ENDPOINT, check_endpoint),
         (TIMELINES, check_timelines), ("pgbackrest.check", check_pgbackrest),
     ]

@@ -204,3 +204,27 @@ class LimitsRow:
 @dataclass(frozen=True)
 class DeadlocksRow:
     deadlocks: int
+
+
+@dataclass(frozen=True)
+class PrivilegesRow:
+    """What opsd's role may do in production (privileges.sql); the postgres.privileges check judges it."""
+
+    role: str
+    database: str
+    superuser: bool
+    superuser_via: str | None  # a superuser role this one is a member of (it can SET ROLE to it)
+    pg_monitor: bool
+    pg_read_all_data: bool
+    pg_write_all_data: bool
+    pg_checkpoint: bool
+    create_on_database: bool
+    file_settings: bool  # EXECUTE on pg_show_all_file_settings() and SELECT on pg_file_settings
+    reload_conf: bool
+    restore_point: bool
+    switch_wal: bool
+    alter_system_archive: bool
+    alter_system_recovery: bool
+    heartbeat_table: bool
+    heartbeat_write: bool  # USAGE on schema opsd, INSERT and DELETE on opsd.heartbeat
+    heartbeat_owner: bool  # owns schema opsd and opsd.heartbeat where they exist
