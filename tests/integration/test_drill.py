@@ -222,31 +222,108 @@ def test_missing_wal_segment_fails_the_drill_naming_it(drill_stack: Sandbox, tmp
     assert victim.rsplit("/", 1)[-1][:24] in _checks(data)["archive.continuity"]["message"]
 
 
-def test_a_killed_drill_leaves_nothing_after_the_next_start(drill_stack: Sandbox, tmp_path: Path) -> None:
-    sb = drill_stack
-    conf = _conf(sb, tmp_path, "kill.toml")
-    proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "drill", "run", "--target",
+def _start_drill(conf: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "drill", "run", "--target",
                              "latest"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _postmaster(d: Path) -> int | None:
     try:
-        first = wait_until(lambda: next((d for d in _leftovers(sb) if any(d.iterdir())), None), timeout=60,
-                           what="the drill's restore to start writing")
+        pid = int((d / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _no_trace_of(sb: Sandbox, dirs: list[Path]) -> None:
+    assert _leftovers(sb) == [] and not any(d.exists() for d in dirs)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(_scratch(sb)) + "/drill-" not in ps
+    assert not list((_scratch(sb) / "work" / "run").glob(".s.PGSQL.*"))  # no socket: no port held
+
+
+def test_killed_drills_are_named_by_check_and_cleaned_to_the_last_process_port_and_file(
+        drill_stack: Sandbox, tmp_path: Path) -> None:
+    """SIGKILL of 'opsd drill' while it restores and once its copy runs: each copy is an orphan by its record,
+    'opsd check' names it with the command that cleans it, and 'opsd scratch clean' leaves no process, socket
+    or file. Beside production the copy runs at nice 10."""
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "kill.toml")
+    proc = _start_drill(conf)
+    try:
+        restoring = wait_until(lambda: next((d for d in _leftovers(sb) if any(d.iterdir())), None), timeout=60,
+                               what="the drill's restore to start writing")
         busy = opsd(conf, "drill", "run", "--target", "latest")
         assert busy.returncode == 4 and "already running" in busy.stderr
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    # a run kept running on purpose is a leftover too (its postmaster is up)
+        _kill(proc)
+    # the next copy is refused nothing: it removes the orphan first (its record names it)
+    proc = _start_drill(conf)
+    try:
+        running = wait_until(lambda: next((d for d in _leftovers(sb) if _postmaster(d)), None), timeout=120,
+                             what="the drill's copy to run")
+        assert not restoring.exists()
+        pm = _postmaster(running)
+        assert pm is not None and _nice(pm) == 10  # beside production: low priority
+    finally:
+        _kill(proc)
+    assert _postmaster(running), "the copy's server outlived its killed job (this test needs that)"
+    check = opsd(conf, "check")
+    assert check.returncode == 1 and "leftover copy of production" in check.stdout, check.stdout
+    assert str(running) in check.stdout and "opsd scratch clean" in check.stdout
+    listed = opsd(conf, "scratch", "list", "--json")
+    assert listed.returncode == 1 and [c["state"] for c in json.loads(listed.stdout)] == ["orphan"]
+    res = opsd(conf, "scratch", "clean")
+    assert res.returncode == 0 and str(running) in res.stdout, res.stderr
+    _no_trace_of(sb, [restoring, running])
+    assert opsd(conf, "scratch", "list").stdout.strip() == "no copy of production on this host"
+
+
+def test_a_kept_drill_stays_until_its_expiry_beside_the_next_one(drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "keep.toml", keep_for="3s")
     rc, kept, err = _drill(conf, "--target", "latest", "--keep")
     assert rc == 0, err
-    assert kept["kept"] is True and Path(kept["scratch"]).exists()
-    assert str(first) in kept["cleaned"] and not first.exists()
-    rc, data, err = _drill(conf, "--target", "latest")
+    assert kept["kept"] is True and _postmaster(Path(kept["scratch"]))
+    listed = json.loads(opsd(conf, "scratch", "list", "--json").stdout)
+    assert [(c["state"], c["port"]) for c in listed] == [("kept", kept["port"])]
+    time.sleep(3.5)
+    check = opsd(conf, "check")
+    assert "leftover copy of production" in check.stdout and "expired" in check.stdout, check.stdout
+    rc, data, err = _drill(conf, "--target", "latest")  # the expired copy is stopped and reported
     assert rc == 0, err
     assert data["cleaned"] == [kept["scratch"]]
-    assert _leftovers(sb) == []
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    assert str(_scratch(sb)) + "/drill-" not in ps
+    _no_trace_of(sb, [Path(kept["scratch"])])
+
+
+def test_the_daemon_removes_a_killed_drills_copy_when_it_starts(drill_stack: Sandbox, tmp_path: Path) -> None:
+    sb = drill_stack
+    conf = _conf(sb, tmp_path, "daemon.toml")
+    proc = _start_drill(conf)
+    try:
+        running = wait_until(lambda: next((d for d in _leftovers(sb) if _postmaster(d)), None), timeout=120,
+                             what="the drill's copy to run")
+    finally:
+        _kill(proc)
+    daemon = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "daemon"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_until(lambda: not running.exists(), timeout=60, what="the daemon to remove the orphaned copy")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert b"copy.leftover" in err and str(running).encode() in err
+    _no_trace_of(sb, [running])
 
 
 def test_drill_host_verifies_from_the_repository_alone(drill_stack: Sandbox, tmp_path: Path) -> None:
