@@ -176,6 +176,16 @@ def test_plan_destination_verdicts() -> None:
     assert small.refused and "not enough space" in small.refusals()[0] and "100 B free" in small.refusals()[0]
     port = _plan(_req(T0 + timedelta(minutes=8)), DestFacts(False, True, 10**12, port_in_use=True))
     assert port.refused and "port 5499 is in use" in port.refusals()[0]
+
+
+
+def test_a_copy_beside_production_leaves_the_floor_free() -> None:
+    """Enough room for the copy alone is not enough when the scratch area shares production's filesystem."""
+    roomy = _plan(_req(T0 + timedelta(minutes=8)), DestFacts(False, True, 10**9))
+    assert not roomy.refused
+    floored = _plan(_req(T0 + timedelta(minutes=8)), DestFacts(False, True, 10**9, floor_bytes=10**9))
+    why = floored.refusals()[0] if floored.refused else ""
+    assert "must stay free" in why and "drill.space_floor" in why
     running = _plan(Request(target_type="immediate", dest=Path("/data"), in_place=True),
                     DestFacts(True, False, 10**12, stop=StopEvidence(0, 4242, True, None, "in production")))
     assert running.refused and "stop it first" in running.refusals()[0]
