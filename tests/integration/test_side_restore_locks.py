@@ -19,6 +19,7 @@ from opsd.actions.targeted.compare import compare_all
 from opsd.context import build
 from opsd.db.tablecopy import QName
 from opsd_sandbox import Sandbox
+from tests.conftest import opsd
 from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -86,3 +87,16 @@ def test_a_held_access_exclusive_lock_stops_it_within_the_lock_timeout(tables: S
             migration.execute("rollback")
     assert not got.matched and compare.LOCK_TIMEOUT.total_seconds() <= took < 8
     assert "could not be read within 2 s" in got.why_unmatched and "does not queue behind it" in got.why_unmatched
+
+
+def test_a_temporary_table_is_refused_in_the_plan(tables: Sandbox) -> None:
+    """Never in a backup: refused (exit 5) before anything is restored."""
+    sb = tables
+    with _connect(sb) as session:
+        session.execute("create temp table scratchpad (id int primary key)")
+        schema = session.execute("select nspname from pg_namespace where oid = pg_my_temp_schema()").fetchone()
+        assert schema is not None
+        now = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'")
+        res = opsd(sb.opsd_conf, "restore", "--table", f"{schema[0]}.scratchpad", "--to-time", now,
+                   "--into-schema", "never_made", "--dry-run")
+    assert res.returncode == 5 and "is a temporary table" in res.stdout + res.stderr
