@@ -404,3 +404,37 @@ def test_full_reads_are_server_side_for_a_superuser_and_come_to_the_client_other
     finally:
         sb.psql("drop view if exists reads_v; drop function if exists reads_boom(int); drop table reads_t; "
                 "drop role opsd_reads_probe")
+
+
+def test_a_copy_beside_production_keeps_the_floor_free_and_is_stopped_below_it(drill_stack: Sandbox,
+                                                                              tmp_path: Path) -> None:
+    """The scratch area shares the sandbox primary's filesystem: a floor larger than the free space refuses the
+    plan; a floor the drill fits under is watched, and space taken while the copy lives stops it."""
+    sb = drill_stack
+    st = os.statvfs(sb.state_dir)
+    free = st.f_bavail * st.f_frsize
+    refused = _conf(sb, tmp_path, "floor.toml", space_floor=free + 2**30, space_floor_percent=0)
+    rc, data, err = _drill(refused, "--target", "latest")
+    assert rc == 1 and "must stay free" in _checks(data)["plan"]["message"], err[-2000:]
+    assert _leftovers(sb) == []
+
+    slow = '\n[[drill.smoke_queries]]\nname = "slow"\nsql = "SELECT pg_sleep(30) IS NOT NULL"\n'
+    conf = _conf(sb, tmp_path, "watched.toml", space_floor=free - 3 * 2**29, space_floor_percent=0)
+    conf.write_text(conf.read_text() + slow)
+    ballast = sb.state_dir / "ballast"
+    proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "drill", "run", "--target",
+                             "latest", "--json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: next((d for d in _leftovers(sb) if _postmaster(d)), None), timeout=120,
+                   what="the drill's copy to run")
+        subprocess.run(["fallocate", "-l", str(2**31), str(ballast)], check=True)  # production's disk fills up
+        out, err_b = proc.communicate(timeout=120)
+    finally:
+        ballast.unlink(missing_ok=True)
+        if proc.poll() is None:
+            proc.kill()
+    data = json.loads(out)
+    assert proc.returncode == 1, err_b[-2000:]
+    space = _checks(data)["scratch.space"]
+    assert space["status"] == "critical" and "stopped to protect production" in space["message"]
+    assert _leftovers(sb) == []
