@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import Connection, sql
+from psycopg.rows import class_row
 
 from opsd.db.queries import load
 from opsd.errors import DatabaseError, QueryTimeout
+
+T = TypeVar("T")
 
 
 def _first_line(e: Exception) -> str:
@@ -73,11 +76,12 @@ def amcheck_schema(conn: Connection[Any]) -> str | None:
     return str(row[0]) if row else None
 
 
-def amcheck_rows(conn: Connection[Any], name: str, schema: str, rel: str) -> list[tuple[Any, ...]]:
+def amcheck_rows(conn: Connection[Any], name: str, schema: str, rel: str, row: type[T]) -> list[T]:
     """Run ``sql/<name>.sql`` with amcheck's functions called by their schema's name, for relation ``rel``."""
     stmt = sql.SQL(load(name)).format(amcheck=sql.Identifier(schema))
     try:
-        return conn.execute(stmt, {"rel": rel}).fetchall()
+        with conn.cursor(row_factory=class_row(row)) as cur:
+            return cur.execute(stmt, {"rel": rel}).fetchall()
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
         raise QueryTimeout(f"query {name} timed out: {_first_line(e)}") from None
     except psycopg.Error as e:

@@ -32,6 +32,7 @@ from opsd.core.records.jobs import RestoreResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import SAFE_SEARCH_PATH, ConnectTo, per_database
 from opsd.db.quarantine import Detached, detach
+from opsd.db.queries import NameRow, fetch_one
 from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
 
@@ -133,6 +134,7 @@ class Room:
     watcher: SpaceWatcher | None = None
     detached: Detached = field(default_factory=Detached)
     cleaned: list[str] = field(default_factory=list)  # leftovers removed before this copy was made
+    superuser: str | None = None  # the copy's bootstrap superuser, once it runs (None: [postgres] user)
 
     @property
     def dest(self) -> Path:
@@ -154,6 +156,8 @@ class Room:
             report(f"the copy starts without {', '.join(dropped)} (drill.preload_allow: "
                    f"{', '.join(self.ctx.settings.drill.preload_allow) or 'nothing'})")
         recovered = start_and_watch(self.ctx, plan, launch, restored, report)
+        with self.connect()(self.ctx.settings.postgres.dbname) as conn:
+            self.superuser = fetch_one(conn, "copy_superuser", NameRow).name
         self.record = self.record.model_copy(update={"postmaster_pid": processes.pid_in_file(self.dest),
                                                      "preload_dropped": dropped})
         registry.record(self.ctx, self.record)
@@ -185,7 +189,8 @@ class Room:
         """Connections to any database of the copy (its private socket; search_path pg_catalog, pg_temp unless
         told otherwise: None keeps the database's own, for the operator's smoke queries)."""
         s = self.ctx.settings
-        update: dict[str, object] = {"host": str(self.launch.socket_dir), "port": self.port}
+        update: dict[str, object] = {"host": str(self.launch.socket_dir), "port": self.port,
+                                     "user": self.superuser or s.postgres.user}
         if statement_timeout is not None:
             update["statement_timeout"] = statement_timeout
         return per_database(s.postgres.model_copy(update=update), s.opsd.run_as, search_path)

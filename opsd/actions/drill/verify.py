@@ -14,7 +14,17 @@ from opsd.core.records.checks import CRITICAL, OK, CheckResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
 from opsd.db.drill_reads import amcheck_rows, amcheck_schema, read_relation, scalar_text
-from opsd.db.queries import HeartbeatRow, NameRow, PresentRow, RelationRow, execute_script, fetch_all, fetch_one
+from opsd.db.queries import (
+    CheckedRow,
+    CorruptionRow,
+    HeartbeatRow,
+    NameRow,
+    PresentRow,
+    RelationRow,
+    execute_script,
+    fetch_all,
+    fetch_one,
+)
 from opsd.errors import DatabaseError
 from opsd.settings_drill import SmokeQuery
 
@@ -52,10 +62,10 @@ def _check_one(conn: Conn, rel: RelationRow) -> str | None:
     if schema is None:
         raise DatabaseError("amcheck is not installed in this database")
     if rel.kind == "i":
-        amcheck_rows(conn, "amcheck_btree", schema, rel.name)
+        amcheck_rows(conn, "amcheck_btree", schema, rel.name, CheckedRow)
         return None
-    bad = amcheck_rows(conn, "amcheck_heap", schema, rel.name)
-    return f"block {bad[0][0]}: {bad[0][2]}" if bad else None
+    bad = amcheck_rows(conn, "amcheck_heap", schema, rel.name, CorruptionRow)
+    return f"block {bad[0].blkno}: {bad[0].msg}" if bad else None
 
 
 def _details(t: Tally, dbs: list[str], problems: list[str]) -> dict[str, JsonValue]:
