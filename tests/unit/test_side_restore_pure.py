@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from opsd.actions.targeted.compare import LOCK_TIMEOUT, _why, column_notes
-from opsd.actions.targeted.outfile import write_new
 from opsd.actions.targeted.owners import (
     check_identifier,
     kind_verdicts,
@@ -20,6 +19,7 @@ from opsd.actions.targeted.owners import (
     victims_name,
 )
 from opsd.actions.targeted.table import TableRequest, check_request
+from opsd.adapters.outfile import write_new
 from opsd.db.tablecopy import Column, QName
 from opsd.db.targeted import CodeRow, DomainRow, FactRow
 from opsd.errors import OpsdError, UsageError

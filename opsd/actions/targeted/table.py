@@ -16,9 +16,9 @@ from opsd.actions.copies import registry
 from opsd.actions.copies.room import Room, copy_room
 from opsd.actions.restore.plan import REFUSE, Plan, Verdict
 from opsd.actions.targeted.compare import compare_all
-from opsd.actions.targeted.outfile import write_new
 from opsd.actions.targeted.owners import check_identifier, kind_verdicts, load_as, load_verdicts, stripped_items
 from opsd.actions.targeted.sidecopy import SideCopy, make_copies
+from opsd.adapters.outfile import write_new
 from opsd.context import Context
 from opsd.core.records.targeted import TableRestoreResult
 from opsd.core.units import human_bytes
