@@ -82,12 +82,16 @@ def nearest_existing(path: Path) -> Path:
     return p
 
 
-def free_bytes(path: Path) -> int | None:
+def _statvfs(path: Path) -> os.statvfs_result | None:
     try:
-        st = os.statvfs(nearest_existing(path))
+        return os.statvfs(nearest_existing(path))
     except OSError:
         return None
-    return st.f_bavail * st.f_frsize
+
+
+def free_bytes(path: Path) -> int | None:
+    st = _statvfs(path)
+    return None if st is None else st.f_bavail * st.f_frsize
 
 
 def is_empty_dir(path: Path) -> bool:
@@ -299,11 +303,8 @@ def device(path: Path) -> int | None:
 
 def total_bytes(path: Path) -> int | None:
     """The size of the filesystem ``path`` lives on."""
-    try:
-        st = os.statvfs(nearest_existing(path))
-    except OSError:
-        return None
-    return st.f_blocks * st.f_frsize
+    st = _statvfs(path)
+    return None if st is None else st.f_blocks * st.f_frsize
 
 
 def tablespace_dirs(data_dir: Path) -> list[Path]:
