@@ -5,9 +5,10 @@ function named like amcheck's in public and whose table's CHECK, expression inde
 call a function that tries ``COPY ... TO PROGRAM`` and ``ALTER ROLE ... SUPERUSER``.
 
 One drill of the subscriber, recovered to a time when its subscription was still enabled and kept for
-inspection: the publisher's slot does not move, the rows the publisher wrote meanwhile still reach the real
-subscriber afterwards, the copy has its subscription disabled and detached, no user mapping, no pg_cron launcher
-and only the allow-listed preload library; the hostile program never ran and the owner is no superuser."""
+inspection, then a side restore of its table to the same time: the publisher's slot does not move, the rows the
+publisher wrote meanwhile still reach the real subscriber afterwards, the copy has its subscription disabled and
+detached, no user mapping, no pg_cron launcher and only the allow-listed preload library; the hostile program
+never ran and the owner is no superuser."""
 
 from __future__ import annotations
 
@@ -165,6 +166,14 @@ def test_a_kept_drill_of_a_subscriber_reaches_nothing_and_runs_no_owner_code(pai
     cleaned = opsd(sub.conf, "scratch", "clean", "--all")
     assert cleaned.returncode == 0 and "removing" in cleaned.stdout, cleaned.stderr
     assert not Path(data["scratch"]).exists() and json.loads(opsd(sub.conf, "scratch", "list", "--json").stdout) == []
+
+    # a side restore of the subscriber's table goes through the same quarantine: the slot still does not move
+    dump = sub.state / "items-at-target.sql"
+    res = opsd(sub.conf, "restore", "--table", "public.items", "--to-time", target, "--into-file", str(dump),
+               "--yes", timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert pair.slot() == before and dump.exists()
+    assert not pair.marker.exists()
 
     # the real subscriber still gets what the publisher wrote during the drill
     sub.psql("alter subscription sub enable")
