@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from opsd.actions.backup import heartbeat
@@ -15,6 +17,7 @@ from opsd.cli.common import pass_app
 from opsd.core.records.base import Skipped
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import VerifyResult
+from opsd.core.schedule import parse_duration
 from opsd.core.timeparse import ACCEPTED, parse_target_time
 from opsd.errors import UsageError
 from opsd.report import drill_console, jsonout
@@ -31,12 +34,15 @@ def drill() -> None:
               help="Recovery target: the latest recoverable time, a random time in the window, or a time.")
 @click.option("--stanza", metavar="NAME", help="Stanza to drill (default: pgbackrest.stanza, or the next in "
                                                 "rotation on a drill host).")
-@click.option("--keep", is_flag=True, help="Leave the scratch instance running for inspection.")
+@click.option("--keep", is_flag=True, help="Leave the copy running for inspection, until drill.keep_for (24h).")
+@click.option("--keep-for", "keep_for", metavar="DURATION",
+              help="With --keep: how long the copy may run (e.g. 2h; default drill.keep_for).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), hidden=True,
               help="Seed for --target random (tests, reproductions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | None, as_json: bool) -> None:
+def run(app: App, *, target: str, stanza: str | None, keep: bool, keep_for: str | None, seed: int | None,
+        as_json: bool) -> None:
     """Run a drill now. Exit 1 when any check fails (named in the output), 4 when a drill is running."""
     s = app.settings()
     if stanza is not None and stanza not in s.drill_stanzas:
@@ -45,7 +51,7 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
     if target not in ("latest", "random"):
         when = parse_target_time(target, s.opsd.tz)
     req = DrillRequest(target=target if when is None else "given", target_time=when, stanza=stanza, keep=keep,
-                       seed=seed)
+                       keep_for=_keep_for(keep, keep_for), seed=seed)
     ctx = app.context()
     report = (lambda m: None) if as_json else (lambda m: click.echo(f"  {m}", err=True))
     try:
@@ -59,6 +65,20 @@ def run(app: App, *, target: str, stanza: str | None, keep: bool, seed: int | No
     assert isinstance(outcome.details, DrillResult)
     click.echo(jsonout.dump("drill-run", outcome.details) if as_json
                else drill_console.drill(outcome.details, outcome.outcome))
+
+
+def _keep_for(keep: bool, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    if not keep:
+        raise UsageError("--keep-for goes with --keep")
+    try:
+        d = parse_duration(value)
+    except ValueError as e:
+        raise UsageError(f"--keep-for {value!r}: {e}") from None
+    if d <= timedelta(0):
+        raise UsageError(f"--keep-for {value!r}: must be longer than zero")
+    return d
 
 
 @drill.command("list")

@@ -291,8 +291,8 @@ def test_killed_drills_are_named_by_check_and_cleaned_to_the_last_process_port_a
 
 def test_a_kept_drill_stays_until_its_expiry_beside_the_next_one(drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "keep.toml", keep_for="3s")
-    rc, kept, err = _drill(conf, "--target", "latest", "--keep")
+    conf = _conf(sb, tmp_path, "keep.toml")
+    rc, kept, err = _drill(conf, "--target", "latest", "--keep", "--keep-for", "3s")
     assert rc == 0, err
     assert kept["kept"] is True and _postmaster(Path(kept["scratch"]))
     listed = json.loads(opsd(conf, "scratch", "list", "--json").stdout)

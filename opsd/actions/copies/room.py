@@ -205,7 +205,7 @@ def _new_record(ctx: Context, purpose: str, dest: Path, port: int, socket_dir: P
 
 @contextlib.contextmanager
 def copy_room(ctx: Context, purpose: str, dest: Path, report: Report, *, port: int | None = None,
-              keep: bool = False) -> Iterator[Room]:
+              keep: bool = False, keep_for: timedelta | None = None) -> Iterator[Room]:
     """A copy's whole life, under the drill lock: leftovers of crashed or expired copies removed first, the
     copy recorded, and at the end torn down and unrecorded (``keep``: kept until drill.keep_for from now)."""
     user = ctx.settings.opsd.run_as
@@ -231,12 +231,13 @@ def copy_room(ctx: Context, purpose: str, dest: Path, report: Report, *, port: i
         finally:
             if room.watcher is not None:
                 room.watcher.done.set()
-            _leave(ctx, room, keep and room.dest.exists() and not (room.watcher and room.watcher.tripped), report)
+            kept = keep and room.dest.exists() and not (room.watcher and room.watcher.tripped)
+            _leave(ctx, room, (keep_for or ctx.settings.drill.keep_for) if kept else None, report)
 
 
-def _leave(ctx: Context, room: Room, keep: bool, report: Report) -> None:
-    if keep:
-        until = ctx.now() + ctx.settings.drill.keep_for
+def _leave(ctx: Context, room: Room, keep_for: timedelta | None, report: Report) -> None:
+    if keep_for is not None:
+        until = ctx.now() + keep_for
         room.record = room.record.model_copy(update={"kept": True, "expires_at": until})
         registry.record(ctx, room.record)
         report(f"kept {room.dest} (port {room.port}, socket {room.launch.socket_dir}) until {until:%Y-%m-%d %H:%M %Z}; "

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,6 +54,7 @@ class DrillRequest:
     target_time: datetime | None = None
     stanza: str | None = None
     keep: bool = False
+    keep_for: timedelta | None = None  # None: drill.keep_for
     seed: int | None = None
     cancel: threading.Event | None = None  # set by the daemon on SIGTERM: stop at the next phase, tear down
 
@@ -133,7 +134,7 @@ def run_drill(ctx: Context, dreq: DrillRequest, report: Callable[[str], None]) -
     dest = registry.scratch_root(ctx) / f"drill-{stanza}-{ctx.now():%Y%m%dT%H%M%S}"
     started = time.monotonic()
     try:
-        with copy_room(sctx, "drill", dest, report, keep=dreq.keep) as room:
+        with copy_room(sctx, "drill", dest, report, keep=dreq.keep, keep_for=dreq.keep_for) as room:
             result.cleaned, result.port = room.cleaned, room.port
             _drill(sctx, dreq, result, room, report)
             result.kept = dreq.keep and dest.exists()
