@@ -106,6 +106,11 @@ class QueryTimeout(DatabaseError):
     """statement_timeout or lock_timeout cancelled a query: the probe gave up instead of queueing."""
 
 
+class NotChecked(DatabaseError):
+    """A verification query failed for a reason that says nothing about the data (no privilege, a timeout, the
+    owner's own code raising, the server going away): the relation is unchecked, not corrupt."""
+
+
 class RefusedError(OpsdError):
     """The plan refused the operation before anything was written (exit 5)."""
 

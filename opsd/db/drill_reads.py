@@ -10,7 +10,21 @@ from psycopg import Connection, sql
 from psycopg.rows import class_row
 
 from opsd.db.queries import load
-from opsd.errors import DatabaseError, QueryTimeout
+from opsd.errors import DatabaseError, NotChecked
+
+# SQLSTATEs (classes and codes) that say nothing about the data: privileges, names, the owner's own code raising
+# (PL/pgSQL, external routines), resources, cancellation, timeouts, lost connections, shutdown. Any other failure
+# of a verification query (XX001 data_corrupted, XX002 index_corrupted, XX000, I/O errors, bad encodings...)
+# counts as damage.
+NOT_ABOUT_DATA = ("42", "P0", "38", "39", "2F", "53", "08", "57", "55", "25006")
+
+
+def _failed(e: psycopg.Error, what: str) -> DatabaseError:
+    state = e.sqlstate or ""
+    if state and state.startswith(NOT_ABOUT_DATA):
+        return NotChecked(f"{what} could not run (SQLSTATE {state}): {_first_line(e)}")
+    return DatabaseError(f"{what} failed: {_first_line(e)}")
+
 
 T = TypeVar("T")
 
@@ -36,7 +50,7 @@ def read_relation(conn: Connection[Any], regclass_text: str) -> int:
     except psycopg.errors.InsufficientPrivilege:
         return _read_to_client(conn, regclass_text)
     except psycopg.Error as e:
-        raise DatabaseError(f"reading {regclass_text} failed: {_first_line(e)}") from None
+        raise _failed(e, f"reading {regclass_text}") from None
 
 
 def _read_to_client(conn: Connection[Any], regclass_text: str) -> int:
@@ -47,7 +61,7 @@ def _read_to_client(conn: Connection[Any], regclass_text: str) -> int:
             for block in copy:
                 total += len(block)
     except psycopg.Error as e:
-        raise DatabaseError(f"reading {regclass_text} failed: {_first_line(e)}") from None
+        raise _failed(e, f"reading {regclass_text}") from None
     return total
 
 
@@ -82,7 +96,5 @@ def amcheck_rows(conn: Connection[Any], name: str, schema: str, rel: str, row: t
     try:
         with conn.cursor(row_factory=class_row(row)) as cur:
             return cur.execute(stmt, {"rel": rel}).fetchall()
-    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
-        raise QueryTimeout(f"query {name} timed out: {_first_line(e)}") from None
     except psycopg.Error as e:
-        raise DatabaseError(f"query {name} failed: {_first_line(e)}") from None
+        raise _failed(e, f"query {name}") from None

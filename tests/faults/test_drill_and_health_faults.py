@@ -85,7 +85,7 @@ def test_probe_facing_an_access_exclusive_lock_queue(ready_stack: Sandbox, tmp_p
         assert s.locks is not None
         [tree] = s.locks.trees
         assert tree.root.pid == holder.info.backend_pid and tree.waiters == 1
-        assert "AccessShareLock on fault_locked" in (tree.root.children[0].waiting_for or "")
+        assert "AccessShareLock on public.fault_locked" in (tree.root.children[0].waiting_for or "")
         assert holder.execute("select count(*) from pg_stat_activity where application_name = 'opsd'"
                               ).fetchone() == (1,)
     finally:

@@ -206,3 +206,19 @@ def test_target_at_the_last_commit_stops_at_that_transaction(fake_ctx) -> None: 
     earlier = _plan(_req(LAST_COMMIT - MINUTE, start=True))
     assert earlier.pin is None
     assert _options(fake_ctx(), earlier, default_launch(fake_ctx())).target_type == "time"
+
+
+def test_only_failures_about_the_data_count_as_damage() -> None:
+    import psycopg
+
+    from opsd.db.drill_reads import _failed
+    from opsd.errors import NotChecked
+
+    def failure(state: str) -> psycopg.Error:
+        return psycopg.errors.lookup(state)("boom")  # the class psycopg raises for that SQLSTATE
+
+    for state in ("42501", "P0001", "57014", "55P03", "55000", "08006", "38001", "53100"):
+        assert isinstance(_failed(failure(state), "query amcheck_btree"), NotChecked), state
+    for state in ("XX001", "XX002", "XX000", "58030", "22021"):
+        err = _failed(failure(state), "query amcheck_heap")
+        assert not isinstance(err, NotChecked) and "failed" in str(err), state

@@ -96,3 +96,27 @@ def test_progress_is_reported_by_tenths_of_the_work() -> None:
     lines: list[str] = []
     run(_Connect(), _items(100), lambda _c, _r: None, 1, "amcheck", report=lines.append)
     assert 5 <= len(lines) <= 11 and lines[-1].startswith("amcheck: 100/100 relations")
+
+
+def test_a_check_that_could_not_run_is_unchecked_never_corrupt() -> None:
+    """A relation whose check failed for a reason that says nothing about the data (the owner's index expression
+    raising, no privilege, a timeout) is listed as unchecked: the drill warns, it does not report corruption."""
+    from opsd.actions.drill.verify import _verdict
+    from opsd.core.records.checks import CRITICAL, WARNING
+    from opsd.errors import NotChecked
+
+    def work(conn: object, rel: RelationRow) -> int:
+        if rel.name == "public.t1":
+            raise NotChecked("query amcheck_btree could not run (SQLSTATE 42501): must be superuser")
+        if rel.name == "public.t2":
+            raise DatabaseError("query amcheck_btree failed: index \"t2_pkey\" lacks a main relation entry")
+        return 1
+
+    t = run(_Connect(), _items(4), work, 2, "amcheck", report=lambda m: None)
+    assert t.unchecked == ["shop.public.t1: query amcheck_btree could not run (SQLSTATE 42501): must be superuser"]
+    assert [p.split(":")[0] for p in t.problems] == ["shop.public.t2"]
+    bad = _verdict("amcheck", t, list(t.unchecked), damage="corrupt relation(s)", sound="x", details={})
+    assert bad.status == CRITICAL and "1 corrupt relation(s): shop.public.t2" in bad.message
+    t.problems.clear()
+    warn = _verdict("amcheck", t, list(t.unchecked), damage="corrupt relation(s)", sound="3 sound", details={})
+    assert warn.status == WARNING and "1 not checked: shop.public.t1" in warn.message and "corrupt" not in warn.message

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from opsd.core.units import human_bytes
 from opsd.db.connection import Conn, ConnectTo
 from opsd.db.queries import RelationRow
-from opsd.errors import DatabaseError
+from opsd.errors import DatabaseError, NotChecked
 
 PAGE = 8192
 EVERY_SECONDS = 30.0
@@ -45,6 +45,7 @@ class Tally:
     done: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # ``db.relation: why`` the check could not run there
     seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -89,11 +90,13 @@ def run(connect: ConnectTo, items: list[Item], work: Work, jobs: int, label: str
     estimated = [0]
     t0 = time.monotonic()
 
-    def record(it: Item, got: int | str | None) -> None:
+    def record(it: Item, got: int | str | Unchecked | None) -> None:
         with lock:
             tally.done += 1
             tally.by_kind[it.rel.kind] = tally.by_kind.get(it.rel.kind, 0) + 1
-            if isinstance(got, str):
+            if isinstance(got, Unchecked):
+                tally.unchecked.append(f"{it.db}.{it.rel.name}: {got.why}")
+            elif isinstance(got, str):
                 tally.problems.append(f"{it.db}.{it.rel.name}: {got}")
             else:
                 tally.bytes += it.estimate if got is None else got
@@ -108,11 +111,17 @@ def run(connect: ConnectTo, items: list[Item], work: Work, jobs: int, label: str
         th.join()
     tally.seconds = round(time.monotonic() - t0, 3)
     tally.problems.sort()
+    tally.unchecked.sort()
     return tally
 
 
+@dataclass(frozen=True)
+class Unchecked:
+    why: str
+
+
 def _worker(connect: ConnectTo, todo: queue.SimpleQueue[Item], work: Work,
-            record: Callable[[Item, int | str | None], None]) -> None:
+            record: Callable[[Item, int | str | Unchecked | None], None]) -> None:
     conns: dict[str, Conn] = {}
     with contextlib.ExitStack() as stack:
         while True:
@@ -123,7 +132,9 @@ def _worker(connect: ConnectTo, todo: queue.SimpleQueue[Item], work: Work,
             try:
                 if it.db not in conns:
                     conns[it.db] = stack.enter_context(connect(it.db))
-                got = work(conns[it.db], it.rel)
+                got: int | str | Unchecked | None = work(conns[it.db], it.rel)
+            except NotChecked as e:
+                got = Unchecked(str(e))
             except DatabaseError as e:
                 got = str(e)
             except Exception as e:  # a bug must name the relation, never lose it silently
