@@ -103,7 +103,7 @@ def test_three_level_chain_is_one_tree_rooted_at_the_idle_transaction(stack: San
     assert b["waiting_for"] == "ShareLock on transactionid (row in public.t1)"
     assert c["waiting_for"] == "RowExclusiveLock on public.t2"
     assert "ShareLock on public.t2" in b["holds"] and "RowExclusiveLock on public.t1" in root["holds"]
-    assert tree["modes"] == ["RowExclusiveLock", "ShareLock"] and tree["relations"] == ["row in public.t1", "public.t2"]
+    assert tree["modes"] == ["RowExclusiveLock", "ShareLock"] and tree["relations"] == ["public.t2", "row in public.t1"]
     assert tree["longest_wait"] > 0
     # literals are masked unless asked for
     assert c["query"] == "update t2 set v = ? where id = ?"
