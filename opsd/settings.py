@@ -215,13 +215,19 @@ class AlertsSection(_Section):
     # A webhook that takes a JSON POST (Slack-compatible: the body has "text"; generic receivers read "alert").
     # Its URL may hold a token: it is never logged, and 'config show' masks it.
     webhook_url: SecretStr = SecretStr("")
-    # Better: the URL in a file (0600) or the systemd credential "webhook-url" (docs/install.md).
+    # Better: the URL in a file (0600) or the systemd credential "webhook-url" (docs/install.md). User info in it
+    # (https://user:token@host/...) is sent as HTTP Basic authentication.
     webhook_url_file: Path | None = None
+    # Headers for gateways that want a token ("Authorization: Bearer ...", "X-Api-Key: ..."), one "Name: value"
+    # a line, in a file (0600; refused when world-readable) or the systemd credential "webhook-headers".
+    webhook_headers_file: Path | None = None
     # And/or a command that receives the alert as JSON on stdin (run as opsd's own user, not a shell).
     command: str = ""
     timeout: PositiveDuration = timedelta(seconds=10)
     retries: int = Field(3, ge=1, le=10)  # delivery attempts before giving up (1s, 2s, 4s... between them)
     repeat_interval: PositiveDuration = timedelta(hours=4)  # a still-firing alert is sent again after this
+    # an alert not delivered is kept in the state file and retried (backoff up to 1 h) by later runs until this old
+    delivery_expiry: PositiveDuration = timedelta(hours=24)
 
     @field_validator("webhook_url")
     @classmethod
