@@ -3,6 +3,8 @@
 Logs go to stderr so that stdout stays for command output (tables, --json).
 Secrets are redacted here, at the source: by key name, by ``key=value`` patterns inside strings,
 and by value for every secret registered with :func:`register_secret` (e.g. from the environment).
+A last line of defence drops the data PostgreSQL's errors quote (DETAIL, CONTEXT, ``Failing row contains``,
+``Key (...)=(...)``) from every string of an event: the sources already leave them out (opsd/core/pgtext.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 if "rich" not in sys.modules:
     sys.modules["rich"] = None  # type: ignore[assignment]
 import structlog
+
+from opsd.core.pgtext import scrub
 
 MASK = "********"
 _SECRET_KEY = re.compile(r"(pass(word|phrase)?|secret|token|(^|[-_])key$|s3[-_]key|cipher[-_]pass)", re.I)
@@ -56,7 +60,7 @@ def redact_text(text: str) -> str:
 
 def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, str):
-        return MASK if _SECRET_KEY.search(key) and value else redact_text(value)
+        return MASK if _SECRET_KEY.search(key) and value else redact_text(scrub(value))
     if isinstance(value, list | tuple):
         return type(value)(_redact_value("", v) for v in value)
     if isinstance(value, dict):

@@ -3,6 +3,8 @@
 Every command has a timeout, runs as the configured OS user (wrapped in ``runuser`` when opsd is
 root), streams its output into structured log events, can be cancelled (SIGTERM to its process
 group, then SIGKILL), and logs one ``command.finished`` event with argv (redacted), rc and duration.
+The lines of its stderr that quote PostgreSQL's data (DETAIL, CONTEXT, ``Failing row contains``...) are dropped
+as they are read: neither the log nor ``Completed``/``CommandError`` ever holds them.
 Non-zero exits are returned, not raised: callers (e.g. the pgBackRest adapter) map them to typed errors.
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
+from opsd.core.pgtext import Scrubber
 from opsd.errors import CommandCancelled, CommandError, CommandTimeout
 from opsd.log import get_logger, redact_text
 
@@ -102,10 +105,13 @@ class ProcessRunner:
             raise CommandCancelled("cancelled before start (opsd is shutting down)", argv=shown)
         started = time.monotonic()
         proc = self._spawn(full, shown, env, stdin)
-        out: list[str] = []
-        err: list[str] = []
+        out, err = list[str](), list[str]()
+        scrubber = Scrubber()  # stderr only: stdout is the command's data (pg_waldump, JSON), parsed, never an error
 
-        def emit(name: str, text: str) -> None:
+        def emit(name: str, raw: str) -> None:
+            text = raw if name == "stdout" else scrubber.feed(raw)
+            if text is None:
+                return
             if name != "stdout" or keep_stdout:
                 (out if name == "stdout" else err).append(text + "\n")
             if log_output and text:

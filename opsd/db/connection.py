@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from opsd.core.pgtext import pg_error
 from opsd.errors import DatabaseError
 from opsd.settings import PostgresSection
 
@@ -89,7 +90,7 @@ def factory(pg: PostgresSection, *, lock_timeout_ms: int = 5000, run_as: str | N
                     application_name="opsd", options=options, autocommit=True,
                 )
         except psycopg.OperationalError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
+            first = pg_error(e) if str(e).strip() else "connection failed"
             raise DatabaseError(f"cannot connect to PostgreSQL at {pg.host}:{pg.port} as {pg.user}: {first}",
                                 hint="check [postgres] host/port/user and pg_hba.conf") from None
 
@@ -112,7 +113,7 @@ def alter_system(conn: psycopg.Connection[Any], name: str, value: str) -> None:
     try:
         conn.execute(stmt)
     except psycopg.Error as e:
-        raise DatabaseError(f"ALTER SYSTEM SET {name} failed: {str(e).strip()}",
+        raise DatabaseError(f"ALTER SYSTEM SET {name} failed: {pg_error(e)}",
                             hint="opsd setup needs a superuser connection") from None
 
 
@@ -126,11 +127,11 @@ def alter_system_reset(conn: psycopg.Connection[Any], names: list[str]) -> None:
         try:
             conn.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name)))
         except psycopg.Error as e:
-            raise DatabaseError(f"ALTER SYSTEM RESET {name} failed: {str(e).strip()}") from None
+            raise DatabaseError(f"ALTER SYSTEM RESET {name} failed: {pg_error(e)}") from None
 
 
 def checkpoint(conn: psycopg.Connection[Any]) -> None:
     try:
         conn.execute("CHECKPOINT")
     except psycopg.Error as e:
-        raise DatabaseError(f"CHECKPOINT failed: {str(e).strip()}") from None
+        raise DatabaseError(f"CHECKPOINT failed: {pg_error(e)}") from None

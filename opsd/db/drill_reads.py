@@ -9,6 +9,7 @@ import psycopg
 from psycopg import Connection, sql
 from psycopg.rows import class_row
 
+from opsd.core.pgtext import pg_error
 from opsd.db.queries import load
 from opsd.errors import DatabaseError, NotChecked
 
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 
 def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return pg_error(e)
 
 
 def read_relation(conn: Connection[Any], regclass_text: str) -> int:

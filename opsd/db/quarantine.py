@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from opsd.core.pgtext import pg_error
 from opsd.db.connection import Conn, ConnectTo
 from opsd.db.queries import NameRow, execute, fetch_all, fetch_one
 from opsd.errors import DatabaseError
@@ -59,7 +60,7 @@ def _run(conn: Conn, stmt: sql.Composed, what: str) -> None:
     try:
         conn.execute(stmt)
     except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = pg_error(e)
         raise DatabaseError(f"quarantine of the copy failed ({what}): {first}") from None
 
 

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import Connection
 from psycopg.rows import class_row
 
+from opsd.core.pgtext import pg_error
 from opsd.errors import DatabaseError, QueryTimeout
 
 T = TypeVar("T")
@@ -31,10 +32,9 @@ def fetch_all(conn: Connection[Any], name: str, row: type[T], params: dict[str, 
             cur.execute(load(name), params or {})
             return cur.fetchall()
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
-        raise QueryTimeout(f"query {name} timed out: {str(e).strip().splitlines()[0]}") from None
+        raise QueryTimeout(f"query {name} timed out: {pg_error(e)}") from None
     except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DatabaseError(f"query {name} failed: {first}") from None
+        raise DatabaseError(f"query {name} failed: {pg_error(e)}") from None
 
 
 def execute(conn: Connection[Any], name: str, params: dict[str, Any]) -> int:
@@ -42,8 +42,7 @@ def execute(conn: Connection[Any], name: str, params: dict[str, Any]) -> int:
     try:
         return conn.execute(load(name), params).rowcount
     except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DatabaseError(f"query {name} failed: {first}") from None
+        raise DatabaseError(f"query {name} failed: {pg_error(e)}") from None
 
 
 def execute_script(conn: Connection[Any], name: str) -> None:
@@ -51,8 +50,7 @@ def execute_script(conn: Connection[Any], name: str) -> None:
     try:
         conn.execute(load(name).encode())
     except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DatabaseError(f"{name} failed: {first}") from None
+        raise DatabaseError(f"{name} failed: {pg_error(e)}") from None
 
 
 def fetch_one(conn: Connection[Any], name: str, row: type[T], params: dict[str, Any] | None = None) -> T:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from opsd.core.pgtext import pg_error
 from opsd.db.connection import Conn
 from opsd.db.queries import load
 from opsd.errors import DatabaseError, QueryTimeout, UsageError
@@ -76,7 +77,7 @@ class KeyColumn:
 
 
 def _first(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return pg_error(e)
 
 
 def _run(conn: Conn, template: str, params: dict[str, Any] | None = None,
