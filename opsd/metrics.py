@@ -48,7 +48,7 @@ class OpsdCollector(Collector):
                                value={"version": __version__, "role": ctx.settings.opsd.role,
                                       "stanza": ctx.settings.pgbackrest.stanza})
         yield from self._history(ctx)
-        for part in (self._jobs, self._check, self._drill, self._health, self._copies):
+        for part in (self._jobs, self._check, self._drill, self._health, self._copies, self._role):
             try:
                 yield from part(ctx)
             except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
@@ -168,6 +168,37 @@ class OpsdCollector(Collector):
             open_.add_metric([kind], float(n))
         yield open_
         yield from _replication(sample.replication if sample else None)
+
+    def _role(self, ctx: Context) -> Iterator[Metric]:
+        """This node's role as decided now (docs/ha.md), how long it has been undecided, the cluster's maintenance
+        mode, and the runs skipped by job and reason (the last 1000 runs of each job)."""
+        from opsd.actions.role import node_role, undecided_for
+        from opsd.core.role import PRIMARY_JOBS, Role
+
+        node = node_role(ctx)
+        role = _g("role", "1 for this node's current role (primary, standby, unknown: undecided, drill host)",
+                  ["role"])
+        for r in Role:
+            role.add_metric([str(r)], 1.0 if node.role == r else 0.0)
+        undecided = undecided_for(ctx) if node.role == Role.UNKNOWN else None
+        skipped = CounterMetricFamily(f"{PREFIX}_jobs_skipped", "Runs skipped, by job and reason (role_standby, "
+                                      "role_unknown: the role was undecided, ...)", labels=["job", "reason"])
+        for job in sorted(PRIMARY_JOBS):
+            counts: dict[str, int] = {}
+            for run in ctx.history.runs(job, limit=1000):
+                if run.outcome == "skipped":
+                    why = "role_" + str(getattr(run.details, "role", "unknown")).replace(" ", "_")
+                    counts[why] = counts.get(why, 0) + 1
+            for why, n in sorted(counts.items()):
+                skipped.add_metric([job, why], float(n))
+        yield role
+        yield from _scalars([
+            ("role_undecided_seconds", "Seconds this node's role has been undecided (0: decided)",
+             (undecided or 0.0) if node.role == Role.UNKNOWN else 0.0),
+            ("patroni_paused", "1 when Patroni's maintenance mode is on (pause: no automatic failover)",
+             float(node.paused) if node.source == "patroni" else None),
+            ("role_split_brain", "1 when another member answers as a primary too", float(bool(node.split_brain)))])
+        yield skipped
 
     def _alerts(self, ctx: Context) -> Iterator[Metric]:
         firing = _g("alerts_firing", "Alerts currently firing")

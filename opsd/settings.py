@@ -259,13 +259,15 @@ class MetricsSection(_Section):
 
 
 class PatroniSection(_Section):
-    """Patroni's REST API on this node: the role comes from it (leader or replica, paused or not) instead of
-    pg_is_in_recovery(). Empty: no Patroni."""
+    """Patroni's REST API on this node: the role comes from it, PostgreSQL and the DCS together (docs/ha.md)
+    instead of pg_is_in_recovery() alone. Empty: no Patroni. ``timeout`` is one deadline for the whole decision."""
 
     url: str = Field("", pattern=r"^(|https?://[^\s/]+(/[^\s]*)?)$")  # http://127.0.0.1:8008
     timeout: PositiveDuration = timedelta(seconds=3)
     ca_file: Path | None = None  # Patroni's REST API over https with its own CA
     check_every: PositiveDuration = timedelta(seconds=10)  # during a backup: a node that lost the lead stops it
+    # a role undecided this long raises role.undecided (at once when a scheduled job is skipped because of it)
+    undecided_alert_after: PositiveDuration = timedelta(minutes=15)
 
 
 class DaemonSection(_Section):

@@ -11,11 +11,11 @@ from typing import Any
 
 import structlog
 
-from opsd.actions.role import RoleSkip, require
+from opsd.actions.role import RoleSkip, node_role, observe_quietly, require
 from opsd.context import Context
 from opsd.core.records.base import Note, Record, Skipped
 from opsd.core.records.runs import Outcome
-from opsd.core.role import PRIMARY_JOBS
+from opsd.core.role import PRIMARY_JOBS, Role
 from opsd.errors import BusyError, CommandCancelled, OpsdError
 from opsd.log import get_logger
 
@@ -117,11 +117,14 @@ def run_job(ctx: Context, job: str, trigger: str, body: Callable[[], JobOutcome]
     with structlog.contextvars.bound_contextvars(job=job, run_id=entry.run_id, trigger=trigger):
         try:
             if job in PRIMARY_JOBS:
-                require(ctx, job)
+                observe_quietly(ctx, require(ctx, job))
+            elif job == "check" and ctx.settings.patroni.url:  # every node's periodic look at its role
+                observe_quietly(ctx, node_role(ctx))
             result = body()
-        except RoleSkip as e:  # not this node's job: recorded with the role, no alert, exit 0 from the CLI
+        except RoleSkip as e:  # not this node's job: recorded with the role, exit 0 from the CLI; undecided: alerted
             skipped = Skipped(role=str(e.node.role), source=e.node.source, reason=str(e))
             entry.close(Outcome.SKIPPED, None, skipped)
+            observe_quietly(ctx, e.node, job if e.node.role == Role.UNKNOWN else None)
             log.info(event_name(job), outcome=Outcome.SKIPPED, reason=str(e), role=str(e.node.role),
                      duration=round(time.monotonic() - started, 3))
             return JobOutcome(Outcome.SKIPPED, str(e), skipped)

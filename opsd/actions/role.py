@@ -1,12 +1,20 @@
-"""This node's role at the moment a job starts, and the gate that skips a job the role does not run."""
+"""This node's role at the moment a job starts, the gate that skips a job the role does not run, and the alerts an
+undecided role or a split brain raise (``role.undecided``, ``role.split_brain``; docs/ha.md)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from opsd.actions.server import server_role
 from opsd.adapters import patroni
+from opsd.adapters.stores import role_state
 from opsd.context import Context
-from opsd.core.role import NodeRole, PatroniState, Role, decide, skip_reason, standby_for_moved_jobs
+from opsd.core.role import DcsView, NodeRole, PatroniState, Role, decide, skip_reason, standby_for_moved_jobs
 from opsd.errors import OpsdError
+from opsd.log import get_logger
+
+UNDECIDED = "role.undecided"
+SPLIT_BRAIN = "role.split_brain"
 
 
 class RoleSkip(OpsdError):
@@ -24,10 +32,13 @@ def node_role(ctx: Context) -> NodeRole:
     if s.opsd.role == "drill":
         return NodeRole(Role.DRILL_HOST, "config", "[opsd] role = \"drill\"")
     state: PatroniState | None = None
+    dcs: DcsView | None = None
     patroni_error = pg_error = None
     if s.patroni.url:
+        deadline = patroni.Deadline(s.patroni.timeout.total_seconds())  # one deadline for every Patroni read
         try:
-            state = patroni.node_state(s.patroni.url, s.patroni.timeout.total_seconds(), s.patroni.ca_file)
+            state = patroni.node_state(s.patroni.url, deadline, s.patroni.ca_file)
+            dcs = patroni.dcs_view(s.patroni.url, state.name, deadline, s.patroni.ca_file)
         except OpsdError as e:
             patroni_error = str(e)
     in_recovery: bool | None = None
@@ -35,8 +46,8 @@ def node_role(ctx: Context) -> NodeRole:
         in_recovery = server_role(ctx).in_recovery
     except OpsdError as e:
         pg_error = str(e)
-    return decide(patroni_url=s.patroni.url, patroni=state, patroni_error=patroni_error, in_recovery=in_recovery,
-                  pg_error=pg_error)
+    return decide(patroni_url=patroni.where(s.patroni.url) if s.patroni.url else "", patroni=state,
+                  patroni_error=patroni_error, in_recovery=in_recovery, pg_error=pg_error, dcs=dcs)
 
 
 def require(ctx: Context, job: str) -> NodeRole:
@@ -46,6 +57,49 @@ def require(ctx: Context, job: str) -> NodeRole:
     if why is not None:
         raise RoleSkip(f"skipped: {why}", node)
     return node
+
+
+def undecided_for(ctx: Context) -> float | None:
+    """Seconds the role has been undecided (at the last look), None when it was decided."""
+    mark = role_state.undecided_since(ctx.history.state_dir)
+    return max((ctx.now() - mark[0]).total_seconds(), 0.0) if mark else None
+
+
+def observe(ctx: Context, node: NodeRole, skipped_job: str | None = None) -> float | None:
+    """Keep "undecided since"; raise ``role.undecided`` once it lasts ``[patroni] undecided_alert_after`` (at once
+    when ``skipped_job`` is skipped because of it), ``role.split_brain`` while two members answer as primaries;
+    resolve both when the role is decided. Returns the seconds undecided (None: decided)."""
+    from opsd.actions import alerts
+
+    if node.source == "config":
+        return None
+    now = ctx.now()
+    if node.split_brain:
+        alerts.fire(ctx, SPLIT_BRAIN, f"split brain: {node.why}; no repository writes on this node until it is "
+                                      "decided", details={"sources": list(node.sources)})
+    if node.role != Role.UNKNOWN:
+        role_state.mark_decided(ctx.history.state_dir)
+        alerts.resolve(ctx, UNDECIDED, f"role decided: {node.describe()}")
+        if not node.split_brain:
+            alerts.resolve(ctx, SPLIT_BRAIN, f"role decided: {node.describe()}")
+        return None
+    mark = role_state.undecided_since(ctx.history.state_dir)
+    since: datetime = mark[0] if mark else now
+    role_state.mark_undecided(ctx.history.state_dir, ctx.history.owner, since, node.why)
+    seconds = max((now - since).total_seconds(), 0.0)
+    if skipped_job or seconds >= ctx.settings.patroni.undecided_alert_after.total_seconds():
+        what = f"; {skipped_job} skipped" if skipped_job else ""
+        alerts.fire(ctx, UNDECIDED, f"role undecided for {int(seconds)}s ({node.why}){what}: nothing that writes to "
+                                    "the repository runs here", details={"sources": list(node.sources)})
+    return seconds
+
+
+def observe_quietly(ctx: Context, node: NodeRole, skipped_job: str | None = None) -> None:
+    """:func:`observe` for a job: its problems are logged, never the job's outcome."""
+    try:
+        observe(ctx, node, skipped_job)
+    except Exception as e:  # the alert store or a channel broke: the job's result stands
+        get_logger().error("alert.failed", alert=UNDECIDED, error=f"{type(e).__name__}: {e}")
 
 
 def _not_the_chosen_standby(ctx: Context, job: str, node: NodeRole) -> str | None:

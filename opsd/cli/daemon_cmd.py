@@ -51,6 +51,12 @@ def status(app: App, as_json: bool) -> None:
         from opsd.report.console import status as render
 
         click.echo(render(rows, ctx.settings.opsd.tz))
+        if ctx.settings.patroni.url:
+            from opsd.actions.role import node_role, observe
+            from opsd.report.console import role as render_role
+
+            node = node_role(ctx)
+            click.echo(render_role(node, observe(ctx, node)))
     overdue = [r.job for r in rows if r.overdue]
     if overdue:
         raise OpsdError(f"overdue: {', '.join(overdue)}")

@@ -40,12 +40,29 @@ class Member:
 
 
 @dataclass(frozen=True)
+class DcsView:
+    """What the DCS says, through Patroni (``GET /cluster``): who holds the leader key, and what the other members
+    answer for themselves (``GET /patroni`` of each, asked only to find a second primary)."""
+
+    leader: str | None  # the member holding the leader key; None: nobody (or the DCS cannot be read)
+    others_primary: tuple[str, ...] = ()  # other members whose Patroni says their PostgreSQL is a primary
+    error: str | None = None  # why the DCS view could not be read
+
+    def said(self) -> str:
+        if self.error is not None:
+            return f"DCS: {self.error}"
+        return f"DCS: leader key held by {self.leader}" if self.leader else "DCS: nobody holds the leader key"
+
+
+@dataclass(frozen=True)
 class NodeRole:
     role: Role
     source: str  # patroni | postgres | config
     why: str
     paused: bool = False
     name: str = ""  # the Patroni member name, when Patroni decided
+    sources: tuple[str, ...] = ()  # what each source said (Patroni, PostgreSQL, DCS), for status and alerts
+    split_brain: str = ""  # another member answers as a primary too (maintenance mode): who
 
     def describe(self) -> str:
         return f"{self.role} ({self.why})"
@@ -59,27 +76,61 @@ MOVABLE_JOBS = ("drill", "verify")  # an operator may move these to the standbys
 
 
 def decide(*, patroni_url: str, patroni: PatroniState | None, patroni_error: str | None,
-           in_recovery: bool | None, pg_error: str | None) -> NodeRole:
-    """Patroni's answer when ``[patroni] url`` is set (checked against PostgreSQL's), else PostgreSQL's."""
-    if patroni_url:
-        if patroni is None:
-            return NodeRole(Role.UNKNOWN, "patroni", f"Patroni at {patroni_url} did not answer: {patroni_error}")
-        said = f"Patroni: {patroni.role}, {patroni.state}" + (", paused" if patroni.paused else "")
-        if patroni.state != "running":
-            return NodeRole(Role.UNKNOWN, "patroni", said, patroni.paused)
-        if patroni.role in PATRONI_LEADERS:
-            if in_recovery:  # promotion under way, or Patroni and PostgreSQL disagree: wait for both to agree
-                return NodeRole(Role.UNKNOWN, "patroni", f"{said}, but PostgreSQL is still in recovery",
-                                patroni.paused)
-            return NodeRole(Role.PRIMARY, "patroni", said, patroni.paused)
-        if patroni.role in PATRONI_FOLLOWERS:
-            return NodeRole(Role.STANDBY, "patroni", said, patroni.paused, patroni.name)
-        return NodeRole(Role.UNKNOWN, "patroni", said, patroni.paused)
+           in_recovery: bool | None, pg_error: str | None, dcs: DcsView | None = None) -> NodeRole:
+    """With ``[patroni] url``: primary only when Patroni (leader, running), PostgreSQL (answers, not in recovery)
+    and the DCS (this member holds the leader key) agree, and no other member answers as a primary; standby when
+    Patroni says replica; anything else is unknown, naming what each source said. Without Patroni: PostgreSQL's."""
+    if not patroni_url:
+        return _postgres_only(in_recovery, pg_error)
+    pg_said = _pg_said(in_recovery, pg_error)
+    if patroni is None:
+        return NodeRole(Role.UNKNOWN, "patroni", f"Patroni at {patroni_url} did not answer: {patroni_error}",
+                        sources=(f"Patroni: {patroni_error}", pg_said))
+    said = f"Patroni: {patroni.role}, {patroni.state}" + (", paused" if patroni.paused else "")
+    view = dcs or DcsView(None, error="not asked")
+    sources = (said, pg_said, view.said())
+    brain = _split_brain(patroni, in_recovery, view)
+
+    def node(role: Role, why: str) -> NodeRole:
+        return NodeRole(role, "patroni", why, patroni.paused, patroni.name, sources, brain)
+
+    if patroni.state != "running":
+        return node(Role.UNKNOWN, said)
+    if patroni.role in PATRONI_FOLLOWERS:  # a replica runs no writer job; with no leader key, nobody does: say so
+        return node(Role.STANDBY, said) if view.leader else node(Role.UNKNOWN, f"{said}, but {view.said()}")
+    if patroni.role not in PATRONI_LEADERS:
+        return node(Role.UNKNOWN, said)
+    if in_recovery is not False:  # promotion under way, PostgreSQL down: wait until both agree
+        return node(Role.UNKNOWN, f"{said}, but {pg_said}")
+    if view.leader is None or view.leader != patroni.name:
+        return node(Role.UNKNOWN, f"{said}, but {view.said()}" + (f" (this member is {patroni.name})"
+                                                                    if patroni.name else ""))
+    if brain:
+        return node(Role.UNKNOWN, f"{said}, but split brain: {brain}")
+    return node(Role.PRIMARY, f"{said}; PostgreSQL not in recovery; {view.said()}")
+
+
+def _pg_said(in_recovery: bool | None, pg_error: str | None) -> str:
+    if in_recovery is None:
+        return f"PostgreSQL did not answer: {pg_error}"
+    return "PostgreSQL: in recovery" if in_recovery else "PostgreSQL: not in recovery"
+
+
+def _postgres_only(in_recovery: bool | None, pg_error: str | None) -> NodeRole:
     if in_recovery is None:
         return NodeRole(Role.UNKNOWN, "postgres", f"PostgreSQL did not answer: {pg_error}")
     if in_recovery:
         return NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true")
     return NodeRole(Role.PRIMARY, "postgres", "pg_is_in_recovery() is false")
+
+
+def _split_brain(patroni: PatroniState, in_recovery: bool | None, view: DcsView) -> str:
+    """Two members answer as primaries: this one (Patroni says leader and PostgreSQL is not in recovery) and
+    another. Possible in maintenance mode (a replica promoted by hand), where Patroni demotes nobody."""
+    if not view.others_primary or patroni.role not in PATRONI_LEADERS or in_recovery is not False:
+        return ""
+    return (f"{', '.join(view.others_primary)} also answer(s) as primary"
+            + (" (the cluster is paused)" if patroni.paused else ""))
 
 
 def skip_reason(job: str, node: NodeRole, on_standby: Sequence[str]) -> str | None:

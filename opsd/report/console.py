@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # annotations only: 'opsd status' renders without importing t
     from opsd.adapters.pgbackrest import StanzaInfo
     from opsd.core.records.checks import CheckResult
     from opsd.core.records.runs import Run
+    from opsd.core.role import NodeRole
     from opsd.core.wal import Switch
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
@@ -60,6 +61,18 @@ def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:
         body.append((s.job, s.schedule or "-", state, run_line(s.last, tz), run_line(s.last_ok, tz),
                      when(s.next_due, tz), err[:80]))
     return table(["job", "schedule", "state", "last run", "last success", "next", "last error"], body)
+
+
+def role(node: NodeRole, undecided_for: float | None) -> str:
+    """This node's role, what each source said, and for how long it has been undecided (docs/ha.md)."""
+    out = [f"\nrole: {node.role}" + (" (cluster paused: maintenance mode)" if node.paused else "")
+           + (f", undecided for {format_duration(undecided_for)}" if undecided_for is not None else "")]
+    out += [f"  {s}" for s in node.sources] or [f"  {node.why}"]
+    if node.split_brain:
+        out.append(f"  SPLIT BRAIN: {node.split_brain}; no repository writes until it is decided")
+    elif node.role == "unknown":
+        out.append(f"  why: {node.why}")
+    return "\n".join(out)
 
 
 def info(st: StanzaInfo, tz: ZoneInfo, recent: Sequence[Run],
