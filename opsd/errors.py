@@ -119,3 +119,10 @@ class RefusedError(OpsdError):
 
 class CheckFailed(OpsdError):
     """One or more checks are critical (``opsd check``); the results were already printed."""
+
+
+class UnsafeShellValue(OpsdError, ValueError):
+    """A configured value cannot go into a command PostgreSQL runs through a shell (archive_command,
+    restore_command): a newline, or a character that no quoting survives there. One line, exit 3."""
+
+    exit_code = ExitCode.CONFIG

@@ -17,6 +17,7 @@ from opsd.adapters.pgbackrest_errors import to_error
 from opsd.adapters.pgbackrest_verify import parse_verify
 from opsd.adapters.runner import Completed, Runner
 from opsd.core.records.jobs import VerifyResult
+from opsd.core.shell import sh_word
 from opsd.core.wal import ArchivedSegment, parse_segment
 from opsd.errors import RepositoryError
 
@@ -80,8 +81,9 @@ def verify_cmd(base: Base, *, backup_set: str | None = None) -> list[str]:
 
 
 def archive_push_command(base: Base) -> str:
-    """The ``archive_command`` value PostgreSQL should have for this stanza."""
-    return f"{base.bin} --config={base.config} --stanza={base.stanza} archive-push %p"
+    """The ``archive_command`` value PostgreSQL should have for this stanza: each value a shell word (quoted when
+    it is not plain, its ``%`` doubled) or a one-line UnsafeShellValue (a newline)."""
+    return " ".join(sh_word("archive_command", w) for w in base.argv()) + " archive-push %p"
 
 
 # --------------------------------------------------------------------------- parsed output

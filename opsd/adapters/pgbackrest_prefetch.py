@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opsd.adapters.pgbackrest import Base
+from opsd.core.shell import plain_word
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,10 @@ def archive_get_command(base: Base, pg1_path: str, lock_path: str | None, p: Pre
     plus the asynchronous options, which ``restore`` does not accept on its own command line."""
     if p.queue_max < 16 * 1024 * 1024 or p.process_max < 1:
         raise ValueError("a prefetch queue holds at least one segment (16 MiB) and one process")
-    for value in (base.config, pg1_path, p.spool_path, lock_path or ""):
-        if any(c in value for c in "'\\\"%\n "):
-            raise ValueError(f"a path in restore_command cannot hold quotes, %, spaces or newlines: {value!r}")
     argv = [*base.argv(), f"--pg1-path={pg1_path}", "--archive-async", f"--spool-path={p.spool_path}",
             f"--archive-get-queue-max={p.queue_max}", f"--process-max={p.process_max}"]
     if lock_path:
         argv.append(f"--lock-path={lock_path}")
-    return " ".join(argv) + ' archive-get %f "%p"'
+    # pgBackRest writes the command into postgresql.auto.conf between quotes it does not escape, and PostgreSQL
+    # runs it through /bin/sh: no quoting survives both, so a value that is not a plain word is refused
+    return " ".join(plain_word("a path in restore_command", a) for a in argv) + ' archive-get %f "%p"'
