@@ -206,7 +206,15 @@ class OpsdCollector(Collector):
         failures = CounterMetricFamily(f"{PREFIX}_alert_delivery_failures", "Alert deliveries that failed after "
                                                                              "every retry")
         failures.add_metric([], float(alerts.delivery_failures(ctx)))
-        yield from (firing, failures)
+        waiting = alerts.waiting_deliveries(ctx)
+        pending = _g("alert_deliveries_waiting", "Alert messages not delivered yet, kept and retried until "
+                                                 "alerts.delivery_expiry (docs/alerts.md)")
+        pending.add_metric([], float(waiting.count))
+        oldest = _g("alert_delivery_oldest_waiting_seconds", "Age of the oldest alert message waiting for delivery "
+                                                             "(0: none waits)")
+        since = waiting.oldest_since
+        oldest.add_metric([], max((ctx.now() - since).total_seconds(), 0.0) if since else 0.0)
+        yield from (firing, failures, pending, oldest)
 
 
 def _replication(r: ReplicationReport | None) -> Iterator[Metric]:

@@ -1,22 +1,31 @@
 """Alert delivery: a JSON POST to a webhook (urllib, no extra dependency) and a command reading the alert as
 JSON on stdin (started through the runner, as opsd's own user, with its timeout and cancellation). Each call
-is one attempt; retries are the caller's. The webhook URL may carry a token, so errors name its host only."""
+is one attempt; retries are the caller's. The webhook URL may carry a token (user info, path, query): errors
+name its scheme, host and port only. User info is sent as HTTP Basic authentication, never as part of the
+host; extra headers (a bearer token, an API key) come from a secret file or systemd credential."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import re
 import shlex
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from opsd.adapters import secrets
 from opsd.adapters.runner import Runner
-from opsd.core.urls import safe_url, url_problem
+from opsd.core.urls import safe_url, scrub, split_credentials, url_problem
 from opsd.errors import CommandError, OpsdError
 from opsd.log import register_secret
 from opsd.settings import AlertsSection
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
+_HEADERS_KEY = "alerts.webhook_headers_file"
 
 
 def webhook_url(a: AlertsSection) -> str:
@@ -27,22 +36,69 @@ def webhook_url(a: AlertsSection) -> str:
     return url
 
 
-def webhook(url: str, body: dict[str, Any], timeout: float) -> None:
-    host = safe_url(url)  # errors name this, never user info or path tokens
+def parse_headers(text: str) -> dict[str, str]:
+    """``Name: value`` a line (blank lines and ``#`` comments skipped). Errors name the line, never a value."""
+    out: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not _HEADER_NAME.match(name) or not value:
+            raise OpsdError(f"{_HEADERS_KEY}: line {n} is not 'Name: value' (the line is not shown: it may hold a "
+                            "token)", hint="for a bearer token: 'Authorization: Bearer <token>'")
+        if name.lower() in _RESERVED_HEADERS:
+            raise OpsdError(f"{_HEADERS_KEY}: line {n} sets {name}, which opsd sets itself")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise OpsdError(f"{_HEADERS_KEY}: line {n} holds control characters")
+        out[name] = value
+    return out
+
+
+def webhook_headers(a: AlertsSection) -> dict[str, str]:
+    """The extra headers: the systemd credential webhook-headers, else alerts.webhook_headers_file; each value
+    (and the token after 'Bearer ') is masked in every log line from now on."""
+    text = secrets.secret(secrets.WEBHOOK_HEADERS, file=a.webhook_headers_file, key=_HEADERS_KEY, private=True)
+    headers = parse_headers(text or "")
+    for value in headers.values():
+        register_secret(value)
+        register_secret(value.rpartition(" ")[2])
+    return headers
+
+
+def _request(url: str, body: dict[str, Any], headers: Mapping[str, str]) -> urllib.request.Request:
+    """The POST for ``url``: its user info, if any, as an Authorization: Basic header, removed from the URL."""
+    target = split_credentials(url)
+    all_headers = {"Content-Type": "application/json", "User-Agent": "opsd", **headers}
+    if target.user is not None:
+        if any(k.lower() == "authorization" for k in headers):
+            raise OpsdError(f"webhook at {safe_url(url)}: the URL holds user info and {_HEADERS_KEY} an "
+                            "Authorization header; keep one")
+        token = base64.b64encode(f"{target.user}:{target.password or ''}".encode()).decode()
+        register_secret(target.password)
+        register_secret(token)
+        all_headers["Authorization"] = f"Basic {token}"
+    return urllib.request.Request(  # noqa: S310 (scheme checked by url_problem)
+        target.url, data=json.dumps(body, default=str).encode(), method="POST", headers=all_headers)
+
+
+def webhook(url: str, body: dict[str, Any], timeout: float, headers: Mapping[str, str] | None = None) -> None:
+    host = safe_url(url)  # errors name this: scheme, host and port
     problem = url_problem(url)
     if problem:
         raise OpsdError(f"alerts.webhook_url is not usable: {problem}")
-    req = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url, data=json.dumps(body, default=str).encode(), method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "opsd"})
+    req = _request(url, body, headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (an operator-configured URL)
             if resp.status >= 300:
                 raise OpsdError(f"webhook at {host} answered {resp.status}")
     except urllib.error.HTTPError as e:
-        raise OpsdError(f"webhook at {host} answered {e.code}") from None
+        hint = " (authentication refused: check the URL's user info or the headers file)" \
+            if e.code in (401, 403) else ""
+        raise OpsdError(f"webhook at {host} answered {e.code}{hint}") from None
     except (urllib.error.URLError, OSError) as e:
-        reason = str(getattr(e, "reason", e)).replace(url, host)
+        reason = scrub(str(getattr(e, "reason", e)), url)
         raise OpsdError(f"webhook at {host} unreachable: {reason}") from None
     except (ValueError, http.client.HTTPException) as e:  # InvalidURL and friends: their text holds the URL
         raise OpsdError(f"webhook at {host} refused the request: {type(e).__name__}") from None

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from opsd.adapters import secrets
 from opsd.adapters.pgbackrest_conf import option
+from opsd.core.urls import scrub_urls
 from opsd.errors import OpsdError
 from opsd.settings import Settings
 
@@ -83,7 +84,7 @@ def upload(s: Settings, files: list[Path]) -> list[str]:
             c.upload_file(str(f), bucket, key,
                           ExtraArgs={"ContentType": CONTENT_TYPES.get(f.suffix, "application/octet-stream")})
         except (BotoCoreError, ClientError) as e:
-            raise OpsdError(f"uploading {f.name} to s3://{bucket}/{key} failed: {e}",
+            raise OpsdError(f"uploading {f.name} to s3://{bucket}/{key} failed: {scrub_urls(str(e))}",
                             hint="check [report] s3_uri and the endpoint/credentials (pgbackrest.conf or "
                                  "[report] overrides)") from None
         keys.append(f"s3://{bucket}/{key}")

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opsd.adapters.pgbackrest_conf import option
 from opsd.adapters.s3 import flag, repo_endpoint
 from opsd.core.records.jobs import EndpointProbe
+from opsd.core.urls import safe_url
 from opsd.settings import Settings
 
 DEFAULT_REPO_PATH = "/var/lib/pgbackrest"
@@ -50,7 +51,7 @@ def probe(s: Settings, requests: int, clock: Callable[[], float] = time.monotoni
         t = clock()
         errors.update(_one(c, bucket, prefix))
         latencies.append(clock() - t)
-    return EndpointProbe(endpoint=endpoint or f"s3 bucket {bucket}", requests=len(latencies),
+    return EndpointProbe(endpoint=safe_url(endpoint) if endpoint else f"s3 bucket {bucket}", requests=len(latencies),
                          failed=sum(errors.values()), errors=dict(errors),
                          median_latency=statistics.median(latencies) if latencies else None,
                          max_latency=max(latencies, default=None))

@@ -3,6 +3,7 @@ their count, and what a finished job fires or resolves."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -18,6 +19,7 @@ from opsd.actions import alerts
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.adapters.runner import ProcessRunner
 from opsd_sandbox import records
+from tests.unit.receiver import free_port, receiver
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -154,14 +156,88 @@ def test_user_info_and_path_tokens_never_reach_errors_or_the_delivery_table(fake
     err = capsys.readouterr().err
     with sqlite3.connect(ctx.history.path) as c:
         stored = " ".join(str(r) for r in c.execute("SELECT * FROM alert_deliveries"))
-    for secret in ("S3cretPw", "alice", "T0KENabcdef123456", "XyZ"):
+    for secret in ("S3cretPw", "alice", "T0KENabcdef123456", "XyZ", "services"):
         assert secret not in err and secret not in stored, secret
-    assert "http://***@127.0.0.1:9/services/***?***" in stored
+    assert "webhook at http://127.0.0.1:9 unreachable" in stored
 
 
-def test_safe_url_keeps_what_locates_the_endpoint() -> None:
-    from opsd.core.urls import safe_url
+# --------------------------------------------------------------------------- authentication (issue 33, section 3)
+def test_user_info_is_sent_as_basic_authentication(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """Before: urllib handed 'opsd:TOKEN@127.0.0.1' to http.client as the host (InvalidURL): never delivered."""
+    port = free_port()
+    with receiver(port, "Authorization", "Basic " + base64.b64encode(b"opsd:TO@KEN").decode()) as got:
+        ctx, _ = _ctx(fake_ctx, webhook_url=f"http://opsd:TO%40KEN@127.0.0.1:{port}/hook?team=db", retries=1)
+        assert alerts.fire(ctx, "job.backup-full", "backup failed")
+    assert [g["alert"]["key"] for g in got.accepted] == ["job.backup-full"] and got.refused == 0
+    assert got.seen[0][0] == "/hook?team=db"  # the path and query kept, the user info gone from the URL
+    assert alerts.delivery_failures(ctx) == 0 and alerts.waiting_deliveries(ctx).count == 0
 
-    assert safe_url("https://hooks.slack.com/services/T024BE7LD/B01234567/abcdefghijklmnopqrstuvwx") == \
-        "https://hooks.slack.com/services/***/***/***"
-    assert safe_url("http://127.0.0.1:8080/alert") == "http://127.0.0.1:8080/alert"
+
+def test_without_the_credentials_the_receiver_refuses_and_says_so(fake_ctx, capsys) -> None:  # type: ignore[no-untyped-def]
+    log.configure("info", json=True)
+    port = free_port()
+    with receiver(port, "Authorization", "Bearer right") as got:
+        ctx, _ = _ctx(fake_ctx, webhook_url=f"http://opsd:wrong@127.0.0.1:{port}/hook", retries=1)
+        alerts.fire(ctx, "job.backup-full", "backup failed")
+    assert got.refused == 1 and got.accepted == []
+    assert f"webhook at http://127.0.0.1:{port} answered 401 (authentication refused" in capsys.readouterr().err
+
+
+def _headers_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    f = tmp_path / "webhook-headers"
+    f.write_text(text)
+    f.chmod(mode)
+    return f
+
+
+def test_a_bearer_token_comes_from_the_headers_file_or_the_credential(fake_ctx, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    with receiver(port, "Authorization", "Bearer gw-t0ken") as got:
+        f = _headers_file(tmp_path, "# the gateway's token\nAuthorization: Bearer gw-t0ken\nX-Team: dba\n")
+        ctx, _ = _ctx(fake_ctx, webhook_url=url, webhook_headers_file=str(f), retries=1)
+        assert alerts.fire(ctx, "job.verify", "verify failed")
+        creds = tmp_path / "creds"
+        creds.mkdir()
+        (creds / "webhook-headers").write_text("Authorization: Bearer gw-t0ken\n")
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        ctx, _ = _ctx(fake_ctx, webhook_url=url, retries=1)  # no file key: the systemd credential
+        assert alerts.fire(ctx, "job.drill", "drill failed")
+    assert [g["alert"]["key"] for g in got.accepted] == ["job.verify", "job.drill"] and got.refused == 0
+
+
+def test_a_world_readable_headers_file_is_refused_not_sent(fake_ctx, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    log.configure("info", json=True)
+    port = free_port()
+    with receiver(port, "Authorization", "Bearer gw-t0ken") as got:
+        f = _headers_file(tmp_path, "Authorization: Bearer gw-t0ken\n", 0o644)
+        ctx, _ = _ctx(fake_ctx, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_headers_file=str(f), retries=1)
+        alerts.fire(ctx, "job.verify", "verify failed")
+    err = capsys.readouterr().err
+    assert got.seen == [] and "is readable by every local user: refused" in err and "gw-t0ken" not in err
+    assert alerts.waiting_deliveries(ctx).count == 1  # kept: fixing the mode lets a later run deliver it
+
+
+# tokens of every shape: a short all-letters path token, user info, a query, a fragment, a bearer header
+TOKENS = ("qwertyuiopas", "Zx", "PwLetters", "sigvalue9", "fragtok", "gw-hdr-t0ken")
+
+
+def test_no_token_of_any_shape_reaches_logs_errors_metrics_or_the_store(fake_ctx, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from opsd import metrics
+
+    log.configure("info", json=True)
+    port = free_port()  # nothing listens: every delivery fails
+    f = _headers_file(tmp_path, "X-Api-Key: gw-hdr-t0ken\n")
+    ctx, _ = _ctx(fake_ctx, webhook_url=f"http://Zx:PwLetters@127.0.0.1:{port}/h/qwertyuiopas?s=sigvalue9#fragtok",
+                  webhook_headers_file=str(f), retries=1, timeout="1s")
+    alerts.fire(ctx, "job.backup-full", "backup failed")
+    err = capsys.readouterr().err
+    with sqlite3.connect(ctx.history.path) as c:
+        tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        stored = " ".join(str(r) for t in tables for r in c.execute(f"SELECT * FROM {t}"))
+    scraped = metrics.text(ctx)
+    assert f"webhook at http://127.0.0.1:{port} unreachable" in err and "opsd_alert_deliveries_waiting 1.0" in scraped
+    for secret in TOKENS:
+        assert secret not in err and secret not in stored and secret not in scraped, secret

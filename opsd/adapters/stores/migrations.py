@@ -82,5 +82,23 @@ CREATE TABLE IF NOT EXISTS copies (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES)
+# Step 4: alert messages not delivered yet, one per alert key and channel (a newer message for the same key
+# replaces the one waiting), retried with backoff by later runs until delivered or expired. The error is
+# stored as logged: the URL shown as scheme://host:port, secrets masked.
+V4_ALERT_PENDING = """
+CREATE TABLE IF NOT EXISTS alert_pending (
+    key        TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    first_at   TEXT NOT NULL,
+    next_at    TEXT NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (key, channel)
+);
+CREATE INDEX IF NOT EXISTS alert_pending_next ON alert_pending (next_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES, V4_ALERT_PENDING)
 LATEST = len(MIGRATIONS)
