@@ -81,8 +81,7 @@ def verify_cmd(base: Base, *, backup_set: str | None = None) -> list[str]:
 
 
 def archive_push_command(base: Base) -> str:
-    """The ``archive_command`` value PostgreSQL should have for this stanza: each value a shell word (quoted when
-    it is not plain, its ``%`` doubled) or a one-line UnsafeShellValue (a newline)."""
+    """PostgreSQL's ``archive_command`` for this stanza: each value a shell word (see opsd/core/shell.py)."""
     return " ".join(sh_word("archive_command", w) for w in base.argv()) + " archive-push %p"
 
 
@@ -128,6 +127,7 @@ class StanzaInfo:
     backups: tuple[BackupInfo, ...]
     archives: tuple[ArchiveRange, ...]
     repo_messages: tuple[str, ...]
+    system_ids: tuple[tuple[str, int], ...] = ()  # archive id -> the cluster's system identifier ('db' list)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +140,11 @@ class StanzaInfo:
         """The archive id of the newest database generation (the one archive-get reads)."""
         ids = [a.id for a in self.archives if a.id.rsplit("-", 1)[-1].isdigit()]
         return max(ids, key=lambda i: int(i.rsplit("-", 1)[-1]), default=None)
+
+    @property
+    def current_system_id(self) -> int | None:
+        """The current archive id's cluster: a stanza created again reuses archive id 15-1, not this."""
+        return dict(self.system_ids).get(self.current_archive_id or "")
 
     def newest(self, types: Sequence[str] = BACKUP_TYPES) -> BackupInfo | None:
         good = [b for b in self.backups if b.type in types and not b.error]
@@ -172,6 +177,11 @@ def _archive_id(database: dict[str, Any] | None, versions: dict[int, str]) -> st
     return f"{versions[db_id]}-{db_id}" if db_id in versions else None
 
 
+def _system_ids(dbs: Sequence[dict[str, Any]]) -> tuple[tuple[str, int], ...]:
+    return tuple((f"{d.get('version')}-{d['id']}", int(d["system-id"])) for d in dbs
+                 if "id" in d and str(d.get("system-id", "")).isdigit())
+
+
 def parse_info(text: str) -> list[StanzaInfo]:
     """Parse ``pgbackrest info --output=json``. Raises ValueError on malformed output."""
     try:
@@ -194,7 +204,7 @@ def parse_info(text: str) -> list[StanzaInfo]:
             status_message=str(status.get("message", "")), lock_held=bool(lock),
             backups=tuple(sorted((_backup(b, versions) for b in st.get("backup") or ()), key=lambda b: b.stop)),
             archives=tuple(ArchiveRange(a.get("id", "?"), a.get("min"), a.get("max")) for a in st.get("archive") or ()),
-            repo_messages=repos,
+            repo_messages=repos, system_ids=_system_ids(st.get("db") or ()),
         ))
     return out
 

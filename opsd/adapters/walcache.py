@@ -1,8 +1,9 @@
 """What the restore plan read in archived WAL segments, remembered in the state directory: a segment never
 changes once archived, so a second ``restore --dry-run``, the daemon's window refresh and ``check`` decode only
-segments they have not read before. One file per archive id, keyed by segment name and archive time (a stanza
-deleted and created again reuses names), pruned to what the repository lists, replaced atomically. An
-unreadable cache is an empty one: it is only ever a shortcut."""
+segments they have not read before. One file per stanza, archive id and cluster system identifier (a stanza
+deleted and created again reuses archive id 15-1 and segment names, never the system identifier), keyed by
+segment name and archive time, pruned to what the repository lists, replaced atomically. An unreadable cache,
+an older format or another cluster's is an empty one: it is only ever a shortcut, never mixed in."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ from opsd.core.wal import SegmentFacts, Stamped
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
-VERSION = 1
+VERSION = 2  # 1: no system identifier in the file (named without one)
 MISS = object()
+
+
+def cache_name(kind: str, stanza: str, archive_id: str | None, system_id: int | None) -> str:
+    """The file of one cache (``segments``, ``points``) of one cluster's archive in a stanza."""
+    return f"{kind}-{stanza}-{archive_id or 'none'}-{system_id or 'unknown'}.json"
 
 
 def _stamped(s: Stamped) -> list[Any]:
@@ -46,18 +52,20 @@ class SegmentCache:
     path: Path | None  # None: remember nothing (no state directory to keep it in)
     stamps: dict[str, int]  # segment name -> archive time (epoch seconds) of what the repository lists now
     user: str
+    system_id: int | None = None  # the cluster whose archive this is: a file of another one is not read
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     changed: bool = False
     hits: int = 0
 
     @classmethod
-    def load(cls, path: Path | None, stamps: dict[str, int], user: str) -> SegmentCache:
-        cache = cls(path, stamps, user)
+    def load(cls, path: Path | None, stamps: dict[str, int], user: str, system_id: int | None = None
+             ) -> SegmentCache:
+        cache = cls(path, stamps, user, system_id)
         if path is None:
             return cache
         try:
             data = json.loads(path.read_text())
-            if data.get("version") == VERSION:
+            if data.get("version") == VERSION and data.get("system_id") == system_id:
                 cache.entries = {k: dict(v) for k, v in data["segments"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
@@ -88,7 +96,8 @@ class SegmentCache:
         kept = {k: v for k, v in self.entries.items() if k in listed}
         try:
             files.ensure_dir(self.path.parent, self.user)
-            files.write_whole(self.path, json.dumps({"version": VERSION, "segments": kept}))
+            files.write_whole(self.path, json.dumps({"version": VERSION, "system_id": self.system_id,
+                                                     "segments": kept}))
             files.give_to(self.path, self.user)
         except (OpsdError, OSError) as e:  # a cache that cannot be written only costs a re-read next time
             get_logger().warning("walcache.unwritable", path=str(self.path), error=str(e))

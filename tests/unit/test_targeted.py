@@ -273,12 +273,13 @@ def test_an_unreadable_point_cache_is_an_empty_one(tmp_path: Path) -> None:
     from opsd.actions.wal.points import _load
 
     f = tmp_path / "points-15-1.json"
-    assert _load(f) == {}
-    for bad in ("{", "[]", '{"segments": 3}', '{"other": {}}'):
+    assert _load(f, 7) == {}
+    for bad in ("{", "[]", '{"segments": 3}', '{"other": {}}', '{"version": 2, "system_id": 7, "segments": 3}'):
         f.write_text(bad)
-        assert _load(f) == {}
-    f.write_text('{"segments": {"000000010000000000000004": [["before-x", "0/406FF80", null]]}}')
-    assert _load(f) == {"000000010000000000000004": [["before-x", "0/406FF80", None]]}
+        assert _load(f, 7) == {}
+    f.write_text('{"version": 2, "system_id": 7, "segments": {"000000010000000000000004": [["before-x", '
+                 '"0/406FF80", null]]}}')
+    assert _load(f, 7) == {"000000010000000000000004": [["before-x", "0/406FF80", None]]}
 
 
 def test_the_next_chunk_never_starts_before_the_segment_kept_for_it(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from opsd.adapters.cluster import stop_evidence
 from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.pgbackrest_prefetch import Prefetch, archive_get_command
-from opsd.adapters.walcache import SegmentCache
+from opsd.adapters.walcache import SegmentCache, cache_name
 from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
 from opsd.core.records.jobs import RestoreResult
@@ -105,10 +105,10 @@ def judged_timelines(ctx: Context, info: StanzaInfo | None = None) -> JudgedTime
 
 def _reader(ctx: Context, info: StanzaInfo) -> contextlib.AbstractContextManager[ArchiveReader]:
     """A reader of the archived WAL that remembers what it read, per archive id (``_timelines`` tells it which
-    segments the repository lists now)."""
+    segments the repository lists now), and per cluster: a stanza created again reuses the archive id."""
     pg, o = ctx.settings.postgres, ctx.settings.opsd
-    name = f"segments-{info.current_archive_id or 'none'}-{ctx.settings.pgbackrest.stanza}.json"
-    cache = SegmentCache.load(o.state_dir / "walcache" / name, {}, o.run_as)
+    name = cache_name("segments", ctx.settings.pgbackrest.stanza, info.current_archive_id, info.current_system_id)
+    cache = SegmentCache.load(o.state_dir / "walcache" / name, {}, o.run_as, info.current_system_id)
     return archive_reader(ctx.pgbackrest, ctx.runner, pg.bin_dir, o.state_dir, o.run_as, cache=cache)
 
 

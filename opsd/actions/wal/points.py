@@ -16,6 +16,7 @@ from opsd.actions.restore.window import Window
 from opsd.actions.wal.scan import chain, read
 from opsd.adapters import files
 from opsd.adapters.pgbackrest import StanzaInfo
+from opsd.adapters.walcache import cache_name
 from opsd.context import Context
 from opsd.core.records.runs import Outcome
 from opsd.core.records.targeted import RestorePoint
@@ -77,9 +78,13 @@ def _wait_archived(ctx: Context, segment: str, wait: float) -> None:
 
 
 # --------------------------------------------------------------------------- listing
-def _cache_file(ctx: Context, archive_id: str) -> Path:
+CACHE_VERSION = 2  # 1: keyed by stanza and archive id only, which a stanza created again reuses
+
+
+def _cache_file(ctx: Context, archive_id: str | None, system_id: int | None) -> Path:
+    """One file per stanza (a drill host reads many), archive id and cluster (its system identifier)."""
     return files.ensure_dir(ctx.settings.opsd.state_dir / "walcache", ctx.settings.opsd.run_as) / \
-        f"points-{ctx.settings.pgbackrest.stanza}-{archive_id or 'none'}.json"  # a drill host reads many stanzas
+        cache_name("points", ctx.settings.pgbackrest.stanza, archive_id, system_id)
 
 
 @dataclass(frozen=True)
@@ -91,22 +96,25 @@ class Scanned:
 Cache = dict[str, list[list[str | None]]]  # segment name -> its points: [name, LSN, time of the last end before]
 
 
-def _load(path: Path) -> Cache:
-    """The cache, or an empty one when it is missing or unreadable (it is only ever a shortcut)."""
+def _load(path: Path, system_id: int | None) -> Cache:
+    """The cache, or an empty one when it is missing, unreadable, of an older format or of another cluster (it is
+    only ever a shortcut: never mixed in)."""
     try:
         data = json.loads(path.read_text())
+        if data.get("version") != CACHE_VERSION or data.get("system_id") != system_id:
+            return {}
         return {str(k): list(v) for k, v in data["segments"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
-def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str], None], jobs: int = 4
-             ) -> Scanned:
+def scan_wal(ctx: Context, t: Timelines, system_id: int | None, since: datetime, report: Callable[[str], None],
+             *, jobs: int = 4) -> Scanned:
     """Restore point records in the archived WAL: segments archived since ``since`` are read once, then kept
-    in one cache file per archive id (archived segments never change; segments the repository no longer has
-    are dropped from it); every cached segment's points are listed."""
-    path = _cache_file(ctx, t.archive_id or "")
-    cache = _load(path)
+    in one cache file per archive id and cluster (archived segments never change; segments the repository no
+    longer has are dropped from it); every cached segment's points are listed."""
+    path = _cache_file(ctx, t.archive_id, system_id)
+    cache = _load(path, system_id)
     present = {a.segment.name for a in t.current}
     cache = {k: v for k, v in cache.items() if k in present}
     todo = [a.segment for a in t.current if a.archived_at + CLOCK_SLACK > since  # whole seconds in the repository
@@ -118,7 +126,7 @@ def scan_wal(ctx: Context, t: Timelines, since: datetime, report: Callable[[str]
         for s in run:
             cache[s.name] = [[p.name, p.lsn, p.after.isoformat() if p.after else None] for p in got
                              if lsn_to_int(p.lsn) // SEGMENT_BYTES == s.segno]
-    files.write_whole(path, json.dumps({"segments": cache}))
+    files.write_whole(path, json.dumps({"version": CACHE_VERSION, "system_id": system_id, "segments": cache}))
     files.give_to(path, ctx.settings.opsd.run_as)
     found = [RestorePoint(name=str(name), lsn=str(lsn), timeline=_segment(seg).timeline, segment=seg, source="wal",
                           time=datetime.fromisoformat(after) if after else None)
@@ -200,5 +208,5 @@ def listing(ctx: Context, since: datetime, report: Callable[[str], None], jobs: 
 
     info, w = load_window(ctx)
     t = load_timelines(ctx, info)
-    scanned = scan_wal(ctx, t, since, report, jobs)
+    scanned = scan_wal(ctx, t, info.current_system_id, since, report, jobs=jobs)
     return [judge(p, info, w, t) for p in merge(recorded(ctx), scanned.points)], scanned.read
