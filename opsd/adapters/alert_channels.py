@@ -62,9 +62,15 @@ def webhook_headers(a: AlertsSection) -> dict[str, str]:
     text = secrets.secret(secrets.WEBHOOK_HEADERS, file=a.webhook_headers_file, key=_HEADERS_KEY, private=True)
     headers = parse_headers(text or "")
     for value in headers.values():
-        register_secret(value)
-        register_secret(value.rpartition(" ")[2])
+        _mask(value)
+        _mask(value.rpartition(" ")[2])
     return headers
+
+
+def _mask(value: str | None) -> None:
+    """Masked in every log line from now on; not a short word ('prod', 'opsd') that would mask ordinary text."""
+    if value and len(value) >= 6:
+        register_secret(value)
 
 
 def _request(url: str, body: dict[str, Any], headers: Mapping[str, str]) -> urllib.request.Request:
@@ -76,8 +82,8 @@ def _request(url: str, body: dict[str, Any], headers: Mapping[str, str]) -> urll
             raise OpsdError(f"webhook at {safe_url(url)}: the URL holds user info and {_HEADERS_KEY} an "
                             "Authorization header; keep one")
         token = base64.b64encode(f"{target.user}:{target.password or ''}".encode()).decode()
-        register_secret(target.password)
-        register_secret(token)
+        _mask(target.password)
+        _mask(token)
         all_headers["Authorization"] = f"Basic {token}"
     return urllib.request.Request(  # noqa: S310 (scheme checked by url_problem)
         target.url, data=json.dumps(body, default=str).encode(), method="POST", headers=all_headers)
