@@ -115,6 +115,14 @@ class HaCluster:
         stop_process(self._etcd)
         self._etcd = None
 
+    def stop_etcd(self) -> None:
+        """The DCS lost: etcd stops (SIGTERM), its data kept for :meth:`start_etcd`."""
+        stop_process(self._etcd)
+        self._etcd = None
+
+    def start_etcd(self) -> None:
+        self._start_etcd()
+
     def _start_etcd(self) -> None:
         d = mkdir_pg(self.home / "etcd", 0o700)
         peer, client = f"http://127.0.0.1:{self.etcd_peer_port}", f"http://127.0.0.1:{self.etcd_port}"
