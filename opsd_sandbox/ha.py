@@ -14,7 +14,9 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +77,11 @@ class HaCluster:
     scope: str = "ha"
     size: int = 2
     ignore_slots: tuple[str, ...] = ()  # slots of other consumers, which Patroni must not drop
+    etcd_relays: bool = False  # each node reaches etcd through a relay of its own (isolate() cuts one node off)
     etcd_port: int = field(default_factory=free_port)
     etcd_peer_port: int = field(default_factory=free_port)
     nodes: list[Node] = field(default_factory=list)
+    relays: dict[str, Relay] = field(default_factory=dict)
     _etcd: subprocess.Popen[bytes] | None = None
 
     @property
@@ -114,6 +118,14 @@ class HaCluster:
             self.stop(node)
         stop_process(self._etcd)
         self._etcd = None
+        for relay in self.relays.values():
+            relay.close()
+
+    def isolate(self, node: Node, cut: bool = True) -> None:
+        """Cut ``node`` off from etcd (its relay drops every connection and refuses new ones), or reconnect it."""
+        self.relays[node.name].cut = cut
+        if cut:
+            self.relays[node.name].drop()
 
     def stop_etcd(self) -> None:
         """The DCS lost: etcd stops (SIGTERM), its data kept for :meth:`start_etcd`."""
@@ -146,6 +158,13 @@ class HaCluster:
             extra=f'\n[patroni]\nurl = "{node.api}"\ncheck_every = "2s"\n' + opsd_extra))
         node.conf.chmod(0o644)
 
+    def _etcd_port_for(self, node: Node) -> int:
+        if not self.etcd_relays:
+            return self.etcd_port
+        if node.name not in self.relays:
+            self.relays[node.name] = Relay(self.etcd_port)
+        return self.relays[node.name].port
+
     def _patroni_yml(self, node: Node, pgbr: Path) -> dict[str, object]:
         archive = f"pgbackrest --config={pgbr} --stanza={self.stanza}"
         trust = ["local all all trust", "host all all 127.0.0.1/32 trust", "host replication all 127.0.0.1/32 trust"]
@@ -153,7 +172,8 @@ class HaCluster:
             "scope": self.scope, "namespace": "/opsd/", "name": node.name,
             "log": {"level": "INFO", "dir": str(node.home), "file_num": 1},
             "restapi": {"listen": f"127.0.0.1:{node.api_port}", "connect_address": f"127.0.0.1:{node.api_port}"},
-            "etcd3": {"hosts": [f"127.0.0.1:{self.etcd_port}"]},
+            "etcd3": {"hosts": [f"127.0.0.1:{self._etcd_port_for(node)}"],
+                      "use_proxies": self.etcd_relays},  # with relays: never etcd's own advertised client URLs
             "bootstrap": {
                 "dcs": {"ttl": 20, "loop_wait": 2, "retry_timeout": 5, "maximum_lag_on_failover": 64 * 1024 * 1024,
                         "ignore_slots": [{"name": n, "type": "physical"} for n in self.ignore_slots],
@@ -273,6 +293,61 @@ class HaCluster:
             (node.pgdata / sig).unlink(missing_ok=True)
         run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(node.pgdata), "-l", str(node.home / "lone.log"), "-w",
                    "-t", "60", "start"]))
+
+
+class Relay:
+    """A TCP relay to ``upstream`` on 127.0.0.1, run in threads of this process; ``cut``: every connection through
+    it is dropped and new ones are refused (closed at once), as a network partition would."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.cut = False
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._srv.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True, name=f"relay-{self.port}").start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            if self.cut:
+                conn.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            with self._lock:
+                self._conns += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    def drop(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    def close(self) -> None:
+        self.cut = True
+        self._srv.close()
+        self.drop()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        src.settimeout(None)
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
 
 
 def _alive(pid: int) -> bool:

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.integration,
 
 @pytest.fixture(scope="module")
 def ha(stack: Sandbox) -> Iterator[HaCluster]:
-    cluster = HaCluster(stack, scope="sick")
+    cluster = HaCluster(stack, scope="sick", etcd_relays=True)  # each node reaches etcd through a relay
     cluster.up()
     try:
         yield cluster
@@ -154,6 +154,30 @@ def _labels(ha: HaCluster) -> list[str]:
 
     out = json.loads(ha.pgbackrest(ha.nodes[0], "--output=json", "info"))
     return [b["label"] for b in out[0].get("backup", [])] if out else []
+
+
+TTL = 20  # bootstrap.dcs.ttl of the sandbox's Patroni
+
+
+def test_an_old_primary_isolated_from_etcd_stops_before_its_ttl(ha: HaCluster) -> None:
+    """The leader alone loses etcd (its relay cut; the other node still sees etcd): it is no longer primary, and
+    its backup is skipped, well before its leader key expires (ttl). Fails on the old code: Patroni kept saying
+    "primary" until it demoted itself, and nothing asked the DCS."""
+    leader = ha.wait_leader()
+    ha.isolate(leader)
+    cut = time.monotonic()
+    try:
+        wait_until(lambda: node_role(_ctx(leader)).role != Role.PRIMARY, timeout=TTL, what="the isolated leader")
+        undecided_after = time.monotonic() - cut
+        assert "skipped" in _backup_skipped(leader)
+        skipped_after = time.monotonic() - cut
+    finally:
+        ha.isolate(leader, cut=False)
+    print(f"isolated leader: not primary after {undecided_after:.1f}s, backup skipped after {skipped_after:.1f}s")
+    assert skipped_after < TTL, skipped_after
+    assert len(_labels(ha)) == 0
+    ha.wait_leader(timeout=120)
+    ha.wait_streaming(timeout=180)
 
 
 def test_pause_then_a_manual_promote_is_a_split_brain(ha: HaCluster) -> None:
