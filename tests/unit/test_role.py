@@ -244,3 +244,60 @@ def test_an_undecided_role_is_loud(fake_ctx) -> None:  # type: ignore[no-untyped
     observe(fake_ctx, PRIMARY)
     assert UNDECIDED not in alerts.firing(fake_ctx) and SPLIT_BRAIN not in alerts.firing(fake_ctx)
     assert undecided_for(fake_ctx) is None
+
+
+def test_a_job_skipped_undecided_is_recorded_alerted_and_counted(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """run_job: a scheduled backup on an undecided node is recorded as skipped AND raises role.undecided at once
+    (not 15 minutes later); the metrics show the role, how long undecided, and the skip by job and reason; the
+    decided role resolves the alert. Fails on the old code: the skip was only logged, no alert, no such metrics."""
+    from opsd.actions import alerts
+    from opsd.actions.jobs import JobOutcome, run_job
+    from opsd.actions.role import UNDECIDED
+    from opsd.core.records.runs import Outcome
+    from opsd.metrics import text
+    from opsd.report.console import role as render_role
+
+    sick = NodeRole(Role.UNKNOWN, "patroni", "Patroni: primary, running, but DCS: nobody holds the leader key",
+                    paused=True, sources=("Patroni: primary, running, paused", "PostgreSQL: not in recovery",
+                                          "DCS: nobody holds the leader key"))
+    ctx = fake_ctx()
+    ctx.role = sick
+
+    def body() -> JobOutcome:
+        raise AssertionError("an undecided node must not back up")
+
+    out = run_job(ctx, "backup-full", "schedule", body)
+    assert out.outcome == Outcome.SKIPPED
+    last = ctx.history.last("backup-full")
+    assert last is not None and last.outcome == "skipped"
+    assert UNDECIDED in alerts.firing(ctx)
+    metrics = text(ctx)
+    assert 'opsd_role{role="unknown"} 1.0' in metrics and 'opsd_role{role="primary"} 0.0' in metrics
+    assert 'opsd_jobs_skipped_total{job="backup-full",reason="role_unknown"} 1.0' in metrics
+    assert "opsd_role_undecided_seconds " in metrics and "opsd_patroni_paused 1.0" in metrics
+    shown = render_role(sick, 125.0)
+    assert "role: unknown (cluster paused: maintenance mode), undecided for" in shown
+    assert "DCS: nobody holds the leader key" in shown and "PostgreSQL: not in recovery" in shown
+    ctx.role = PRIMARY
+    run_job(ctx, "backup-full", "schedule", lambda: JobOutcome(Outcome.OK, "done"))
+    assert UNDECIDED not in alerts.firing(ctx)
+    assert 'opsd_role{role="primary"} 1.0' in text(ctx) and "opsd_role_undecided_seconds 0.0" in text(ctx)
+
+
+def test_undecided_longer_than_the_threshold_alerts_without_a_skip(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """[patroni] undecided_alert_after: a node undecided that long alerts even when no job was skipped (the check
+    job and opsd status look too), with the reason; before it, nothing. Fails without the "since" memory."""
+    from datetime import timedelta
+
+    from opsd.actions import alerts
+    from opsd.actions.role import UNDECIDED, observe
+    from opsd.adapters.stores import role_state
+
+    ctx = fake_ctx(patroni={"undecided_alert_after": "10m"})
+    sick = NodeRole(Role.UNKNOWN, "patroni", "Patroni at http://127.0.0.1:8008 did not answer within 2.0s")
+    role_state.mark_undecided(ctx.history.state_dir, ctx.history.owner, ctx.now() - timedelta(minutes=9), "x")
+    observe(ctx, sick)
+    assert UNDECIDED not in alerts.firing(ctx)
+    role_state.mark_undecided(ctx.history.state_dir, ctx.history.owner, ctx.now() - timedelta(minutes=11), "x")
+    seconds = observe(ctx, sick)
+    assert seconds is not None and seconds >= 660 and UNDECIDED in alerts.firing(ctx)
