@@ -180,7 +180,7 @@ class OpsdCollector(Collector):
                   ["role"])
         for r in Role:
             role.add_metric([str(r)], 1.0 if node.role == r else 0.0)
-        undecided = undecided_for(ctx) if node.role == Role.UNKNOWN else None
+        undecided = undecided_for(ctx, node) if node.role == Role.UNKNOWN else None
         skipped = CounterMetricFamily(f"{PREFIX}_jobs_skipped", "Runs skipped, by job and reason (role_standby, "
                                       "role_unknown: the role was undecided, ...)", labels=["job", "reason"])
         for job in sorted(PRIMARY_JOBS):

@@ -59,9 +59,13 @@ def require(ctx: Context, job: str) -> NodeRole:
     return node
 
 
-def undecided_for(ctx: Context) -> float | None:
-    """Seconds the role has been undecided (at the last look), None when it was decided."""
+def undecided_for(ctx: Context, node: NodeRole | None = None) -> float | None:
+    """Seconds the role has been undecided (at the last look), None when it was decided. With ``node`` (a look
+    that raises no alert, as a metrics scrape): an undecided role not yet remembered is remembered from now."""
     mark = role_state.undecided_since(ctx.history.state_dir)
+    if mark is None and node is not None and node.role == Role.UNKNOWN and node.source != "config":
+        role_state.mark_undecided(ctx.history.state_dir, ctx.history.owner, ctx.now(), node.why)
+        return 0.0
     return max((ctx.now() - mark[0]).total_seconds(), 0.0) if mark else None
 
 
