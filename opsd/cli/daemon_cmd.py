@@ -57,6 +57,11 @@ def status(app: App, as_json: bool) -> None:
 
             node = node_role(ctx)
             click.echo(render_role(node, observe(ctx, node)))
+        from opsd.actions.alerts import waiting_deliveries
+        from opsd.report.console import waiting_alerts
+
+        w = waiting_deliveries(ctx)
+        click.echo(waiting_alerts(w.count, w.oldest_since, ctx.now(), ctx.settings.opsd.tz))
     overdue = [r.job for r in rows if r.overdue]
     if overdue:
         raise OpsdError(f"overdue: {', '.join(overdue)}")

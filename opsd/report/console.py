@@ -63,6 +63,14 @@ def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:
     return table(["job", "schedule", "state", "last run", "last success", "next", "last error"], body)
 
 
+def waiting_alerts(count: int, oldest_since: datetime | None, now: datetime, tz: ZoneInfo) -> str:
+    """Alert messages not delivered yet (docs/alerts.md): kept and retried by later runs."""
+    if not count or oldest_since is None:
+        return "\nalerts waiting for delivery: none"
+    return (f"\nalerts waiting for delivery: {count}, oldest since {when(oldest_since, tz)} "
+            f"({format_duration((now - oldest_since).total_seconds())} ago); see docs/alerts.md")
+
+
 def role(node: NodeRole, undecided_for: float | None) -> str:
     """This node's role, what each source said, and for how long it has been undecided (docs/ha.md)."""
     out = [f"\nrole: {node.role}" + (" (cluster paused: maintenance mode)" if node.paused else "")

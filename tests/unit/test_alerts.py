@@ -241,3 +241,15 @@ def test_no_token_of_any_shape_reaches_logs_errors_metrics_or_the_store(fake_ctx
     assert f"webhook at http://127.0.0.1:{port} unreachable" in err and "opsd_alert_deliveries_waiting 1.0" in scraped
     for secret in TOKENS:
         assert secret not in err and secret not in stored and secret not in scraped, secret
+
+
+def test_status_says_how_many_alerts_wait_and_since_when() -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from opsd.report.console import waiting_alerts
+
+    now = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    assert waiting_alerts(0, None, now, ZoneInfo("UTC")).strip() == "alerts waiting for delivery: none"
+    line = waiting_alerts(3, now - timedelta(hours=2), now, ZoneInfo("UTC"))
+    assert "alerts waiting for delivery: 3, oldest since 2026-12-07 04:00" in line and "2h" in line
