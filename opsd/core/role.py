@@ -133,6 +133,21 @@ def _split_brain(patroni: PatroniState, in_recovery: bool | None, view: DcsView)
             + (" (the cluster is paused)" if patroni.paused else ""))
 
 
+def stop_running_backup(seen: Sequence[NodeRole]) -> NodeRole | None:
+    """While a backup runs, the role asked again every ``[patroni] check_every`` (oldest first): the answer that
+    stops it, or None. A standby or a split brain stops it at once; an undecided role twice in a row (a node cut
+    off from the DCS loses its leader key within Patroni's TTL: it must not write to the repository meanwhile; a
+    single slow answer is not yet a reason to throw a long backup away)."""
+    if not seen:
+        return None
+    last = seen[-1]
+    if last.role == Role.STANDBY or last.split_brain:
+        return last
+    if len(seen) >= 2 and last.role == Role.UNKNOWN and seen[-2].role == Role.UNKNOWN:
+        return last
+    return None
+
+
 def skip_reason(job: str, node: NodeRole, on_standby: Sequence[str]) -> str | None:
     """Why ``job`` does not run on this node, or None when it does. ``check`` and health sampling run on every
     node (each answers about itself)."""

@@ -301,3 +301,19 @@ def test_undecided_longer_than_the_threshold_alerts_without_a_skip(fake_ctx) -> 
     role_state.mark_undecided(ctx.history.state_dir, ctx.history.owner, ctx.now() - timedelta(minutes=11), "x")
     seconds = observe(ctx, sick)
     assert seconds is not None and seconds >= 660 and UNDECIDED in alerts.firing(ctx)
+
+
+def test_a_running_backup_stops_for_a_standby_a_split_brain_or_a_role_undecided_twice() -> None:
+    from opsd.core.role import NodeRole, Role, stop_running_backup
+
+    primary = NodeRole(Role.PRIMARY, "patroni", "leader")
+    unknown = NodeRole(Role.UNKNOWN, "patroni", "the DCS did not answer")
+    standby = NodeRole(Role.STANDBY, "patroni", "replica")
+    brain = NodeRole(Role.UNKNOWN, "patroni", "two primaries", split_brain="node2 answers as a primary")
+    assert stop_running_backup([]) is None
+    assert stop_running_backup([primary, primary]) is None
+    assert stop_running_backup([primary, unknown]) is None  # one slow answer: not yet
+    assert stop_running_backup([unknown, unknown]) is unknown  # cut off from the DCS: before its TTL ends
+    assert stop_running_backup([unknown, primary]) is None
+    assert stop_running_backup([primary, standby]) is standby
+    assert stop_running_backup([brain]) is brain

@@ -12,7 +12,7 @@ from opsd.adapters.pgbackrest_conf import pg_hosts
 from opsd.context import Context
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Outcome
-from opsd.core.role import NodeRole, Role
+from opsd.core.role import NodeRole, Role, stop_running_backup
 from opsd.db.connection import checkpoint
 from opsd.db.queries import TimelineRow, fetch_one
 from opsd.errors import CommandCancelled, CommandError, ConfigError, OpsdError
@@ -83,18 +83,23 @@ class RoleWatch:
 
     def _loop(self) -> None:
         every = self.ctx.settings.patroni.check_every.total_seconds()
+        seen: list[NodeRole] = []
         while not self._stop.wait(every):
-            node = node_role(self.ctx)
-            if node.role == Role.STANDBY:
-                self.lost = node
-                get_logger().warning("backup.role_lost", role=str(node.role), why=node.why)
+            seen = [*seen[-1:], node_role(self.ctx)]
+            lost = stop_running_backup(seen)
+            if lost is not None:
+                self.lost = lost
+                get_logger().warning("backup.role_lost", role=str(lost.role), why=lost.why)
                 self.ctx.runner.stop_running("backup")
                 return
 
     def raise_if_lost(self) -> None:
         if self.lost is not None:
-            raise CommandCancelled(f"backup stopped: this node lost the leader role during the backup "
-                                   f"({self.lost.why}); the new primary takes the next one")
+            if self.lost.role == Role.STANDBY:
+                raise CommandCancelled(f"backup stopped: this node lost the leader role during the backup "
+                                       f"({self.lost.why}); the new primary takes the next one")
+            raise CommandCancelled(f"backup stopped: this node is no longer the decided primary "
+                                   f"({self.lost.describe()}); no repository writes until its role is decided")
 
 
 def _last_moment(ctx: Context) -> None:
