@@ -67,6 +67,25 @@ def webhook_headers(a: AlertsSection) -> dict[str, str]:
     return headers
 
 
+def problems(a: AlertsSection) -> list[str]:
+    """What ``opsd config check`` says of the alert channels' secrets: a webhook URL from its file or
+    credential that cannot work, a headers file that does not parse or is readable by others. One line each,
+    never a value."""
+    try:
+        url = webhook_url(a)
+        headers = webhook_headers(a)
+    except OpsdError as e:
+        return [str(e)]
+    out = []
+    problem = url_problem(url) if url else None
+    if problem:
+        out.append(f"alerts.webhook_url (from its file or credential): not a usable webhook URL: {problem}")
+    elif url and split_credentials(url).user is not None and any(k.lower() == "authorization" for k in headers):
+        out.append("alerts: the webhook URL carries user info and the headers file an Authorization header: "
+                   "keep one of them")
+    return out
+
+
 def _mask(value: str | None) -> None:
     """Masked in every log line from now on; not a short word ('prod', 'opsd') that would mask ordinary text."""
     if value and len(value) >= 6:

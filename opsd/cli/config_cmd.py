@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from opsd import settings as settings_mod
+from opsd.adapters.alert_channels import problems as alert_problems
 from opsd.adapters.cluster import detect_layout, layout_problems
 from opsd.adapters.files import private_dir_problem
 from opsd.cli import App
@@ -31,6 +32,7 @@ def config_check(app: App) -> None:
         scratch = private_dir_problem(s.scratch_dir, s.opsd.run_as)
         if scratch:
             problems.append(f"drill.scratch_dir: not private: {scratch}")
+        problems += alert_problems(s.alerts)
         if problems:
             raise ConfigError(path, problems)
     except ConfigError as e:

@@ -113,3 +113,33 @@ def test_a_stop_after_a_reload_cancels_the_job_started_before_it(fake_ctx) -> No
     before.cancel_all = cancelled  # type: ignore[method-assign]
     d.shutdown()
     assert before.cancelled and after.cancelled
+
+
+def test_config_check_reads_the_webhook_secrets_and_names_what_cannot_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A webhook URL or headers file that would fail every delivery is found by 'opsd config check', in one line
+    that never shows the value."""
+    import os
+
+    from tests.conftest import _me
+
+    state = tmp_path / "state"
+    url_file, headers = tmp_path / "webhook.url", tmp_path / "webhook.headers"
+    url_file.write_text("https://opsd:S3CRETTOKEN@alerts.example.org/hook?x=1#frag with space\n")
+    headers.write_text("Authorization: Bearer S3CRETBEARER\n")
+    os.chmod(url_file, 0o600)
+    os.chmod(headers, 0o644)  # readable by every local user
+    conf = tmp_path / "opsd.toml"
+    conf.write_text(f'[opsd]\nstate_dir = "{state}"\nrun_as = "{_me()}"\n[alerts]\n'
+                    f'webhook_url_file = "{url_file}"\nwebhook_headers_file = "{headers}"\n')
+    code, _out, err = _cli(["--config", str(conf), "config", "check"], capsys)
+    assert code == 3 and "alerts.webhook_headers_file" in err, err
+    assert "S3CRET" not in err
+    os.chmod(headers, 0o600)
+    code, _out, err = _cli(["--config", str(conf), "config", "check"], capsys)
+    assert code == 3 and "not a usable webhook URL" in err and "S3CRET" not in err, err
+    url_file.write_text("https://opsd:S3CRETTOKEN@alerts.example.org/hook\n")
+    code, _out, err = _cli(["--config", str(conf), "config", "check"], capsys)
+    assert code == 3 and "keep one of them" in err and "S3CRET" not in err, err
+    headers.write_text("X-Gateway-Key: S3CRETKEY\n")
+    code, out, err = _cli(["--config", str(conf), "config", "check"], capsys)
+    assert code == 0 and "ok" in out, err
