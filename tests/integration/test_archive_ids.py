@@ -66,8 +66,11 @@ def test_no_fake_gaps_and_a_window_per_database_generation(upgraded: Upgraded) -
     assert w["gaps"] == [] and len(w["intervals"]) == 2
     newest = max(w["intervals"], key=lambda i: i["latest"]["time"])
     assert "pg_waldump" in newest["latest"]["source"]  # read from the current archive id's WAL
-    cache = upgraded.state / "walcache" / f"segments-15-2-{STANZA}.json"  # remembered for the current id only
-    assert cache.exists() and not (upgraded.state / "walcache" / f"segments-15-1-{STANZA}.json").exists()
+    # remembered for the current archive id only, and for the cluster (system id) that wrote it
+    info = json.loads(upgraded.pgbackrest("--output=json", "info"))[0]
+    current = max(info["db"], key=lambda d: d["id"])["system-id"]
+    cache = upgraded.state / "walcache" / f"segments-{STANZA}-15-2-{current}.json"
+    assert cache.exists() and not list((upgraded.state / "walcache").glob(f"segments-{STANZA}-15-1-*.json"))
     assert all(k.startswith("0000000") for k in json.loads(cache.read_text())["segments"])
     again = opsd(upgraded.conf, "window", "--json")  # from the cache: the same window
     assert again.returncode == 0 and json.loads(again.stdout) == w

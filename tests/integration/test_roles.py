@@ -85,9 +85,21 @@ def pair(stack: Sandbox) -> Iterator[tuple[Cluster, Standby]]:
 
 @pytest.fixture
 def patroni() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A stand-in for Patroni's REST API: GET /patroni answers what the test sets."""
-    answer: dict[str, Any] = {"role": "primary", "state": "running", "pause": False}
-    with serve_get(lambda path: (200 if path == "/patroni" else 404, json.dumps(answer).encode())) as url:
+    """A stand-in for Patroni's REST API: GET /patroni answers what the test sets (this node is "node1"), and
+    GET /cluster says who holds the leader key: this node while it says primary, else "node2"."""
+    answer: dict[str, Any] = {"role": "primary", "state": "running", "pause": False, "patroni": {"name": "node1"}}
+
+    def reply(path: str) -> tuple[int, bytes]:
+        if path == "/patroni":
+            return 200, json.dumps(answer).encode()
+        if path == "/cluster":
+            lead = answer["role"] in ("primary", "master")
+            members = [{"name": "node1", "role": "leader" if lead else "replica", "state": "running"},
+                       {"name": "node2", "role": "replica" if lead else "leader", "state": "running"}]
+            return 200, json.dumps({"members": members}).encode()
+        return 404, b"{}"
+
+    with serve_get(reply) as url:
         yield url, answer
 
 
