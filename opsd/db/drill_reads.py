@@ -23,15 +23,11 @@ NOT_ABOUT_DATA = ("42", "P0", "38", "39", "2F", "53", "08", "57", "55", "25006")
 def _failed(e: psycopg.Error, what: str) -> DatabaseError:
     state = e.sqlstate or ""
     if state and state.startswith(NOT_ABOUT_DATA):
-        return NotChecked(f"{what} could not run (SQLSTATE {state}): {_first_line(e)}")
-    return DatabaseError(f"{what} failed: {_first_line(e)}")
+        return NotChecked(f"{what} could not run (SQLSTATE {state}): {pg_error(e)}")
+    return DatabaseError(f"{what} failed: {pg_error(e)}")
 
 
 T = TypeVar("T")
-
-
-def _first_line(e: Exception) -> str:
-    return pg_error(e)
 
 
 def read_relation(conn: Connection[Any], regclass_text: str) -> int:
@@ -71,7 +67,7 @@ def scalar_text(conn: Connection[Any], query: str) -> str:
     try:
         row = conn.execute(query.encode()).fetchone()  # the operator's SQL, from the config file
     except psycopg.Error as e:
-        raise DatabaseError(_first_line(e)) from None
+        raise DatabaseError(pg_error(e)) from None
     if row is None:
         return "no rows"
     value = row[0]
@@ -87,7 +83,7 @@ def amcheck_schema(conn: Connection[Any]) -> str | None:
     try:
         row = conn.execute(load("amcheck_schema")).fetchone()
     except psycopg.Error as e:
-        raise DatabaseError(f"cannot find amcheck: {_first_line(e)}") from None
+        raise DatabaseError(f"cannot find amcheck: {pg_error(e)}") from None
     return str(row[0]) if row else None
 
 

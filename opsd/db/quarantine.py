@@ -75,9 +75,10 @@ def _subscriptions(conn: Conn, db: str, out: Detached) -> None:
 
 
 def _slots(conn: Conn, db: str, out: Detached) -> None:
+    dropped = {x.split(": ", 1)[1] for x in out.slots}  # a physical slot is seen from every database
     for slot in fetch_all(conn, "copy_slots", SlotRow):
-        if slot.name in {x.split(": ", 1)[1] for x in out.slots}:
-            continue  # a physical slot is seen from every database
+        if slot.name in dropped:
+            continue
         execute(conn, "copy_slot_drop", {"name": slot.name})
         out.slots.append(f"{db}: {slot.name}")
 
