@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opsd_sandbox.procs import as_pg, nofile, run
+from opsd_sandbox.procs import as_pg, as_pg_with_files, run
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -65,7 +65,7 @@ class Pgbench:
         argv = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n",
                 "-c", str(clients), "-j", "2", "-R", str(rate), "-T", "86400", "-P", str(interval), "postgres"]
         with log.open("w") as out:  # progress and errors, readable while it runs
-            self._proc = subprocess.Popen([*nofile(clients), *as_pg(argv)], stdout=out, stderr=subprocess.STDOUT,
+            self._proc = subprocess.Popen(as_pg_with_files(argv, clients), stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True)
 
     def running(self) -> bool:

@@ -6,8 +6,10 @@ until a server just spawned is recorded (or a teardown has run to its end)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -119,6 +121,17 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def pg_gid() -> int:
+    return pwd.getpwnam(PG_USER).pw_gid
+
+
+def toml_value(v: object) -> str:
+    """A TOML value for the few kinds the sandbox writes (strings, numbers, booleans, lists of them)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return json.dumps(v)
+
+
 def chown_pg(*paths: Path, mode: int | None = None) -> None:
     pw = pwd.getpwnam(PG_USER)
     for p in paths:
@@ -195,3 +208,21 @@ def nofile(connections: int) -> list[str]:
     than the usual soft limit of 1024 descriptors (util-linux's prlimit; the sandbox runs as root)."""
     want = max(connections + 256, 1024)
     return ["prlimit", f"--nofile={want}:{want}", "--"]
+
+
+def as_pg_with_files(argv: Sequence[str], connections: int) -> list[str]:
+    """:func:`as_pg` with room for ``connections`` sockets. runuser opens a PAM session whose pam_limits puts the
+    soft limit back to 1024 (the hard one stays): the limit is raised before the switch (hard) and again after it
+    (soft), else a PgBouncer with 1000 clients runs out of descriptors and stops accepting logins for a while."""
+    return [*nofile(connections), *as_pg([*nofile(connections), *argv])]
+
+
+FD_LINE = re.compile(r"kernel file descriptor limit: (\d+) .*max expected fd use: (\d+)")
+
+
+def pgbouncer_fd_short(log: str) -> str | None:
+    """What PgBouncer said at its last start when its descriptor limit is below what its max_client_conn may use
+    (it then refuses logins under load, the admin console's first), else None."""
+    found = list(FD_LINE.finditer(log))
+    m = found[-1] if found else None
+    return m.group(0) if m and int(m.group(1)) < int(m.group(2)) else None

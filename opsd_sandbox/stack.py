@@ -24,13 +24,16 @@ from typing import Any
 from opsd_sandbox.flaky import FlakyS3, start_nginx
 from opsd_sandbox.procs import (
     as_pg,
+    as_pg_with_files,
     chown_pg,
     free_port,
     mkdir_pg,
-    nofile,
+    pg_gid,
+    pgbouncer_fd_short,
     port_open,
     run,
     stop_process,
+    toml_value,
     uninterrupted,
     wait_for,
 )
@@ -308,10 +311,12 @@ pool_size={pool_size}
             """))
         for f in ("users.txt", "pgbouncer.ini"):
             chown_pg(d / f, mode=0o600)
-        self._pgbouncer = subprocess.Popen([*nofile(max_client_conn), *as_pg(["pgbouncer", str(d / "pgbouncer.ini")])],
+        self._pgbouncer = subprocess.Popen(as_pg_with_files(["pgbouncer", str(d / "pgbouncer.ini")], max_client_conn),
                                            stdout=(d / "out.log").open("ab"), stderr=subprocess.STDOUT,
                                            start_new_session=True)
         wait_for(lambda: port_open(port), timeout=15, what=f"pgbouncer on port {port}")
+        if short := pgbouncer_fd_short((d / "pgbouncer.log").read_text()):
+            raise RuntimeError(f"pgbouncer cannot hold max_client_conn = {max_client_conn}: {short}")
         return port
 
     def stop_pgbouncer(self) -> None:
@@ -342,7 +347,7 @@ pool_size={pool_size}
         target = path or self.pgbackrest_conf
         target.write_text("\n".join(lines))
         if os.geteuid() == 0:
-            os.chown(target, 0, _pg_gid())
+            os.chown(target, 0, pg_gid())
         target.chmod(0o640)
         return target
 
@@ -355,7 +360,7 @@ pool_size={pool_size}
                  "report": "", **(schedule or {})}
         sched_lines = "\n".join(f'{k} = "{v}"' for k, v in sched.items())
         drill_keys = {"port": self.drill_port, **(drill or {})}
-        drill_lines = "\n".join(f"{k} = {_toml(v)}" for k, v in drill_keys.items())
+        drill_lines = "\n".join(f"{k} = {toml_value(v)}" for k, v in drill_keys.items())
         return textwrap.dedent(f"""\
             [opsd]
             state_dir = "{state_dir or self.state_dir}"
@@ -384,17 +389,3 @@ pool_size={pool_size}
         target.chmod(0o644)
         return target
 
-
-def _toml(v: object) -> str:
-    """A TOML value for the few kinds the sandbox writes (strings, numbers, booleans, lists of them)."""
-    import json
-
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return json.dumps(v)
-
-
-def _pg_gid() -> int:
-    import pwd
-
-    return pwd.getpwnam("postgres").pw_gid
