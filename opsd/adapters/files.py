@@ -243,19 +243,28 @@ def make_empty_dir(path: Path, user: str) -> None:
     give_to(path, user)
 
 
-def move_aside(path: Path, suffix: str, user: str) -> Path:
-    """Rename a data directory to ``<path>.<suffix>`` (never deleted) and recreate it empty."""
+def rename_aside(path: Path, suffix: str) -> Path:
+    """Rename ``path`` to ``<path>.<suffix>`` on its own filesystem (never deleted, never over something)."""
     aside = path.with_name(f"{path.name}.{suffix}")
-    if aside.exists():
+    if aside.exists() or aside.is_symlink():
         raise OpsdError(f"{aside} already exists; not moving {path} over it")
-    st = path.stat()
     try:
         path.rename(aside)
+    except OSError as e:
+        raise OpsdError(f"cannot move {path} aside to {aside}: {e.strerror}") from None
+    return aside
+
+
+def move_aside(path: Path, suffix: str, user: str) -> Path:
+    """Rename a data directory to ``<path>.<suffix>`` (never deleted) and recreate it empty."""
+    st = path.stat()
+    aside = rename_aside(path, suffix)
+    try:
         path.mkdir(mode=0o700)
         if os.geteuid() == 0:
             os.chown(path, st.st_uid, st.st_gid)
     except OSError as e:
-        raise OpsdError(f"cannot move {path} aside to {aside}: {e.strerror}") from None
+        raise OpsdError(f"moved {path} aside to {aside} but cannot recreate it empty: {e.strerror}") from None
     give_to(path, user)
     return aside
 

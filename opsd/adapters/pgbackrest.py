@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsd.adapters.pgbackrest_errors import to_error
+from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv
 from opsd.adapters.pgbackrest_verify import parse_verify
 from opsd.adapters.runner import Completed, Runner
 from opsd.core.records.jobs import VerifyResult
@@ -48,10 +49,12 @@ def backup_cmd(base: Base, backup_type: str, *, start_fast: bool = True, from_st
     return [*argv, "backup"]
 
 
-def info_cmd(base: Base, *, io_timeout: float | None = None) -> list[str]:
+def info_cmd(base: Base, *, io_timeout: float | None = None, backup_set: str | None = None) -> list[str]:
     argv = [*base.argv(), "--output=json", "--log-level-console=warn"]
     if io_timeout is not None:
         argv.append(f"--io-timeout={max(io_timeout, 0.1):g}")
+    if backup_set is not None:
+        argv.append(f"--set={backup_set}")
     return [*argv, "info"]
 
 
@@ -104,6 +107,8 @@ class BackupInfo:
     reference: tuple[str, ...]
     error: bool
     archive_id: str | None = None  # "<major>-<db id>": where this backup's WAL is archived
+    # from its manifest: pgBackRest lists them only for one set ('info --set'); None: not asked
+    tablespaces: tuple[Tablespace, ...] | None = None
 
 
     @property
@@ -169,7 +174,13 @@ def _backup(b: dict[str, Any], versions: dict[int, str]) -> BackupInfo:
         lsn_start=lsn.get("start"), lsn_stop=lsn.get("stop"),
         prior=b.get("prior"), reference=tuple(b.get("reference") or ()), error=bool(b.get("error", False)),
         archive_id=_archive_id(b.get("database"), versions),
+        tablespaces=_tablespaces(b["tablespace"]) if "tablespace" in b else None,
     )
+
+
+def _tablespaces(items: list[dict[str, Any]] | None) -> tuple[Tablespace, ...]:
+    return tuple(Tablespace(name=str(t["name"]), oid=int(t["oid"]), location=str(t["destination"]))
+                 for t in items or ())
 
 
 def _archive_id(database: dict[str, Any] | None, versions: dict[int, str]) -> str | None:
@@ -230,10 +241,11 @@ class PgBackRest:
         return self._run(backup_cmd(self.base, backup_type, from_standby=from_standby), "backup",
                          self.backup_timeout, on_line)
 
-    def info(self) -> StanzaInfo:
-        """The stanza's info; raises RepositoryError when pgBackRest says the repository is not usable."""
-        res = self._run(info_cmd(self.base, io_timeout=self.probe_io_timeout), "info", self.command_timeout,
-                        log_output=False)
+    def info(self, backup_set: str | None = None) -> StanzaInfo:
+        """The stanza's info (``backup_set``: with that set's manifest details, its tablespaces); raises
+        RepositoryError when pgBackRest says the repository is not usable."""
+        res = self._run(info_cmd(self.base, io_timeout=self.probe_io_timeout, backup_set=backup_set), "info",
+                        self.command_timeout, log_output=False)
         try:
             stanzas = parse_info(res.stdout)
         except ValueError as e:
@@ -304,6 +316,10 @@ class PgBackRest:
 
 
 # --------------------------------------------------------------------------- restore side (builders, parsers)
+def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
+    return restore_argv(base.argv(), o)
+
+
 def repo_ls_cmd(base: Base, path: str, *, io_timeout: float | None = None) -> list[str]:
     argv = [*base.argv(), "--output=json", "--recurse", "--log-level-console=warn"]
     if io_timeout is not None:
@@ -313,51 +329,6 @@ def repo_ls_cmd(base: Base, path: str, *, io_timeout: float | None = None) -> li
 
 def archive_get_cmd(base: Base, wal: str, dest: str) -> list[str]:
     return [*base.argv(), "--log-level-console=warn", "archive-get", wal, dest]
-
-
-@dataclass(frozen=True)
-class RestoreOptions:
-    """What a restore command line says. Exactly one target kind; ``set`` pins the backup set."""
-
-    pg1_path: str
-    set: str | None = None
-    target_type: str = "time"  # time | lsn | xid | name | immediate | default (end of WAL)
-    target: str | None = None
-    exclusive: bool = False  # stop just before the target (an xid: before it commits)
-    target_action: str = "promote"  # promote | pause | shutdown
-    target_timeline: str | None = None
-    port: int | None = None
-    archive_off: bool = True
-    delta: bool = False
-    lock_path: str | None = None
-    spool_path: str | None = None
-    process_max: int | None = None
-    # written into the copy's postgresql.auto.conf, where ALTER SYSTEM (and so 'opsd setup') can change them later
-    recovery_options: tuple[tuple[str, str], ...] = ()
-    prefix: tuple[str, ...] = ()  # what pgBackRest runs under (nice, ionice beside production)
-
-
-def restore_cmd(base: Base, o: RestoreOptions) -> list[str]:
-    if o.target_type not in ("time", "lsn", "xid", "name", "immediate", "default"):
-        raise ValueError(f"unknown target type {o.target_type!r}")
-    if (o.target is None) != (o.target_type in ("immediate", "default")):
-        raise ValueError(f"target type {o.target_type!r} {'takes no' if o.target else 'needs a'} target value")
-    if o.target_action not in ("promote", "pause", "shutdown"):
-        raise ValueError(f"unknown target action {o.target_action!r}")
-    if o.exclusive and o.target_type not in ("time", "lsn", "xid"):
-        raise ValueError(f"--target-exclusive does not apply to a {o.target_type!r} target")
-    argv = [*base.argv(), "--log-level-console=detail", f"--pg1-path={o.pg1_path}"]
-    if o.target_type != "default":
-        argv += [f"--type={o.target_type}", f"--target-action={o.target_action}"]
-    optional = [
-        (o.set, f"--set={o.set}"), (o.target is not None, f"--target={o.target}"),
-        (o.target_timeline, f"--target-timeline={o.target_timeline}"), (o.archive_off, "--archive-mode=off"),
-        (o.port is not None, f"--recovery-option=port={o.port}"), (o.delta, "--delta"),
-        (o.lock_path, f"--lock-path={o.lock_path}"), (o.spool_path, f"--spool-path={o.spool_path}"),
-        (o.process_max, f"--process-max={o.process_max}"), (o.exclusive, "--target-exclusive"),
-    ]
-    extra = [f"--recovery-option={k}={v}" for k, v in o.recovery_options]
-    return [*o.prefix, *argv, *(arg for cond, arg in optional if cond), *extra, "restore"]
 
 
 def parse_repo_ls(text: str) -> list[ArchivedSegment]:

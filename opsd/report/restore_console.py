@@ -49,7 +49,8 @@ def plan(p: PlanView) -> str:
         f"{human_bytes(wal['bytes'])}",
         f"  estimate     {p['estimate'] or 'unknown'} ({p['estimate_source']})",
         f"  destination  {where}",
-        "  verdicts",
     ]
+    lines += [f"  tablespace   {t['name']} ({t['source']}) -> {t['destination']}: {t['how']}" for t in p["tablespaces"]]
+    lines += ["  verdicts"]
     lines += [f"    {LEVEL.get(v['level'], v['level']):<6} {v['message']}" for v in p["verdicts"]]
     return "\n".join(lines)

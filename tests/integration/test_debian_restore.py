@@ -27,7 +27,7 @@ from opsd.context import build
 from opsd.errors import RefusedError
 from opsd_sandbox import Sandbox
 from opsd_sandbox.debian import SOCKET_DIR, DebianCluster
-from opsd_sandbox.procs import as_pg, free_port, run
+from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
 from tests.conftest import opsd
 from tests.integration.helpers import PG_BIN, wait_until
 
@@ -40,6 +40,8 @@ def deb(stack: Sandbox) -> Iterator[DebianCluster]:
     try:
         res = opsd(dc.opsd_conf, "setup", "--restart")  # through peer authentication: no pg_hba.conf edit
         assert res.returncode == 0, res.stderr
+        mkdir_pg(_tablespace(dc), 0o700)  # in the backup: every restore of it maps or moves it
+        dc.psql(f"create tablespace deb_ts location '{_tablespace(dc)}'")
         assert opsd(dc.opsd_conf, "backup", "--type", "full").returncode == 0
         yield dc
     finally:
@@ -54,6 +56,10 @@ def online(deb: DebianCluster) -> DebianCluster:
     if deb.status() != "online":
         deb.ctl("start")
     return deb
+
+
+def _tablespace(dc: DebianCluster) -> Path:
+    return dc.sb.root / f"ts-{dc.name}"
 
 
 def _now(dc: DebianCluster) -> str:
@@ -175,7 +181,7 @@ def in_place(deb: DebianCluster) -> dict[str, str]:
     """Stage 1. Marker rows 1..3, T, rows 4..6 (archived); then the cluster is stopped and restored in place to
     T with --start, its data directory behind a symlink on another path. What the restored cluster shows is
     recorded before any later stage changes it."""
-    deb.psql("create table marker(id int primary key, batch text)")
+    deb.psql("create table marker(id int primary key, batch text) tablespace deb_ts")
     _marker(deb, range(1, 4), "before")
     t = _now(deb)
     time.sleep(0.3)
@@ -190,7 +196,9 @@ def in_place(deb: DebianCluster) -> dict[str, str]:
     deb.data_dir.symlink_to(real)
     res = opsd(deb.opsd_conf, "restore", "--to-time", t, "--in-place", "--yes", "--start", "--json")
     assert res.returncode == 0, res.stderr
-    seen = {"status": deb.status(), "config_file": deb.psql("show config_file"),
+    where = "select pg_tablespace_location(reltablespace) from pg_class where relname = 'marker'"
+    seen = {"marker_in": deb.psql(where),
+            "status": deb.status(), "config_file": deb.psql("show config_file"),
             "archive_mode": deb.psql("show archive_mode"), "port": deb.psql("show port"),
             "rows": deb.psql("select string_agg(id::text, ',' order by id) from marker"),
             "auto": (real / "postgresql.auto.conf").read_text(), "first_segment": _switch_and_wait(deb),
@@ -213,6 +221,14 @@ def test_in_place_restore_starts_the_cluster_the_way_it_runs(deb: DebianCluster,
     # the old directory was moved aside next to the real one, not the symlink renamed
     [aside] = list(real.parent.glob(f"real-{deb.name}.before-restore-*"))
     assert (aside / "PG_VERSION").exists()
+    # and so was the tablespace's version directory, in its own location; the restored one is read from there
+    ts = _tablespace(deb)
+    [ts_aside] = list(ts.glob("PG_15_*.before-restore-*"))
+    assert any(ts_aside.rglob("*")) and any((ts / ts_aside.name.split(".")[0]).rglob("*"))
+    assert in_place["marker_in"] == str(ts)
+    placed = [(t["name"], t["destination"], t["how"]) for t in out["plan"]["tablespaces"]]
+    assert placed == [("deb_ts", str(ts), "moved aside")]
+    assert out["result"]["tablespaces_moved_aside"] == [str(ts_aside)]
     # the first WAL of the new timeline reaches the repository
     assert in_place["first_segment"].startswith("00000002") and "00000002.history" in in_place["archived"]
 

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from opsd.actions.restore.tablespaces import side_root
 from opsd.adapters import files, processes
 from opsd.adapters.stores.copies import CopyStore
 from opsd.context import Context
@@ -49,7 +50,7 @@ def verdicts(ctx: Context) -> list[CopyVerdict]:
     here = socket.gethostname()
     now = ctx.now()
     out = [judge_copy(r, r.host == here and processes.same_process(r.pid, r.pid_started), now) for r in recs]
-    known = {Path(r.directory).name for r in recs}
+    known = {p.name for r in recs for p in (Path(r.directory), side_root(Path(r.directory)))}
     out += [unrecorded(str(d)) for d in files.scratch_instances(scratch_root(ctx), PREFIX) if d.name not in known]
     return out
 
@@ -60,8 +61,9 @@ def remove_copy(ctx: Context, rec: CopyRecord) -> None:
     dest = Path(rec.directory)
     processes.stop_postmaster(dest)
     processes.kill_mentioning(str(dest))
-    if dest.exists() or dest.is_symlink():
-        files.remove_scratch(dest, scratch_root(ctx), PREFIX)
+    for d in (dest, side_root(dest)):  # its tablespaces live beside it (restore/tablespaces.py)
+        if d.exists() or d.is_symlink():
+            files.remove_scratch(d, scratch_root(ctx), PREFIX)
     forget(ctx, rec)
 
 

@@ -21,6 +21,7 @@ from opsd.core.units import human_bytes
 from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_to_int, parse_segment
 
 OK, WARN, REFUSE = "ok", "warning", "refuse"
+ALL_PASSED = "all preflight checks passed"
 SPACE_MARGIN = 1.10
 
 
@@ -65,6 +66,18 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """One tablespace of the backup: where it was in production and where this restore puts it."""
+
+    name: str
+    oid: int
+    source: str  # its location in production when the backup was taken
+    dest: str
+    how: str  # mapped (a side copy) | moved aside | overwritten (--delta) | restored (location empty)
+    aside: tuple[str, ...] = ()  # in place: the version directories moved aside (as they are named now)
+
+
+@dataclass(frozen=True)
 class Pin:
     """Where recovery really stops for a target at the last archived commit."""
 
@@ -90,6 +103,7 @@ class Plan:
     # much WAL is archived while it runs.
     pin: Pin | None = None
     real_path: Path | None = None
+    tablespaces: list[Placement] = field(default_factory=list)  # the backup's (tablespaces.py), once asked
 
     @property
     def timeline(self) -> str | None:
@@ -297,9 +311,15 @@ def make_plan(req: Request, info: StanzaInfo, w: Window, facts: DestFacts, histo
             segments = max(1, end.segno - start.segno + 1)
     verdicts += _dest_verdicts(req, backup, facts)
     est, source = estimate(backup, segments * SEGMENT_BYTES, history) if backup else (None, "no backup chosen")
-    if not any(v.level in (WARN, REFUSE) for v in verdicts):  # informational OK notes do not count
-        verdicts.append(Verdict(OK, "all preflight checks passed"))
-    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, verdicts, interval, pin, facts.real_path)
+    return Plan(req, backup, why, wal_from, wal_to, segments, est, source, passed(verdicts), interval, pin,
+                facts.real_path)
+
+
+def passed(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts, with a note that all passed when none warns or refuses (OK notes do not count)."""
+    if any(v.level in (WARN, REFUSE) for v in verdicts):
+        return verdicts
+    return [*verdicts, Verdict(OK, ALL_PASSED)]
 
 
 def judge_stopped(e: StopEvidence, dest: Path, force: bool) -> list[Verdict]:

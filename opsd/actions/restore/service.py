@@ -16,13 +16,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from opsd.actions.restore import tablespaces
 from opsd.actions.restore.plan import REFUSE, DestFacts, Plan, Request, in_place_verdicts, make_plan
 from opsd.actions.restore.window import Window, compute_window
 from opsd.adapters import files, sockets
 from opsd.adapters.cluster import stop_evidence
-from opsd.adapters.pgbackrest import RestoreOptions, StanzaInfo
+from opsd.adapters.pgbackrest import StanzaInfo
 from opsd.adapters.pgbackrest_conf import archive_async
 from opsd.adapters.pgbackrest_prefetch import Prefetch, archive_get_command
+from opsd.adapters.pgbackrest_restore import RestoreOptions
 from opsd.adapters.walcache import SegmentCache, cache_name
 from opsd.adapters.waldump import ArchiveReader, archive_reader
 from opsd.context import Context
@@ -149,7 +151,7 @@ def gather_facts(ctx: Context, req: Request) -> DestFacts:
 def plan_restore(ctx: Context, req: Request) -> tuple[Plan, Window]:
     info, window = load_window(ctx)
     facts = gather_facts(ctx, req)
-    return make_plan(req, info, window, facts, measured_runs(ctx)), window
+    return tablespaces.ensure_placed(ctx, make_plan(req, info, window, facts, measured_runs(ctx))), window
 
 
 def measured_runs(ctx: Context) -> list[Run]:
@@ -210,20 +212,21 @@ def default_launch(ctx: Context, wait_timeout: float = 3600) -> Launch:
 
 def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[str], None]) -> RestoreResult:
     """Run pgBackRest restore (the caller holds the lock). Raises RefusedError for a refused plan."""
+    plan = tablespaces.ensure_placed(ctx, plan)
     if plan.refused:
         raise RefusedError("refused: " + "; ".join(plan.refusals()))
     req, backup = plan.request, plan.backup
     assert backup is not None
     user = ctx.settings.opsd.run_as
     files.ensure_dir(launch.work_dir, user)
-    moved = None
+    moved, suffix = None, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S")
     if req.in_place and not req.delta and not files.is_empty_dir(req.dest):
         # the real directory (a symlinked data_dir keeps pointing at the new, empty one)
-        real = files.real_path(req.dest)
-        moved = files.move_aside(real, "before-restore-" + ctx.now().strftime("%Y%m%dT%H%M%S"), user)
+        moved = files.move_aside(files.real_path(req.dest), suffix, user)
         report(f"moved the old data directory aside to {moved}")
     elif not req.in_place:
         files.make_empty_dir(req.dest, user)
+    ts_moved = tablespaces.prepare(plan, suffix, user, report)
     options = _options(ctx, plan, launch)
     report(f"restoring {backup.label} into {req.dest} ...")
     t0 = time.monotonic()
@@ -231,14 +234,16 @@ def restore_files(ctx: Context, plan: Plan, launch: Launch, report: Callable[[st
         ctx.pgbackrest.restore(options, on_line=progress_reporter(report))
     except OpsdError as e:
         e.hint = (f"the partial restore is left in {req.dest} (not started)"
-                  + (f"; the previous data directory is at {moved}" if moved else ""))
+                  + (f"; the previous data directory is at {moved}" if moved else "")
+                  + (f"; the previous tablespace directories are at {', '.join(ts_moved)}" if ts_moved else ""))
         raise
     restore_secs = time.monotonic() - t0
     return RestoreResult(
         backup=backup.label, destination=str(req.dest), restored_bytes=backup.size,
         restore_seconds=restore_secs, restore_rate=backup.size / max(restore_secs, 0.001), started=False,
         recovery_seconds=None, replay_rate=None, last_replayed_xact=None, state="restored (not started)",
-        moved_aside=str(moved) if moved else None, log_file=None)
+        moved_aside=str(moved) if moved else None, log_file=None,
+        tablespaces=[f"{p.name}: {p.source} -> {p.dest}" for p in plan.tablespaces], tablespaces_moved_aside=ts_moved)
 
 
 def side_socket_dir(ctx: Context, launch: Launch) -> Path:
@@ -298,5 +303,6 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
         exclusive=req.exclusive and target_type in ("time", "xid", "lsn"),
         port=req.port if side else None, archive_off=side, delta=req.delta,
         lock_path=lock_path, spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
-        prefix=launch.prefix,
+        prefix=launch.prefix, tablespace_root=str(tablespaces.side_root(req.dest)) if side else None,
+        tablespaces=plan.backup.tablespaces or () if plan.backup else (),
     )

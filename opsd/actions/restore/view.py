@@ -28,6 +28,14 @@ class DestinationView(TypedDict):
     archive_mode: str  # "preserve" in place, "off" for a side copy
 
 
+class TablespaceView(TypedDict):
+    name: str
+    oid: int
+    source: str  # its location in production when the backup was taken
+    destination: str  # where this restore puts it
+    how: str  # mapped | moved aside | overwritten (--delta) | restored (location empty)
+
+
 class VerdictView(TypedDict):
     level: str  # ok | warning | refuse
     message: str
@@ -45,6 +53,7 @@ class PlanView(TypedDict):
     estimate_source: str
     destination: DestinationView
     recovery: str
+    tablespaces: list[TablespaceView]
     verdicts: list[VerdictView]
     refused: bool
 
@@ -73,6 +82,8 @@ def describe(plan: Plan) -> PlanView:
                         "archive_mode": "preserve" if r.in_place else "off"},
         "recovery": ("to the target" if plan.pin is None else f"pinned: {plan.pin.target_type}"
                      + (f" {plan.pin.target}" if plan.pin.target else "")),
+        "tablespaces": [{"name": t.name, "oid": t.oid, "source": t.source, "destination": t.dest, "how": t.how}
+                        for t in plan.tablespaces],
         "verdicts": [{"level": v.level, "message": v.message} for v in plan.verdicts],
         "refused": plan.refused,
     }

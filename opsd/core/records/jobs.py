@@ -175,6 +175,8 @@ class RestoreResult(Record):
     last_replayed_at: datetime | None = None
     target: RestoreTarget | None = None  # what was asked, as the plan showed it
     wal_bytes: int | None = None
+    tablespaces: list[str] = Field(default_factory=list)  # "<name>: <source> -> <where it went>"
+    tablespaces_moved_aside: list[str] = Field(default_factory=list)  # in place: the old version directories
 
     def summary(self) -> str:
         parts = [f"restored {self.backup} into {self.destination}: {human_bytes(self.restored_bytes)} in "
@@ -187,6 +189,8 @@ class RestoreResult(Record):
             parts.append(f"last replayed transaction {self.last_replayed_xact}")
         if self.moved_aside:
             parts.append(f"previous data directory kept at {self.moved_aside}")
+        if self.tablespaces_moved_aside:
+            parts.append(f"previous tablespace directories kept at {', '.join(self.tablespaces_moved_aside)}")
         return "; ".join(parts)
 
 
