@@ -11,7 +11,15 @@ from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.restore.plan import make_plan
 from opsd.actions.restore.service import gather_facts, load_window, measured_runs
 from opsd.actions.restore.view import describe
-from opsd.actions.targeted.table import TablePlan, TableRequest, check_request, run_table, scratch_dest, table_verdicts
+from opsd.actions.targeted.table import (
+    TablePlan,
+    TableRequest,
+    check_request,
+    resolve_live,
+    run_table,
+    scratch_dest,
+    table_verdicts,
+)
 from opsd.actions.targeted.view import table_plan_view
 from opsd.cli import App
 from opsd.cli.restore_args import confirm, request, resolved_xids, show_plan
@@ -32,6 +40,7 @@ def restore_tables(app: App, kw: dict[str, object], *, dry_run: bool, yes: bool,
     check_request(treq)
     ctx = app.context()
     req = request(app, kw, dest=scratch_dest(ctx), port=s.drill.port)
+    treq = resolve_live(ctx, treq)  # before the WAL is read for --before-xid: a bad name fails fast
     req, xids = resolved_xids(app, ctx, req, kw, as_json)
     treq = replace(treq, xids=xids)
     info, window = load_window(ctx)

@@ -12,8 +12,9 @@ from opsd.actions.wal.points import create, listing
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.core.records.targeted import RestorePoint
-from opsd.core.timeparse import ACCEPTED, parse_target_time, show
-from opsd.errors import RefusedError, UsageError
+from opsd.core.relname import parse
+from opsd.core.timeparse import ACCEPTED, parse_target_time
+from opsd.errors import UsageError
 from opsd.report import jsonout, targeted_console
 
 DAY = timedelta(hours=24)
@@ -60,7 +61,9 @@ def wal() -> None:
 
 
 @wal.command("find", epilog=f"Times: {ACCEPTED}.")
-@click.option("--table", "table", required=True, metavar="SCHEMA.TABLE", help="The table (partitions included).")
+@click.option("--table", "table", required=True, metavar="SCHEMA.TABLE",
+              help="The table (partitions included): SQL form ('\"Inventory\".\"StockMovements\"': quoted parts keep "
+                   "case) or plain form (Inventory.StockMovements: the one table of that name ignoring case).")
 @click.option("--since", metavar="TIME", help="Transactions that committed at or after TIME (default: 24 h ago).")
 @click.option("--until", metavar="TIME", help="... and at or before TIME (default: the end of the archive).")
 @click.option("--min-rows", type=click.IntRange(0), default=0, show_default=True,
@@ -77,28 +80,25 @@ def wal_find(app: App, *, table: str, since: str | None, until: str | None, min_
     """Every committed transaction that changed TABLE: xid, commit time and LSN, rows inserted, updated and
     deleted, truncations and drops."""
     s = app.settings()
-    if "." not in table:
-        raise UsageError(f"invalid table {table!r}: give SCHEMA.TABLE (e.g. public.stock_movements)")
+    given = parse(table)
     ctx = app.context()
     start = parse_target_time(since, s.opsd.tz) if since else ctx.now() - DAY
     end = parse_target_time(until, s.opsd.tz) if until else None
     if end is not None and end <= start:
         raise UsageError("--until must be after --since")
-    req = FindRequest(table, dbname or s.postgres.dbname, start, end, min_rows, jobs)
+    req = FindRequest(given, dbname or s.postgres.dbname, start, end, min_rows, jobs)
     report = lambda m: click.echo(f"  {m}", err=True)  # noqa: E731
-    at_start = None
-    if catalog_from_copy:
-        at_start = catalog_at(ctx, req.dbname, table, start, report)
-        if at_start is None:
-            raise RefusedError(f"{table} did not exist at {show(start)} (in {req.dbname} of a copy recovered to then)")
+    at_start = catalog_at(ctx, req.dbname, given, start, report) if catalog_from_copy else None
     found = find(ctx, req, report, at_start)
     if as_json:
+        if not found.changes:  # stdout stays the documented list; what was searched goes to stderr
+            click.echo(f"none found: {found.searched()}", err=True)
         click.echo(jsonout.dump("wal-find", found.changes))
         return
-    if not found.table_known:
-        click.echo(f"{table} is not in the live catalog of {req.dbname}: the transactions below dropped relations "
-                   "it no longer knows (--catalog-from-copy names them from a copy recovered to --since)")
-    click.echo(targeted_console.changes(found.changes, s.opsd.tz))
+    if not found.changes:
+        click.echo(targeted_console.none_found(str(found.table.name), found.searched(), min_rows))
+    else:
+        click.echo(targeted_console.changes(found.changes, s.opsd.tz))
     mib = len(found.span.segments) * 16
     click.echo(f"read {len(found.span.segments)} segment(s) ({mib} MiB) in {found.seconds:.1f}s "
                f"({mib / max(found.seconds, 0.001):.1f} MiB/s)"

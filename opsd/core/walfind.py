@@ -240,22 +240,6 @@ def _txn(end: End, seen: Collector, nodes: set[RelNode], rewrite: tuple[RelNode,
     return t
 
 
-def unknown_drops(seen: Collector, database: int, known_oids: set[int]) -> list[TxnChange]:
-    """Committed transactions that dropped relations the live catalog does not know (in ``database``): what the
-    WAL can say about a table that no longer exists, by file node."""
-    out = []
-    for end in seen.ends:
-        # a rewrite's transient heap (VACUUM FULL, CLUSTER, ALTER TABLE) is made and dropped in one transaction,
-        # its OID the file node it was made with: not a table anyone dropped
-        made = {n[2] for x in seen.of(end) for n in seen.created.get(x, [])}
-        gone = [o for o in end.dropped_oids if o not in known_oids and o not in made and end.database == database]
-        heaps = [n for n in end.dropped_nodes if n[1] == database and seen.node_records.get(n, 0) > 0]
-        if gone:
-            out.append(TxnChange(end.xid, end.time, end.lsn, dropped=True, subxacts=end.subxacts,
-                                 file_nodes=sorted(node_name(n) for n in heaps or end.dropped_nodes)))
-    return out
-
-
 @dataclass
 class EndFinder:
     """A sink that keeps only the end of one transaction (``--before-xid``)."""

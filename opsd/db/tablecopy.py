@@ -5,7 +5,6 @@ session is pinned first (:func:`pin`): names resolve in pg_catalog only and row 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,36 +14,35 @@ import psycopg
 from psycopg import sql
 
 from opsd.core.pgtext import pg_error
+from opsd.core.relname import RelName, parse
 from opsd.db.connection import Conn
 from opsd.db.queries import load
-from opsd.errors import DatabaseError, QueryTimeout, UsageError
-
-_PART = r'("(?:[^"]|"")+"|[^."\s]+)'
-_QUALIFIED = re.compile(rf"^{_PART}\.{_PART}$")
+from opsd.errors import DatabaseError, QueryTimeout
 
 
 @dataclass(frozen=True)
 class QName:
+    """A table by schema and name. ``exact`` false: a name given in plain form, still to be resolved (ignoring
+    case) on a catalog (actions/targeted/names.py); every name opsd composes SQL with is exact."""
+
     schema: str
     table: str
+    exact: bool = True
 
     def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 
+    def given(self) -> RelName:
+        return RelName(self.schema, self.table, self.exact)
+
     def __str__(self) -> str:
-        return f"{self.schema}.{self.table}"
-
-
-def _unquote(part: str) -> str:
-    return part[1:-1].replace('""', '"') if part.startswith('"') else part.lower()
+        return str(self.given())
 
 
 def qualified(name: str) -> QName:
-    """``schema.table`` (each part may be double-quoted; unquoted parts fold to lower case, as in SQL)."""
-    m = _QUALIFIED.match(name.strip())
-    if m is None:
-        raise UsageError(f"invalid table {name!r}: give SCHEMA.TABLE (e.g. public.stock_movements)")
-    return QName(_unquote(m.group(1)), _unquote(m.group(2)))
+    """``--table`` as given (core/relname.py: the SQL form, or the plain form to resolve ignoring case)."""
+    r = parse(name)
+    return QName(r.schema, r.name, r.exact)
 
 
 @dataclass(frozen=True)
@@ -234,6 +232,11 @@ def compare_range(conn: Conn, live: QName, recovered: QName, keys: list[KeyColum
 
 def lock_waiters(conn: Conn, t: QName) -> int:
     return int(_run(conn, "table_lock_waiters", {"name": regclass(conn, t)})[0][0])
+
+
+def triggers(conn: Conn, t: QName) -> list[str]:
+    """The enabled user triggers of ``t`` that an INSERT or UPDATE fires (sql/table_triggers.sql)."""
+    return [str(r[0]) for r in _run(conn, "table_triggers", {"name": regclass(conn, t)})]
 
 
 def _strip(text: str) -> str:

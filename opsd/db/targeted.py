@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from opsd.core.relname import Candidate, RelName, not_found, pick
 from opsd.core.walfind import Table
 from opsd.db.connection import Conn
 from opsd.db.queries import PresentRow, fetch_all, fetch_one
+from opsd.errors import RefusedError
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,32 @@ class SizeRow:
     bytes: int | None
 
 
-def table_nodes(conn: Conn, name: str) -> Table | None:
-    rows = fetch_all(conn, "table_nodes", NodeRow, {"name": name})
-    if not rows:
-        return None
-    return Table(name, rows[0].table_oid, frozenset((r.tablespace, r.database, r.filenode) for r in rows))
+def candidates(conn: Conn, given: RelName) -> list[Candidate]:
+    """The relations whose schema and name match ``given`` ignoring case (core.relname.matches keeps those it
+    names)."""
+    return fetch_all(conn, "table_resolve", Candidate, {"schema": given.schema, "name": given.name})
+
+
+def lookup(conn: Conn, given: RelName, dbname: str, *, purpose: str) -> Candidate | None:
+    """The relation ``given`` names in this catalog, checked for ``purpose`` (None: no relation of that name);
+    several, or one of a kind that cannot serve: RefusedError (core.relname.pick)."""
+    return pick(given, candidates(conn, given), dbname, purpose=purpose)
+
+
+def resolve(conn: Conn, given: RelName, dbname: str, *, purpose: str, where: str = "the live catalog",
+            also: str = "") -> Candidate:
+    """As :func:`lookup`; no relation of that name is refused too (``also``: what else to try, appended)."""
+    found = candidates(conn, given)
+    c = pick(given, found, dbname, purpose=purpose)
+    if c is None:
+        raise RefusedError(not_found(given, found, dbname, where) + (f"; {also}" if also else ""))
+    return c
+
+
+def table_nodes(conn: Conn, oid: int, shown: str) -> Table:
+    """The relation ``oid``'s heap file nodes now (a partitioned table: its leaf partitions'); none: no storage."""
+    rows = fetch_all(conn, "table_nodes", NodeRow, {"oid": oid})
+    return Table(shown, oid, frozenset((r.tablespace, r.database, r.filenode) for r in rows))
 
 
 def known_relations(conn: Conn) -> Known:

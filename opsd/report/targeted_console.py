@@ -20,6 +20,12 @@ def points(found: list[RestorePoint], tz: ZoneInfo) -> str:
     return table(["name", "LSN", "timeline", "time", "recoverable", "known from"], rows)
 
 
+def none_found(table: str, searched: str, min_rows: int) -> str:
+    """A search of a table that resolved and had no change in the range (not an error, not a guess)."""
+    rows = f" of {min_rows} row(s) or more" if min_rows else ""
+    return f"no committed transaction{rows} changed {table} in the range: {searched}"
+
+
 def changes(found: list[WalChange], tz: ZoneInfo) -> str:
     if not found:
         return "no committed transaction changed it in the range read"

@@ -17,7 +17,7 @@ from opsd.adapters import pgbackrest as pb
 from opsd.adapters.walscan import Parser, _chunks, _judge_end, rel_node
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.wal import ArchivedSegment, Segment, Switch, parse_segment
-from opsd.core.walfind import End, Event, Point, Table, collect, end_of, table_history, unknown_drops
+from opsd.core.walfind import End, Event, Point, Table, collect, end_of, table_history
 from opsd.db.tablecopy import QName, qualified
 from opsd.errors import RepositoryError, UsageError
 
@@ -69,11 +69,6 @@ def test_small_transactions_on_the_live_file_are_dropped_at_commit_but_not_the_r
     got = {t.xid: t for t in table_history(seen, MV)}
     assert 760 not in got  # one delete on the live file: pruned
     assert got[752].inserts == 10 and got[757].truncated and got[759].rewritten  # older files, rewrites: kept
-
-
-def test_a_dropped_table_is_reported_by_file_node() -> None:
-    [gone] = unknown_drops(collect(_events()), 5, known_oids={16421})
-    assert gone.xid == 763 and gone.dropped and gone.file_nodes == ["1663/5/16438"]
 
 
 def test_commit_abort_and_restore_point_records() -> None:
@@ -163,8 +158,9 @@ def test_bad_point_names(bad: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "name"), [
-    ("public.stock_movements", QName("public", "stock_movements")), ("Sales.Orders", QName("sales", "orders")),
-    ('"Sales"."Order Items"', QName("Sales", "Order Items"))])
+    ("public.stock_movements", QName("public", "stock_movements", exact=False)),
+    ("Sales.Orders", QName("Sales", "Orders", exact=False)),  # plain form: resolved ignoring case
+    ('"Sales"."Order Items"', QName("Sales", "Order Items")), ('Sales."Orders"', QName("sales", "Orders"))])
 def test_qualified_table_names(text: str, name: QName) -> None:
     assert qualified(text) == name
 
@@ -311,3 +307,28 @@ def test_the_next_chunk_never_starts_before_the_segment_kept_for_it(tmp_path: Pa
     assert resume == "0/3000000"  # segment 3 (kept), not 0/1000060 in segment 1 (deleted)
     scanner._decode(_segs((1, 3), (1, 4), (1, 5)), resume, Parser(None), lambda _e: None, seen.append)
     assert runner.starts == ["0/1000000", "0/3000000"] and seen == [Segment(1, 1)]
+
+
+def test_a_search_that_found_nothing_says_what_it_searched() -> None:
+    from opsd.actions.wal.find import Found
+    from opsd.actions.wal.scan import Span
+    from opsd.report.targeted_console import none_found
+
+    segs = [parse_segment("000000010000000000000003"), parse_segment("000000010000000000000005")]
+    t = Table('"Inventory"."StockMovements"', 16390, frozenset({(1663, 5, 16391), (1663, 5, 16400)}))
+    found = Found([], Span(segs, None, None, 0), 0.1, t, T0, None)
+    said = found.searched()
+    assert said.startswith('searched "Inventory"."StockMovements" (OID 16390, file node(s) 1663/5/16391, '
+                           "1663/5/16400)")
+    assert "to the end of the archive in 2 WAL segment(s) 000000010000000000000003 .. 000000010000000000000005" in said
+    assert none_found(t.name, said, 100).startswith('no committed transaction of 100 row(s) or more changed '
+                                                    '"Inventory"."StockMovements" in the range: searched')
+
+
+def test_the_put_back_warns_which_live_triggers_fire() -> None:
+    from opsd.actions.targeted.compare import trigger_notes
+
+    [note] = trigger_notes(QName("Inventory", "StockMovements"), ["StockMovements_apply", "audit"])
+    assert note.startswith("WARNING: the live table's triggers fire") and '"StockMovements_apply", audit on ' \
+        '"Inventory"."StockMovements"' in note
+    assert trigger_notes(QName("sc", "t"), []) == []

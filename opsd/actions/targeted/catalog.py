@@ -13,14 +13,16 @@ from opsd.actions.restore.plan import Request, make_plan
 from opsd.actions.restore.service import load_window, measured_runs
 from opsd.actions.targeted.table import scratch_dest
 from opsd.context import Context
+from opsd.core.relname import FIND, RelName
 from opsd.core.timeparse import show
 from opsd.core.walfind import Table
-from opsd.db.targeted import table_nodes
+from opsd.db.targeted import resolve, table_nodes
 from opsd.errors import RefusedError
 
 
-def catalog_at(ctx: Context, dbname: str, name: str, at: datetime, report: Callable[[str], None]) -> Table | None:
-    """The table as the catalog knew it at ``at`` (None: it did not exist then)."""
+def catalog_at(ctx: Context, dbname: str, name: RelName, at: datetime, report: Callable[[str], None]) -> Table:
+    """The table as the catalog knew it at ``at`` (resolved there as core/relname.py says; no such table then,
+    several, or not a table: RefusedError, after the copy is torn down)."""
     s = ctx.settings
     req = Request(target_type="time", target_time=at, dest=scratch_dest(ctx), port=s.drill.port, start=True)
     info, window = load_window(ctx)
@@ -33,4 +35,5 @@ def catalog_at(ctx: Context, dbname: str, name: str, at: datetime, report: Calla
         restored = room.restore(plan, report)
         room.start(plan, restored, report)
         with room.connect()(dbname) as conn:
-            return table_nodes(conn, name)
+            c = resolve(conn, name, dbname, purpose=FIND, where=f"a copy recovered to {show(at)}")
+            return table_nodes(conn, c.oid, c.shown)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from opsd.actions.targeted.owners import victims_name
 from opsd.context import Context
 from opsd.core.records.targeted import TableComparison
+from opsd.core.relname import quote
 from opsd.db import tablecopy
 from opsd.db.connection import Conn, per_database
 from opsd.db.tablecopy import ZERO, Column, Counts, KeyColumn, QName
@@ -113,7 +114,7 @@ def put_back(conn: Conn, live: QName, source: QName, *, keys: list[str], cols: l
     are left out (computed again)."""
     given = [c for c in cols if c.generated != "s"]
     always = [c.name for c in given if c.identity == "a"]
-    notes = column_notes(cols)
+    notes = column_notes(cols) + trigger_notes(live, tablecopy.triggers(conn, live))
     stmt = tablecopy.put_back_insert(conn, live, source, keys=keys, cols=[c.name for c in given],
                                      overriding=bool(always))
     if xid is None:
@@ -128,6 +129,15 @@ def put_back(conn: Conn, live: QName, source: QName, *, keys: list[str], cols: l
                     f"before it, also where they changed again since) are put back, from {source}; rows deleted or "
                     "changed since by other transactions are left as they are")
     return PutBack(stmt, "victims", notes)
+
+
+def trigger_notes(live: QName, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    shown = ", ".join(quote(n) for n in names)
+    return [f"WARNING: the live table's triggers fire for every row put back, as for the application's own writes: "
+            f"{shown} on {live} (their effects, e.g. stock quantities or audit rows, happen again; ALTER TABLE ... "
+            "DISABLE TRIGGER first if that is not wanted)"]
 
 
 def column_notes(cols: list[Column]) -> list[str]:

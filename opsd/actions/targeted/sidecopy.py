@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from opsd.actions.restore.plan import REFUSE
 from opsd.actions.targeted.owners import LoadAs, kind_verdicts, load_as, stripped_items, unlogged_note, victims_name
+from opsd.core.relname import RESTORE
 from opsd.db import tablecopy
 from opsd.db.connection import Conn
 from opsd.db.tablecopy import QName
-from opsd.db.targeted import domain_columns, owner_code, table_facts
+from opsd.db.targeted import domain_columns, lookup, owner_code, table_facts
 from opsd.errors import RefusedError
 
 
@@ -21,26 +22,26 @@ class SideCopy:
     schema: str
     load_as: LoadAs
     header: str = ""  # the statements that go before the dump when it is loaded
+    tables: list[QName] = field(default_factory=list)  # the tables restored, as the copy's catalog names them
     dumped: list[QName] = field(default_factory=list)  # the copies and the victims tables, in dump order
     victims: dict[str, int] = field(default_factory=dict)  # table -> rows the bad transaction deleted or changed
     dropped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
-def make_copies(conn: Conn, tables: tuple[QName, ...], schema: str, xids: tuple[int, ...],
-                report: Callable[[str], None]) -> SideCopy:
-    """Every table must exist at the target time and be a table; each goes into the new schema."""
+def make_copies(conn: Conn, given: tuple[QName, ...], schema: str, xids: tuple[int, ...],
+                report: Callable[[str], None], *, dbname: str) -> SideCopy:
+    """Every table must exist at the target time and be a table (resolved on the copy's catalog, as
+    core/relname.py says); each goes into the new schema."""
     tablecopy.pin(conn)
-    missing = [str(t) for t in tables if not tablecopy.exists(conn, t)]
-    if missing:
-        raise RefusedError(f"table {', '.join(missing)} does not exist at the target time (in the recovered copy); "
-                           "production was not touched")
+    tables = _resolve(conn, given, dbname)
     facts = table_facts(conn, [tablecopy.regclass(conn, t) for t in tables])
     refused = [v.message for v in kind_verdicts(facts) if v.level == REFUSE]
     if refused:
         raise RefusedError("; ".join(refused) + " (at the target time); production was not touched")
     la = load_as(facts)
-    out = SideCopy(schema, la, warnings=[unlogged_note(f.name) for f in facts if f.persistence == "u"])
+    out = SideCopy(schema, la, tables=list(tables),
+                   warnings=[unlogged_note(f.name) for f in facts if f.persistence == "u"])
     names = {t.table for t in tables}
     tablecopy.create_schema(conn, schema, la.owner)
     for t in tables:
@@ -57,6 +58,20 @@ def make_copies(conn: Conn, tables: tuple[QName, ...], schema: str, xids: tuple[
                                                   f"transaction {xids[0]}" if xids else ""))
     out.header = tablecopy.load_header(conn, schema, la.owner)
     return out
+
+
+def _resolve(conn: Conn, given: tuple[QName, ...], dbname: str) -> tuple[QName, ...]:
+    found = [(t, lookup(conn, t.given(), dbname, purpose=RESTORE)) for t in given]
+    missing = [str(t) for t, c in found if c is None]
+    if missing:
+        raise RefusedError(f"table {', '.join(missing)} does not exist at the target time (in the recovered copy "
+                           f"of database {dbname}); production was not touched")
+    tables = tuple(QName(c.schema, c.name) for _t, c in found if c is not None)
+    names = [t.table for t in tables]
+    if len(set(names)) < len(names):
+        raise RefusedError(f"two tables named {sorted(n for n in names if names.count(n) > 1)[0]!r} at the target "
+                           "time: they cannot share one schema; restore them separately")
+    return tables
 
 
 def _victims(conn: Conn, out: SideCopy, t: QName, names: set[str], xids: tuple[int, ...]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,12 +21,13 @@ from opsd.actions.targeted.sidecopy import SideCopy, make_copies
 from opsd.adapters.outfile import write_new
 from opsd.context import Context
 from opsd.core.records.targeted import TableRestoreResult
+from opsd.core.relname import RESTORE, not_found, pick
 from opsd.core.units import human_bytes
 from opsd.db import tablecopy
 from opsd.db.connection import Conn, per_database
 from opsd.db.tablecopy import QName
-from opsd.db.targeted import SizeRow, domain_columns, owner_code, schema_exists, table_facts, table_sizes
-from opsd.errors import CommandError, UsageError
+from opsd.db.targeted import SizeRow, candidates, domain_columns, owner_code, schema_exists, table_facts, table_sizes
+from opsd.errors import CommandError, RefusedError, UsageError
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,24 @@ def check_request(treq: TableRequest) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"two tables named {twice[0]!r}: they cannot share one schema; restore them separately")
+
+
+def resolve_live(ctx: Context, treq: TableRequest) -> TableRequest:
+    """Each ``--table`` resolved on the live catalog (core/relname.py): several relations, one that is not a
+    table, or a quoted name whose case matches none of the live ones, refused here (exit 5) before any WAL is
+    read or anything restored. A name the live catalog does not know in any case stays as given: it may be a
+    table dropped since, resolved on the recovered copy (sidecopy.py)."""
+    out = []
+    with per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)(treq.dbname) as conn:
+        for t in treq.tables:
+            found = candidates(conn, t.given())
+            c = pick(t.given(), found, treq.dbname, purpose=RESTORE)
+            if c is None and found:
+                raise RefusedError(not_found(t.given(), found, treq.dbname, "the live catalog"))
+            out.append(t if c is None else QName(c.schema, c.name))
+    resolved = replace(treq, tables=tuple(out))
+    check_request(resolved)
+    return resolved
 
 
 def scratch_dest(ctx: Context) -> Path:
@@ -116,7 +135,7 @@ def _recover_and_load(ctx: Context, tp: TablePlan, room: Room, report: Callable[
     assert room.launch.socket_dir is not None and plan.backup is not None
     schema = treq.into_schema or f"opsd_restored_{ctx.now():%Y%m%d%H%M%S}"
     with room.connect(ctx.settings.drill.verify_statement_timeout)(treq.dbname) as conn:
-        side = make_copies(conn, treq.tables, schema, treq.xids, report)
+        side = make_copies(conn, treq.tables, schema, treq.xids, report, dbname=treq.dbname)
         patterns = [tablecopy.pattern(conn, t) for t in side.dumped]
     dump = room.launch.work_dir / f"table-restore-{ctx.now():%Y%m%dT%H%M%S}.sql"
     result = _result(tp, side, recovered.last_replayed_at, restored.restore_seconds, recovered.recovery_seconds)
@@ -135,7 +154,8 @@ def _recover_and_load(ctx: Context, tp: TablePlan, room: Room, report: Callable[
     finally:
         dump.unlink(missing_ok=True)
     report("comparing with the live tables, in key ranges ...")
-    return result.model_copy(update={"comparisons": compare_all(ctx, treq.dbname, treq.tables, side.schema, treq.xids)})
+    return result.model_copy(update={"comparisons": compare_all(ctx, treq.dbname, tuple(side.tables), side.schema,
+                                                                treq.xids)})
 
 
 def _result(tp: TablePlan, side: SideCopy, at: datetime | None, restore_seconds: float, recovery_seconds: float | None
@@ -143,7 +163,7 @@ def _result(tp: TablePlan, side: SideCopy, at: datetime | None, restore_seconds:
     plan, treq = tp.restore, tp.request
     assert plan.backup is not None
     return TableRestoreResult(
-        tables=[str(t) for t in treq.tables], into_schema=treq.into_schema,
+        tables=[str(t) for t in side.tables], into_schema=treq.into_schema,
         into_file=str(treq.into_file) if treq.into_file else None, backup=plan.backup.label, target=tp.target,
         recovered_at=at, scratch=str(plan.request.dest), restore_seconds=round(restore_seconds, 3),
         recovery_seconds=recovery_seconds, before_xid=treq.xids[0] if treq.xids else None,

@@ -11,21 +11,21 @@ from opsd.actions.wal.scan import Span, plan_span, read, timeline_at
 from opsd.adapters.walscan import Progress
 from opsd.context import Context
 from opsd.core.records.targeted import WalChange
+from opsd.core.relname import FIND, RelName
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.core.wal import Segment
-from opsd.core.walfind import Collector, End, EndFinder, RelNode, Table, TxnChange, table_history, unknown_drops
+from opsd.core.walfind import Collector, End, EndFinder, RelNode, Table, TxnChange, node_name, table_history
 from opsd.db.connection import per_database
-from opsd.db.targeted import Known, known_relations, table_nodes
-from opsd.errors import OpsdError
+from opsd.db.targeted import Known, known_relations, resolve, table_nodes
+from opsd.errors import OpsdError, RefusedError
 
-UNKNOWN = ("not in the live catalog (dropped, or renamed): shown by file node. --catalog-from-copy names the table "
-           "from a copy recovered to --since; opsd restore --table ... --before-xid {xid} --into-file brings it back")
+DROPPED = "a table dropped or renamed since: --catalog-from-copy names it from a copy recovered to --since"
 
 
 @dataclass(frozen=True)
 class FindRequest:
-    table: str
+    table: RelName
     dbname: str
     since: datetime
     until: datetime | None
@@ -38,7 +38,17 @@ class Found:
     changes: list[WalChange]
     span: Span
     seconds: float
-    table_known: bool
+    table: Table  # what was searched: the relation and its file nodes
+    since: datetime
+    until: datetime | None
+
+    def searched(self) -> str:
+        """What was read, for a search that found nothing (not an error: the table resolved)."""
+        segs = self.span.segments
+        nodes = ", ".join(node_name(n) for n in sorted(self.table.nodes))
+        return (f"searched {self.table.name} (OID {self.table.oid}, file node(s) {nodes}) for transactions "
+                f"committed from {show(self.since)} to {show(self.until) if self.until else 'the end of the archive'}"
+                f" in {len(segs)} WAL segment(s) {segs[0].name} .. {segs[-1].name}")
 
 
 def find(ctx: Context, req: FindRequest, report: Callable[[str], None], at_start: Table | None = None) -> Found:
@@ -46,8 +56,15 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None], at_start
     the live catalog knows it now (followed back through each rewrite)."""
     connect = per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)
     with connect(req.dbname) as conn:
-        table = at_start or table_nodes(conn, req.table)
+        if at_start is None:
+            c = resolve(conn, req.table, req.dbname, purpose=FIND, also=DROPPED)
+            table = table_nodes(conn, c.oid, c.shown)
+        else:
+            table = at_start
         known = known_relations(conn)
+    if not table.nodes:
+        raise RefusedError(f"{table.name} has no files of its own in {req.dbname} (no partition with storage): "
+                           "nothing to search")
     sp = plan_span(ctx, req.since, req.until)
     if not sp.segments:
         have = (f"the archive has WAL from {show(sp.archived_from)} to {show(sp.archived_to)}"
@@ -58,27 +75,21 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None], at_start
            f"repository ({req.jobs} in parallel)")
     # from a copy: every file of the database is followed (the table's files after a rewrite may be live ones)
     keep = _keep(table, known) if at_start is None else (lambda n: n[1] == known.database)
-    seen = Collector(keep, table.nodes if table is not None and at_start is None else frozenset(),
+    seen = Collector(keep, table.nodes if at_start is None else frozenset(),
                      lambda e, rows: rows < req.min_rows or not _in_range(e.time, req))
     t0 = time.monotonic()
     read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)), keep=keep)
     secs = time.monotonic() - t0
-    if table is not None:
-        changes = [_view(req.table, t, sp.segments)
-                   for t in table_history(seen, table, forward=at_start is not None)]
-    else:
-        changes = [_view(None, t, sp.segments, UNKNOWN.format(xid=t.xid))
-                   for t in unknown_drops(seen, known.database, known.oids)]
+    changes = [_view(table.name, t, sp.segments) for t in table_history(seen, table, forward=at_start is not None)]
     changes = [c for c in changes if _in_range(c.commit_time, req)
                and (c.inserts + c.updates + c.deletes >= req.min_rows or c.truncated or c.dropped)]
-    return Found(changes, sp, secs, table is not None)
+    return Found(changes, sp, secs, table, req.since, req.until)
 
 
-def _keep(table: Table | None, known: Known) -> Callable[[RelNode], bool]:
+def _keep(table: Table, known: Known) -> Callable[[RelNode], bool]:
     """The file nodes worth counting: the table's own, and in its database those no live relation has (the
-    table's files before a rewrite, a dropped table's). Every other live table's changes are skipped as they
-    stream by."""
-    mine = table.nodes if table is not None else frozenset()
+    table's files before a rewrite). Every other live table's changes are skipped as they stream by."""
+    mine = table.nodes
     return lambda n: n in mine or (n[1] == known.database and n[2] not in known.filenodes)
 
 
@@ -91,7 +102,7 @@ def _in_range(t: datetime, req: FindRequest) -> bool:
     return t >= req.since and (req.until is None or t <= req.until)
 
 
-def _view(name: str | None, t: TxnChange, path: list[Segment], note: str | None = None) -> WalChange:
+def _view(name: str, t: TxnChange, path: list[Segment], note: str | None = None) -> WalChange:
     return WalChange(table=name, xid=t.xid, commit_time=t.commit_time, lsn=t.lsn, timeline=timeline_at(t.lsn, path),
                      inserts=t.inserts, updates=t.updates, deletes=t.deletes, truncated=t.truncated,
                      dropped=t.dropped, rewritten=t.rewritten, subxacts=list(t.subxacts), file_nodes=t.file_nodes,
@@ -108,7 +119,3 @@ def end_between(ctx: Context, xid: int, since: datetime, report: Callable[[str],
              rmgrs=("Transaction",), enough=lambda: finder.found is not None)
     return finder.found, sp
 
-
-def lookup_table(ctx: Context, dbname: str, name: str) -> Table | None:
-    with per_database(ctx.settings.postgres, ctx.settings.opsd.run_as)(dbname) as conn:
-        return table_nodes(conn, name)
