@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from zoneinfo import ZoneInfo
 
 from opsd.actions.targeted.view import TablePlanView
@@ -34,7 +35,9 @@ def changes(found: list[WalChange], tz: ZoneInfo) -> str:
     out = [table(["xid", "commit time", "commit LSN", "TL", "inserts", "updates", "deletes", "also"], rows)]
     notes = sorted({c.note for c in found if c.note})
     out += [f"note: {n}" for n in notes]
-    out.append("undo one: opsd restore --table SCHEMA.TABLE --before-xid XID --into-schema NAME (--dry-run first)")
+    named = found[0].table
+    arg = shlex.quote(named) if named else "SCHEMA.TABLE"  # the name as --table reads it back, for the shell
+    out.append(f"undo one: opsd restore --table {arg} --before-xid XID --into-schema NAME (--dry-run first)")
     return "\n".join(out)
 
 

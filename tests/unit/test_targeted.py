@@ -332,3 +332,17 @@ def test_the_put_back_warns_which_live_triggers_fire() -> None:
     assert note.startswith("WARNING: the live table's triggers fire") and '"StockMovements_apply", audit on ' \
         '"Inventory"."StockMovements"' in note
     assert trigger_notes(QName("sc", "t"), []) == []
+
+
+def test_the_undo_hint_names_the_table_as_the_shell_and_table_read_it_back() -> None:
+    from zoneinfo import ZoneInfo
+
+    from opsd.core.records.targeted import WalChange
+    from opsd.report.targeted_console import changes
+
+    c = WalChange(table='"Inventory"."StockMovements"', xid=781, commit_time=T0, lsn="0/3000100", timeline=1,
+                  inserts=0, updates=0, deletes=206, truncated=False, dropped=False)
+    out = changes([c], ZoneInfo("UTC"))
+    assert "undo one: opsd restore --table '\"Inventory\".\"StockMovements\"' --before-xid XID" in out
+    plain = changes([c.model_copy(update={"table": "sc.stock_movements"})], ZoneInfo("UTC"))
+    assert "--table sc.stock_movements --before-xid" in plain
