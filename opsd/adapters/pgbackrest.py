@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsd.adapters.pgbackrest_errors import to_error
-from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv
+from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv, tablespace_bytes
 from opsd.adapters.pgbackrest_verify import parse_verify
 from opsd.adapters.runner import Completed, Runner
 from opsd.core.records.jobs import VerifyResult
@@ -310,6 +310,16 @@ class PgBackRest:
             return any(str(k).startswith(segment) for k in json.loads(res.stdout))
         except ValueError as e:
             raise RepositoryError(f"cannot list {path}: {e}") from None
+
+    def tablespace_bytes(self, label: str) -> dict[int, int]:
+        """Bytes per tablespace OID of one backup (its manifest, read with repo-get: decrypted if need be)."""
+        path = f"backup/{self.base.stanza}/{label}/backup.manifest"
+        res = self._run([*self.base.argv(), "--log-level-console=warn", "repo-get", path], "repo-get",
+                        self.command_timeout, log_output=False)
+        try:
+            return tablespace_bytes(res.stdout)
+        except ValueError as e:
+            raise RepositoryError(f"cannot read the manifest of {label}: {e}") from None
 
     def restore(self, options: RestoreOptions, on_line: Callable[[str, str], None] | None = None) -> Completed:
         return self._run(restore_cmd(self.base, options), "restore", self.backup_timeout, on_line, log_output=False)

@@ -4,7 +4,11 @@ restored as directories)."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+
+TABLESPACE_FILE = re.compile(r"^pg_tblspc/(\d+)/[^=]*=(\{.*\})$")
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,21 @@ def _layout(o: RestoreOptions) -> list[str]:
     root = o.tablespace_root.rstrip("/")
     return [f"--tablespace-map-all={root}", *(f"--tablespace-map={t.name}={root}/{t.name}" for t in o.tablespaces),
             "--no-link-all", "--reset-link-map"]
+
+
+def tablespace_bytes(manifest: str) -> dict[int, int]:
+    """Bytes per tablespace OID, from a backup's manifest (``[target:file]``: ``pg_tblspc/<oid>/...={"size":..}``)."""
+    out: dict[int, int] = {}
+    section = ""
+    for line in manifest.splitlines():
+        if line.startswith("["):
+            section = line.strip()
+            continue
+        m = TABLESPACE_FILE.match(line) if section == "[target:file]" else None
+        if m:
+            try:
+                size = int(json.loads(m.group(2)).get("size", 0))
+            except (ValueError, TypeError):
+                raise ValueError(f"unreadable manifest line for {line.split('=', 1)[0]}") from None
+            out[int(m.group(1))] = out.get(int(m.group(1)), 0) + size
+    return out

@@ -50,7 +50,11 @@ def spaced(stack: Sandbox) -> Iterator[tuple[Cluster, dict[str, Path]]]:
                "INSERT INTO archive SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 500) g; "
                "CREATE TABLE orders(id int, sku text); "
                "INSERT INTO orders SELECT g, 'sku-' || g FROM generate_series(1, 2000) g; "
-               "CREATE INDEX orders_sku ON orders(sku) TABLESPACE ts_idx")
+               "CREATE INDEX orders_sku ON orders(sku) TABLESPACE ts_idx; "
+               # production stays still while a copy is made: what changes in its tablespaces is the copy's doing
+               "ALTER TABLE archive SET (autovacuum_enabled = off); ALTER TABLE orders SET (autovacuum_enabled = off)")
+        c.psql("VACUUM (FREEZE, ANALYZE)")
+        c.psql("CHECKPOINT")
         assert opsd(c.conf, "backup", "--type", "full").returncode == 0
         c.switch_and_wait()
         yield c, locations
@@ -83,6 +87,8 @@ def test_a_side_restore_started_reads_its_tablespaces_from_its_own_directory(
         root = Path(f"{dest}.tablespaces")
         assert {(t["name"], t["source"], t["destination"], t["how"]) for t in plan["tablespaces"]} == {
             (n, str(p), str(root / n), "mapped") for n, p in locations.items()}
+        sizes = {t["name"]: t["size"] for t in plan["tablespaces"]}  # from the manifest: the heap holds ~3 MB
+        assert 2_000_000 < sizes["ts_heap"] < plan["backup_size"] and 0 < sizes["ts_idx"] < 1_000_000, sizes
         links = {os.path.realpath(p) for p in (dest / "pg_tblspc").iterdir()}
         assert links == {str(root / n) for n in locations}
         count = run(as_pg([str(PG_BIN / "psql"), "-h", str(c.sb.socket_dir), "-p", str(port), "-XAtc",

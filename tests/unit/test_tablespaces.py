@@ -7,7 +7,7 @@ from pathlib import Path
 from opsd.actions.restore.plan import REFUSE, WARN, Request
 from opsd.actions.restore.tablespaces import TablespaceFacts, _version_dirs, place, side_root
 from opsd.adapters import pgbackrest as pb
-from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace
+from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, tablespace_bytes
 
 TS = (Tablespace("ts_heap", 16400, "/srv/ts_heap"), Tablespace("ts_idx", 16401, "/srv/ts_idx"))
 
@@ -73,6 +73,24 @@ def test_in_place_occupied_version_directories_are_moved_aside_unless_delta() ->
     placed, verdicts = place(Request("immediate", dest=req.dest, in_place=True, delta=True, force=True), TS, facts)
     assert placed[0].how == "overwritten (--delta)" and placed[0].aside == ()
     assert any("overwritten in place (--delta)" in v.message for v in verdicts)
+
+
+def test_sizes_come_from_the_manifest_and_a_location_without_room_is_refused() -> None:
+    manifest = ("[backup]\nx=1\n[target:file]\n"
+                'pg_data/base/5/1259={"size":999,"timestamp":1}\n'
+                'pg_tblspc/16400/PG_15_202209061/5/16396={"checksum":"a","size":3000000,"timestamp":1}\n'
+                'pg_tblspc/16400/PG_15_202209061/5/16396_fsm={"size":24576,"timestamp":1}\n'
+                'pg_tblspc/16401/PG_15_202209061/5/16500={"size":8192}\n'
+                "[target:file:default]\ngroup=\"postgres\"\n[target:path]\npg_tblspc/16400={}\n")
+    assert tablespace_bytes(manifest) == {16400: 3024576, 16401: 8192}
+    facts = TablespaceFacts(free=(("/srv/ts_heap", 1_000_000), ("/srv/ts_idx", None)),
+                            sizes=tuple(tablespace_bytes(manifest).items()))
+    placed, verdicts = place(Request("immediate", dest=Path("/d"), in_place=True), TS, facts)
+    assert [p.size for p in placed] == [3024576, 8192]
+    assert [v.message for v in verdicts if v.level == REFUSE] == [
+        "not enough space for tablespace ts_heap at /srv/ts_heap: it needs 3.2 MiB (size + 10%), 976.6 KiB free"]
+    _, verdicts = place(Request("immediate", dest=Path("/d")), TS, TablespaceFacts(sizes=None))
+    assert [v.level for v in verdicts if "sizes are unknown" in v.message] == [WARN]
 
 
 def test_only_a_version_directory_with_files_counts_as_occupied(tmp_path: Path) -> None:

@@ -75,6 +75,7 @@ class Placement:
     dest: str
     how: str  # mapped (a side copy) | moved aside | overwritten (--delta) | restored (location empty)
     aside: tuple[str, ...] = ()  # in place: the version directories moved aside (as they are named now)
+    size: int | None = None  # bytes, from the backup's manifest (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -366,16 +367,23 @@ def _dest_verdicts(req: Request, backup: BackupInfo | None, facts: DestFacts) ->
         out.append(Verdict(REFUSE, f"target directory {req.dest} is not empty (choose an empty or new directory)"))
     if req.port is not None and facts.port_in_use and not req.in_place:
         out.append(Verdict(REFUSE, f"port {req.port} is in use (choose another with --port)"))
-    if backup is not None and facts.free_bytes is not None:
-        # in place, the old directory is moved aside on the same filesystem and keeps its space
-        needed = int(backup.size * SPACE_MARGIN)
-        where = facts.real_path if facts.real_path and facts.real_path != req.dest else req.dest
-        floor = (f" and {human_bytes(facts.floor_bytes)} must stay free (the scratch area shares a filesystem with "
-                 "production: drill.space_floor)") if facts.floor_bytes else ""
-        if facts.free_bytes < needed + facts.floor_bytes:
-            out.append(Verdict(REFUSE, f"not enough space for {where}: backup {backup.label} needs "
-                                       f"{human_bytes(needed)} (size + 10%){floor}, "
-                                       f"{human_bytes(facts.free_bytes)} free"))
+    if backup is not None:
+        out += space_verdicts(req, backup, backup.size, facts)
     return out
+
+
+def space_verdicts(req: Request, backup: BackupInfo, size: int, facts: DestFacts) -> list[Verdict]:
+    """Room for the ``size`` bytes of the backup that land in the destination's filesystem (in place, the old
+    directory is moved aside on the same filesystem and keeps its space)."""
+    if facts.free_bytes is None:
+        return []
+    needed = int(size * SPACE_MARGIN)
+    where = facts.real_path if facts.real_path and facts.real_path != req.dest else req.dest
+    floor = (f" and {human_bytes(facts.floor_bytes)} must stay free (the scratch area shares a filesystem with "
+             "production: drill.space_floor)") if facts.floor_bytes else ""
+    if facts.free_bytes >= needed + facts.floor_bytes:
+        return []
+    return [Verdict(REFUSE, f"not enough space for {where}: backup {backup.label} needs {human_bytes(needed)} "
+                            f"(size + 10%){floor}, {human_bytes(facts.free_bytes)} free")]
 
 

@@ -151,7 +151,7 @@ def gather_facts(ctx: Context, req: Request) -> DestFacts:
 def plan_restore(ctx: Context, req: Request) -> tuple[Plan, Window]:
     info, window = load_window(ctx)
     facts = gather_facts(ctx, req)
-    return tablespaces.ensure_placed(ctx, make_plan(req, info, window, facts, measured_runs(ctx))), window
+    return tablespaces.ensure_placed(ctx, make_plan(req, info, window, facts, measured_runs(ctx)), facts), window
 
 
 def measured_runs(ctx: Context) -> list[Run]:

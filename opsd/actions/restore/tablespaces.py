@@ -16,10 +16,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from opsd.actions.restore.plan import ALL_PASSED, OK, REFUSE, WARN, Placement, Plan, Request, Verdict, passed
+from opsd.actions.restore.plan import (
+    ALL_PASSED,
+    OK,
+    REFUSE,
+    SPACE_MARGIN,
+    WARN,
+    DestFacts,
+    Placement,
+    Plan,
+    Request,
+    Verdict,
+    passed,
+    space_verdicts,
+)
 from opsd.adapters import files
 from opsd.adapters.pgbackrest_restore import Tablespace
 from opsd.context import Context
+from opsd.core.units import human_bytes
+from opsd.errors import OpsdError
+from opsd.log import get_logger
 
 VERSION_DIR = re.compile(r"PG_\d+_\d+")
 
@@ -33,6 +49,8 @@ class TablespaceFacts:
     root_empty: bool = True
     occupied: tuple[tuple[str, tuple[str, ...]], ...] = ()
     current: tuple[str, ...] = ()
+    free: tuple[tuple[str, int | None], ...] = ()  # in place: free bytes where each location is
+    sizes: tuple[tuple[int, int], ...] | None = ()  # bytes per tablespace OID (the manifest); None: unknown
 
 
 def side_root(dest: Path) -> Path:
@@ -46,7 +64,14 @@ def gather(req: Request, tablespaces: tuple[Tablespace, ...], data_dir: Path) ->
         root = side_root(req.dest)
         return TablespaceFacts(root.exists() or root.is_symlink(), files.is_empty_dir(root), current=current)
     occupied = tuple((t.location, _version_dirs(Path(t.location))) for t in tablespaces)
-    return TablespaceFacts(occupied=occupied, current=current)
+    free = tuple((t.location, files.free_bytes(_existing(Path(t.location)))) for t in tablespaces)
+    return TablespaceFacts(occupied=occupied, current=current, free=free)
+
+
+def _existing(p: Path) -> Path:
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
 
 
 def _version_dirs(location: Path) -> tuple[str, ...]:
@@ -61,16 +86,21 @@ def _version_dirs(location: Path) -> tuple[str, ...]:
 def place(req: Request, tablespaces: tuple[Tablespace, ...], facts: TablespaceFacts
           ) -> tuple[list[Placement], list[Verdict]]:
     """Where each tablespace goes, and what the plan says about it (refusals included)."""
+    sizes = dict(facts.sizes) if facts.sizes is not None else {}
+    verdicts = [] if facts.sizes is not None or not tablespaces else [
+        Verdict(WARN, "the tablespaces' sizes are unknown (the backup's manifest could not be read)")]
     if not req.in_place:
-        return _side(req, tablespaces, facts)
-    occupied = dict(facts.occupied)
-    out, verdicts = [], []
+        out, side = _side(req, tablespaces, facts, sizes)
+        return out, verdicts + side
+    occupied, free = dict(facts.occupied), dict(facts.free)
+    out = []
     for t in tablespaces:
         busy = occupied.get(t.location, ())
         how = "restored (location empty)" if not busy else ("overwritten (--delta)" if req.delta else "moved aside")
-        out.append(Placement(t.name, t.oid, t.location, t.location, how, () if req.delta else busy))
+        out.append(Placement(t.name, t.oid, t.location, t.location, how, () if req.delta else busy, sizes.get(t.oid)))
         if busy and req.delta:
             verdicts.append(Verdict(WARN, f"tablespace {t.name} at {t.location} is overwritten in place (--delta)"))
+        verdicts += _room(t, sizes.get(t.oid), free.get(t.location))
     backed = {os.path.realpath(t.location) for t in tablespaces}
     for loc in facts.current:
         if os.path.realpath(loc) not in backed:
@@ -79,10 +109,19 @@ def place(req: Request, tablespaces: tuple[Tablespace, ...], facts: TablespaceFa
     return out, verdicts
 
 
-def _side(req: Request, tablespaces: tuple[Tablespace, ...], facts: TablespaceFacts
+def _room(t: Tablespace, size: int | None, free: int | None) -> list[Verdict]:
+    """In place: the old version directory stays (moved aside) on the location's filesystem."""
+    if size is None or free is None or free >= int(size * SPACE_MARGIN):
+        return []
+    return [Verdict(REFUSE, f"not enough space for tablespace {t.name} at {t.location}: it needs "
+                            f"{human_bytes(int(size * SPACE_MARGIN))} (size + 10%), {human_bytes(free)} free")]
+
+
+def _side(req: Request, tablespaces: tuple[Tablespace, ...], facts: TablespaceFacts, sizes: dict[int, int]
           ) -> tuple[list[Placement], list[Verdict]]:
     root = side_root(req.dest)
-    out = [Placement(t.name, t.oid, t.location, str(root / t.name), "mapped") for t in tablespaces]
+    out = [Placement(t.name, t.oid, t.location, str(root / t.name), "mapped", (), sizes.get(t.oid))
+           for t in tablespaces]
     verdicts = []
     if tablespaces and facts.root_exists and not facts.root_empty:
         verdicts.append(Verdict(REFUSE, f"{root} (where this copy's tablespaces go) is not empty: remove it or "
@@ -111,16 +150,35 @@ def with_placements(plan: Plan, placements: list[Placement], verdicts: list[Verd
     return plan
 
 
-def ensure_placed(ctx: Context, plan: Plan) -> Plan:
-    """The plan with its backup's tablespaces placed (asked of pgBackRest once: ``info --set``)."""
+def ensure_placed(ctx: Context, plan: Plan, dest: DestFacts | None = None) -> Plan:
+    """The plan with its backup's tablespaces placed (asked of pgBackRest once: ``info --set``, and their sizes
+    from the manifest). ``dest``: the destination's facts, so that in place the data directory's filesystem is
+    asked for room for only what lands there."""
     b = plan.backup
     if b is None or b.tablespaces is not None:
         return plan
     detail = next((x for x in ctx.pgbackrest.info(backup_set=b.label).backups if x.label == b.label), None)
     found = detail.tablespaces if detail is not None and detail.tablespaces is not None else ()
     plan.backup = replace(b, tablespaces=found)
-    facts = gather(plan.request, found, ctx.settings.postgres.data_dir)
-    return with_placements(plan, *place(plan.request, found, facts))
+    facts = replace(gather(plan.request, found, ctx.settings.postgres.data_dir), sizes=_sizes(ctx, b.label, found))
+    placements, verdicts = place(plan.request, found, facts)
+    if dest is not None and plan.request.in_place and facts.sizes:
+        data = files.device(_existing(plan.request.dest))
+        elsewhere = sum(p.size or 0 for p in placements if files.device(_existing(Path(p.dest))) != data)
+        whole = space_verdicts(plan.request, b, b.size, dest)
+        plan.verdicts = [v for v in plan.verdicts if v not in whole]
+        verdicts += space_verdicts(plan.request, b, b.size - elsewhere, dest)
+    return with_placements(plan, placements, verdicts)
+
+
+def _sizes(ctx: Context, label: str, found: tuple[Tablespace, ...]) -> tuple[tuple[int, int], ...] | None:
+    if not found:
+        return ()
+    try:
+        return tuple(ctx.pgbackrest.tablespace_bytes(label).items())
+    except OpsdError as e:
+        get_logger().warning("restore.tablespace_sizes_unknown", backup=label, error=str(e))
+        return None
 
 
 def prepare(plan: Plan, suffix: str, user: str, report: Callable[[str], None]) -> list[str]:

@@ -34,6 +34,7 @@ class TablespaceView(TypedDict):
     source: str  # its location in production when the backup was taken
     destination: str  # where this restore puts it
     how: str  # mapped | moved aside | overwritten (--delta) | restored (location empty)
+    size: int | None  # bytes, from the backup's manifest (null: unknown)
 
 
 class VerdictView(TypedDict):
@@ -82,7 +83,8 @@ def describe(plan: Plan) -> PlanView:
                         "archive_mode": "preserve" if r.in_place else "off"},
         "recovery": ("to the target" if plan.pin is None else f"pinned: {plan.pin.target_type}"
                      + (f" {plan.pin.target}" if plan.pin.target else "")),
-        "tablespaces": [{"name": t.name, "oid": t.oid, "source": t.source, "destination": t.dest, "how": t.how}
+        "tablespaces": [{"name": t.name, "oid": t.oid, "source": t.source, "destination": t.dest, "how": t.how,
+                         "size": t.size}
                         for t in plan.tablespaces],
         "verdicts": [{"level": v.level, "message": v.message} for v in plan.verdicts],
         "refused": plan.refused,
