@@ -38,6 +38,16 @@ def _scalars(rows: list[tuple[str, str, Any]]) -> Iterator[Metric]:
         yield g
 
 
+def _relation_metrics(g: GaugeMetricFamily, d: DrillResult | None) -> None:
+    for c in d.databases if d is not None else []:
+        for verdict, n in (("checked", c.checked), ("not_checked", c.not_checked), ("corrupt", c.corrupt)):
+            g.add_metric([c.database, verdict, ""], float(n))
+        for reason, n in c.skipped.items():
+            g.add_metric([c.database, "skipped", reason], float(n))
+        if c.refused:
+            g.add_metric([c.database, "skipped", c.refused], 1.0)
+
+
 class OpsdCollector(Collector):
     def __init__(self, context: Callable[[], Context]) -> None:
         self._context = context  # the daemon swaps its context on reload
@@ -110,6 +120,8 @@ class OpsdCollector(Collector):
         phases = _g("drill_phase_seconds", "Phases of the last drill (rto = plan + restore + recovery)", ["phase"])
         rpo = _g("drill_rpo_seconds", "RPO exposure measured by the last drill (newest archived commit vs now)")
         age = _g("restorability_age_seconds", "Age of the last passing drill")
+        rels = _g("drill_relations", "Relations of the last drill by database and verdict (checked, skipped, "
+                                     "not_checked, corrupt); reason: why skipped", ["database", "verdict", "reason"])
         if last is not None:
             ok.add_metric([], 1.0 if last.outcome == "ok" else 0.0)
             d = last.details_as(DrillResult)
@@ -123,9 +135,10 @@ class OpsdCollector(Collector):
                 phases.add_metric(["rto"], d.rto_seconds)
             if d is not None and d.rpo_seconds is not None:
                 rpo.add_metric([], d.rpo_seconds)
+            _relation_metrics(rels, d)
         if passed is not None:
             age.add_metric([], (ctx.now() - passed.started_at).total_seconds())
-        yield from (ok, phases, rpo, age)
+        yield from (ok, phases, rpo, age, rels)
 
     def _copies(self, ctx: Context) -> Iterator[Metric]:
         """Copies of production on this host by state, every state present (0 when none)."""

@@ -4,7 +4,7 @@ types the backup, check, drill and verify jobs save, so a reader tested on them 
 from __future__ import annotations
 
 from opsd.core.records.checks import CRITICAL, OK, CheckResult, Status, worst
-from opsd.core.records.drill import DrillPhases, DrillResult
+from opsd.core.records.drill import DatabaseCounts, DrillPhases, DrillResult
 from opsd.core.records.health import IncidentMoment, LockNode, LockTree
 from opsd.core.records.jobs import (
     ArchiverFacts,
@@ -35,13 +35,16 @@ def archiver_check(lag: float, failed_count: int, *, limit: float = 900.0) -> Ch
 def drill(stanza: str, *, rto: float, rpo: float, restore_seconds: float, recovery_seconds: float,
           checks: list[tuple[str, Status, str]], target: str | None = None, backup_label: str | None = None,
           verify_seconds: float | None = None, restore_rate: float | None = None,
-          replay_rate: float | None = None) -> DrillResult:
+          replay_rate: float | None = None, relations: int = 2300) -> DrillResult:
+    """``relations``: checked in the application's database (beside a skipped unlogged table and template0)."""
+    dbs = [DatabaseCounts(database="app", checked=relations, skipped={"no_storage": 140, "unlogged": 2}),
+           DatabaseCounts(database="template0", refused="no_connections")]
     return DrillResult(
         stanza=stanza, target_mode="random", target=target, backup=backup_label, backup_type="full",
         phases=DrillPhases(plan_seconds=rto - restore_seconds - recovery_seconds, restore_seconds=restore_seconds,
                            recovery_seconds=recovery_seconds, verify_seconds=verify_seconds,
                            restore_rate=restore_rate, replay_rate=replay_rate),
-        rto_seconds=rto, rpo_seconds=rpo, checks=[CheckResult(n, s, m) for n, s, m in checks])
+        rto_seconds=rto, rpo_seconds=rpo, checks=[CheckResult(n, s, m) for n, s, m in checks], databases=dbs)
 
 
 def verify_ok(stanza: str, label: str = "20261101-010000F") -> VerifyResult:

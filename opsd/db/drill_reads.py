@@ -40,7 +40,7 @@ def read_relation(conn: Connection[Any], regclass_text: str) -> int:
     name = sql.SQL(regclass_text)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("COPY (SELECT * FROM {}) TO '/dev/null'").format(name))
+            cur.execute(sql.SQL("COPY (SELECT * FROM ONLY {}) TO '/dev/null'").format(name))
             cur.execute(sql.SQL("SELECT pg_table_size({})").format(sql.Literal(regclass_text)))
             row = cur.fetchone()
             return int(row[0]) if row and row[0] is not None else 0
@@ -51,7 +51,7 @@ def read_relation(conn: Connection[Any], regclass_text: str) -> int:
 
 
 def _read_to_client(conn: Connection[Any], regclass_text: str) -> int:
-    query = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT").format(sql.SQL(regclass_text))
+    query = sql.SQL("COPY (SELECT * FROM ONLY {}) TO STDOUT").format(sql.SQL(regclass_text))
     total = 0
     try:
         with conn.cursor() as cur, cur.copy(query) as copy:

@@ -127,16 +127,26 @@ class NameRow:
 
 
 @dataclass(frozen=True)
+class DatabaseRow:
+    name: str
+    allowed: bool  # datallowconn
+
+
+@dataclass(frozen=True)
 class PresentRow:
     present: bool
 
 
 @dataclass(frozen=True)
 class RelationRow:
-    name: str
-    kind: str  # r table, m materialized view, t TOAST table, i B-tree index
+    name: str  # oid::regclass::text: quoted as needed
+    kind: str  # pg_class.relkind: r table, m materialized view, t TOAST, i index, S sequence, p, I, v, c, f
     schema: str
     pages: int
+    persistence: str = "p"  # p permanent, u unlogged
+    populated: bool = True  # false: a matview never refreshed (or an index / TOAST table of one)
+    am: str = ""  # an index's access method
+    valid: bool = True  # false: an index marked invalid (a failed CREATE INDEX CONCURRENTLY)
 
 
 @dataclass(frozen=True)

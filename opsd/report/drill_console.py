@@ -41,7 +41,21 @@ def drill(d: DrillResult, outcome: str, run_id: int | None = None, error: str | 
         lines.append(f"  server log  {d.log_file}")
     lines += ["", table(["check", "status", "detail"],
                         [(c.name, MARK.get(c.status, c.status), c.message) for c in d.checks])]
+    if d.databases:
+        lines += ["", relations(d)]
     return "\n".join(lines)
+
+
+def relations(d: DrillResult) -> str:
+    """Per database: relations checked, skipped by reason, not checked (a gap), corrupt."""
+    rows = []
+    for c in d.databases:
+        skipped = ", ".join(f"{r} {n}" for r, n in sorted(c.skipped.items())) or "-"
+        if c.refused:
+            skipped = f"whole database: {c.refused}"
+        rows.append((c.database, c.checked, skipped, c.not_checked if not c.error else f"? ({c.error[:60]})",
+                     c.corrupt))
+    return table(["database", "checked", "skipped (reason count)", "not checked", "corrupt"], rows)
 
 
 def drills(runs: Sequence[Run], tz: ZoneInfo) -> str:

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from opsd.actions.report.rows import MonthReport
+from opsd.actions.report.rows import DrillRow, MonthReport
 from opsd.core.units import format_duration, human_bytes
 
 CHART_TITLES = {"rto": "RTO per drill", "backup_duration": "Backup duration per day",
@@ -39,12 +39,21 @@ def _verdict(r: MonthReport) -> Section:
     return "Verdict", [v.statement], rows
 
 
+def _relations(d: DrillRow) -> str:
+    """Checked (proven) / skipped (not a problem) / not checked (not proven) / corrupt; '-' before the counts."""
+    if d.checked is None:
+        return "-"
+    return (f"{d.checked} checked, {sum((d.skipped or {}).values())} skipped, {d.not_checked} not checked, "
+            f"{d.corrupt} corrupt")
+
+
 def _drills(r: MonthReport) -> list[Section]:
-    drows = [["#", "date", "target", "backup", "RTO", "restore", "recovery", "verify", "replay", "result"]]
+    drows = [["#", "date", "target", "backup", "RTO", "restore", "recovery", "verify", "replay", "relations",
+              "result"]]
     for d in r.drills:
         drows.append([str(d.id), _t(d.started_at), d.target or "-", d.backup or "-", _d(d.rto), _d(d.restore_seconds),
                       _d(d.recovery_seconds), _d(d.verify_seconds),
-                      f"{human_bytes(d.replay_rate or 0)}/s" if d.replay_rate else "-",
+                      f"{human_bytes(d.replay_rate or 0)}/s" if d.replay_rate else "-", _relations(d),
                       "passed" if d.passed else f"FAILED: {(d.failure or '')[:160]}"])
     if not r.drills:
         return [("Recovery drills", ["No drill ran this month."], [])]

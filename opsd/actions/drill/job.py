@@ -28,7 +28,7 @@ from opsd.actions.drill.plan import (
     pick_stanza,
     pick_target,
 )
-from opsd.actions.drill.verify import amcheck, databases, heartbeat_rows, readable, smoke
+from opsd.actions.drill.verify import Verification, coverage, for_checks, heartbeat_rows, smoke
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import END_PRECISION, Plan, Request, make_plan
 from opsd.actions.restore.service import load_window, measured_runs
@@ -252,9 +252,10 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, room:
             report: Callable[[str], None]) -> None:
     s = ctx.settings
     assert plan.backup is not None
-    connect = room.connect(s.drill.verify_statement_timeout)
+    connect = for_checks(room.connect(s.drill.verify_statement_timeout))
     since = plan.backup.start
-    dbs = _phase(result, "databases", lambda: databases(connect))
+    checks = Verification(connect, s.drill.jobs(s.beside_production), report)
+    dbs = _phase(result, "databases", checks.databases)
     if dbs is None:
         return
     try:
@@ -265,12 +266,12 @@ def _verify(ctx: Context, result: DrillResult, plan: Plan, target: Target, room:
                                               s.drill.heartbeat_interval))
     except OpsdError as e:
         result.checks.append(CheckResult("heartbeat", CRITICAL, f"cannot read the marker rows: {e}"))
-    jobs = s.drill.jobs(s.beside_production)
-    for name, check in (("amcheck", lambda: amcheck(connect, dbs, jobs, report)),
-                        ("readable", lambda: readable(connect, dbs, jobs, report))):
+    for name, check in (("amcheck", checks.amcheck), ("readable", checks.readable)):
         got = _phase(result, name, check)
         if got is not None:
             result.checks.append(got)
+    result.databases = checks.counts()
+    result.checks.append(coverage(result.databases))
     # the operator's own SQL, with the database's own search_path (opsd's SQL runs with pg_catalog, pg_temp)
     result.checks.extend(smoke(room.connect(s.drill.verify_statement_timeout, search_path=None),
                                list(s.drill.smoke_queries)))

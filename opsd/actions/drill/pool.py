@@ -48,6 +48,8 @@ class Tally:
     unchecked: list[str] = field(default_factory=list)  # ``db.relation: why`` the check could not run there
     seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
+    damaged: set[tuple[str, str]] = field(default_factory=set)  # (database, relation) a problem was found in
+    gaps: set[tuple[str, str]] = field(default_factory=set)  # (database, relation) the check could not run on
 
     @property
     def rate(self) -> float:
@@ -96,8 +98,10 @@ def run(connect: ConnectTo, items: list[Item], work: Work, jobs: int, label: str
             tally.by_kind[it.rel.kind] = tally.by_kind.get(it.rel.kind, 0) + 1
             if isinstance(got, Unchecked):
                 tally.unchecked.append(f"{it.db}.{it.rel.name}: {got.why}")
+                tally.gaps.add((it.db, it.rel.name))
             elif isinstance(got, str):
                 tally.problems.append(f"{it.db}.{it.rel.name}: {got}")
+                tally.damaged.add((it.db, it.rel.name))
             else:
                 tally.bytes += it.estimate if got is None else got
             estimated[0] += it.estimate

@@ -52,12 +52,16 @@ def _drill_row(r: Run) -> DrillRow:
     ph = d.phases
     failure = "; ".join(f"{c.name}: {c.message}" for c in d.failed) if d.failed else (
         r.error if r.outcome != "ok" else None)
-    return DrillRow(
+    row = DrillRow(
         id=r.id, started_at=r.started_at, stanza=d.stanza, passed=r.outcome == "ok", target=d.target,
         target_mode=d.target_mode or None, backup=d.backup, rto=d.rto_seconds,
         restore_seconds=ph.restore_seconds, recovery_seconds=ph.recovery_seconds, verify_seconds=ph.verify_seconds,
         restore_rate=ph.restore_rate, replay_rate=ph.replay_rate, rpo=d.rpo_seconds,
         checks={c.name: str(c.status) for c in d.checks}, failure=failure)
+    if d.databases:  # drills recorded before opsd counted relations have none
+        row.checked, row.skipped = d.total("checked"), d.skipped()
+        row.not_checked, row.corrupt = d.total("not_checked"), d.total("corrupt")
+    return row
 
 
 def _unproven(passes: Sequence[datetime], start: datetime, end: datetime, max_age: timedelta
@@ -91,20 +95,37 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
         statement = "NOT PROVEN: no recovery drill ran this month."
     elif proven and not failed:
         statement = (f"Recoverable all month: {len(drills)} drill(s), all passed; a passing drill was never older "
-                     f"than {days(max_age.total_seconds())}.")
+                     f"than {days(max_age.total_seconds())}.") + _gaps(drills)
     elif proven:
         statement = (f"Recoverable all month, with {failed} failed drill(s) out of {len(drills)}: see the failures "
                      "below.")
     else:
         statement = (f"NOT PROVEN for {days(longest)} of the month (no passing drill younger than "
                      f"{days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
+    proven_now, unproven_now = _proven(drills)
     return MonthVerdict(
         has_data=has_data, recoverable_all_month=has_data and proven, statement=statement, drills_run=len(drills),
         drills_passed=len(drills) - failed, drills_failed=failed, rto_worst=max(rtos, default=None),
         rto_median=statistics.median(rtos) if rtos else None, rto_target=s.drill.rto_target.total_seconds(),
         rpo_worst=max(rpos, default=None), rpo_target=s.drill.rpo_target.total_seconds(),
         longest_unproven=longest if has_data else None, restorability_age_at_end=age,
-        max_age=max_age.total_seconds())
+        max_age=max_age.total_seconds(), relations_proven=proven_now, relations_unproven=unproven_now)
+
+
+def _gaps(drills: list[DrillRow]) -> str:
+    unproven = _proven(drills)[1]
+    return (f" The last drill could not check {unproven} relation(s): those are not proven (see Recovery drills)."
+            if unproven else "")
+
+
+def _proven(drills: list[DrillRow]) -> tuple[int | None, int | None]:
+    """The month's last drill with counts: a relation is proven only when it was checked; one that holds data
+    and was not checked (a gap) or is corrupt is not."""
+    counted = [d for d in drills if d.checked is not None]
+    if not counted:
+        return None, None
+    last = counted[-1]
+    return last.checked, (last.not_checked or 0) + (last.corrupt or 0)
 
 
 def _type_stats(t: str, rs: Sequence[Run]) -> BackupTypeStats:

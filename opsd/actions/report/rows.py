@@ -92,6 +92,10 @@ class MonthVerdict:
     longest_unproven: float | None  # seconds in the month without a passing drill younger than drill.max_age
     restorability_age_at_end: float | None  # age of the last passing drill at month end
     max_age: float
+    # the month's last drill: relations proven (checked), and not proven although they hold data (None: no drill,
+    # or one recorded before opsd counted relations)
+    relations_proven: int | None = None
+    relations_unproven: int | None = None
 
 
 @dataclass
@@ -112,6 +116,11 @@ class DrillRow:
     rpo: float | None
     checks: dict[str, str]
     failure: str | None
+    # relations: checked (proven), skipped by reason, not checked, corrupt; None: recorded before these counts
+    checked: int | None = None
+    skipped: dict[str, int] | None = None
+    not_checked: int | None = None
+    corrupt: int | None = None
 
 
 @dataclass

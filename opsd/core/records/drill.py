@@ -29,6 +29,30 @@ class DrillPhases(Part):
     replay_rate: float | None = None  # bytes/s
 
 
+# Why a relation was not verified, when that is not a problem (docs/drills.md says what a DBA does about each)
+SKIP_REASONS = ("no_connections", "no_storage", "foreign_table", "unlogged", "not_populated", "invalid_index",
+                "access_method")
+
+
+class DatabaseCounts(Part):
+    """What became of every relation of one database: checked (every check that applies passed), skipped by
+    reason (``SKIP_REASONS``), not checked (opsd's own tooling failed there: a gap, never damage), corrupt.
+    ``refused``: the whole database was skipped for that reason (it refuses connections, like template0)."""
+
+    model_config = ConfigDict(frozen=False, extra="ignore", defer_build=True)
+    database: str
+    checked: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    not_checked: int = 0
+    corrupt: int = 0
+    refused: str | None = None
+    error: str | None = None  # its relations could not even be listed (then none is counted): the cause
+
+    @property
+    def relations(self) -> int:
+        return self.checked + sum(self.skipped.values()) + self.not_checked + self.corrupt
+
+
 class DrillResult(Record):
     model_config = ConfigDict(frozen=False, extra="ignore", defer_build=True)
     KIND: ClassVar[str] = "drill"
@@ -47,6 +71,18 @@ class DrillResult(Record):
     kept: bool = False
     cleaned: list[str] = Field(default_factory=list)
     log_file: str | None = None
+    databases: list[DatabaseCounts] = Field(default_factory=list)  # empty in drills recorded before the counts
+
+    def total(self, what: str) -> int:
+        """``checked``, ``not_checked`` or ``corrupt`` over every database."""
+        return sum(int(getattr(d, what)) for d in self.databases)
+
+    def skipped(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.databases:
+            for reason, n in d.skipped.items():
+                out[reason] = out.get(reason, 0) + n
+        return out
 
     @property
     def failed(self) -> list[CheckResult]:

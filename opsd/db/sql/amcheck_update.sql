@@ -1,0 +1,3 @@
+-- amcheck_update: bring an older amcheck in the scratch copy (one without verify_heapam, before 1.3) to the
+-- version this server ships; nothing when it is current. The copy only: production is never asked to install.
+ALTER EXTENSION amcheck UPDATE;
