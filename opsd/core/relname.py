@@ -159,7 +159,8 @@ def not_found(given: RelName, found: list[Candidate], dbname: str, where: str) -
     if found:  # a name in SQL form whose case matches none of them
         return (f"{head}; with another case: {', '.join(c.shown for c in found)} ({QUOTING}): give it as shown, "
                 f"e.g. --table '{found[0].shown}'")
-    return head + " (check the name and --dbname; " + QUOTING + ")"
+    how = QUOTING if given.exact else "matched ignoring case"
+    return f"{head} ({how}; check the name and --dbname)"
 
 
 def refusal(c: Candidate, purpose: str) -> str | None:
