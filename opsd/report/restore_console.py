@@ -50,9 +50,9 @@ def plan(p: PlanView) -> str:
         f"  estimate     {p['estimate'] or 'unknown'} ({p['estimate_source']})",
         f"  destination  {where}",
     ]
-    for t in p["tablespaces"]:
-        size = human_bytes(t["size"]) if t["size"] is not None else "size unknown"
-        lines.append(f"  tablespace   {t['name']} ({t['source']}, {size}) -> {t['destination']}: {t['how']}")
+    for ts in p["tablespaces"]:
+        size = human_bytes(ts["size"]) if ts["size"] is not None else "size unknown"
+        lines.append(f"  tablespace   {ts['name']} ({ts['source']}, {size}) -> {ts['destination']}: {ts['how']}")
     lines += ["  verdicts"]
     lines += [f"    {LEVEL.get(v['level'], v['level']):<6} {v['message']}" for v in p["verdicts"]]
     return "\n".join(lines)
