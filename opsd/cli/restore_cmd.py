@@ -59,7 +59,8 @@ def window(app: App, as_json: bool) -> None:
 @click.option("--start", is_flag=True, help="Start the restored server and wait until recovery reaches the target.")
 @click.option("--pause", is_flag=True, help="With --start: stay paused at the target instead of promoting.")
 @click.option("--table", "table", metavar="SCHEMA.TABLE", multiple=True,
-              help="Restore only this table (repeatable) through a scratch copy, beside the live one.")
+              help="Restore only this table (repeatable) through a scratch copy, beside the live one: SQL form "
+                   "('\"Inventory\".\"StockMovements\"') or plain form (Inventory.StockMovements, ignoring case).")
 @click.option("--into-schema", metavar="NAME", help="With --table: load into this new schema of production.")
 @click.option("--into-file", type=click.Path(dir_okay=False, path_type=Path),
               help="With --table: write a SQL dump here instead; production is not touched.")
