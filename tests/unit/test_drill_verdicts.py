@@ -124,3 +124,42 @@ def test_old_drill_records_without_counts_still_load_and_render() -> None:
     assert back.databases == new.databases and back.total("checked") == 5 and back.skipped() == {"unlogged": 1}
     text = relations(back)
     assert "shop" in text and "unlogged 1" in text and "whole database: no_connections" in text
+
+
+def test_the_report_counts_only_checked_relations_as_proven(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from opsd.actions.report.job import make_report
+    from opsd.core.records.checks import WARNING as WARN
+    from opsd_sandbox import records
+
+    ctx = fake_ctx(opsd={"timezone": "UTC"})
+    nov = datetime(2026, 11, 1, tzinfo=UTC)
+    old = DrillResult(stanza="main", target_mode="random", checks=[])  # recorded before the counts
+    for day, details in ((1, old), (5, records.drill("main", rto=60.0, rpo=5.0, restore_seconds=40.0,
+                                                     recovery_seconds=10.0, checks=[("coverage", WARN, "gap")]))):
+        at = nov + timedelta(days=day)
+        if day == 5:
+            details.databases[0].not_checked = 3
+        ctx.history.record("drill", "schedule", at, at + timedelta(minutes=2), "ok", details=details)
+    ctx.now = lambda: datetime(2026, 11, 20, tzinfo=UTC)
+    r = make_report(ctx, 2026, 11, with_repository=False)
+    assert [d.checked for d in r.drills] == [None, 2300] and r.drills[1].not_checked == 3
+    assert (r.verdict.relations_proven, r.verdict.relations_unproven) == (2300, 3)
+    assert "3 relation(s) of the last drill are not proven" in r.verdict.statement
+
+
+def test_metrics_carry_the_counts_per_database_and_verdict() -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    from opsd.metrics import _relation_metrics
+
+    g = GaugeMetricFamily("opsd_drill_relations", "", labels=["database", "verdict", "reason"])
+    _relation_metrics(g, DrillResult(stanza="main", target_mode="latest", databases=[
+        DatabaseCounts(database="shop", checked=7, corrupt=1, skipped={"unlogged": 2}),
+        DatabaseCounts(database="template0", refused="no_connections")]))
+    got = {tuple(s.labels.values()): s.value for s in g.samples}
+    assert got[("shop", "checked", "")] == 7 and got[("shop", "corrupt", "")] == 1
+    assert got[("shop", "not_checked", "")] == 0 and got[("shop", "skipped", "unlogged")] == 2
+    assert got[("template0", "skipped", "no_connections")] == 1
+    _relation_metrics(g, None)  # no drill yet: nothing added, nothing raised

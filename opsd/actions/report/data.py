@@ -95,13 +95,15 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
         statement = "NOT PROVEN: no recovery drill ran this month."
     elif proven and not failed:
         statement = (f"Recoverable all month: {len(drills)} drill(s), all passed; a passing drill was never older "
-                     f"than {days(max_age.total_seconds())}.") + _gaps(drills)
+                     f"than {days(max_age.total_seconds())}.")
     elif proven:
         statement = (f"Recoverable all month, with {failed} failed drill(s) out of {len(drills)}: see the failures "
                      "below.")
     else:
         statement = (f"NOT PROVEN for {days(longest)} of the month (no passing drill younger than "
                      f"{days(max_age.total_seconds())}); {failed} of {len(drills)} drill(s) failed.")
+    if drills:
+        statement += _gaps(drills)
     proven_now, unproven_now = _proven(drills)
     return MonthVerdict(
         has_data=has_data, recoverable_all_month=has_data and proven, statement=statement, drills_run=len(drills),
@@ -114,8 +116,8 @@ def _verdict(s: Settings, drills: list[DrillRow], passes: Sequence[datetime], *,
 
 def _gaps(drills: list[DrillRow]) -> str:
     unproven = _proven(drills)[1]
-    return (f" The last drill could not check {unproven} relation(s): those are not proven (see Recovery drills)."
-            if unproven else "")
+    return (f" {unproven} relation(s) of the last drill are not proven (not checked or corrupt: see Recovery "
+            "drills)." if unproven else "")
 
 
 def _proven(drills: list[DrillRow]) -> tuple[int | None, int | None]:
