@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from opsd_sandbox import Sandbox, corpus
+from opsd_sandbox.procs import as_pg, free_port, mkdir_pg, run
 from tests.conftest import opsd
-from tests.integration.helpers import Cluster
+from tests.integration.helpers import PG_BIN, Cluster
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,9 @@ def shapes(stack: Sandbox) -> Iterator[tuple[Cluster, corpus.Corpus]]:
     try:
         res = opsd(c.conf, "setup", "--restart")
         assert res.returncode == 0, res.stderr
-        built = corpus.build(stack.socket_dir, c.port)
+        mkdir_pg(stack.root / "shapes-ts", 0o700)
+        c.psql(f"CREATE TABLESPACE \"shapes ts\" LOCATION '{stack.root / 'shapes-ts'}'")
+        built = corpus.build(stack.socket_dir, c.port, tablespace="shapes ts")
         for v in (built.heap_victim, built.index_victim):  # nothing on the primary touches them after the damage
             table = "accounts" if v is built.index_victim else v.relation
             corpus.Psql(stack.socket_dir, c.port).script(v.database,
@@ -149,3 +152,37 @@ def test_the_corpus_is_what_it_says(shapes: tuple[Cluster, corpus.Corpus]) -> No
     assert p.value("shapes_reports", "SHOW default_transaction_read_only") == "on"
     assert p.value("shapes_reports", "SELECT extnamespace::regnamespace::text || ' ' || extversion FROM pg_extension "
                                      "WHERE extname = 'amcheck'") == "tools 1.0"  # the copy's is updated, not this
+
+
+def test_the_full_backup_restores_beside_it_started_and_verify_and_check_pass(
+        shapes: tuple[Cluster, corpus.Corpus]) -> None:
+    """The corpus's full backup (by label: the damage test adds an incremental one) restored beside production
+    with --start: its tablespace (a name that needs quoting) is mapped under the copy's directory and read from
+    there, the quoted TypeORM table and the LATIN1 database answer; the repository verifies and check passes."""
+    c, _ = shapes
+    full = next(label for label in c.labels() if label.endswith("F"))
+    dest, port = c.sb.root / "shapes-side", free_port()
+    res = opsd(c.conf, "restore", "--type", "immediate", "--set", full, "--target-dir", str(dest), "--port",
+               str(port), "--start", "--json", timeout=600)
+    try:
+        assert res.returncode == 0, res.stderr[-2000:]
+        [ts] = json.loads(res.stdout)["plan"]["tablespaces"]
+        assert (ts["name"], ts["destination"], ts["how"]) == ("shapes ts", f"{dest}.tablespaces/shapes ts", "mapped")
+
+        def q(db: str, sql: str) -> str:
+            return run(as_pg([str(PG_BIN / "psql"), "-h", str(c.sb.socket_dir), "-p", str(port), "-d", db, "-XAtc",
+                              sql])).stdout.strip()
+
+        assert q("shapes", 'SELECT count(*) FROM "Inventory"."StockMovements"') == "500"
+        assert q("shapes", "SELECT count(*), pg_tablespace_location(min(reltablespace)) FROM pg_class "
+                           "WHERE relname IN ('placed', 'placed_id') AND reltablespace <> 0") == (
+            f"2|{dest}.tablespaces/shapes ts")
+        assert q("shapes_latin1", "SELECT pg_encoding_to_char(encoding) FROM pg_database "
+                                  "WHERE datname = current_database()") == "LATIN1"
+    finally:
+        run(as_pg([str(PG_BIN / "pg_ctl"), "-D", str(dest), "-m", "immediate", "-w", "stop"]), check=False)
+    res = opsd(c.conf, "verify", timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = opsd(c.conf, "check", "--json", timeout=600)
+    critical = {r["name"] for r in json.loads(res.stdout)["results"] if r["status"] == "critical"}
+    assert critical <= {"restorability"}, res.stdout  # that one only once the damage test's drill has failed
