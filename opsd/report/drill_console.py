@@ -18,13 +18,26 @@ def _secs(v: float | None) -> str:
 
 def drill(d: DrillResult, outcome: str, run_id: int | None = None, error: str | None = None) -> str:
     """One drill: verdict, target, timings, then every check."""
-    p = d.phases
     verdict = "PASSED" if d.passed and d.checks else "FAILED"  # a drill that ran has checks
     head = f"drill #{run_id} " if run_id is not None else "drill "
     lines = [f"{head}of stanza {d.stanza or '-'}: {verdict} ({outcome})"]
     if error and verdict == "FAILED":
         lines.append(f"  {error}")
-    lines += [
+    lines += _timings(d)
+    if d.cleaned:
+        lines.append(f"  cleaned     {', '.join(d.cleaned)} (left by an earlier run)")
+    if d.log_file:
+        lines.append(f"  server log  {d.log_file}")
+    lines += ["", table(["check", "status", "detail"],
+                        [(c.name, MARK.get(c.status, c.status), c.message) for c in d.checks])]
+    if d.databases:
+        lines += ["", relations(d)]
+    return "\n".join(lines)
+
+
+def _timings(d: DrillResult) -> list[str]:
+    p = d.phases
+    return [
         f"  target      {d.target or '-'} ({d.target_mode or '-'}: {d.target_why})",
         f"  backup      {d.backup or '-'} ({d.backup_type or '-'})",
         f"  scratch     {d.scratch or '-'} port {d.port}" + ("  (kept running)" if d.kept else "  (removed)"),
@@ -35,15 +48,6 @@ def drill(d: DrillResult, outcome: str, run_id: int | None = None, error: str | 
         f"  verify      {_secs(p.verify_seconds)}; total {_secs(p.total_seconds)}",
         f"  RPO         {_secs(d.rpo_seconds)} (newest archived commit vs now)",
     ]
-    if d.cleaned:
-        lines.append(f"  cleaned     {', '.join(d.cleaned)} (left by an earlier run)")
-    if d.log_file:
-        lines.append(f"  server log  {d.log_file}")
-    lines += ["", table(["check", "status", "detail"],
-                        [(c.name, MARK.get(c.status, c.status), c.message) for c in d.checks])]
-    if d.databases:
-        lines += ["", relations(d)]
-    return "\n".join(lines)
 
 
 def relations(d: DrillResult) -> str:
