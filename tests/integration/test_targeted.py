@@ -169,29 +169,32 @@ def test_a_bad_delete_is_found_in_the_wal_and_undone_beside_the_live_table(shop:
 
 def test_refusals_touch_nothing(shop: Sandbox, tmp_path: Path) -> None:
     sb = shop
+    # the sandbox's own opsd.toml but for copies restored with parallel fetches at normal priority, which no
+    # refusal here depends on
+    conf = sb.write_opsd_conf(tmp_path / "opsd.toml", drill={"process_max": 4, "priority": "normal"})
     xid, _ = _bad_delete_elsewhere(sb)
     switch_and_wait(sb)
     base = ["restore", "--table", "sc.purchase_orders", "--before-xid", str(xid), "--yes"]
-    taken = opsd(sb.opsd_conf, *base, "--into-schema", "sc")
+    taken = opsd(conf, *base, "--into-schema", "sc")
     assert taken.returncode == 5 and "already exists" in taken.stderr
-    unknown = opsd(sb.opsd_conf, "restore", "--table", "sc.not_there", "--before-xid", str(xid), "--yes",
+    unknown = opsd(conf, "restore", "--table", "sc.not_there", "--before-xid", str(xid), "--yes",
                    "--into-schema", "never_made", timeout=600)
     assert unknown.returncode == 5 and "does not exist at the target time" in unknown.stderr
     assert sb.psql("select count(*) from pg_namespace where nspname = 'never_made'") == "0"
-    no_xid = opsd(sb.opsd_conf, *base[:3], "--before-xid", "4000000000", "--into-schema", "x1")
+    no_xid = opsd(conf, *base[:3], "--before-xid", "4000000000", "--into-schema", "x1")
     assert no_xid.returncode == 5 and "did not end in the WAL" in no_xid.stderr
-    no_point = opsd(sb.opsd_conf, "restore", "--to-name", "never-created", "--target-dir", str(tmp_path / "d"),
+    no_point = opsd(conf, "restore", "--to-name", "never-created", "--target-dir", str(tmp_path / "d"),
                     "--port", str(free_port()), "--dry-run")
     assert no_point.returncode == 5 and "unknown restore point" in no_point.stderr
     # --into-file: the dump, production untouched
     dump = tmp_path / "purchase-orders.sql"
-    res = opsd(sb.opsd_conf, *base, "--into-file", str(dump), "--json", timeout=600)
+    res = opsd(conf, *base, "--into-file", str(dump), "--json", timeout=600)
     assert res.returncode == 0, res.stderr
     text = dump.read_text()
     assert "COPY" in text and "supplier-" in text and json.loads(res.stdout)["result"]["comparisons"] == []
     assert sb.psql("select count(*) from pg_namespace where nspname like 'opsd_restored%'") == "0"
     # a table without a primary key is restored; the comparison says why it cannot match rows
-    res = opsd(sb.opsd_conf, *base[:2], "sc.no_key_log", *base[3:], "--into-schema", "undo_no_key", "--json",
+    res = opsd(conf, *base[:2], "sc.no_key_log", *base[3:], "--into-schema", "undo_no_key", "--json",
                timeout=600)
     assert res.returncode == 0, res.stderr
     [cmp] = json.loads(res.stdout)["result"]["comparisons"]
