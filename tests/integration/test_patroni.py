@@ -35,6 +35,9 @@ pytestmark = [pytest.mark.integration,
 def _up(stack: Sandbox, scope: str) -> HaCluster:
     ha = HaCluster(stack, scope=scope, ignore_slots=("opsd_lost_consumer",))  # a consumer Patroni does not own
     ha.up(opsd_extra='\n[health]\nslot_retained_max = "24MiB"\n')
+    fast = '[drill]\nprocess_max = 4\npriority = "normal"\n'  # copies (drills, side restores): parallel fetches,
+    for node in ha.nodes:  # normal priority; nothing here depends on how fast a copy is restored
+        node.conf.write_text(node.conf.read_text().replace("[drill]\n", fast, 1))
     leader = ha.wait_leader()
     res = opsd(leader.conf, "setup")
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
