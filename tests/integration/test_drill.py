@@ -36,6 +36,11 @@ expect = "{expect}"
 
 
 
+# a copy restored with parallel fetches and at normal priority, where the test proves nothing about either (the
+# killed-drill test keeps the default and checks nice 10 beside production)
+FAST: dict[str, object] = {"process_max": 4, "priority": "normal"}
+
+
 def _beat(conf: Path, n: int) -> None:
     for _ in range(n):
         res = opsd(conf, "drill", "heartbeat")
@@ -187,7 +192,7 @@ def test_corrupted_backup_file_fails_verify_and_the_drill(drill_stack: Sandbox, 
                                                           object_swap: Any) -> None:
     sb = drill_stack
     s3, damage = object_swap
-    conf = _conf(sb, tmp_path, "corrupt.toml")
+    conf = _conf(sb, tmp_path, "corrupt.toml", **FAST)
     label = repo_info(sb)["backup"][-1]["label"]
     oid = sb.psql("select oid from pg_database where datname = 'shop'")
     rel = sb.psql("select pg_relation_filenode('orders')", db="shop")
@@ -348,7 +353,7 @@ def test_latest_stops_where_the_plan_said_while_the_primary_keeps_writing(drill_
     """A target at the last archived commit is pinned to that transaction: WAL archived while the drill restores
     and recovers (marker rows every 0.3 s, a WAL switch every second) is never replayed past it."""
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "busy.toml")
+    conf = _conf(sb, tmp_path, "busy.toml", **FAST)
     stop = threading.Event()
 
     def writer() -> None:
