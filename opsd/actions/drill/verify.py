@@ -173,7 +173,7 @@ class Verification:
         return _verdict("readable", t, unchecked, damage="relation(s) not readable", sound=sound, details=details)
 
     def _gap(self, what: str, db: str, name: str) -> bool:
-        t = self.tallies.get("amcheck" if what == "amcheck" else "read")
+        t = self.tallies.get(what)  # the passes are tallied by these names
         if t is None or (what == "amcheck" and db in self.listing.no_amcheck):
             return True  # the pass did not run (it failed as a whole) or could not run in this database
         return (db, name) in t.gaps

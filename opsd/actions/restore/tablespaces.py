@@ -64,14 +64,8 @@ def gather(req: Request, tablespaces: tuple[Tablespace, ...], data_dir: Path) ->
         root = side_root(req.dest)
         return TablespaceFacts(root.exists() or root.is_symlink(), files.is_empty_dir(root), current=current)
     occupied = tuple((t.location, _version_dirs(Path(t.location))) for t in tablespaces)
-    free = tuple((t.location, files.free_bytes(_existing(Path(t.location)))) for t in tablespaces)
+    free = tuple((t.location, files.free_bytes(Path(t.location))) for t in tablespaces)
     return TablespaceFacts(occupied=occupied, current=current, free=free)
-
-
-def _existing(p: Path) -> Path:
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
 
 
 def _version_dirs(location: Path) -> tuple[str, ...]:
@@ -163,8 +157,8 @@ def ensure_placed(ctx: Context, plan: Plan, dest: DestFacts | None = None) -> Pl
     facts = replace(gather(plan.request, found, ctx.settings.postgres.data_dir), sizes=_sizes(ctx, b.label, found))
     placements, verdicts = place(plan.request, found, facts)
     if dest is not None and plan.request.in_place and facts.sizes:
-        data = files.device(_existing(plan.request.dest))
-        elsewhere = sum(p.size or 0 for p in placements if files.device(_existing(Path(p.dest))) != data)
+        data = files.device(plan.request.dest)  # an absent path: its nearest existing parent's
+        elsewhere = sum(p.size or 0 for p in placements if files.device(Path(p.dest)) != data)
         whole = space_verdicts(plan.request, b, b.size, dest)
         plan.verdicts = [v for v in plan.verdicts if v not in whole]
         verdicts += space_verdicts(plan.request, b, b.size - elsewhere, dest)
