@@ -14,6 +14,7 @@ import subprocess
 import textwrap
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +27,11 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Co
              b"<Message>Please reduce your request rate.</Message></Error>")
 
 
-def nginx_conf(d: Path, *, listen: int, upstream: int, tls: Path) -> str:
-    """nginx terminating TLS on 127.0.0.1:``listen`` in front of plain HTTP on 127.0.0.1:``upstream``; it keeps
-    client connections alive (2 TLS sessions for a whole backup instead of ~1000) and never buffers bodies."""
+def nginx_conf(d: Path, *, listen: int, upstream: int, tls: Path, also: Sequence[str] = ()) -> str:
+    """nginx terminating TLS on 127.0.0.1:``listen`` (and on each address in ``also``, e.g. a test LAN's) in front
+    of plain HTTP on 127.0.0.1:``upstream``; it keeps client connections alive (2 TLS sessions for a whole backup
+    instead of ~1000) and never buffers bodies."""
+    more = "".join(f"\n            listen {a}:{listen} ssl;" for a in also)
     return textwrap.dedent(f"""\
         daemon off;
         worker_processes 1;
@@ -41,7 +44,7 @@ def nginx_conf(d: Path, *, listen: int, upstream: int, tls: Path) -> str:
           fastcgi_temp_path {d}/tmp/fcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
           upstream s3 {{ server 127.0.0.1:{upstream}; keepalive 16; }}
           server {{
-            listen 127.0.0.1:{listen} ssl;
+            listen 127.0.0.1:{listen} ssl;{more}
             ssl_certificate     {tls}/server.crt;
             ssl_certificate_key {tls}/server.key;
             client_max_body_size 0;
@@ -57,10 +60,10 @@ def nginx_conf(d: Path, *, listen: int, upstream: int, tls: Path) -> str:
         """)
 
 
-def start_nginx(d: Path, *, listen: int, upstream: int, tls: Path) -> subprocess.Popen[bytes]:
+def start_nginx(d: Path, *, listen: int, upstream: int, tls: Path, also: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     for sub in ("logs", "tmp"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    (d / "nginx.conf").write_text(nginx_conf(d, listen=listen, upstream=upstream, tls=tls))
+    (d / "nginx.conf").write_text(nginx_conf(d, listen=listen, upstream=upstream, tls=tls, also=also))
     proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
                             stdout=(d / "logs" / "nginx.out").open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)

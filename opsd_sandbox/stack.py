@@ -40,6 +40,7 @@ from opsd_sandbox.procs import (
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PGBOUNCER_CLIENT_PASSWORD = "sandbox-app"  # noqa: S105 (a throwaway sandbox)
+S3_NAME = "s3.opsd.test"  # the endpoint's name for test hosts on a LAN (the machine's address there)
 S3_KEY, S3_SECRET, BUCKET, REGION = "opsd-sandbox-key", "opsd-sandbox-secret-0123456789", "pgbackrest", "us-east-1"
 
 
@@ -54,6 +55,9 @@ class Sandbox:
     s3_port: int = field(default_factory=free_port)  # moto, plain HTTP
     tls_port: int = field(default_factory=free_port)  # nginx, TLS
     drill_port: int = field(default_factory=free_port)  # scratch instances of drills
+    # more addresses the TLS front listens on (a test LAN's gateway, for hosts in their own network namespaces,
+    # which reach it by the name S3_NAME: pgBackRest 2.45 matches only DNS names in a certificate)
+    s3_also_listen: tuple[str, ...] = ()
     _moto: subprocess.Popen[bytes] | None = None
     _nginx: subprocess.Popen[bytes] | None = None
     _pgbouncer: subprocess.Popen[bytes] | None = None
@@ -133,7 +137,7 @@ class Sandbox:
         d = self.root / "tls"
         d.mkdir(mode=0o755, exist_ok=True)
         (d / "ext.cnf").write_text(
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            f"subjectAltName=DNS:localhost,DNS:{S3_NAME},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
             "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         )
         ossl = ["openssl"]
@@ -235,7 +239,7 @@ class Sandbox:
     def start_s3(self) -> None:
         """(Re)start the TLS front in front of moto: the endpoint is back, with its data."""
         self._nginx = start_nginx(self.root / "s3", listen=self.tls_port, upstream=self.s3_port,
-                                  tls=self.root / "tls")
+                                  tls=self.root / "tls", also=self.s3_also_listen)
 
     def flaky_s3(self, name: str = "flaky") -> FlakyS3:
         """Another TLS endpoint for the same moto, through a proxy that refuses a share of requests with 503 and

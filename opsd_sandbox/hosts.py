@@ -1,0 +1,180 @@
+"""Real hosts for the test suite: a fresh Debian 12 root made by debootstrap, booted by a real systemd.
+
+The root is made once and cached under :data:`CACHE` (``/var/cache/opsd-sandbox/roots/<key>``), rebuilt when the
+package list (or this recipe) changes; a boot never writes to it: ``--volatile=overlay`` keeps every change of a
+booted host in memory, gone at shutdown, so each boot is a fresh machine. ``systemd-nspawn --register=no
+--keep-unit -b`` boots it (plain ``-b`` needs a system bus this machine lacks); commands run inside through
+``nsenter`` into its init's namespaces, as root, with a clean environment.
+
+    root = root_image()                                  # cached, ~1 min the first time
+    with Host.boot("db1", root, node=lan.add("db1")) as h:
+        h.run("pg_lsclusters")                            # CompletedProcess; check=True raises on rc != 0
+        h.journal("opsd")                                 # journalctl -u opsd, short format
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opsd_sandbox.net import Node
+from opsd_sandbox.procs import run, stop_process, uninterrupted
+
+CACHE = Path(os.environ.get("OPSD_HOST_CACHE", "/var/cache/opsd-sandbox"))
+SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
+RECIPE = "2"  # bump when root_image's steps change: the cached root is rebuilt
+# What a PostgreSQL host of our users has before opsd: Debian's PostgreSQL 15 (its package makes cluster 15/main,
+# run by systemd as postgresql@15-main), pgBackRest, PgBouncer, and the operator's tools (ansible-core for the
+# playbook with a local connection; Debian's, as an operator's fleet would have).
+HOST_PACKAGES = ("systemd", "systemd-sysv", "dbus", "libpam-systemd", "postgresql-15", "pgbackrest", "pgbouncer",
+                 "python3-venv", "ansible-core", "sudo", "ca-certificates", "iproute2", "procps", "less")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def missing() -> str:
+    """Why a host cannot be booted here ('' when it can): one line for a skip."""
+    if os.geteuid() != 0:
+        return "real hosts need root (debootstrap, systemd-nspawn)"
+    tools = (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"), ("nsenter", "util-linux"))
+    for tool, pkg in tools:
+        if shutil.which(tool) is None:
+            return f"no {tool} (apt-get install {pkg})"
+    return ""
+
+
+def root_key(packages: Sequence[str] = HOST_PACKAGES) -> str:
+    text = "\n".join([RECIPE, SUITE, MIRROR, *sorted(packages)])
+    return f"{SUITE}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def root_image(packages: Sequence[str] = HOST_PACKAGES) -> Path:
+    """The cached Debian 12 root with ``packages`` (made now if missing; older roots of this cache are removed)."""
+    roots = CACHE / "roots"
+    roots.mkdir(parents=True, exist_ok=True)
+    target = roots / root_key(packages)
+    with (roots / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once: one builds, the other waits and reuses
+        if (target / ".opsd-root").exists():
+            return target
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(tmp), MIRROR],
+            timeout=1200)
+        _finish_root(tmp)
+        for old in roots.iterdir():
+            if old.is_dir() and old.name != tmp.name:
+                shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(target)
+    return target
+
+
+def _finish_root(root: Path) -> None:
+    """What makes a debootstrapped tree a fresh machine: its own name and machine id at each boot, no apt cache."""
+    (root / "etc" / "hostname").unlink(missing_ok=True)  # debootstrap copies this machine's; nspawn -M sets one
+    (root / "etc" / "machine-id").write_text("")  # empty: systemd makes one at boot (a fresh machine each time)
+    run(["chroot", str(root), "apt-get", "clean"])
+    (root / ".opsd-root").write_text(root_key() + "\n")
+
+
+@dataclass
+class Host:
+    """A booted root: its systemd is PID 1 of its own namespaces."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    init_pid: int
+    node: Node | None = None
+    console: Path = field(default_factory=lambda: Path("/dev/null"))
+
+    @classmethod
+    @contextlib.contextmanager
+    def boot(cls, name: str, root: Path, *, node: Node | None = None, binds: Sequence[tuple[Path, str]] = (),
+             hosts: dict[str, str] | None = None, console: Path | None = None) -> Iterator[Host]:
+        """Boot ``root`` as ``name`` (on ``node``'s network, else none but its loopback), with ``binds``
+        (host path, path inside; read-only) and extra /etc/hosts names; shut down and gone on exit."""
+        argv = ["systemd-nspawn", "-D", str(root), "--register=no", "--keep-unit", "-b", "--volatile=overlay",
+                "-M", name, "--console=passive", "--resolv-conf=off", "--timezone=off"]
+        argv.append(f"--network-namespace-path={node.netns_path}" if node else "--private-network")
+        argv += [f"--bind-ro={src}:{dst}" for src, dst in binds]
+        log = console or Path("/dev/null")
+        with uninterrupted():
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        host: Host | None = None
+        try:
+            host = cls(name, proc, _init_pid(proc), node, log)
+            host.wait_booted()
+            if hosts:
+                host.run("cat >> /etc/hosts", input="".join(f"{ip} {n}\n" for n, ip in hosts.items()))
+            yield host
+        finally:
+            (host or cls(name, proc, 0)).shutdown()
+
+    def run(self, script: str, *, check: bool = True, timeout: float = 300, input: str | None = None,
+            user: str = "root") -> subprocess.CompletedProcess[str]:
+        """``bash -c script`` inside, as ``user`` (root: a login-less shell; else runuser), clean environment."""
+        inner = ["bash", "-c", script] if user == "root" else ["runuser", "-u", user, "--", "bash", "-c", script]
+        argv = ["nsenter", "-t", str(self.init_pid), "-a", "-r", "-w",
+                "env", "-i", f"PATH={PATH}", "HOME=/root", "LANG=C.UTF-8", "TERM=dumb", *inner]
+        res = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"[{self.name}] {script!r} failed (rc {res.returncode}): "
+                               f"{(res.stderr.strip() or res.stdout.strip())[-2000:]}")
+        return res
+
+    def journal(self, unit: str | None = None, *, since: str = "", output: str = "short") -> str:
+        argv = "journalctl --no-pager -o " + output + (f" -u {unit}" if unit else "") + (f" --since '{since}'"
+                                                                                            if since else "")
+        return self.run(argv, check=False).stdout
+
+    def unit(self, name: str, *props: str) -> dict[str, str]:
+        """``systemctl show`` properties of a unit."""
+        out = self.run(f"systemctl show {name} -p {','.join(props)}").stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def wait_booted(self, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"[{self.name}] systemd-nspawn exited {self.proc.returncode} during boot "
+                                   f"(console: {self.console})")
+            res = self.run("systemctl is-system-running --wait", check=False, timeout=timeout)
+            state = res.stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"[{self.name}] not booted after {timeout:.0f}s: {state or res.stderr.strip()}")
+            time.sleep(0.5)
+
+    @uninterrupted()
+    def shutdown(self, timeout: float = 60) -> None:
+        """Power off (systemd stops every unit, as on a real host), or kill it after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.terminate()  # nspawn asks the container's systemd to power off
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)
+
+
+def _init_pid(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """The booted root's PID 1, as seen from here: systemd-nspawn's child."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"systemd-nspawn exited {proc.returncode} before the container started")
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        pids = kids.read_text().split() if kids.exists() else []
+        for pid in pids:
+            if Path(f"/proc/{pid}/exe").resolve().name == "systemd":
+                return int(pid)
+        time.sleep(0.1)
+    raise RuntimeError("the container's systemd did not start")
