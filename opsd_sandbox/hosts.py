@@ -35,7 +35,7 @@ RECIPE = "2"  # bump when root_image's steps change: the cached root is rebuilt
 # run by systemd as postgresql@15-main), pgBackRest, PgBouncer, and the operator's tools (ansible-core for the
 # playbook with a local connection; Debian's, as an operator's fleet would have).
 HOST_PACKAGES = ("systemd", "systemd-sysv", "dbus", "libpam-systemd", "postgresql-15", "pgbackrest", "pgbouncer",
-                 "python3-venv", "ansible-core", "sudo", "ca-certificates", "iproute2", "procps", "less")
+                 "python3-venv", "python3-apt", "ansible-core", "sudo", "ca-certificates", "iproute2", "procps", "less")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -66,9 +66,7 @@ def root_image(packages: Sequence[str] = HOST_PACKAGES) -> Path:
             return target
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(tmp), MIRROR],
-            timeout=1200)
-        _finish_root(tmp)
+        _make_root(tmp, packages)
         for old in roots.iterdir():
             if old.is_dir() and old.name != tmp.name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -76,12 +74,33 @@ def root_image(packages: Sequence[str] = HOST_PACKAGES) -> Path:
     return target
 
 
-def _finish_root(root: Path) -> None:
-    """What makes a debootstrapped tree a fresh machine: its own name and machine id at each boot, no apt cache."""
-    (root / "etc" / "hostname").unlink(missing_ok=True)  # debootstrap copies this machine's; nspawn -M sets one
-    (root / "etc" / "machine-id").write_text("")  # empty: systemd makes one at boot (a fresh machine each time)
-    run(["chroot", str(root), "apt-get", "clean"])
-    (root / ".opsd-root").write_text(root_key() + "\n")
+def _make_root(root: Path, packages: Sequence[str]) -> None:
+    """debootstrap a minimal base that boots, then apt installs the rest inside it (debootstrap's own resolver
+    cannot pick a provider of a virtual package: python3-cryptography's cffi ABI). Package scripts may not start
+    services meanwhile (policy-rc.d); what makes it a fresh machine at each boot: no hostname, an empty machine id
+    (nspawn -M and systemd set them), no apt cache."""
+    base = ["systemd", "systemd-sysv", "dbus", "ca-certificates"]
+    _run_tail(["debootstrap", "--variant=minbase", f"--include={','.join(base)}", SUITE, str(root), MIRROR])
+    policy = root / "usr" / "sbin" / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    rest = [p for p in packages if p not in base]
+    _run_tail(["systemd-nspawn", "-q", "-D", str(root), "--register=no", "--keep-unit", "--pipe",
+               "env", "DEBIAN_FRONTEND=noninteractive", "sh", "-c",
+               "apt-get update -q && apt-get install -y -q --no-install-recommends " + " ".join(rest)
+               + " && apt-get clean && rm -rf /var/lib/apt/lists/*"])
+    policy.unlink()
+    (root / "etc" / "hostname").unlink(missing_ok=True)
+    (root / "etc" / "machine-id").write_text("")
+    (root / ".opsd-root").write_text(root_key(packages) + "\n")
+
+
+def _run_tail(argv: list[str]) -> None:
+    """Run a long build step; on failure the error names the step and its last lines only."""
+    res = run(argv, check=False, timeout=1200)
+    if res.returncode != 0:
+        tail = " | ".join((res.stderr.strip() or res.stdout.strip()).splitlines()[-5:])
+        raise RuntimeError(f"{argv[0]} failed (rc {res.returncode}): {tail}")
 
 
 @dataclass
