@@ -1,4 +1,6 @@
-"""structlog, set up once: JSON lines when stderr is not a TTY (journald), a readable console on a TTY.
+"""structlog, set up once: a readable console on a TTY, one readable line an event when stderr is the systemd
+journal (``<priority>event key=value ...``: journald takes the priority, adds its own timestamp), JSON lines
+elsewhere (a file, a pipe) or when asked (``--log-format json``, ``OPSD_LOG_FORMAT=json``).
 
 Logs go to stderr so that stdout stays for command output (tables, --json).
 Secrets are redacted here, at the source: by key name, by ``key=value`` patterns inside strings,
@@ -74,13 +76,50 @@ def redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, A
     return event_dict
 
 
-def configure(level: str = "info", *, json: bool | None = None) -> None:
-    """Set up structlog. ``json=None`` picks JSON unless stderr is a terminal."""
+_PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}  # sd-daemon(3) prefixes
+_BARE = re.compile(r"^[^\s=\"\\]+$")
+
+
+def on_journal(environ: MutableMapping[str, str] | None = None, fd: int = 2) -> bool:
+    """Whether ``fd`` is the journal stream systemd connected (``$JOURNAL_STREAM`` names its device:inode)."""
+    want = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return want == f"{st.st_dev}:{st.st_ino}"
+
+
+def _logfmt(value: Any) -> str:
+    import json as json_mod
+
+    if not isinstance(value, str):  # numbers, booleans, lists, mappings: compact JSON, one line
+        return json_mod.dumps(value, default=str, separators=(",", ":"))
+    return value if _BARE.match(value) else json_mod.dumps(value)  # quoted, newlines escaped: always one line
+
+
+def journal_renderer(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> str:
+    """``<6>backup.finished type=full outcome=ok duration_s=12.3``: one line, the priority for journald."""
+    ev = dict(event_dict)
+    prio = _PRIORITY.get(str(ev.pop("level", "info")), 6)
+    ev.pop("timestamp", None)
+    head = str(ev.pop("event", "")).replace("\n", " ")
+    return f"<{prio}>{head}" + "".join(f" {k}={_logfmt(v)}" for k, v in ev.items())
+
+
+def configure(level: str = "info", *, json: bool | None = None, fmt: str = "auto") -> None:
+    """Set up structlog. ``fmt``: console, json, journal or auto (a terminal: console; the journal: journal;
+    else JSON); ``json`` True/False is ``fmt`` json/console."""
     register_env_secrets()
-    use_json = (not sys.stderr.isatty()) if json is None else json
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    if json is not None:
+        fmt = "json" if json else "console"
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "journal" if on_journal() else "json"
+    renderer: Any = journal_renderer
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    elif fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

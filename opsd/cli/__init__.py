@@ -37,7 +37,7 @@ Exit codes:
 class App:
     config_path: str | None
     log_level: str | None
-    log_json: bool | None
+    log_format: str
     _settings: Settings | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
@@ -46,7 +46,7 @@ class App:
 
             self._settings = settings_mod.load(self.config_path)
             if self.log_level is None and not sys.stderr.isatty():
-                log.configure(self._settings.opsd.log_level, json=self.log_json)
+                log.configure(self._settings.opsd.log_level, fmt=self.log_format)
         return self._settings
 
     def context(self) -> Context:
@@ -86,16 +86,16 @@ class LazyGroup(click.Group):
               help=f"Config file (default {DEFAULT_CONFIG}).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               help="Log level (default: opsd.log_level; 'warning' on a terminal).")
-@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
-              help="Logs go to stderr: JSON unless stderr is a terminal.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console", "journal"]), default="auto",
+              show_default=True, envvar="OPSD_LOG_FORMAT", show_envvar=True,
+              help="Logs go to stderr: readable on a terminal, one line an event in the systemd journal, else JSON.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
     """opsd: PostgreSQL backups with pgBackRest, checked, scheduled and proven by recovery drills."""
     install_stop_signals()  # the daemon replaces these with its own (flags, then an orderly stop)
-    as_json = {"auto": None, "json": True, "console": False}[log_format]
     level = log_level or ("warning" if sys.stderr.isatty() else "info")
-    log.configure(level, json=as_json)
-    ctx.obj = App(config_path, log_level, as_json)
+    log.configure(level, fmt=log_format)
+    ctx.obj = App(config_path, log_level, log_format)
 
 
 class Interrupted(SystemExit):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import structlog
@@ -27,3 +29,23 @@ def test_env_secrets_are_registered() -> None:
     log.register_env_secrets({"PGBACKREST_REPO1_S3_KEY_SECRET": "from-env-secret", "HOME": "/root"})
     assert log.redact_text("x from-env-secret y") == f"x {log.MASK} y"
     assert log.redact_text("/root") == "/root"
+
+
+def test_journal_lines_are_one_readable_line_with_a_priority(capsys: pytest.CaptureFixture[str]) -> None:
+    """Under systemd (stderr is $JOURNAL_STREAM) each event is one line journald reads: its priority prefix, the
+    event name first, then key=value; no JSON braces, no timestamp of ours (the journal has its own), secrets
+    still redacted, newlines inside a value escaped."""
+    log.configure("info", fmt="journal")
+    log.get_logger().warning("backup.failed", stanza="main", error="S3 down\nretry later", password="hunter22")
+    log.get_logger().info("job.done", took=1.5, ok=True, jobs=["full", "diff"])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == '<4>backup.failed stanza=main error="S3 down\\nretry later" password=' + log.MASK
+    assert lines[1] == '<6>job.done took=1.5 ok=true jobs=["full","diff"]'
+
+
+def test_journal_stream_is_recognised_by_device_and_inode(tmp_path: Path) -> None:
+    with (tmp_path / "f").open("w") as f:
+        st = os.fstat(f.fileno())
+        assert log.on_journal({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}, f.fileno())
+        assert not log.on_journal({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino + 1}"}, f.fileno())
+        assert not log.on_journal({}, f.fileno())
