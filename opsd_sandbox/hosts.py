@@ -30,12 +30,16 @@ from opsd_sandbox.procs import run, stop_process, uninterrupted
 
 CACHE = Path(os.environ.get("OPSD_HOST_CACHE", "/var/cache/opsd-sandbox"))
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
+KEEP_DAYS = 14
 RECIPE = "2"  # bump when root_image's steps change: the cached root is rebuilt
 # What a PostgreSQL host of our users has before opsd: Debian's PostgreSQL 15 (its package makes cluster 15/main,
 # run by systemd as postgresql@15-main), pgBackRest, PgBouncer, and the operator's tools (ansible-core for the
-# playbook with a local connection; Debian's, as an operator's fleet would have).
+# playbook with a local connection; Debian's, as an operator's fleet would have). python3-venv, python3-setuptools
+# (Ansible's pip module imports pkg_resources) and python3-apt (its apt module) are what the playbook installs
+# itself: they are here because a test host reaches no package mirror, so the playbook finds them present.
 HOST_PACKAGES = ("systemd", "systemd-sysv", "dbus", "libpam-systemd", "postgresql-15", "pgbackrest", "pgbouncer",
-                 "python3-venv", "python3-apt", "ansible-core", "sudo", "ca-certificates", "iproute2", "procps", "less")
+                 "python3-venv", "python3-setuptools", "python3-apt", "ansible-core", "sudo", "ca-certificates",
+                 "iproute2", "procps", "less")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -56,7 +60,8 @@ def root_key(packages: Sequence[str] = HOST_PACKAGES) -> str:
 
 
 def root_image(packages: Sequence[str] = HOST_PACKAGES) -> Path:
-    """The cached Debian 12 root with ``packages`` (made now if missing; older roots of this cache are removed)."""
+    """The cached Debian 12 root with ``packages`` (made now if missing; roots of this cache unused for
+    :data:`KEEP_DAYS` are removed)."""
     roots = CACHE / "roots"
     roots.mkdir(parents=True, exist_ok=True)
     target = roots / root_key(packages)
@@ -67,10 +72,11 @@ def root_image(packages: Sequence[str] = HOST_PACKAGES) -> Path:
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         _make_root(tmp, packages)
-        for old in roots.iterdir():
-            if old.is_dir() and old.name != tmp.name:
+        for old in roots.iterdir():  # another package list's root, not booted for a while
+            if old.is_dir() and old.name != tmp.name and time.time() - old.stat().st_atime > KEEP_DAYS * 86400:
                 shutil.rmtree(old, ignore_errors=True)
         tmp.rename(target)
+    os.utime(target)  # "used now", for the clean-up above
     return target
 
 
@@ -116,12 +122,18 @@ class Host:
     @classmethod
     @contextlib.contextmanager
     def boot(cls, name: str, root: Path, *, node: Node | None = None, binds: Sequence[tuple[Path, str]] = (),
-             hosts: dict[str, str] | None = None, console: Path | None = None) -> Iterator[Host]:
-        """Boot ``root`` as ``name`` (on ``node``'s network, else none but its loopback), with ``binds``
-        (host path, path inside; read-only) and extra /etc/hosts names; shut down and gone on exit."""
+             hosts: dict[str, str] | None = None, console: Path | None = None,
+             machine_network: bool = False) -> Iterator[Host]:
+        """Boot ``root`` as ``name`` (on ``node``'s network; with ``machine_network`` on this machine's own, which
+        reaches the package registries; else none but its loopback), with ``binds`` (host path, path inside;
+        read-only) and extra /etc/hosts names; shut down and gone on exit."""
         argv = ["systemd-nspawn", "-D", str(root), "--register=no", "--keep-unit", "-b", "--volatile=overlay",
-                "-M", name, "--console=passive", "--resolv-conf=off", "--timezone=off"]
-        argv.append(f"--network-namespace-path={node.netns_path}" if node else "--private-network")
+                "-M", name, "--console=passive", "--timezone=off",
+                f"--resolv-conf={'copy-host' if machine_network else 'off'}"]
+        if node:
+            argv.append(f"--network-namespace-path={node.netns_path}")
+        elif not machine_network:
+            argv.append("--private-network")
         argv += [f"--bind-ro={src}:{dst}" for src, dst in binds]
         log = console or Path("/dev/null")
         with uninterrupted():
@@ -197,3 +209,26 @@ def _init_pid(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
                 return int(pid)
         time.sleep(0.1)
     raise RuntimeError("the container's systemd did not start")
+
+
+def wheelhouse(checkout: Path, into: Path) -> Path:
+    """A directory of wheels that installs opsd from ``checkout`` with no package index: opsd's own wheel, built
+    now, beside its dependencies' (cached under :data:`CACHE` by the dependency list of pyproject.toml)."""
+    deps_key = hashlib.sha256((checkout / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    deps = CACHE / "wheels" / deps_key
+    py = [str(checkout / ".venv" / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
+    with (CACHE / ".wheels.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (deps / ".complete").exists():
+            shutil.rmtree(deps, ignore_errors=True)
+            _run_tail([*py, "wheel", "--wheel-dir", str(deps), str(checkout)])
+            for own in deps.glob("opsd-*.whl"):
+                own.unlink()
+            (deps / ".complete").write_text(deps_key + "\n")
+    into.mkdir(parents=True, exist_ok=True)
+    _run_tail([*py, "wheel", "--no-deps", "--wheel-dir", str(into), str(checkout)])
+    for whl in deps.glob("*.whl"):
+        target = into / whl.name
+        if not target.exists():
+            os.link(whl, target)
+    return into
