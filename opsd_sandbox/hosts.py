@@ -123,10 +123,11 @@ class Host:
     @contextlib.contextmanager
     def boot(cls, name: str, root: Path, *, node: Node | None = None, binds: Sequence[tuple[Path, str]] = (),
              hosts: dict[str, str] | None = None, console: Path | None = None,
-             machine_network: bool = False) -> Iterator[Host]:
+             machine_network: bool = False, rw_binds: Sequence[tuple[Path, str]] = ()) -> Iterator[Host]:
         """Boot ``root`` as ``name`` (on ``node``'s network; with ``machine_network`` on this machine's own, which
         reaches the package registries; else none but its loopback), with ``binds`` (host path, path inside;
-        read-only) and extra /etc/hosts names; shut down and gone on exit."""
+        read-only) and ``rw_binds`` (writable: caches shared between boots), and extra /etc/hosts names; shut down
+        and gone on exit."""
         argv = ["systemd-nspawn", "-D", str(root), "--register=no", "--keep-unit", "-b", "--volatile=overlay",
                 "-M", name, "--console=passive", "--timezone=off",
                 f"--resolv-conf={'copy-host' if machine_network else 'off'}"]
@@ -134,7 +135,7 @@ class Host:
             argv.append(f"--network-namespace-path={node.netns_path}")
         elif not machine_network:
             argv.append("--private-network")
-        argv += [f"--bind-ro={src}:{dst}" for src, dst in binds]
+        argv += [f"--bind-ro={src}:{dst}" for src, dst in binds] + [f"--bind={src}:{dst}" for src, dst in rw_binds]
         log = console or Path("/dev/null")
         with uninterrupted():
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT,
