@@ -62,7 +62,7 @@ def demo(keep: bool) -> None:
         sb.up()
         print(f"   PostgreSQL on port {sb.pg_port}, S3 endpoint {sb.s3_endpoint}, stanza {sb.stanza!r}")
         _opsd(sb, "config", "check")
-        _opsd(sb, "setup", expect=(1,))  # archive_mode needs a restart: opsd says so and stops
+        _opsd(sb, "setup", expect=(6,))  # archive_mode needs a restart: opsd says so (exit 6) and stops
         _opsd(sb, "setup", "--restart")
         _opsd(sb, "backup", "--type", "full")
         print("\n== some writes: 50,000 orders, then a WAL switch", flush=True)

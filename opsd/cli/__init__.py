@@ -30,6 +30,7 @@ Exit codes:
   3  configuration invalid
   4  busy: another backup (or drill) holds the lock
   5  refused by a preflight check (restore plan): nothing was touched
+  6  setup done as far as it can go: PostgreSQL must be restarted (setup --restart does it)
   128+N  interrupted by signal N (SIGTERM, SIGINT, SIGHUP): child processes stopped first"""
 
 

@@ -14,6 +14,8 @@ from opsd.core.records.jobs import CheckReport
 from opsd.errors import CheckFailed
 from opsd.report import console, jsonout
 
+RESTART_NEEDED = 6  # "done, but PostgreSQL must be restarted" (EXIT_CODES)
+
 
 @click.command("check")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -40,12 +42,12 @@ def check(app: App, as_json: bool) -> None:
 @pass_app
 def setup(app: App, restart: bool, replace_archive_command: bool) -> None:
     """Configure archiving for pgBackRest (idempotent), create the stanza and run pgbackrest check.
-    Exits 1 when a restart is still needed."""
+    Exits 6 when PostgreSQL must still be restarted (1 is a failure: a script or playbook can tell them apart)."""
     ctx = app.context()
     result = do_setup(ctx, restart=restart, replace_archive_command=replace_archive_command)
     click.echo(console.setup(result))
     if not result.complete:
-        raise SystemExit(1)
+        raise SystemExit(RESTART_NEEDED)
 
 
 COMMANDS = [check, setup]
