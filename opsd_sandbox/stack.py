@@ -40,7 +40,8 @@ from opsd_sandbox.procs import (
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PGBOUNCER_CLIENT_PASSWORD = "sandbox-app"  # noqa: S105 (a throwaway sandbox)
-S3_NAME = "opsd-s3"  # the endpoint's name for test hosts on a LAN; no dot: moto takes "a.b" hosts for virtual-host buckets
+# the endpoint's name for test hosts on a LAN; no dot: moto takes a dotted Host for a virtual-host bucket
+S3_NAME = "opsd-s3"
 S3_KEY, S3_SECRET, BUCKET, REGION = "opsd-sandbox-key", "opsd-sandbox-secret-0123456789", "pgbackrest", "us-east-1"
 
 
