@@ -136,6 +136,7 @@ class Host:
         elif not machine_network:
             argv.append("--private-network")
         argv += [f"--bind-ro={src}:{dst}" for src, dst in binds] + [f"--bind={src}:{dst}" for src, dst in rw_binds]
+        _power_off_leftover(name)
         log = console or Path("/dev/null")
         with uninterrupted():
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -195,6 +196,24 @@ class Host:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 stop_process(self.proc)
+
+
+def _power_off_leftover(name: str, timeout: float = 60) -> None:
+    """A host of this name left booted by a run that was killed: powered off before a new one boots."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"systemd-nspawn") and b"-M" in argv and argv[argv.index(b"-M") + 1:][:1] == [
+                name.encode()]:
+            pid = int(proc.name)
+            os.kill(pid, 15)
+            deadline = time.monotonic() + timeout
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, 9)
 
 
 def _init_pid(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:

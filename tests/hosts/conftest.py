@@ -6,7 +6,7 @@ The root is built once per package list and reused by every boot (each boot is f
 
 from __future__ import annotations
 
-import itertools
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pytest
 
 from opsd_sandbox import hosts, net
 
-_LAN_NUMBERS = itertools.count(201)  # 198.18.201.0/24 and up: one LAN per fixture use, never reused in a run
+LAN_LOCK = Path("/run/opsd-test-lans.lock")
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +29,15 @@ def host_root() -> Path:
 
 
 def new_lan() -> net.Lan:
+    """A LAN whose number no live LAN of this machine has (another test run may be making its own meanwhile: the
+    choice and the creation happen under one lock)."""
     if why := net.missing():
         pytest.skip(f"test network: {why}")
-    return net.Lan.create(next(_LAN_NUMBERS))
+    with LAN_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        taken = {p.name for p in Path("/sys/class/net").iterdir()}
+        number = next(n for n in range(201, 255) if f"opsd-br{n}" not in taken)
+        return net.Lan.create(number)
 
 
 @pytest.fixture
