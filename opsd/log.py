@@ -99,12 +99,13 @@ def _logfmt(value: Any) -> str:
 
 
 def journal_renderer(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> str:
-    """``<6>backup.finished type=full outcome=ok duration_s=12.3``: one line, the priority for journald."""
+    """``<6>backup.finished type=full outcome=ok duration_s=12.3``: one line, the priority for journald (keys
+    without a value left out)."""
     ev = dict(event_dict)
     prio = _PRIORITY.get(str(ev.pop("level", "info")), 6)
     ev.pop("timestamp", None)
     head = str(ev.pop("event", "")).replace("\n", " ")
-    return f"<{prio}>{head}" + "".join(f" {k}={_logfmt(v)}" for k, v in ev.items())
+    return f"<{prio}>{head}" + "".join(f" {k}={_logfmt(v)}" for k, v in ev.items() if v is not None)
 
 
 def configure(level: str = "info", *, json: bool | None = None, fmt: str = "auto") -> None:

@@ -37,7 +37,7 @@ def test_journal_lines_are_one_readable_line_with_a_priority(capsys: pytest.Capt
     still redacted, newlines inside a value escaped."""
     log.configure("info", fmt="journal")
     log.get_logger().warning("backup.failed", stanza="main", error="S3 down\nretry later", password="hunter22")
-    log.get_logger().info("job.done", took=1.5, ok=True, jobs=["full", "diff"])
+    log.get_logger().info("job.done", took=1.5, ok=True, jobs=["full", "diff"], hint=None)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == '<4>backup.failed stanza=main error="S3 down\\nretry later" password=' + log.MASK
     assert lines[1] == '<6>job.done took=1.5 ok=true jobs=["full","diff"]'
