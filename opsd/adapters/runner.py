@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
+from opsd.adapters.systemd import child_environ
 from opsd.core.pgtext import Scrubber
 from opsd.errors import CommandCancelled, CommandError, CommandTimeout
 from opsd.log import get_logger, redact_text
@@ -161,7 +162,7 @@ class ProcessRunner:
             proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env={**os.environ, **(env or {})}, start_new_session=True,
+                env={**child_environ(os.environ), **(env or {})}, start_new_session=True,
             ))
         except Exception as e:  # plumbum CommandNotFound, OSError
             raise CommandError(f"cannot start {shown[0]}: {e}", argv=shown) from None

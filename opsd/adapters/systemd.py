@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
+
+# What systemd hands the service itself, never its children: a scratch PostgreSQL (built with systemd support)
+# would send its own READY=1/STOPPING=1 to opsd's notify socket ("Got notification message from PID ..., but
+# reception only permitted for main PID"), and would claim opsd's watchdog or sockets.
+SERVICE_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what belongs to the service alone."""
+    return {k: v for k, v in environ.items() if k not in SERVICE_ONLY}
 
 
 def notify(message: str) -> bool:
