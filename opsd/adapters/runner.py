@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from opsd.adapters.systemd import child_environ
+from opsd.adapters.systemd import SERVICE_ONLY, child_environ
 from opsd.core.pgtext import Scrubber
 from opsd.errors import CommandCancelled, CommandError, CommandTimeout
 from opsd.log import get_logger, redact_text
@@ -159,6 +159,8 @@ class ProcessRunner:
         try:
             from plumbum import local  # imported at the first command: 'opsd status' runs none
 
+            for name in SERVICE_ONLY:  # plumbum adds its own copy of the environment to the one given
+                local.env.pop(name, "")
             proc = cast("subprocess.Popen[bytes]", local[full[0]][full[1:]].popen(
                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,

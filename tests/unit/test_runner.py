@@ -110,12 +110,16 @@ def test_the_fake_runner_fails_on_a_command_it_was_not_told_about() -> None:
         runner.run(["pgbackrest", "backup"], timeout=1)
 
 
-def test_children_never_get_the_services_notify_socket_or_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under systemd, a child that speaks sd_notify (a drill's PostgreSQL) must not talk to opsd's unit."""
-    for k, v in (("NOTIFY_SOCKET", "/run/systemd/notify"), ("WATCHDOG_USEC", "60000000"),
-                 ("WATCHDOG_PID", "1"), ("LISTEN_FDS", "1"), ("OPSD_KEEP_ME", "yes")):
-        monkeypatch.setenv(k, v)
-    out = ProcessRunner().run(["env"], timeout=10).stdout
+def test_children_never_get_the_services_notify_socket_or_watchdog() -> None:
+    """Under systemd, a child that speaks sd_notify (a drill's PostgreSQL) must not talk to opsd's unit. In a
+    process of its own: the variables are there before opsd (and plumbum, which keeps its own copy) is imported."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1",
+           "LISTEN_FDS": "1", "OPSD_KEEP_ME": "yes"}
+    code = "from opsd.adapters.runner import ProcessRunner; print(ProcessRunner().run(['env'], timeout=10).stdout)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert "OPSD_KEEP_ME=yes" in out
     assert not [line for line in out.splitlines() if line.split("=")[0] in (
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")]
