@@ -66,6 +66,15 @@ _CAUSE = re.compile(
     r"Permission denied|No space left on device)"
 )
 
+# A host that could not be reached (the S3 endpoint, a TLS server, a repository host): a network fault, not damage
+_UNREACHABLE = re.compile(r"unable to (connect to|get address for) '|timeout connecting to '|"
+                          r"timeout after \d+ms waiting for (read|write) from '|\[(49|103) [a-z-]+\]")
+
+
+def unreachable(message: str) -> bool:
+    """Whether a pgBackRest failure (its output, or opsd's message of it) says a host could not be reached."""
+    return bool(_UNREACHABLE.search(message))
+
 
 def parse_error(stdout: str, stderr: str) -> tuple[int | None, str]:
     """The first ``ERROR: [NNN]: message`` in pgBackRest's output, plus the most telling cause line."""

@@ -32,6 +32,7 @@ from opsd.actions.drill.verify import Verification, coverage, for_checks, heartb
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import END_PRECISION, Plan, Request, make_plan
 from opsd.actions.restore.service import load_window, measured_runs
+from opsd.adapters.pgbackrest_errors import unreachable
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
 from opsd.core.records.drill import DrillResult
@@ -219,6 +220,10 @@ def _name_damage(ctx: Context, result: DrillResult, label: str, report: Callable
     """pgBackRest's restore error rarely names the file; verify of the same set does."""
     failed = result.checks[-1]
     message = failed.message.split(" (the partial restore is left in")[0]
+    if unreachable(message):  # verify would read the whole set over the same dead link, for up to backup_timeout
+        message += "; the repository could not be reached (a network fault, not damage): the set was not verified"
+        result.checks[-1] = CheckResult(failed.name, failed.status, message, failed.details)
+        return
     report(f"restore failed; verifying backup set {label} to name the damage ...")
     try:
         found = ctx.pgbackrest.verify(label)
