@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opsd_sandbox.hosts import Host, wheelhouse
+from opsd_sandbox.procs import run
 from opsd_sandbox.stack import BUCKET, REGION, S3_KEY, S3_NAME, S3_SECRET, Sandbox
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,33 @@ def binds(directory: Path) -> list[tuple[Path, str]]:
 
 def install(host: Host, *, timeout: float = 600) -> Recap:
     """Run the playbook on the host, with a local connection; raises when a task failed."""
-    res = host.run(PLAYBOOK + " 2>&1", check=False, timeout=timeout)
+    return _play(host, PLAYBOOK, timeout)
+
+
+def _play(host: Host, command: str, timeout: float) -> Recap:
+    res = host.run(command + " 2>&1", check=False, timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(f"[{host.name}] install.yml failed (rc {res.returncode}): {res.stdout[-3000:]}")
     return Recap.parse(res.stdout)
+
+
+def release_wheel(commit: str, version: str, into: Path) -> Path:
+    """A wheel of opsd as it was at ``commit``, labelled ``version`` (an earlier release, for an upgrade test:
+    pip upgrades only to a higher version, as a real release would have)."""
+    src = into / f"src-{commit}"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    run(["git", "-C", str(CHECKOUT), "archive", "--format=tar", "-o", str(into / "src.tar"), commit])
+    run(["tar", "-x", "-C", str(src), "-f", str(into / "src.tar")])
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1))
+    py = CHECKOUT / ".venv" / "bin" / "python"
+    run([str(py), "-m", "pip", "-q", "--disable-pip-version-check", "wheel", "--no-deps", "--wheel-dir",
+         str(into), str(src)], timeout=300)
+    return next(into.glob(f"opsd-{version}-*.whl"))
+
+
+def install_with(host: Host, directory: Path, name: str, **variables: object) -> Recap:
+    """Run the playbook again with ``variables`` on top of the handoff's (a file beside it: ``-e @file``)."""
+    (directory / name).write_text("---\n" + "".join(f"{k}: {_yaml(v)}\n" for k, v in variables.items()))
+    return _play(host, f"{PLAYBOOK} -e @{HANDOFF}/{name}", 600)
