@@ -36,7 +36,7 @@ TLS_PORT, MOTO_PORT, PGBR_TLS_PORT = 9443, 9000, 8432  # on the hosts' own addre
 STANDBY_NAME = "standby.opsd.test"
 CLIENT_CN = "opsd-client"
 # short pgBackRest timeouts: a cut link is found out in seconds, not the default minutes (io 60 s, protocol 30 min)
-PGBR_TIMEOUTS = {"io-timeout": "3", "db-timeout": "10", "protocol-timeout": "12", "job-retry": "0"}
+PGBR_TIMEOUTS = {"io-timeout": "2", "db-timeout": "5", "protocol-timeout": "6", "job-retry": "0"}
 
 
 @dataclass
