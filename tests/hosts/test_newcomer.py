@@ -6,10 +6,10 @@ here instead of on the newcomer's machine.
 The machine is what every Debian 12 installer leaves: the packages of priority required and important (debootstrap's
 default set: apt, systemd, iproute2, procps, less, nano, cron, ...), plus git, which cloned the repository. Nothing
 that scripts/bootstrap installs is there before it runs (no python3, no PostgreSQL). Three things come from this
-machine, none of them an install step: the host trusts this machine's local CAs (its network may intercept TLS, as a
-company proxy does; a newcomer behind one configures the same), /tmp is on disk as on an installed Debian 12 (not
-systemd-nspawn's small tmpfs, which trips the drill's free-space floor), and download caches shared between runs
-(Debian's .deb archive and index, pip's cache, mypy's cache) keep a warm run short. Each boot is otherwise a new
+machine, none of them an install step: the host trusts this machine's local CAs (its network may inspect TLS, as a
+company proxy does; a newcomer behind one installs its CA as the README says), /tmp is on disk as on an installed
+Debian 12 (not systemd-nspawn's small tmpfs, which trips the drill's free-space floor), and caches shared between
+runs (Debian's .deb archive and index, pip's cache, mypy's cache) keep a warm run short. Each boot is otherwise a new
 machine: the volatile overlay forgets everything at power-off.
 """
 
@@ -83,9 +83,8 @@ def newcomer(tmp_path: Path) -> Iterator[tuple[hosts.Host, Path]]:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one newcomer at a time: apt refuses a second user of its archive
         with hosts.Host.boot("opsd-newcomer", root, machine_network=True, binds=binds, rw_binds=rw,
                              console=tmp_path / "console.log") as h:
-            if len(binds) > 1:
-                h.run("update-ca-certificates >/dev/null 2>&1; "
-                      "printf '[global]\\ncert = /etc/ssl/certs/ca-certificates.crt\\n' > /etc/pip.conf")
+            if len(binds) > 1:  # as a newcomer behind such a proxy does first (README); bootstrap does the rest
+                h.run("update-ca-certificates >/dev/null 2>&1")
             h.run("git clone -q /srv/opsd-origin /root/opsd")
             yield h, host_tmp
 
