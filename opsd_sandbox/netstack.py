@@ -208,12 +208,14 @@ class NetStack:
         conf.write_text(conf.read_text().replace('probe_io_timeout = "2s"', 'probe_io_timeout = "1s"', 1))
         return conf
 
-    def write_drill_conf(self, *, extra: str = "", **drill: object) -> Path:
-        """The drill host's opsd.toml: role = "drill", no primary, its own state and scratch area."""
-        mkdir_pg(self.state("drill"), 0o750)
+    def write_drill_conf(self, *, name: str = "drill", pgbackrest_conf: Path | None = None, extra: str = "",
+                         **drill: object) -> Path:
+        """The drill host's opsd.toml (``opsd-<name>.toml``): role = "drill", no primary, its own state and scratch
+        area (another ``name``: a state directory of its own); ``pgbackrest_conf`` instead of the drill host's."""
+        mkdir_pg(self.state(name), 0o750)
         scratch = mkdir_pg(self.root / "drill-scratch", 0o750)
         conf = self.write_opsd_conf(
-            "drill", pgbackrest_conf=self.pgbr_conf("drill"), state_dir=self.state("drill"),
+            name, pgbackrest_conf=pgbackrest_conf or self.pgbr_conf("drill"), state_dir=self.state(name),
             data_dir=self.root / "drill-nodata", pg_port=1, host=self.root / "drill-nosocket",
             drill={"stanzas": [self.sb.stanza], "scratch_dir": str(scratch), "process_max": 2, "priority": "normal",
                    **drill}, extra=extra)

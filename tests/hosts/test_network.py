@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import threading
 import time
@@ -272,6 +274,22 @@ def test_drill_host_cut_off_from_s3_mid_restore(healed: tuple[Lan, NetStack]) ->
     assert rc == 0, [c for c in data["checks"] if c["status"] != "ok"] or err[-2000:]
     assert f"job.drill.{st.sb.stanza}" not in _firing(conf)
     assert _scratch_left(st) == []
+
+
+@pytest.mark.xfail(strict=True, reason="pgBackRest's archive-get needs <pg1-path>/global/pg_control, which a drill "
+                   "host does not have: docs/network-faults.md, 'Found, not fixed here'")
+def test_a_drill_host_without_pg1_path_plans_its_drill(healed: tuple[Lan, NetStack]) -> None:
+    """A drill host set up as docs/drills.md says: the repository's settings, no pg1-* (it runs no cluster), and
+    a state of its own (the other drills' state caches what they read in the WAL: this one would not ask)."""
+    _lan, st = healed
+    documented = st.pgbr_conf("drill-documented")
+    documented.write_text(re.sub(r"^pg1-.*\n", "", st.pgbr_conf("drill").read_text(), flags=re.M))
+    shutil.chown(documented, "root", "postgres")
+    documented.chmod(0o640)
+    conf = st.write_drill_conf(name="drill-documented", pgbackrest_conf=documented)
+    proc = _start(st, "drill", "drill", "run", "--json", "--target", "latest", conf=conf)
+    rc, data, err = _drill(st, proc)
+    assert rc == 0, [c for c in data["checks"] if c["status"] != "ok"] or err[-2000:]
 
 
 # --------------------------------------------------------------------------- a slow, lossy link
