@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import socket
 import subprocess
 import textwrap
 import threading
@@ -27,11 +28,24 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Co
              b"<Message>Please reduce your request rate.</Message></Error>")
 
 
+def ipv6_loopback() -> bool:
+    """Whether ::1 can be listened on here."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def nginx_conf(d: Path, *, listen: int, upstream: int, tls: Path, also: Sequence[str] = ()) -> str:
     """nginx terminating TLS on 127.0.0.1:``listen`` (and on each address in ``also``, e.g. a test LAN's) in front
     of plain HTTP on 127.0.0.1:``upstream``; it keeps client connections alive (2 TLS sessions for a whole backup
     instead of ~1000) and never buffers bodies."""
-    more = "".join(f"\n            listen {a}:{listen} ssl;" for a in also)
+    # [::1] too where the machine has it: clients reach us as "localhost", which a stock Debian 12 maps to ::1
+    # first, and pgBackRest 2.45 tries only the first address ("[111] Connection refused" on localhost)
+    addresses = (["[::1]"] if ipv6_loopback() else []) + list(also)
+    more = "".join(f"\n            listen {a}:{listen} ssl;" for a in addresses)
     return textwrap.dedent(f"""\
         daemon off;
         worker_processes 1;
