@@ -36,6 +36,7 @@ class Db:
     sb: Sandbox
     first: dbhost.Recap
     second: dbhost.Recap
+    scheduled: dict[str, object] | None = None  # what the first scheduled drill, check and verify left
 
     def sh(self, script: str, **kw: object) -> str:
         return self.host.run(script, **kw).stdout  # type: ignore[arg-type]
@@ -90,6 +91,7 @@ def db(host_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Db
             d = Db(host, lan, node, sb, first, second)
             wait("the catch-up full backup of a fresh host", lambda: _last(d, "backup-full") in ("ok", "failed"),
                  180, 2)
+            d.scheduled = _first_scheduled_runs(d)  # on the fresh host, before any test stops or kills the daemon
             yield d
     finally:
         sb.down(remove=True)
@@ -137,12 +139,14 @@ def test_active_only_after_ready_as_postgres_without_capabilities_and_readable_i
     assert re.search(r"^NoNewPrivs:\s+1$", status, re.M) and re.search(r"^Seccomp:\s+2$", status, re.M)
 
 
-def test_scheduled_backup_drill_check_and_verify_succeed_under_every_hardening_line(db: Db) -> None:
-    db.ensure_running()
-    assert _last(db, "backup-full") == "ok", db.status().get("backup-full")  # the catch-up at first start
-    jobs = ("drill", "check", "verify")
-    since = {j: _run_id(db.status()[j]["last"]) for j in jobs}
-    for job in jobs:
+JOBS = ("drill", "check", "verify")
+
+
+def _first_scheduled_runs(db: Db) -> dict[str, object]:
+    """drill, check and verify set to every 10 s and reloaded; what each one's first scheduled run left (the
+    ``opsd status`` rows, the journal cursor before, the journal after); the schedules are set back after."""
+    since = {j: _run_id(db.status()[j]["last"]) for j in JOBS}
+    for job in JOBS:
         db.set_conf("schedule", job, "10s")
     before = db.cursor()
     db.sh("systemctl reload opsd")
@@ -152,10 +156,20 @@ def test_scheduled_backup_drill_check_and_verify_succeed_under_every_hardening_l
         for job, expr in (("drill", "0 3 * * 0"), ("check", "*/30 * * * *"), ("verify", "0 5 * * 6")):
             db.set_conf("schedule", job, expr)
         db.sh("systemctl reload opsd")
-        wait("no job running", lambda: all(_last(db, j) != "running" for j in jobs), 120, 2)
-    ok = {j: _run_id(rows[j]["last_ok"]) > since[j] for j in jobs}  # type: ignore[index]
-    assert all(ok.values()), (ok, db.sh("journalctl -u opsd -n 80 -o cat"))
-    assert all(rows[j]["last_ok"]["trigger"] == "schedule" for j in jobs)  # type: ignore[index]
+        wait("no job running", lambda: all(_last(db, j) != "running" for j in JOBS), 120, 2)
+    return {"since": since, "rows": rows, "before": before, "journal": db.sh("journalctl -u opsd -n 80 -o cat")}
+
+
+def test_scheduled_backup_drill_check_and_verify_succeed_under_every_hardening_line(db: Db) -> None:
+    db.ensure_running()
+    assert db.scheduled is not None
+    since, rows = db.scheduled["since"], db.scheduled["rows"]
+    assert isinstance(since, dict) and isinstance(rows, dict)
+    assert rows["backup-full"]["last_ok"]["trigger"] == "catch-up"  # the full backup missed before the first start
+    ok = {j: _run_id(rows[j]["last_ok"]) > since[j] for j in JOBS}
+    assert all(ok.values()), (ok, db.scheduled["journal"])
+    assert all(rows[j]["last_ok"]["trigger"] == "schedule" for j in JOBS)
+    before = str(db.scheduled["before"])
     assert db.events(before, "config.reloaded") and db.events(before, "drill.finished")
     assert "reception only permitted" not in db.sh("journalctl -u opsd -o cat")  # no child spoke sd_notify
     # the drill's copy is gone: no scratch instance, no postgres of it, nothing recorded as still there
