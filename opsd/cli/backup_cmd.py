@@ -6,12 +6,9 @@ import click
 
 from opsd.actions.backup.job import take_backup
 from opsd.actions.jobs import JobOutcome, run_job
-from opsd.actions.restore.service import load_timelines
 from opsd.cli import App
 from opsd.cli.common import on_terminal, pass_app, progress
 from opsd.core.records.runs import Outcome
-from opsd.report import console, jsonout
-from opsd.report.jsonout import InfoView, TimelinesView
 
 
 @click.command("backup")
@@ -28,7 +25,12 @@ def backup(app: App, backup_type: str, as_json: bool) -> None:
         return JobOutcome(Outcome.OK, r.summary(), r)
 
     outcome = run_job(ctx, f"backup-{backup_type}", "cli", body)  # a standby's skip prints why, exit 0
-    click.echo(jsonout.dump("backup", outcome.details) if as_json else outcome.summary)
+    if as_json:
+        from opsd.report import jsonout  # the JSON views import every record: only when asked
+
+        click.echo(jsonout.dump("backup", outcome.details))
+    else:
+        click.echo(outcome.summary)
 
 
 @click.command("info")
@@ -36,6 +38,10 @@ def backup(app: App, backup_type: str, as_json: bool) -> None:
 @pass_app
 def info(app: App, as_json: bool) -> None:
     """Backups and WAL archive range in the repository, and opsd's recent runs."""
+    from opsd.actions.restore.service import load_timelines
+    from opsd.report import console, jsonout
+    from opsd.report.jsonout import InfoView, TimelinesView
+
     ctx = app.context()
     st = ctx.pgbackrest.info()
     recent = ctx.history.runs(limit=10)

@@ -31,7 +31,7 @@ from opsd.actions.drill.plan import (
 from opsd.actions.drill.verify import Verification, coverage, for_checks, heartbeat_rows, smoke
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.plan import END_PRECISION, Plan, Request, make_plan
-from opsd.actions.restore.service import load_window, measured_runs
+from opsd.actions.restore.service import likely_set, load_window, measured_runs
 from opsd.adapters.pgbackrest_errors import unreachable
 from opsd.context import Context
 from opsd.core.records.checks import CRITICAL, OK, SKIPPED, CheckResult
@@ -150,7 +150,8 @@ def _plan(ctx: Context, dreq: DrillRequest, result: DrillResult, room: Room) -> 
     """Read the repository, pick the target and plan the restore with the restore code (None: the drill stops;
     the reason is a check in ``result``)."""
     s = ctx.settings
-    loaded = _phase(result, "plan", lambda: load_window(ctx), dreq.cancel)
+    guess = likely_set(Request(target_type="time", target_time=dreq.target_time, dest=room.dest))
+    loaded = _phase(result, "plan", lambda: load_window(ctx, guess), dreq.cancel)
     if loaded is None:
         return None
     info, window = loaded

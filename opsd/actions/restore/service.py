@@ -46,10 +46,14 @@ from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
 
 
-def load_window(ctx: Context) -> tuple[StanzaInfo, Window]:
+def load_window(ctx: Context, ahead: Callable[[StanzaInfo], str | None] | None = None) -> tuple[StanzaInfo, Window]:
     """Read the repository (info, WAL listing, timeline history) and the last commit from the newest archived
-    WAL of each timeline."""
+    WAL of each timeline. ``ahead``: the backup set a restore will likely use, whose details (``info --set``)
+    are read meanwhile."""
     info = ctx.pgbackrest.info()
+    guess = ahead(info) if ahead is not None else None
+    if guess:
+        ctx.pgbackrest.info_ahead(guess)
     with _reader(ctx, info) as rd:
         timelines = _timelines(ctx, info, rd)
         window = compute_window(info, timelines.segments, rd.last_commit, timelines.switches)
@@ -148,8 +152,22 @@ def gather_facts(ctx: Context, req: Request) -> DestFacts:
     )
 
 
+def likely_set(req: Request) -> Callable[[StanzaInfo], str | None]:
+    """The set a plan will most likely choose (the one named, else the newest that ended before a time
+    target): only a guess, to read its details ahead; the plan still chooses."""
+
+    def guess(info: StanzaInfo) -> str | None:
+        if req.set_label:
+            return req.set_label
+        t = req.target_time
+        before = [b for b in info.backups if not b.error and (t is None or b.stop < t)]
+        return before[-1].label if before else None
+
+    return guess
+
+
 def plan_restore(ctx: Context, req: Request) -> tuple[Plan, Window]:
-    info, window = load_window(ctx)
+    info, window = load_window(ctx, likely_set(req))
     facts = gather_facts(ctx, req)
     return tablespaces.ensure_placed(ctx, make_plan(req, info, window, facts, measured_runs(ctx)), facts), window
 
