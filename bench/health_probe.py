@@ -5,13 +5,20 @@
 2. pgbench TPS (TPC-B-like) with the sampler off and on (sampling every second, 30x the default rate),
    alternated to cancel drift.
 
-Printed as ratios against the baseline of the same run. Usage:
-    .venv/bin/python bench/health_probe.py [--samples 200] [--seconds 15] [--scale 10]
+3. round trips per sample: the server's committed transactions (the probe connection is in autocommit: one
+   statement, one transaction) over 100 samples, read from pg_stat_database before and after.
+
+Printed as ratios against the baseline of the same run, and written to bench/results/health_probe-DATE.json and
+.md with the machine and versions. Usage:
+    .venv/bin/python bench/health_probe.py [--samples 200] [--seconds 15] [--scale 10] [--out bench/results]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import statistics
 import threading
 import time
@@ -46,6 +53,28 @@ def probe_latency(ctx: Any, n: int) -> tuple[float, float]:
             times.append((time.perf_counter() - t0) * 1000)
             assert not s.problems, s.problems
         return percentile(times, 50), percentile(times, 95)
+    finally:
+        probe.close()
+
+
+def round_trips(ctx: Any, sb: Sandbox, n: int = 100) -> float:
+    """Statements per sample, counted by the server: committed transactions in the database, before and after."""
+    def committed() -> int:
+        time.sleep(1.2)  # backends report their statistics at most once a second
+        with psycopg.connect(host=str(sb.socket_dir), port=sb.pg_port, user="postgres", dbname="template1",
+                             autocommit=True) as c:
+            row = c.execute("select xact_commit from pg_stat_database where datname = 'postgres'").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    probe = probe_for(ctx.settings)
+    try:
+        take_sample(ctx, probe)
+        before = committed()
+        for _ in range(n):
+            take_sample(ctx, probe)
+        probe.close()
+        return (committed() - before) / n
     finally:
         probe.close()
 
@@ -88,6 +117,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     sb = Sandbox.create(prefix="opsd-bench-", archiving=False)
     sb.up()
@@ -99,6 +129,7 @@ def main() -> None:
         print(f"sandbox {sb.root}: PostgreSQL 15, max_connections 1100", flush=True)
 
         conns = idle_connections(sb, 10)
+        trips = round_trips(ctx, sb)
         p50_10, p95_10 = probe_latency(ctx, args.samples)
         conns += idle_connections(sb, 990)
         p50_1k, p95_1k = probe_latency(ctx, args.samples)
@@ -129,10 +160,38 @@ def main() -> None:
         print(f"  sampler off: {tps_off:10.1f} tps   ({', '.join(f'{x:.0f}' for x in off)})")
         print(f"  sampler on:  {tps_on:10.1f} tps   ({', '.join(f'{x:.0f}' for x in on)})")
         print(f"  ratio on/off: {tps_on / tps_off:.3f}x")
+        print(f"round trips per sample (server-side statements): {trips:.2f}")
+        write_results(args.out, {
+            "samples": args.samples, "round_trips_per_sample": round(trips, 2),
+            "p50_ms_10": round(p50_10, 2), "p95_ms_10": round(p95_10, 2),
+            "p50_ms_1000": round(p50_1k, 2), "p95_ms_1000": round(p95_1k, 2), "p95_target_ms_1000": 5.0,
+            "pgbench_scale": args.scale, "pgbench_seconds": args.seconds, "tps_sampler_off": round(tps_off, 1),
+            "tps_sampler_on": round(tps_on, 1), "tps_ratio_on_off": round(tps_on / tps_off, 3)})
     finally:
         for c in conns:
             c.close()
         sb.down(remove=True)
+
+
+def machine() -> dict[str, Any]:
+    import subprocess
+
+    pg = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True, check=False)
+    return {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version(), "postgres": pg.stdout.strip(), "psycopg": psycopg.__version__,
+            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                     check=False).stdout.strip()}
+
+
+def write_results(out: Path, figures: dict[str, Any]) -> None:
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    data = {"bench": "health_probe", "date": day, "machine": machine(), **figures}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"health_probe-{day}.json").write_text(json.dumps(data, indent=2) + "\n")
+    lines = [f"# Health probe, {day}", "", f"Machine: {data['machine']}", "", "| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in figures.items()]
+    (out / f"health_probe-{day}.md").write_text("\n".join(lines) + "\n")
+    print(f"written {out}/health_probe-{day}.json and .md")
 
 
 if __name__ == "__main__":

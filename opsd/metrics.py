@@ -198,7 +198,7 @@ class OpsdCollector(Collector):
                                       "role_unknown: the role was undecided, ...)", labels=["job", "reason"])
         for job in sorted(PRIMARY_JOBS):
             counts: dict[str, int] = {}
-            for run in ctx.history.runs(job, limit=1000):
+            for run in ctx.history.among_last(job, "skipped", limit=1000):
                 if run.outcome == "skipped":
                     why = "role_" + str(getattr(run.details, "role", "unknown")).replace(" ", "_")
                     counts[why] = counts.get(why, 0) + 1

@@ -28,6 +28,7 @@ from pydantic import (
 from opsd import DEFAULT_CONFIG
 from opsd.core.backup_window import BackupWindow, parse_window
 from opsd.core.schedule import Schedule, parse_schedule
+from opsd.core.thinning import DEFAULT_KEEP, Keep, Tier, parse_keep
 from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 from opsd.settings_drill import DrillSection
@@ -176,9 +177,32 @@ class HealthSection(_Section):
     idle_in_transaction: PositiveDuration = timedelta(minutes=1)
     probe_timeout: PositiveDuration = timedelta(seconds=5)  # statement_timeout of the probe's session
     probe_lock_timeout: PositiveDuration = timedelta(seconds=1)  # lock_timeout: a probe never queues behind a lock
-    sample_retention: PositiveDuration = timedelta(days=14)
+    # How long samples are kept and at which resolution (docs/health.md): every sample for 14 days, then the
+    # worst of each 15 minutes up to 90 days, the worst of each hour up to 400 days; older ones are deleted.
+    keep: str = DEFAULT_KEEP
+    sample_retention: PositiveDuration | None = None  # deprecated: the same as keep = "all:<sample_retention>"
     # An inactive replication slot retaining more WAL than this opens an incident ("1GiB", "512MB", bytes).
     slot_retained_max: ByteSize = Field(ByteSize(1024**3), gt=0)
+
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, v: str) -> str:
+        return str(parse_keep(v))
+
+    @model_validator(mode="after")
+    def _one_retention(self) -> HealthSection:
+        if self.sample_retention is not None and "keep" in self.model_fields_set:
+            raise ValueError("health.sample_retention is deprecated and health.keep is set: remove "
+                             "health.sample_retention")
+        return self
+
+    @property
+    def retention(self) -> Keep:
+        """``keep``, or the deprecated ``sample_retention`` alone (every sample, then nothing)."""
+        if self.sample_retention is not None:
+            return Keep((Tier(None, self.sample_retention),))
+        return parse_keep(self.keep)
 
 
 class PgBouncerSection(_Section):

@@ -53,12 +53,12 @@ def is_overdue(sched: Schedule, last_ok: Run | None, now: datetime, grace: timed
 def job_status(ctx: Context) -> list[JobStatus]:
     now = ctx.now().astimezone(ctx.settings.opsd.tz)
     out = []
+    runs = ctx.history.latest(tuple(JOBS), ("ok", "skipped"))
     for job in JOBS:
         sched = ctx.settings.schedule.parsed(schedule_key(job))
         if job not in role_jobs(ctx.settings.opsd.role):
             sched = None
-        last = ctx.history.last(job)
-        last_ok = ctx.history.last(job, ("ok", "skipped"))
+        last, last_ok = runs[job]
         if sched is None:
             out.append(JobStatus(job, "", last, last_ok, None, None, False))
             continue

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opsd import DEFAULT_CONFIG, __version__, log
+from opsd import DEFAULT_CONFIG, __version__
 from opsd.errors import ExitCode, OpsdError
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class App:
 
             self._settings = settings_mod.load(self.config_path)
             if self.log_level is None and not sys.stderr.isatty():
+                from opsd import log
+
                 log.configure(self._settings.opsd.log_level, fmt=self.log_format)
         return self._settings
 
@@ -93,6 +95,8 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
     """opsd: PostgreSQL backups with pgBackRest, checked, scheduled and proven by recovery drills."""
+    from opsd import log  # structlog: not for 'opsd --version' (handled before this callback runs)
+
     install_stop_signals()  # the daemon replaces these with its own (flags, then an orderly stop)
     level = log_level or ("warning" if sys.stderr.isatty() else "info")
     log.configure(level, fmt=log_format)
@@ -154,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("opsd: interrupted", err=True)
         sys.exit(130)
     except Exception as e:  # a bug: still one line, the details go to the debug log
+        from opsd import log
+
         log.get_logger().debug("internal_error", exc_info=True)
         click.echo(f"opsd: internal error: {type(e).__name__}: {e} (rerun with --log-level debug)", err=True)
         sys.exit(ExitCode.FAILED)

@@ -1,62 +1,48 @@
 """Health sampling: lock trees, long transactions, deadlocks, connections, PgBouncer pools and replication, through one
-reused probe connection (statement_timeout and lock_timeout set, at most one probe in flight). A probe that
-times out is reported as such; it never queues behind a lock and never piles up."""
+reused probe connection (statement_timeout and lock_timeout set, at most one probe in flight) and one round trip
+(db/sql/sample.sql): a sample costs the server one statement. A probe that times out is reported as such; it
+never queues behind a lock and never piles up."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TypeVar
 
 from opsd.actions import alerts
 from opsd.actions.health.incidents import Changes, conditions, reconcile
 from opsd.actions.health.locks import build_trees, query_text
 from opsd.actions.health.pool import connection_report, pool_report
-from opsd.actions.health.replication import replication_report
 from opsd.adapters import pgbouncer
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.health import HealthSample, LockReport, LockTree, LongSession
+from opsd.core.units import format_duration
 from opsd.db.activity import Activity, read_activity
 from opsd.db.connection import Conn
 from opsd.db.probe import Probe, ProbeBusy
-from opsd.db.queries import (
-    DeadlocksRow,
-    LockRow,
-    SessionRow,
-    fetch_all,
-    fetch_one,
-)
+from opsd.db.queries import SessionRow
 from opsd.errors import OpsdError, QueryTimeout
 from opsd.log import get_logger
 from opsd.settings import Settings
 
-T = TypeVar("T")
 
-
-def _lock_report(settings: Settings, last_deadlocks: int | None, act: Activity) -> Callable[[Conn], LockReport]:
+def _lock_report(settings: Settings, last_deadlocks: int | None, act: Activity) -> LockReport:
     h = settings.health
     render = query_text(h.show_query_text, h.query_text_length)
+    trees: list[LockTree] = []
+    if act.waiters:
+        trees = build_trees(act.waiters, act.tree_sessions, act.locks, render)
+    total = act.deadlocks
 
-    def read(conn: Conn) -> LockReport:
-        trees: list[LockTree] = []
-        if act.waiters:
-            pids = sorted({w.pid for w in act.waiters} | {b for w in act.waiters for b in w.blocked_by})
-            locks = fetch_all(conn, "session_locks", LockRow, {"pids": pids})
-            trees = build_trees(act.waiters, act.tree_sessions, locks, render)
-        total = fetch_one(conn, "deadlocks", DeadlocksRow).deadlocks
+    def ls(s: SessionRow) -> LongSession:
+        return LongSession(s.pid, s.state, s.usename, s.datname, s.application_name, s.xact_age, s.state_age,
+                           render(s.query))
 
-        def ls(s: SessionRow) -> LongSession:
-            return LongSession(s.pid, s.state, s.usename, s.datname, s.application_name, s.xact_age, s.state_age,
-                               render(s.query))
-
-        long = act.long_sessions
-        idle = [ls(s) for s in long if s.state.startswith("idle in transaction")
-                and (s.state_age or 0) > h.idle_in_transaction.total_seconds()]
-        longx = [ls(s) for s in long if (s.xact_age or 0) > h.long_transaction.total_seconds()]
-        return LockReport(trees, longx, idle, total,
-                          None if last_deadlocks is None else max(0, total - last_deadlocks))
-
-    return read
+    long = act.long_sessions
+    idle = [ls(s) for s in long if s.state.startswith("idle in transaction")
+            and (s.state_age or 0) > h.idle_in_transaction.total_seconds()]
+    longx = [ls(s) for s in long if (s.xact_age or 0) > h.long_transaction.total_seconds()]
+    return LockReport(trees, longx, idle, total, None if last_deadlocks is None else max(0, total - last_deadlocks))
 
 
 def _activity(settings: Settings) -> Callable[[Conn], Activity]:
@@ -66,19 +52,25 @@ def _activity(settings: Settings) -> Callable[[Conn], Activity]:
 
 def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = True, replication: bool = True,
                 last_deadlocks: int | None = None) -> HealthSample:
-    """One sample; each part that fails becomes a line in ``problems`` (the others are still reported)."""
+    """One sample; each part that fails becomes a line in ``problems`` (the others are still reported). The
+    server is read in one statement: when it fails, each part that needed it says so."""
     sample = HealthSample(taken_at=ctx.now())
     parts: list[tuple[str, Callable[[], None]]] = []
-    act: list[Activity] = []  # pg_stat_activity, scanned once for the lock and the connection report
+    act: list[Activity | OpsdError] = []  # the one read of the server (or why it failed), shared by every part
 
     def activity() -> Activity:
         if not act:
-            act.append(probe.run(_activity(ctx.settings)))
+            try:
+                act.append(probe.run(_activity(ctx.settings)))
+            except OpsdError as e:
+                act.append(e)
+        if isinstance(act[0], OpsdError):
+            raise act[0]
         return act[0]
 
     if locks:
-        parts.append(("locks", lambda: setattr(sample, "locks", probe.run(_lock_report(ctx.settings, last_deadlocks,
-                                                                                        activity())))))
+        parts.append(("locks", lambda: setattr(sample, "locks", _lock_report(ctx.settings, last_deadlocks,
+                                                                             activity()))))
     if pool:
         parts.append(("connections", lambda: setattr(sample, "connections", connection_report(
             activity().connections, activity().limits))))
@@ -86,7 +78,7 @@ def take_sample(ctx: Context, probe: Probe, *, locks: bool = True, pool: bool = 
             parts.append(("pgbouncer", lambda: setattr(sample, "pool",
                                                        pool_report(pgbouncer.show_all(ctx.settings.pgbouncer)))))
     if replication:
-        parts.append(("replication", lambda: setattr(sample, "replication", probe.run(replication_report))))
+        parts.append(("replication", lambda: setattr(sample, "replication", activity().replication)))
     for name, fn in parts:
         try:
             fn()
@@ -118,8 +110,17 @@ def record(ctx: Context, store: HealthStore, sample: HealthSample) -> Changes:
         store.close(inc.id, at)
         alerts.resolve(ctx, f"health.{inc.key}", f"incident #{inc.id} cleared after "
                                                  f"{(at - inc.opened_at).total_seconds():.0f}s; worst: {inc.summary}")
-    store.add_sample(sample, at - h.sample_retention)
+    store.add_sample(sample)
+    if h.sample_retention is not None:
+        _deprecated("health.sample_retention", f'keep = "all:{format_duration(h.sample_retention)}"')
+    store.prune(h.retention, at)
     return changes
+
+
+@functools.cache
+def _deprecated(key: str, instead: str) -> None:
+    """Once a process: the daemon says it at its first sample, not every 30 s."""
+    get_logger().warning("config.deprecated", key=key, instead=instead, hint="docs/health.md, Retention")
 
 
 def last_deadlocks(store: HealthStore) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
@@ -42,12 +43,14 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
     prev_rtos = [d.rto_seconds for r in prev if (d := r.details_as(DrillResult)) and d.rto_seconds is not None]
     before = [r.started_at for r in ctx.history.runs("drill", limit=1000) if r.outcome == "ok" and r.started_at < start]
     store = HealthStore(ctx.history.db)
-    samples = [s for s in store.samples(start) if s.taken_at < end]
+    samples = store.worst_samples(start, end, CHART_STEP)  # a year of history costs what a day does
     return build(ctx.settings, year, month, runs=runs, prior_passes=sorted(before),
                  prev_rto_median=statistics.median(prev_rtos) if prev_rtos else None,
                  incidents=store.opened_between(start, end), samples=samples,
                  repo=_repo(ctx) if with_repository else None, now=ctx.now())
 
+
+CHART_STEP = timedelta(minutes=15)  # the samples charted: the worst of each quarter hour
 
 Writer = Callable[[MonthReport], list[Path]]  # writes the report in every configured format; the files written
 

@@ -100,5 +100,23 @@ CREATE TABLE IF NOT EXISTS alert_pending (
 CREATE INDEX IF NOT EXISTS alert_pending_next ON alert_pending (next_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES, V4_ALERT_PENDING)
+# Step 5: a year of history costs nothing. Runs get an index on their start alone (the monthly report's range).
+# Each health sample keeps beside its JSON the figures thinning compares (larger is worse; NULL in rows written
+# before: thinning keeps the first sample of their buckets) and the resolution it stands for (``step``, seconds:
+# 0 for every sample, 900 for the worst of a 15-minute bucket, ...), so ``[health] keep`` thins and prunes by
+# index, in batches, without reading a sample's JSON.
+V5_HISTORY_AT_SCALE = """
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+ALTER TABLE health_samples ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE health_samples ADD COLUMN lock_wait REAL;
+ALTER TABLE health_samples ADD COLUMN conn_share REAL;
+ALTER TABLE health_samples ADD COLUMN pool_maxwait REAL;
+ALTER TABLE health_samples ADD COLUMN pool_waiting REAL;
+ALTER TABLE health_samples ADD COLUMN replay_lag REAL;
+ALTER TABLE health_samples ADD COLUMN problems INTEGER;
+CREATE INDEX IF NOT EXISTS health_samples_step ON health_samples (step, taken_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES, V4_ALERT_PENDING,
+                               V5_HISTORY_AT_SCALE)
 LATEST = len(MIGRATIONS)

@@ -30,6 +30,9 @@ def _row(r: sqlite3.Row) -> Run:
                Outcome(r["outcome"]), r["error"], cast("AnyRecord", details))
 
 
+_NEWEST = "ORDER BY started_at DESC, id DESC LIMIT 1"
+
+
 class History:
     """The ``runs`` table: every job run with start, end, outcome, error and details."""
 
@@ -87,6 +90,20 @@ class History:
         return _row(r) if r else None
 
     @decoded
+    def latest(self, jobs: tuple[str, ...], ok: tuple[str, ...]) -> dict[str, tuple[Run | None, Run | None]]:
+        """For each job, its last run and its last run with an outcome in ``ok``: one connection, two index
+        probes a job (``opsd status``)."""
+        out: dict[str, tuple[Run | None, Run | None]] = {}
+        last_ok = f"SELECT * FROM runs WHERE job = ? AND outcome IN ({','.join('?' * len(ok))}) {_NEWEST}"
+        with self._conn() as c:
+            for job in jobs:
+                r = c.execute(f"SELECT * FROM runs WHERE job = ? {_NEWEST}", (job,)).fetchone()
+                g = c.execute(last_ok, (job, *ok)).fetchone() if r is not None else None
+                last = _row(r) if r is not None else None
+                out[job] = (last, None if g is None else last if last and g["id"] == last.id else _row(g))
+        return out
+
+    @decoded
     def get(self, run_id: int) -> Run | None:
         with self._conn() as c:
             r = c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -100,6 +117,17 @@ class History:
                                  (job, limit)).fetchall()
             else:
                 rows = c.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return [_row(r) for r in rows]
+
+    @decoded
+    def among_last(self, job: str, outcome: str, limit: int = 1000) -> list[Run]:
+        """The runs with ``outcome`` among the last ``limit`` runs of ``job`` (newest first): only those are
+        decoded, whatever the others hold (the metrics count skipped runs every scrape)."""
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM (SELECT id, outcome, started_at FROM runs WHERE job = ? "
+                             "ORDER BY started_at DESC, id DESC LIMIT ?) last JOIN runs USING (id) "
+                             "WHERE runs.outcome = ? ORDER BY runs.started_at DESC, runs.id DESC",
+                             (job, limit, outcome)).fetchall()
         return [_row(r) for r in rows]
 
     @decoded
