@@ -19,6 +19,7 @@ and the median of each is compared (year / day; target <= 1.5x). Also: the year 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -44,7 +45,7 @@ from opsd.core.records.health import (
     Slot,
     StandbyLag,
 )
-from opsd.core.thinning import DEFAULT_KEEP, parse_keep
+from opsd.core.thinning import DEFAULT_KEEP, Keep, parse_keep
 from opsd_sandbox import records
 
 STEP = timedelta(seconds=30)
@@ -55,6 +56,7 @@ def owner() -> str:
     return "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
 
 
+@functools.cache
 def conns(i: int) -> ConnectionReport:
     by_state = {"idle": 60 + i % 7, "active": 5 + i % 3, "idle in transaction": i % 2}
     total = sum(by_state.values())
@@ -114,23 +116,31 @@ def generate(state: Path, days: float, now: datetime, keep: str) -> dict[str, An
     h = History(state, owner())
     health, alerts = HealthStore(h.db), AlertStore(h.db)
     h.runs(limit=1)  # creates the file
-    # One connection held open for the whole run, as the daemon's file always has readers: without it, each
-    # store call's close is the file's last and checkpoints the WAL (a daemon writes a sample every 30 s, not
-    # thousands a second).
-    keeper = sqlite3.connect(h.db.path)
-    keeper.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
     policy = parse_keep(keep)
     start = now - timedelta(days=days)
     t0 = time.monotonic()
+    # a reader held open for the whole run, as the daemon's file always has: else each store call's close is
+    # the file's last and checkpoints the WAL (a daemon writes a sample every 30 s, not thousands a second)
+    keeper = sqlite3.connect(h.db.path)
+    keeper.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+    with h.db.held():  # one connection for every store call of the generator: a year in minutes
+        n = _write(h, health, alerts, policy, start=start, now=now)
+    keeper.close()
+    return {"days": days, "samples_written": n, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _write(h: History, health: HealthStore, alerts: AlertStore, policy: Keep, *, start: datetime,
+           now: datetime) -> int:
     day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     while day < now:
         if day + timedelta(days=1) > start:
             runs_of_day(h, day)
         day += timedelta(days=1)
-    at, i, incident = start, 0, None
+    at, i, incident, key = start, 0, None, ""
+    _sql(h, "BEGIN")
     while at < now:
         lock = i % 5760 in range(3000, 3012)  # about every two days, six minutes long
-        s = sample(at, i, lock)
+        s = sample(at, i % 42, lock)
         if lock and incident is None:
             tree = s.locks.trees[0] if s.locks else None
             assert tree is not None
@@ -138,22 +148,31 @@ def generate(state: Path, days: float, now: datetime, keep: str) -> dict[str, An
                                    peak=tree.longest_wait, worst=records.lock_moment(
                                        tree.root.pid, waiters=3, longest_wait=tree.longest_wait, user="wms",
                                        database="app", application="picker"))
-            alerts.set_firing(f"health.lock:{tree.root.pid}", "warning", tree.summary(), at, at)
-            alerts.log_delivery(at, f"health.lock:{tree.root.pid}", "firing", None)
+            key = f"health.lock:{tree.root.pid}"
+            alerts.set_firing(key, "warning", tree.summary(), at, at)
+            alerts.log_delivery(at, key, "firing", None)
         elif lock and incident is not None:
             health.seen(incident, at, None)
         elif incident is not None:
             health.close(incident, at)
-            alerts.set_resolved("health.lock", at)
+            alerts.set_resolved(key, at)
+            alerts.log_delivery(at, key, "resolved", None)
             incident = None
         health.add_sample(s)
         if i % 120 == 0:  # the daemon prunes after every sample; once a simulated hour is the same work
+            _sql(h, "COMMIT")  # an hour of samples a transaction: the generator's speed, not the daemon's
             health.prune(policy, at, batches=8)
+            _sql(h, "BEGIN")
         at += STEP
         i += 1
+    _sql(h, "COMMIT")
     health.prune(policy, now, batches=100)
-    keeper.close()
-    return {"days": days, "samples_written": i, "seconds": round(time.monotonic() - t0, 1)}
+    return i
+
+
+def _sql(h: History, statement: str) -> None:
+    with h.db.connect() as c:  # the connection held for the generator
+        c.execute(statement)
 
 
 def file_facts(state: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -125,6 +126,7 @@ class StateDB:
     def __init__(self, path: Path, owner: str) -> None:
         self.path = path
         self.owner = owner
+        self._held: tuple[int, sqlite3.Connection] | None = None
 
     @property
     def problem(self) -> str | None:
@@ -158,7 +160,25 @@ class StateDB:
                 os.chmod(p, FILE_MODE)
 
     @contextmanager
+    def held(self) -> Iterator[None]:
+        """Bulk writes (benchmarks, imports): every :meth:`connect` of this object in this thread reuses one
+        connection until the block ends, instead of opening (and checkpointing) the file at each call."""
+        with self.connect() as conn:
+            self._held = (threading.get_ident(), conn)
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
+        held = getattr(self, "_held", None)
+        if held is not None and held[0] == threading.get_ident():
+            try:
+                yield held[1]
+            except (sqlite3.Error, ValueError) as e:
+                raise _explain(self.path, e) from None
+            return
         ident = self._identity()
         first = ident is None or self._known.get(str(self.path)) != ident
         if first:
