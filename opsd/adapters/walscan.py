@@ -1,21 +1,20 @@
-"""Decode a range of archived WAL: segments fetched through pgBackRest (never pg_wal, so it works when the
-primary is gone), in parallel, a chunk at a time, into a private directory; pg_waldump reads each chunk in one
-run, so a record that crosses a segment boundary is read whole. A chunk starts at the last record the previous
-one printed (that record is skipped the second time).
+"""pg_waldump's output as events, and how a range of archived WAL is cut into tasks (walparallel.py runs
+them, one pg_waldump and one parser per core).
+
+A task is a chunk of segments of one timeline; chunks overlap by one segment: a chunk's last segment is the next
+chunk's first, given to pg_waldump only so that a record that starts before it and runs on into it is read whole.
+A task keeps the records that start before its last segment (the next task's); the next task starts at the
+start of that segment, where pg_waldump skips the end of the record that runs on into it (XLogFindNextRecord
+follows the page header's continuation length). The last chunk of a run keeps every record.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from opsd.adapters.pgbackrest import PgBackRest
-from opsd.adapters.runner import Runner
 from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_text, lsn_to_int
 from opsd.core.walfind import Change, Created, End, Event, Point, RelNode
 from opsd.errors import RepositoryError
@@ -81,6 +80,9 @@ def _block_node(desc: str) -> RelNode | None:
     return (int(parts[0]), int(parts[1]), int(parts[2])) if len(parts) == 3 else None
 
 
+Record = tuple[int, str, int, str]  # LSN, rmgr, xid, description
+
+
 @dataclass
 class Parser:
     """pg_waldump's lines (run with TZ=UTC and ``-r`` for RMGRS) as events; remembers the last transaction end
@@ -93,6 +95,11 @@ class Parser:
 
     def feed(self, line: str) -> tuple[int, Event | None] | None:
         """(the record's LSN as a number, its event or None) for a record line; None for anything else."""
+        rec = self.record(line)
+        return None if rec is None else (rec[0], self.event(rec))
+
+    def record(self, line: str) -> Record | None:
+        """A record line cut into (LSN as a number, rmgr, xid, description), before any event is made of it."""
         if not line.startswith("rmgr: "):
             return None
         t = line.find(", tx:", 17)
@@ -102,8 +109,10 @@ class Parser:
         d = line.find("desc: ", lsn_end)
         if min(t, c, lsn_at, lsn_end, d) < 0:
             return None
-        lsn = _lsn(line[lsn_at + 5:lsn_end])
-        return lsn, self._event(line[6:line.find(" ", 6)], int(line[t + 5:c]), lsn, line[d + 6:])
+        return _lsn(line[lsn_at + 5:lsn_end]), line[6:line.find(" ", 6)], int(line[t + 5:c]), line[d + 6:]
+
+    def event(self, rec: Record) -> Event | None:
+        return self._event(rec[1], rec[2], rec[0], rec[3])
 
     def _event(self, rmgr: str, xid: int, lsn: int, desc: str) -> Event | None:
         if rmgr in ("Heap", "Heap2") or (rmgr == "XLOG" and desc.startswith("FPI ")):
@@ -148,100 +157,6 @@ class Progress:
         return self.done * SEGMENT_BYTES / 1048576 / max(self.seconds, 0.001)
 
 
-@dataclass
-class WalScanner:
-    pgbr: PgBackRest
-    runner: Runner
-    bin_dir: Path
-    tmp: Path
-    workers: int = 2
-    chunk: int = 8
-    rmgrs: tuple[str, ...] = RMGRS
-    keep: Callable[[RelNode], bool] | None = None  # the file nodes whose row changes are wanted (None: all)
-
-    def scan(self, path: list[Segment], sink: Callable[[Event], None],
-             on_progress: Callable[[Progress], None] | None = None, enough: Callable[[], bool] | None = None) -> None:
-        """Every event of ``path`` (segments in WAL order, on the timelines recovery follows) into ``sink`` as
-        pg_waldump prints it, with a progress report as it enters each segment; ``enough`` stops after the chunk
-        where it turns true. Raises RepositoryError for a segment the repository does not have or pg_waldump
-        cannot decode."""
-        parser = Parser(self.keep)
-        t0, entered = time.monotonic(), set()
-
-        def seen(seg: Segment) -> None:
-            if seg not in entered:
-                entered.add(seg)
-                if on_progress is not None:
-                    on_progress(Progress(len(entered), len(path), seg.name, time.monotonic() - t0))
-
-        try:
-            for part in _chunks(path, self.chunk):
-                if self._scan_run(part, parser, sink, seen, enough):
-                    break
-        finally:
-            for leftover in self.tmp.iterdir():
-                leftover.unlink(missing_ok=True)
-
-    def _scan_run(self, part: list[list[Segment]], parser: Parser, sink: Callable[[Event], None],
-                  seen: Callable[[Segment], None], enough: Callable[[], bool] | None) -> bool:
-        """One contiguous run, chunk by chunk: the next chunk is fetched while this one is decoded; the last
-        segment of a chunk is kept for the next (a record may run on into it). True: enough."""
-        resume: str | None = None
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            pending = ahead.submit(self._fetch, part[0])
-            for i, names in enumerate(part):
-                pending.result()
-                if i + 1 < len(part):
-                    pending = ahead.submit(self._fetch, [s for s in part[i + 1] if s != names[-1]])
-                resume = self._decode(names, resume, parser, sink, seen)
-                for s in names[:-1]:
-                    (self.tmp / s.name).unlink(missing_ok=True)
-                if enough is not None and enough():
-                    return True
-        (self.tmp / part[-1][-1].name).unlink(missing_ok=True)
-        return False
-
-    def _fetch(self, segments: list[Segment]) -> None:
-        def get(s: Segment) -> tuple[Segment, bool]:
-            return s, self.pgbr.archive_get(s.name, str(self.tmp / s.name))
-
-        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
-            missing = [s.name for s, ok in pool.map(get, segments) if not ok]
-        if missing:
-            raise RepositoryError(f"WAL segment {missing[0]} is not in the repository (expired, or never archived)")
-
-    def _decode(self, names: list[Segment], resume: str | None, parser: Parser, sink: Callable[[Event], None],
-                seen: Callable[[Segment], None]) -> str | None:
-        first, end = names[0], names[-1]
-        start = resume or lsn_text(first.segno * SEGMENT_BYTES)
-        # -e at the end of the chunk: pg_waldump stops there quietly (a record that runs on is read by the next
-        # chunk), instead of looking for the next file for 5 seconds
-        argv = [str(self.bin_dir / "pg_waldump"), "-p", str(self.tmp), "-t", str(first.timeline), "-s", start,
-                "-e", lsn_text((end.segno + 1) * SEGMENT_BYTES), *(a for r in self.rmgrs for a in ("-r", r))]
-        floor = lsn_to_int(resume) if resume else -1
-        last = [floor, -1]  # the last record's LSN, the segment it is in
-
-        def on_line(stream: str, line: str) -> None:
-            got = parser.feed(line) if stream == "stdout" else None
-            if got is None or got[0] <= floor:
-                return
-            at, event = got
-            last[0] = at
-            if at // SEGMENT_BYTES != last[1]:
-                last[1] = at // SEGMENT_BYTES
-                seen(Segment(first.timeline, last[1]))
-            if event is not None:
-                sink(event)
-
-        res = self.runner.run(argv, timeout=600, env={"TZ": "UTC"}, log_output=False, on_line=on_line,
-                              keep_stdout=False)
-        _judge_end(res.returncode, res.stderr, names[-1])
-        # the next chunk starts at the last record printed, but never before the one segment kept for it: when that
-        # segment held no record of ours, the last one printed lies in a file already deleted (pg_waldump would
-        # wait for it, then fail)
-        return lsn_text(max(last[0], end.segno * SEGMENT_BYTES))
-
-
 def _judge_end(rc: int, stderr: str, last: Segment) -> None:
     """pg_waldump always stops with an error at the end of what it was given (the next file is missing, or the
     last segment ends): only an error before the chunk's last segment means a segment it could not decode."""
@@ -254,6 +169,29 @@ def _judge_end(rc: int, stderr: str, last: Segment) -> None:
     if m is None and "could not find file" not in stderr and "could not find a valid record" not in stderr:
         line = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {rc}"
         raise RepositoryError(f"pg_waldump failed: {line}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One pg_waldump over segments ``first`` .. ``last`` of ``timeline``: the records that start before
+    ``stop`` (an LSN: the start of ``last``, the next task's first segment) are this task's; ``stop`` None: every
+    record (the last chunk of a run). ``missing``: the repository did not have a segment of the chunk; the task
+    was cut before it, and what was read is kept before the error is raised."""
+
+    timeline: int
+    first: int
+    last: int
+    stop: int | None = None
+    missing: str | None = None
+
+    def segments(self) -> list[Segment]:
+        return [Segment(self.timeline, n) for n in range(self.first, self.last + 1)]
+
+
+def plan_tasks(path: list[Segment], size: int) -> list[Task]:
+    """``path`` (in WAL order) as tasks of ``size`` segments, the last one overlapping the next task's first."""
+    return [Task(c[0].timeline, c[0].segno, c[-1].segno, c[-1].segno * SEGMENT_BYTES if i + 1 < len(part) else None)
+            for part in _chunks(path, size) for i, c in enumerate(part)]
 
 
 def _chunks(path: list[Segment], size: int) -> Iterator[list[list[Segment]]]:

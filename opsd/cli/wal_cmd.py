@@ -14,7 +14,7 @@ from opsd.cli.common import pass_app
 from opsd.core.records.targeted import RestorePoint
 from opsd.core.relname import parse
 from opsd.core.timeparse import ACCEPTED, parse_target_time
-from opsd.errors import UsageError
+from opsd.errors import RepositoryError, UsageError
 from opsd.report import jsonout, targeted_console
 
 DAY = timedelta(hours=24)
@@ -43,7 +43,8 @@ def point_create(app: App, name: str, wait: int, as_json: bool) -> None:
 @restore_point.command("list", epilog=f"Times: {ACCEPTED}.")
 @click.option("--since", metavar="TIME", help="Read the WAL archived since TIME for points made outside opsd "
                                               "(default: the last 24 hours; segments read once are remembered).")
-@click.option("--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Segments fetched at once.")
+@click.option("--jobs", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Segments fetched at once; the WAL is decoded by min(N, cores) processes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def point_list(app: App, since: str | None, jobs: int, as_json: bool) -> None:
@@ -69,7 +70,8 @@ def wal() -> None:
 @click.option("--min-rows", type=click.IntRange(0), default=0, show_default=True,
               help="Only transactions that changed at least N rows (truncations and drops always show).")
 @click.option("--dbname", metavar="DB", help="The table's database (default: [postgres] dbname).")
-@click.option("--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Segments fetched at once.")
+@click.option("--jobs", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Segments fetched at once; the WAL is decoded by min(N, cores) processes.")
 @click.option("--catalog-from-copy", is_flag=True,
               help="Name the table from a scratch copy recovered to --since (a table dropped or re-created since; "
                    "restores a backup into the drill's scratch area first).")
@@ -90,10 +92,13 @@ def wal_find(app: App, *, table: str, since: str | None, until: str | None, min_
     report = lambda m: click.echo(f"  {m}", err=True)  # noqa: E731
     at_start = catalog_at(ctx, req.dbname, given, start, report) if catalog_from_copy else None
     found = find(ctx, req, report, at_start)
+    if found.stopped is not None and not found.changes:
+        raise RepositoryError(found.stopped)
     if as_json:
         if not found.changes:  # stdout stays the documented list; what was searched goes to stderr
             click.echo(f"none found: {found.searched()}", err=True)
         click.echo(jsonout.dump("wal-find", found.changes))
+        _stopped(found.stopped)
         return
     if not found.changes:
         click.echo(targeted_console.none_found(str(found.table.name), found.searched(), min_rows))
@@ -104,6 +109,13 @@ def wal_find(app: App, *, table: str, since: str | None, until: str | None, min_
                f"({mib / max(found.seconds, 0.001):.1f} MiB/s)"
                + (f"; {found.span.holes} segment(s) missing in the range: changes there are unknown"
                   if found.span.holes else ""))
+    _stopped(found.stopped)
+
+
+def _stopped(why: str | None) -> None:
+    """A read that ended early: the transactions printed are those before it (exit 1)."""
+    if why is not None:
+        raise RepositoryError(f"{why}: the transactions above are those in the WAL before it; later ones are unknown")
 
 
 COMMANDS = [restore_point, wal]

@@ -91,6 +91,20 @@ class TxnChange:
         return self.inserts + self.updates + self.deletes
 
 
+@dataclass(frozen=True)
+class Keep:
+    """Which file nodes' row changes a scan keeps, as plain data (sent to the decoding processes): ``nodes``,
+    and in ``database`` every file node not in ``live`` (the files no live relation has: a table's files before
+    a rewrite); ``live`` None: every file node of ``database``."""
+
+    nodes: frozenset[RelNode] = frozenset()
+    database: int | None = None
+    live: frozenset[int] | None = None
+
+    def __call__(self, n: RelNode) -> bool:
+        return n in self.nodes or (n[1] == self.database and (self.live is None or n[2] not in self.live))
+
+
 def node_name(n: RelNode) -> str:
     return f"{n[0]}/{n[1]}/{n[2]}"
 

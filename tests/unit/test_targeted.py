@@ -279,13 +279,15 @@ def test_an_unreadable_point_cache_is_an_empty_one(tmp_path: Path) -> None:
 
 
 def test_the_next_chunk_never_starts_before_the_segment_kept_for_it(tmp_path: Path) -> None:
-    """A chunk whose last segment holds no record of ours: resuming at the last record printed would point
-    pg_waldump at a segment already deleted (it waited 5 s, then failed: 'transaction did not end in the WAL')."""
+    """A chunk whose last segment holds no record of ours: resuming at the last record printed pointed
+    pg_waldump at a segment already deleted (it waited 5 s, then failed: 'transaction did not end in the WAL').
+    Each task now starts at its first segment's start, whatever the task before printed."""
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from opsd.adapters.runner import Completed
-    from opsd.adapters.walscan import WalScanner
+    from opsd.adapters.walparallel import DumpSpec, decode_with
+    from opsd.adapters.walscan import plan_tasks
 
     class Runner:
         def __init__(self) -> None:
@@ -301,12 +303,10 @@ def test_the_next_chunk_never_starts_before_the_segment_kept_for_it(tmp_path: Pa
             return Completed(tuple(argv), 0, "", "", 0.01)
 
     runner = Runner()
-    scanner = WalScanner(pgbr=None, runner=runner, bin_dir=Path("/bin"), tmp=tmp_path)  # type: ignore[arg-type]
-    seen: list[Segment] = []
-    resume = scanner._decode(_segs((1, 1), (1, 2), (1, 3)), None, Parser(None), lambda _e: None, seen.append)
-    assert resume == "0/3000000"  # segment 3 (kept), not 0/1000060 in segment 1 (deleted)
-    scanner._decode(_segs((1, 3), (1, 4), (1, 5)), resume, Parser(None), lambda _e: None, seen.append)
-    assert runner.starts == ["0/1000000", "0/3000000"] and seen == [Segment(1, 1)]
+    spec = DumpSpec("/bin/pg_waldump", str(tmp_path))
+    got = [decode_with(runner, spec, t) for t in plan_tasks(_segs((1, 1), (1, 2), (1, 3), (1, 4), (1, 5)), 3)]
+    assert runner.starts == ["0/1000000", "0/3000000"]  # segment 3 (kept), not 0/1000060 in segment 1 (deleted)
+    assert [[seg for seg, _e in d.segments] for d in got] == [[1], []]
 
 
 def test_a_search_that_found_nothing_says_what_it_searched() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from opsd.actions.wal.scan import Span, plan_span, read, timeline_at
+from opsd.actions.wal.scan import Span, decoders, plan_span, read, timeline_at
 from opsd.adapters.walscan import Progress
 from opsd.context import Context
 from opsd.core.records.targeted import WalChange
@@ -15,10 +15,10 @@ from opsd.core.relname import FIND, RelName
 from opsd.core.timeparse import show
 from opsd.core.units import format_duration
 from opsd.core.wal import Segment
-from opsd.core.walfind import Collector, End, EndFinder, RelNode, Table, TxnChange, node_name, table_history
+from opsd.core.walfind import Collector, End, EndFinder, Keep, Table, TxnChange, node_name, table_history
 from opsd.db.connection import per_database
 from opsd.db.targeted import Known, known_relations, resolve, table_nodes
-from opsd.errors import OpsdError, RefusedError
+from opsd.errors import OpsdError, RefusedError, RepositoryError
 
 DROPPED = "a table dropped or renamed since: --catalog-from-copy names it from a copy recovered to --since"
 
@@ -41,6 +41,7 @@ class Found:
     table: Table  # what was searched: the relation and its file nodes
     since: datetime
     until: datetime | None
+    stopped: str | None = None  # why the read ended early (a segment the repository lacks): the rest is unknown
 
     def searched(self) -> str:
         """What was read, for a search that found nothing (not an error: the table resolved)."""
@@ -72,25 +73,27 @@ def find(ctx: Context, req: FindRequest, report: Callable[[str], None], at_start
         raise OpsdError(f"no archived WAL between {show(req.since)} and {show(req.until) if req.until else 'now'}: "
                         f"{have}")
     report(f"reading {len(sp.segments)} WAL segment(s) {sp.segments[0].name} .. {sp.segments[-1].name} from the "
-           f"repository ({req.jobs} in parallel)")
+           f"repository ({req.jobs} at once, decoded by {decoders(req.jobs)} processes)")
     # from a copy: every file of the database is followed (the table's files after a rewrite may be live ones)
-    keep = _keep(table, known) if at_start is None else (lambda n: n[1] == known.database)
+    keep = _keep(table, known) if at_start is None else Keep(database=known.database)
     seen = Collector(keep, table.nodes if at_start is None else frozenset(),
                      lambda e, rows: rows < req.min_rows or not _in_range(e.time, req))
-    t0 = time.monotonic()
-    read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)), keep=keep)
+    t0, stopped = time.monotonic(), None
+    try:
+        read(ctx, sp.segments, seen.add, jobs=req.jobs, report=lambda p: report(_progress(p)), keep=keep)
+    except RepositoryError as e:  # what was read before it is still an answer: given, with the error after it
+        stopped = str(e)
     secs = time.monotonic() - t0
     changes = [_view(table.name, t, sp.segments) for t in table_history(seen, table, forward=at_start is not None)]
     changes = [c for c in changes if _in_range(c.commit_time, req)
                and (c.inserts + c.updates + c.deletes >= req.min_rows or c.truncated or c.dropped)]
-    return Found(changes, sp, secs, table, req.since, req.until)
+    return Found(changes, sp, secs, table, req.since, req.until, stopped)
 
 
-def _keep(table: Table, known: Known) -> Callable[[RelNode], bool]:
+def _keep(table: Table, known: Known) -> Keep:
     """The file nodes worth counting: the table's own, and in its database those no live relation has (the
     table's files before a rewrite). Every other live table's changes are skipped as they stream by."""
-    mine = table.nodes
-    return lambda n: n in mine or (n[1] == known.database and n[2] not in known.filenodes)
+    return Keep(table.nodes, known.database, frozenset(known.filenodes))
 
 
 def _progress(p: Progress) -> str:

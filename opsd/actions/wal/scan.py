@@ -9,10 +9,11 @@ from itertools import pairwise
 
 from opsd.actions.restore.service import Timelines, load_timelines
 from opsd.adapters import files
-from opsd.adapters.walscan import Progress, WalScanner
+from opsd.adapters.walparallel import WalScanner, cores
+from opsd.adapters.walscan import Progress
 from opsd.context import Context
 from opsd.core.wal import CLOCK_SLACK, SEGMENT_BYTES, ArchivedSegment, Segment, Switch, lsn_to_int
-from opsd.core.walfind import Event, RelNode
+from opsd.core.walfind import Event, Keep
 
 LEAD_IN = 1  # segments read before the range: the first records of a transaction that commits inside it
 
@@ -75,14 +76,20 @@ def plan_span(ctx: Context, since: datetime, until: datetime | None, t: Timeline
     return span(t.current, t.switches, t.newest, since, until)
 
 
+def decoders(jobs: int) -> int:
+    """Decoding processes for ``--jobs``: one a core this process may run on, at most ``jobs``."""
+    return max(1, min(jobs, cores()))
+
+
 def read(ctx: Context, segments: list[Segment], sink: Callable[[Event], None], *, jobs: int,
          report: Callable[[Progress], None] | None = None, rmgrs: tuple[str, ...] | None = None,
-         enough: Callable[[], bool] | None = None, keep: Callable[[RelNode], bool] | None = None) -> None:
-    """Decode ``segments`` from the repository into ``sink`` (in a private temporary directory)."""
+         enough: Callable[[], bool] | None = None, keep: Keep | None = None) -> None:
+    """Decode ``segments`` from the repository into ``sink`` (in a private temporary directory): ``jobs``
+    segments fetched at once, decoded by as many processes as there are cores (at most ``jobs``)."""
     pg, o = ctx.settings.postgres, ctx.settings.opsd
     with files.scratch_dir(o.state_dir / "tmp", o.run_as) as tmp:
-        scanner = WalScanner(ctx.pgbackrest, ctx.runner, pg.bin_dir, tmp, workers=jobs, chunk=max(4, jobs * 2),
-                             keep=keep)
+        scanner = WalScanner(ctx.pgbackrest, pg.bin_dir, tmp, workers=jobs, procs=decoders(jobs), keep=keep,
+                             run_as=o.run_as)
         if rmgrs is not None:
             scanner.rmgrs = rmgrs
         scanner.scan(segments, sink, report, enough)
