@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from opsd.actions.health.sample import last_deadlocks, record, take_sample
 from opsd.adapters.stores.health import HealthStore
 from opsd.cli import App
 from opsd.cli.common import Interval, pass_app
-from opsd.context import Context
-from opsd.core.records.health import HealthSample
 from opsd.core.schedule import parse_duration
 from opsd.core.timeparse import parse_target_time
-from opsd.db.probe import Probe, probe_for
-from opsd.report import health_console, jsonout
-from opsd.report.jsonout import SampleRecorded
+from opsd.report import health_console
+
+if TYPE_CHECKING:  # 'health incidents' reads the state file: no psycopg, no probe, no alert channels
+    from opsd.context import Context
+    from opsd.core.records.health import HealthSample
 
 WATCH = click.option("--watch", type=Interval(min=1, max=86400), metavar="SECONDS",
                      help="Repeat every SECONDS until Ctrl-C (one probe connection throughout).")
@@ -25,6 +25,9 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bool, replication: bool = True
           ) -> None:
+    from opsd.actions.health.sample import last_deadlocks, take_sample
+    from opsd.db.probe import probe_for
+
     ctx = app.context()
     probe = probe_for(ctx.settings)
     store = HealthStore(ctx.history.db)
@@ -44,6 +47,8 @@ def _show(app: App, *, locks: bool, pool: bool, watch: float | None, as_json: bo
 
 def _print(ctx: Context, s: HealthSample, as_json: bool, *, clear: bool) -> None:
     if as_json:
+        from opsd.report import jsonout
+
         click.echo(jsonout.dump("health-sample", s))
         return
     if clear:
@@ -96,8 +101,11 @@ def pool(app: App, watch: float | None, as_json: bool) -> None:
 @pass_app
 def sample(app: App, as_json: bool) -> None:
     """Take one sample and record it, opening and closing incidents (what the daemon's health job does)."""
+    from opsd.actions.health.sample import last_deadlocks, record, take_sample
+    from opsd.db.probe import probe_for
+
     ctx = app.context()
-    probe: Probe = probe_for(ctx.settings)
+    probe = probe_for(ctx.settings)
     store = HealthStore(ctx.history.db)
     try:
         s = take_sample(ctx, probe, last_deadlocks=last_deadlocks(store))
@@ -105,7 +113,9 @@ def sample(app: App, as_json: bool) -> None:
         probe.close()
     changes = record(ctx, store, s)
     if as_json:
-        click.echo(jsonout.dump("health-recorded", SampleRecorded(
+        from opsd.report import jsonout
+
+        click.echo(jsonout.dump("health-recorded", jsonout.SampleRecorded(
             sample=s, opened=[c.key for c in changes.opened], closed=[i.key for i in changes.closed])))
         return
     _print(ctx, s, False, clear=False)
@@ -130,6 +140,8 @@ def incidents(app: App, since: str | None, as_json: bool) -> None:
             start = parse_target_time(since, ctx.settings.opsd.tz)
     rows = HealthStore(ctx.history.db).incidents(start)
     if as_json:
+        from opsd.report import jsonout
+
         click.echo(jsonout.dump("health-incidents", rows))
     else:
         click.echo(health_console.incidents(rows, ctx.settings.opsd.tz))
