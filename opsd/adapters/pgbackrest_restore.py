@@ -9,6 +9,9 @@ import re
 from dataclasses import dataclass
 
 TABLESPACE_FILE = re.compile(r"^pg_tblspc/(\d+)/[^=]*=(\{.*\})$")
+# a file of one database: pg_data/base/<db oid>/..., or pg_tblspc/<tablespace oid>/<version dir>/<db oid>/...
+DATABASE_FILE = re.compile(r"^(?:pg_data/base/(\d+)/|pg_tblspc/\d+/[^/]+/(\d+)/)[^=]*=(\{.*\})$")
+DATABASE_LINE = re.compile(r"^([^=]+)=(\{.*\})$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,30 @@ class RestoreOptions:
     # pgbackrest.conf says (link-all, link-map, tablespace-map: a drill host's config may aim them at production)
     tablespace_root: str | None = None
     tablespaces: tuple[Tablespace, ...] = ()
+    # a partial restore: only these user databases (--db-include), or every user database but these
+    # (--db-exclude); the others come back as sparse, zeroed files. template0, template1 and postgres always come.
+    db_include: tuple[str, ...] = ()
+    db_exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseBytes:
+    """One database of a backup, from its manifest: its OID and the bytes of its files (tablespaces included)."""
+
+    name: str
+    oid: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ManifestSizes:
+    """What a backup restores, from its manifest: every file's bytes, and each database's share of them."""
+
+    total: int
+    databases: tuple[DatabaseBytes, ...]
+
+    def of(self, name: str) -> DatabaseBytes | None:
+        return next((d for d in self.databases if d.name == name), None)
 
 
 def restore_argv(base: list[str], o: RestoreOptions) -> list[str]:
@@ -68,7 +95,8 @@ def restore_argv(base: list[str], o: RestoreOptions) -> list[str]:
         (o.process_max, f"--process-max={o.process_max}"), (o.exclusive, "--target-exclusive"),
     ]
     extra = [f"--recovery-option={k}={v}" for k, v in o.recovery_options]
-    return [*o.prefix, *argv, *(arg for cond, arg in optional if cond), *extra, *_layout(o), "restore"]
+    dbs = [*(f"--db-include={d}" for d in o.db_include), *(f"--db-exclude={d}" for d in o.db_exclude)]
+    return [*o.prefix, *argv, *(arg for cond, arg in optional if cond), *extra, *_layout(o), *dbs, "restore"]
 
 
 def _layout(o: RestoreOptions) -> list[str]:
@@ -95,3 +123,41 @@ def tablespace_bytes(manifest: str) -> dict[int, int]:
                 raise ValueError(f"unreadable manifest line for {line.split('=', 1)[0]}") from None
             out[int(m.group(1))] = out.get(int(m.group(1)), 0) + size
     return out
+
+
+def _size(line: str, value: str) -> int:
+    try:
+        return int(json.loads(value).get("size", 0))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"unreadable manifest line for {line.split('=', 1)[0]}") from None
+
+
+def manifest_sizes(manifest: str) -> ManifestSizes:
+    """Bytes of every file, and per database (``[db]``: name -> ``db-id``; ``[target:file]``: the files under
+    ``base/<oid>`` and each tablespace's ``<oid>`` directory), from a backup's manifest."""
+    names: dict[int, str] = {}
+    per_oid: dict[int, int] = {}
+    total, section = 0, ""
+    for line in manifest.splitlines():
+        if line.startswith("["):
+            section = line.strip()
+        elif section == "[db]" and (m := DATABASE_LINE.match(line)):
+            try:
+                names[int(json.loads(m.group(2))["db-id"])] = m.group(1)
+            except (ValueError, TypeError, KeyError):
+                raise ValueError(f"unreadable manifest line for database {m.group(1)}") from None
+        elif section == "[target:file]" and "=" in line:
+            size = _size(line, line.split("=", 1)[1])
+            total += size
+            if f := DATABASE_FILE.match(line):
+                oid = int(f.group(1) or f.group(2))
+                per_oid[oid] = per_oid.get(oid, 0) + size
+    if not names:
+        raise ValueError("no [db] section (pgBackRest 2.x writes one in every manifest)")
+    dbs = tuple(DatabaseBytes(n, oid, per_oid.get(oid, 0)) for oid, n in sorted(names.items(), key=lambda x: x[1]))
+    return ManifestSizes(total, dbs)
+
+
+def manifest_argv(base: list[str], stanza: str, label: str) -> list[str]:
+    """Read a backup's manifest (``repo-get``: decrypted if need be)."""
+    return [*base, "--log-level-console=warn", "repo-get", f"backup/{stanza}/{label}/backup.manifest"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from opsd.actions.copies.partial import plan_partial
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.restore.plan import make_plan
 from opsd.actions.restore.service import gather_facts, load_window, measured_runs
@@ -44,9 +45,10 @@ def restore_tables(app: App, kw: dict[str, object], *, dry_run: bool, yes: bool,
     req, xids = resolved_xids(app, ctx, req, kw, as_json)
     treq = replace(treq, xids=xids)
     info, window = load_window(ctx)
-    plan = make_plan(req, info, window, gather_facts(ctx, req), measured_runs(ctx))
+    facts = gather_facts(ctx, req)
+    plan, part = plan_partial(ctx, make_plan(req, info, window, facts, measured_runs(ctx)), treq.dbname, facts)
     sizes, verdicts = table_verdicts(ctx, treq)
-    tp = TablePlan(treq, plan, sizes, verdicts, describe(plan)["target"]["value"])
+    tp = TablePlan(treq, plan, sizes, verdicts, describe(plan)["target"]["value"], part)
     view = table_plan_view(tp)
     if show_plan(targeted_console.table_plan(view), lambda: jsonout.dump("restore-table", TableRestoreView(plan=view)),
                  as_json=as_json, dry_run=dry_run, refusals=tp.refusals()):

@@ -35,6 +35,12 @@ class MappingRow:
 
 
 @dataclass(frozen=True)
+class DatabaseOidRow:
+    name: str
+    oid: int
+
+
+@dataclass(frozen=True)
 class ReachRow:
     subscriptions: int
     slots: int
@@ -48,12 +54,17 @@ class Detached:
     subscriptions: list[str] = field(default_factory=list)
     slots: list[str] = field(default_factory=list)
     user_mappings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # databases not restored (sparse files): never connected to
 
     def summary(self) -> str:
         parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in (("subscriptions", self.subscriptions),
                                                                 ("slots", self.slots),
                                                                 ("user_mappings", self.user_mappings)) if v]
-        return ", ".join(parts) or "nothing to detach"
+        text = ", ".join(parts) or "nothing to detach"
+        if self.skipped:
+            text += (f"; skipped {', '.join(self.skipped)} (not restored: sparse files, never connected to; no "
+                     "replication worker can start there)")
+        return text
 
 
 def _run(conn: Conn, stmt: sql.Composed, what: str) -> None:
@@ -91,12 +102,15 @@ def _mappings(conn: Conn, db: str, out: Detached) -> None:
         out.user_mappings.append(f"{db}: {m.role or 'PUBLIC'}@{m.server}")
 
 
-def detach(connect: ConnectTo) -> Detached:
-    """Cut every database of the copy off from the outside world; what was cut."""
+def detach(connect: ConnectTo, restored: frozenset[str] | None = None, home: str = "postgres") -> Detached:
+    """Cut every database of the copy off from the outside world; what was cut. ``restored``: a partial copy's
+    databases with real files (the others are zeroed: connecting fails, and must not be tried); ``home``: one of
+    them, where the list of databases is read."""
     out = Detached()
-    with connect("postgres") as conn:
+    with connect(home) as conn:
         dbs = [r.name for r in fetch_all(conn, "databases", NameRow)]
-    for db in dbs:
+    out.skipped = [db for db in dbs if restored is not None and db not in restored]
+    for db in (d for d in dbs if d not in out.skipped):
         with connect(db) as conn:
             _subscriptions(conn, db, out)
             _slots(conn, db, out)
@@ -107,3 +121,8 @@ def detach(connect: ConnectTo) -> Detached:
 def reach(conn: Conn) -> ReachRow:
     """What still reaches outside, in this database (zero everywhere after :func:`detach`)."""
     return fetch_one(conn, "copy_facts", ReachRow)
+
+
+def database_oids(conn: Conn) -> dict[str, int]:
+    """Each database of the copy by name, with its OID."""
+    return {r.name: r.oid for r in fetch_all(conn, "copy_database_oids", DatabaseOidRow)}

@@ -54,13 +54,23 @@ def table_plan(v: TablePlanView) -> str:
     for t in v["tables"]:
         size = human_bytes(t["live_bytes"]) if t["live_bytes"] is not None else "not in the live catalog"
         lines.append(f"  table        {t['table']} (live: {size})")
-    scratch = human_bytes(v["scratch_bytes"]) if v["scratch_bytes"] is not None else "-"
-    lines.append(f"  scratch      {v['scratch']} (needs {scratch}; torn down afterwards)")
+    lines.append(f"  scratch      {v['scratch']} ({_needs(v)}; torn down afterwards)")
     into = (f"new schema {v['into_schema']} of {v['dbname']}, in one transaction" if v["into_schema"]
             else f"the file {v['into_file']} (production untouched)")
     lines.append(f"  into         {into}")
     lines += [f"    {LEVEL.get(x['level'], x['level']):<6} {x['message']}" for x in v["verdicts"]]
     return "\n".join(lines)
+
+
+def _needs(v: TablePlanView) -> str:
+    """The scratch space: a copy of one database says its files against the cluster's, and the WAL."""
+    need, whole, wal = v["scratch_bytes"], v["restore"]["backup_size"], v["restore"]["wal"]["bytes"]
+    if need is None:
+        return "needs -"
+    if whole is None or need == whole:
+        return f"needs {human_bytes(need)}"
+    return (f"needs {human_bytes(need)}: {human_bytes(need - wal)} of the cluster's {human_bytes(whole)} restored, "
+            f"up to {human_bytes(wal)} of WAL")
 
 
 def table_result(r: TableRestoreResult) -> str:

@@ -5,6 +5,7 @@ undone into a new schema, the live tables untouched; the refusals."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -230,3 +231,56 @@ def test_a_dropped_table_is_named_from_a_copy_recovered_to_the_start_of_the_rang
     got = [(c["inserts"], c["deletes"], c["dropped"]) for c in json.loads(res.stdout)]
     assert got == [(30, 0, False), (0, 5, False), (0, 0, True)]
     assert not list((sb.state_dir / "scratch").glob("drill-*"))
+
+
+def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox) -> None:
+    """A table's database beside a larger one: the copy restores only the table's database (pgBackRest
+    --db-include), the larger one comes back as sparse files nothing connects to, the plan's figure leaves it out,
+    and the table comes back whole."""
+    sb, big, app = shop, "partial_big", "partial_app"
+    log = sb.root / "pgbr" / "log" / f"{sb.stanza}-restore.log"
+    sb.psql(f"create database {big}")
+    sb.psql(f"create database {app}")
+    try:
+        sb.psql("create table filler as select g, repeat(md5(g::text), 8) pad from generate_series(1, 150000) g",
+                db=big)
+        big_bytes = int(sb.psql(f"select pg_database_size('{big}')"))
+        big_oid = sb.psql(f"select oid from pg_database where datname = '{big}'")
+        sb.psql("create table bins (id int primary key, place text); "
+                "insert into bins select g, 'aisle ' || g from generate_series(1, 200) g", db=app)
+        wanted = sb.psql(SUM.format(table="bins", where=""), db=app)
+        assert opsd(sb.opsd_conf, "backup", "--type", "incr").returncode == 0
+        time.sleep(1.1)
+        at = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+        time.sleep(0.2)
+        sb.psql("delete from bins where id <= 50", db=app)
+        switch_and_wait(sb)
+        logged = log.stat().st_size if log.exists() else 0
+        res = opsd(sb.opsd_conf, "restore", "--table", "public.bins", "--dbname", app, "--to-time", at,
+                   "--into-schema", "undo_bins", "--yes", "--json", timeout=600)
+        assert res.returncode == 0, res.stderr
+        # the table came back whole (a copy that lost the database's files, or recovered it wrongly, fails here)
+        assert sb.psql(SUM.format(table="undo_bins.bins", where=""), db=app) == wanted
+        # pgBackRest was told: without --db-include it zeroes nothing
+        with log.open() as f:
+            f.seek(logged)
+            assert f"databases excluded (zeroed) from selective restore ({big_oid})" in f.read()
+        doc = json.loads(res.stdout)
+        plan = doc["plan"]
+        # the plan's figure leaves the larger database out (a plan still counting the backup's size fails)
+        cluster, wal = plan["restore"]["backup_size"], plan["restore"]["wal"]["bytes"]
+        assert plan["scratch_bytes"] - wal < cluster - big_bytes // 2
+        # measured on disk after the restore: the larger database's files take no space (a restore that wrote
+        # every file fails, however the plan counted)
+        m = re.search(r"restored ([\d.]+) (B|KiB|MiB|GiB) on disk in the scratch area \(only ([^;]+);", res.stderr)
+        assert m is not None, res.stderr
+        on_disk = float(m.group(1)) * 1024 ** ["B", "KiB", "MiB", "GiB"].index(m.group(2))
+        assert on_disk < cluster - big_bytes // 2 and big not in m.group(3)
+        # never connected to: the quarantine says it skipped it, and the copy's server log has no failed
+        # connection to a zeroed database (a quarantine that tried every database fails the restore, or here)
+        assert f"skipped {big} (not restored" in res.stderr
+        server_log = max((sb.state_dir / "scratch" / "work").glob("drill-table-*.log"), key=lambda p: p.stat().st_mtime)
+        assert "pg_filenode.map" not in server_log.read_text()
+    finally:
+        sb.psql(f"drop database if exists {big} with (force)")
+        sb.psql(f"drop database if exists {app} with (force)")

@@ -18,6 +18,7 @@ from opsd.actions.copies import quarantine, registry, room
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters import processes
 from opsd.core.records.copies import CopyRecord, judge_copy, unrecorded
+from tests.fakes import FakeRunner
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
@@ -116,3 +117,162 @@ def test_beside_production_a_copy_runs_low_and_verifies_on_half_the_cores(settin
     argv = pb.restore_cmd(pb.Base("pgbackrest", "/c", "s"), pb.RestoreOptions(pg1_path="/d", target_type="immediate",
                                                                             prefix=quarantine.LOW_PRIORITY))
     assert argv[:7] == ["nice", "-n", "10", "ionice", "-c", "3", "pgbackrest"]
+
+
+# --------------------------------------------------------------------------- a copy of one database (issue 27)
+MANIFEST = """[backup]
+backup-label="F1"
+
+[db]
+app={"db-id":16395,"db-last-system-id":4}
+big={"db-id":16396,"db-last-system-id":4}
+postgres={"db-id":5,"db-last-system-id":4}
+template0={"db-id":4,"db-last-system-id":4}
+template1={"db-id":1,"db-last-system-id":4}
+
+[target:file]
+pg_data/PG_VERSION={"checksum":"a","size":3,"timestamp":1}
+pg_data/base/1/1259={"checksum":"b","size":100,"timestamp":1}
+pg_data/base/4/1259={"checksum":"b","size":100,"timestamp":1}
+pg_data/base/5/1259={"checksum":"b","size":100,"timestamp":1}
+pg_data/base/16395/1259={"checksum":"c","size":200,"timestamp":1}
+pg_data/base/16396/1259={"checksum":"c","size":200,"timestamp":1}
+pg_data/global/1262={"checksum":"d","size":50,"timestamp":1}
+pg_tblspc/16400/PG_15_202209061/16395/16401={"checksum":"e","size":1000,"timestamp":1}
+pg_tblspc/16400/PG_15_202209061/16396/16402={"checksum":"e","size":9000,"timestamp":1}
+pg_data/base/16396/16403={"checksum":"f","size":0,"timestamp":1}
+
+[target:file:default]
+group="postgres"
+"""
+
+
+def test_the_manifest_gives_each_database_its_files_in_base_and_in_tablespaces() -> None:
+    """A parser that missed tablespace files would count a database kept in a tablespace as almost empty (a
+    space check far too small); one that missed [db] could not name what to restore."""
+    from opsd.adapters.pgbackrest_restore import manifest_sizes
+
+    sizes = manifest_sizes(MANIFEST)
+    assert sizes.total == 10753
+    got = {d.name: (d.oid, d.bytes) for d in sizes.databases}
+    assert got == {"app": (16395, 1200), "big": (16396, 9200), "postgres": (5, 100), "template0": (4, 100),
+                   "template1": (1, 100)}
+    with pytest.raises(ValueError, match=r"\[db\]"):
+        manifest_sizes("[target:file]\npg_data/x={\"size\":1}\n")
+
+
+def test_a_user_database_is_included_and_the_others_restored_as_sparse_files() -> None:
+    """The decision: --db-include for a user database (pgBackRest refuses a system one there: [081] 'system
+    databases ... are included by default'), --db-exclude of every user database for a table in postgres, and
+    the whole cluster when the database is not in the backup or is the only one."""
+    from opsd.actions.copies.partial import decide, restored
+    from opsd.adapters.pgbackrest_restore import manifest_sizes
+
+    sizes = manifest_sizes(MANIFEST)
+    app = decide(sizes, "app", "F1")
+    assert (app.include, app.exclude, app.skipped) == (("app",), (), ("big",))
+    assert app.restored_bytes == 10753 - 9200 and app.cluster_bytes == 10753 and "F1's manifest" in app.source
+    assert restored(app.include, app.exclude) == frozenset({"app", "postgres", "template0", "template1"})
+    pg = decide(sizes, "postgres", "F1")
+    assert (pg.include, pg.exclude) == ((), ("app", "big")) and pg.restored_bytes == 10753 - 9200 - 1200
+    assert restored(pg.include, pg.exclude) == frozenset({"postgres", "template0", "template1"})
+    gone = decide(sizes, "newer", "F1")
+    assert not gone.partial and "not in backup F1" in (gone.why_whole or "") and restored((), ()) is None
+    alone = manifest_sizes(MANIFEST.replace('big={"db-id":16396,"db-last-system-id":4}\n', ""))
+    only = decide(alone, "app", "F1")
+    assert not only.partial and only.restored_bytes == only.cluster_bytes
+
+
+def test_pgbackrest_gets_db_include_or_db_exclude_only_for_a_partial_copy(fake_ctx) -> None:  # type: ignore[no-untyped-def]
+    """The argv, and the room's context: a copy restored without them would be the whole cluster again."""
+    from opsd.actions.copies.partial import including
+    from opsd.adapters.pgbackrest_restore import RestoreOptions, restore_argv
+
+    o = RestoreOptions(pg1_path="/s/d", target_type="immediate")
+    assert not [a for a in restore_argv(["pgbackrest"], o) if a.startswith("--db-")]
+    inc = restore_argv(["pgbackrest"], RestoreOptions(pg1_path="/s/d", target_type="immediate", db_include=("app",)))
+    assert inc[-2:] == ["--db-include=app", "restore"]
+    exc = restore_argv(["pgbackrest"], RestoreOptions(pg1_path="/s/d", target_type="immediate",
+                                                      db_exclude=("app", "big")))
+    assert exc[-3:] == ["--db-exclude=app", "--db-exclude=big", "restore"]
+    ctx = fake_ctx(runner=FakeRunner(answers={"restore": (0, "", "")}))
+    including(ctx, ("app",), ()).pgbackrest.restore(o)
+    assert "--db-include=app" in ctx.runner.calls[-1] and not any("--db-exclude" in a for a in ctx.runner.calls[-1])
+    ctx.pgbackrest.restore(o)  # the plain context: the whole cluster
+    assert not any(a.startswith("--db-") for a in ctx.runner.calls[-1])
+
+
+def _plan(size: int, free: int) -> tuple[Any, Any]:
+    from opsd.actions.restore.plan import DestFacts, Plan, Request, passed, space_verdicts
+
+    b = pb.BackupInfo(label="F1", type="full", start=NOW, stop=NOW, size=size, delta=size, repo_size=1, repo_delta=1,
+                      wal_start="000000010000000000000002", wal_stop="000000010000000000000002", lsn_start=None,
+                      lsn_stop=None, prior=None, reference=(), error=False)
+    req = Request(target_type="immediate", dest=Path("/s/drill-table-1"))
+    facts = DestFacts(exists=False, empty=True, free_bytes=free)
+    plan = Plan(req, b, "newest", "000000010000000000000002", "000000010000000000000002", 1, None, "-",
+                passed(space_verdicts(req, b, size, facts)))
+    return plan, facts
+
+
+def test_the_space_check_counts_the_databases_restored_and_the_wal_not_the_cluster() -> None:
+    """10 GiB cluster, 1 GiB free: refused for the whole cluster, accepted for a 500 MiB database (plus 16 MiB of
+    WAL); refused again when the database itself does not fit."""
+    from opsd.actions.copies.partial import Partial, apply
+
+    gib, mib = 1024**3, 1024**2
+    plan, facts = _plan(10 * gib, gib)
+    assert plan.refused
+    p = Partial("app", include=("app",), skipped=("big",), restored_bytes=500 * mib, cluster_bytes=10 * gib,
+                source="backup F1's manifest")
+    done = apply(plan, p, facts)
+    assert not done.refused and done.request.db_include == ("app",)
+    assert any("500.0 MiB of the cluster's 10.0 GiB" in v.message and "F1's manifest" in v.message
+               for v in done.verdicts)
+    plan, facts = _plan(10 * gib, gib)
+    big = apply(plan, Partial("app", include=("app",), restored_bytes=950 * mib, cluster_bytes=10 * gib), facts)
+    assert big.refused and "not enough space" in big.refusals()[0]
+
+
+def test_quarantine_never_connects_to_a_database_that_was_not_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connecting to a zeroed database fails ('relation mapping file ... contains invalid data'): the copy's
+    quarantine skips it and says so; a whole copy is detached in every database as before."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from opsd.db import quarantine as dbq
+    from opsd.db.queries import NameRow
+
+    seen: list[str] = []
+
+    @contextlib.contextmanager
+    def connect(db: str) -> Iterator[str]:
+        seen.append(db)
+        yield db
+
+    def fetch_all(conn: str, name: str, row: type) -> list[Any]:
+        return [NameRow(n) for n in ("app", "big", "postgres", "template1")] if name == "databases" else []
+
+    monkeypatch.setattr(dbq, "fetch_all", fetch_all)
+    out = dbq.detach(connect, frozenset({"app", "postgres", "template0", "template1"}), "app")  # type: ignore[arg-type]
+    assert "big" not in seen and seen == ["app", "app", "postgres", "template1"] and out.skipped == ["big"]
+    assert "skipped big" in out.summary() and "never connected to" in out.summary()
+    seen.clear()
+    whole = dbq.detach(connect)  # type: ignore[arg-type]
+    assert seen == ["postgres", "app", "big", "postgres", "template1"] and not whole.skipped
+
+
+def test_invalid_pages_count_only_in_a_database_the_copy_restored() -> None:
+    """A partial copy recovers with ignore_invalid_pages (else a zeroed page PANICs recovery): a report in the
+    table's database means the copy cannot be trusted; one in a skipped database (zeroed on purpose) is expected."""
+    from opsd.actions.copies.partial import SERVER_OPTIONS, invalid_pages
+
+    assert SERVER_OPTIONS == ("-c ignore_invalid_pages=on",)
+    log = ["2026-12-07 WARNING:  page 4 of relation base/16396/16397 is uninitialized",
+           "CONTEXT:  WAL redo at 0/6000100 for Heap2/VISIBLE",
+           "2026-12-07 WARNING:  page 9 of relation pg_tblspc/16400/PG_15_202209061/16395/16401 does not exist",
+           "LOG:  page 1 of relation base/16395/1 is fine"]
+    assert invalid_pages(log, {16396 + 1000}) == []
+    assert invalid_pages(log, {16395, 5}) == ["page 9 of relation pg_tblspc/16400/PG_15_202209061/16395/16401 "
+                                              "does not exist"]
+    assert len(invalid_pages(log, {16396})) == 1

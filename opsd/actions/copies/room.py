@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-from opsd.actions.copies import registry
+from opsd.actions.copies import partial, registry
 from opsd.actions.copies.quarantine import LOW_PRIORITY, parse_libraries, preload, server_options
 from opsd.actions.restore.plan import DestFacts, Plan, Request
 from opsd.actions.restore.run import start_and_watch
 from opsd.actions.restore.service import Launch, gather_facts, restore_files
+from opsd.actions.restore.tablespaces import side_root
 from opsd.adapters import files, processes
 from opsd.context import Context
 from opsd.core.records.checks import OK, CheckResult
@@ -31,7 +32,7 @@ from opsd.core.records.copies import CopyRecord
 from opsd.core.records.jobs import RestoreResult
 from opsd.core.units import human_bytes
 from opsd.db.connection import SAFE_SEARCH_PATH, ConnectTo, per_database
-from opsd.db.quarantine import Detached, detach
+from opsd.db.quarantine import Detached, database_oids, detach
 from opsd.db.queries import NameRow, fetch_one
 from opsd.errors import OpsdError, RefusedError
 from opsd.log import get_logger
@@ -135,6 +136,9 @@ class Room:
     detached: Detached = field(default_factory=Detached)
     cleaned: list[str] = field(default_factory=list)  # leftovers removed before this copy was made
     superuser: str | None = None  # the copy's bootstrap superuser, once it runs (None: [postgres] user)
+    # a partial copy (copies/partial.py): the databases with real files, and the one opsd's own SQL goes to
+    restored_dbs: frozenset[str] | None = None
+    home: str | None = None
 
     @property
     def dest(self) -> Path:
@@ -145,25 +149,55 @@ class Room:
         return self.record.port
 
     def restore(self, plan: Plan, report: Report) -> RestoreResult:
-        return restore_files(self.ctx, plan, self.launch, report)
+        """The files, by the restore machinery; a partial copy (copies/partial.py) with pgBackRest's
+        --db-include/--db-exclude, and what it really takes on disk measured."""
+        req = plan.request
+        self.restored_dbs = partial.restored(req.db_include, req.db_exclude)
+        if self.restored_dbs is None:
+            return restore_files(self.ctx, plan, self.launch, report)
+        self.home = req.db_include[0] if req.db_include else "postgres"
+        result = restore_files(partial.including(self.ctx, req.db_include, req.db_exclude), plan, self.launch, report)
+        used = partial.allocated_bytes(self.dest, side_root(self.dest))
+        report(f"restored {human_bytes(used)} on disk in the scratch area (only {', '.join(sorted(self.restored_dbs))}"
+               f"; backup {result.backup} holds {human_bytes(result.restored_bytes)})")
+        return result.model_copy(update={"restored_bytes": used,
+                                         "restore_rate": used / max(result.restore_seconds, 0.001)})
 
     def start(self, plan: Plan, restored: RestoreResult, report: Report) -> RestoreResult:
         """Start the copy quarantined, wait for recovery, then cut it off from the outside world before anything
         but opsd's own SQL runs on it."""
         kept, dropped = preload(self._production_preload(), self.ctx.settings.drill.preload_allow)
-        launch = replace(self.launch, server_options=(*self.launch.server_options, *server_options(kept)))
+        extra = partial.SERVER_OPTIONS if self.restored_dbs is not None else ()
+        launch = replace(self.launch, server_options=(*self.launch.server_options, *server_options(kept), *extra))
         if dropped:
             report(f"the copy starts without {', '.join(dropped)} (drill.preload_allow: "
                    f"{', '.join(self.ctx.settings.drill.preload_allow) or 'nothing'})")
-        recovered = start_and_watch(self.ctx, plan, launch, restored, report)
-        with self.connect()(self.ctx.settings.postgres.dbname) as conn:
+        recovered = start_and_watch(partial.connecting_to(self.ctx, self.home), plan, launch, restored, report)
+        with self.connect()(self.home or self.ctx.settings.postgres.dbname) as conn:
             self.superuser = fetch_one(conn, "copy_superuser", NameRow).name
+            oids = database_oids(conn) if self.restored_dbs is not None else {}
+        self._trust(recovered, {oid for name, oid in oids.items() if name in (self.restored_dbs or ())})
         self.record = self.record.model_copy(update={"postmaster_pid": processes.pid_in_file(self.dest),
                                                      "preload_dropped": dropped})
         registry.record(self.ctx, self.record)
-        self.detached = detach(self.connect())
+        self.detached = detach(self.connect(), self.restored_dbs, self.home or "postgres")
         report(f"quarantined the copy: {self.quarantine().message}")
         return recovered
+
+    def _trust(self, recovered: RestoreResult, restored_oids: set[int]) -> None:
+        """A partial copy recovers with ignore_invalid_pages: an invalid page reported in a database it restored
+        means its contents cannot be trusted (those of a skipped database are expected)."""
+        if not restored_oids or not recovered.log_file:
+            return
+        try:
+            with open(recovered.log_file, encoding="utf-8", errors="replace") as f:
+                bad = partial.invalid_pages(f, restored_oids)
+        except OSError:
+            return
+        if bad:
+            raise OpsdError(f"recovery of the copy reported {len(bad)} invalid page(s) in a database it restored "
+                            f"(first: {bad[0]}): its contents cannot be trusted",
+                            hint=f"server log: {recovered.log_file}")
 
     def quarantine(self) -> CheckResult:
         """What the copy was cut off from: the preload libraries it started without, what was detached."""
@@ -172,7 +206,8 @@ class Room:
         return CheckResult("quarantine", OK, f"{without}detached {d.summary()}; socket only, archive off, no "
                                              "replication workers",
                            {"preload_dropped": list(dropped), "subscriptions": list(d.subscriptions),
-                            "slots": list(d.slots), "user_mappings": list(d.user_mappings)})
+                            "slots": list(d.slots), "user_mappings": list(d.user_mappings),
+                            **({"skipped_databases": list(d.skipped)} if d.skipped else {})})
 
     def _production_preload(self) -> list[str]:
         """Production's shared_preload_libraries, as the restored configuration says (postgres -C)."""

@@ -42,6 +42,9 @@ class Request:
     start: bool = False
     pause: bool = False
     force: bool = False  # in place: --delta allowed; a cluster not shut down cleanly (no process alive) accepted
+    # a side copy of some databases only (pgBackRest --db-include / --db-exclude; copies/partial.py decides)
+    db_include: tuple[str, ...] = ()
+    db_exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

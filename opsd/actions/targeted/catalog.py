@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from opsd.actions.copies.partial import plan_partial
 from opsd.actions.copies.room import copy_room
 from opsd.actions.copies.room import facts as copy_facts
 from opsd.actions.restore.plan import Request, make_plan
@@ -15,6 +16,7 @@ from opsd.actions.targeted.table import scratch_dest
 from opsd.context import Context
 from opsd.core.relname import FIND, RelName
 from opsd.core.timeparse import show
+from opsd.core.units import human_bytes
 from opsd.core.walfind import Table
 from opsd.db.targeted import resolve, table_nodes
 from opsd.errors import RefusedError
@@ -26,11 +28,15 @@ def catalog_at(ctx: Context, dbname: str, name: RelName, at: datetime, report: C
     s = ctx.settings
     req = Request(target_type="time", target_time=at, dest=scratch_dest(ctx), port=s.drill.port, start=True)
     info, window = load_window(ctx)
-    plan = make_plan(req, info, window, copy_facts(ctx, req), measured_runs(ctx))
+    facts = copy_facts(ctx, req)
+    plan, part = plan_partial(ctx, make_plan(req, info, window, facts, measured_runs(ctx)), dbname, facts)
     if plan.refused:
         raise RefusedError(f"cannot recover a copy to {show(at)} to read its catalog: " + "; ".join(plan.refusals()))
     assert plan.backup is not None
-    report(f"recovering a scratch copy to {show(at)} (backup {plan.backup.label}) to read the catalog of then ...")
+    what = (f"database {dbname} only ({human_bytes(part.restored_bytes or 0)} of {human_bytes(plan.backup.size)})"
+            if part.partial else "the whole cluster")
+    report(f"recovering a scratch copy of {what} to {show(at)} (backup {plan.backup.label}) to read the catalog of "
+           "then ...")
     with copy_room(ctx, "catalog", req.dest, report, port=req.port) as room:
         restored = room.restore(plan, report)
         room.start(plan, restored, report)

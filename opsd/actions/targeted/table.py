@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from opsd.actions.copies import registry
+from opsd.actions.copies.partial import Partial
 from opsd.actions.copies.room import Room, copy_room
 from opsd.actions.restore.plan import REFUSE, Plan, Verdict
 from opsd.actions.targeted.compare import compare_all
@@ -46,6 +47,15 @@ class TablePlan:
     sizes: list[SizeRow]
     verdicts: list[Verdict]
     target: str
+    partial: Partial | None = None  # what the scratch copy restores (None: the whole cluster)
+
+    @property
+    def scratch_bytes(self) -> int | None:
+        """What the scratch copy takes: the files restored and the WAL replayed (a partial copy), or the backup."""
+        p, b = self.partial, self.restore.backup
+        if p is not None and p.partial and p.restored_bytes is not None:
+            return p.restored_bytes + self.restore.wal_bytes
+        return b.size if b is not None else None
 
     @property
     def refused(self) -> bool:

@@ -20,7 +20,8 @@ class TablePlanView(TypedDict):
     into_file: str | None
     dbname: str
     scratch: str
-    scratch_bytes: int | None  # the backup's size: what the scratch copy takes
+    scratch_bytes: int | None  # what the scratch copy takes: its databases' files and the WAL replayed (a copy of
+    # one database, copies/partial.py), or the backup's size (restore.backup_size: the whole cluster)
     verdicts: list[VerdictView]  # production's side: the schema is new, the file absent
     refused: bool
 
@@ -31,5 +32,5 @@ def table_plan_view(tp: TablePlan) -> TablePlanView:
         restore=describe(tp.restore), tables=[TableSizeView(table=s.name, live_bytes=s.bytes) for s in tp.sizes],
         into_schema=r.into_schema, into_file=str(r.into_file) if r.into_file else None, dbname=r.dbname,
         scratch=str(tp.restore.request.dest),
-        scratch_bytes=tp.restore.backup.size if tp.restore.backup else None,
+        scratch_bytes=tp.scratch_bytes,
         verdicts=[VerdictView(level=v.level, message=v.message) for v in tp.verdicts], refused=tp.refused)
