@@ -19,7 +19,7 @@ from backup_restore import PG_BIN, fresh, opsd, timed
 from health_probe import idle_connections, probe_latency
 
 from opsd import settings as settings_mod
-from opsd.actions.drill.verify import amcheck, databases, readable
+from opsd.actions.drill.verify import Verification
 from opsd.context import build
 from opsd.db.connection import per_database
 from opsd_sandbox import Sandbox
@@ -92,10 +92,11 @@ def opsd_verify(sb: Sandbox, port: int, jobs: int) -> dict[str, float]:
         "host": str(sb.socket_dir), "port": port, "statement_timeout": s.drill.verify_statement_timeout}),
         s.opsd.run_as)
     t0 = time.perf_counter()
-    dbs = databases(connect)
-    a = amcheck(connect, dbs, jobs)
+    v = Verification(connect, jobs)
+    v.databases()
+    a = v.amcheck()
     t1 = time.perf_counter()
-    rd = readable(connect, dbs, jobs)
+    rd = v.readable()
     t2 = time.perf_counter()
     assert a.status == "ok" and rd.status == "ok", (a.message, rd.message)
     return {"seconds": round(t2 - t0, 2), "amcheck_seconds": round(t1 - t0, 2), "reads_seconds": round(t2 - t1, 2),

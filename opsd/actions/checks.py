@@ -5,7 +5,9 @@ Each check returns a :class:`CheckResult` with status ok / warning / critical / 
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -325,27 +327,48 @@ def _tuning(ctx: Context, st: _State) -> list[CheckResult]:
     return out
 
 
-def run_checks(ctx: Context) -> CheckReport:
-    """Run every check; one failing check never hides the others. A drill host (opsd.role = "drill") has no
-    local PostgreSQL: it checks the repository and restorability only."""
-    st = _State()
-    results: list[CheckResult] = []
-    steps: list[tuple[str, Callable[[Context, _State], CheckResult]]] = [
-        ("postgres", check_postgres), (privileges.CHECK, privileges.check_privileges),
-        ("archive.settings", check_archive_settings),
-        ("archive.archiver", check_archiver), ("repository", check_repository), (ENDPOINT, check_endpoint),
-        (TIMELINES, check_timelines), ("pgbackrest.check", check_pgbackrest),
-    ]
-    if ctx.settings.opsd.role == "drill":
-        steps = [("repository", check_repository), (ENDPOINT, check_endpoint), (TIMELINES, check_timelines)]
-    for name, fn in steps:
-        if name.startswith("archive.") and st.server is None:
-            results.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))
+Step = tuple[str, Callable[[Context, _State], CheckResult]]
+NEEDS_SERVER = ("archive.settings", "archive.archiver")  # read from PostgreSQL: skipped when it is not reachable
+
+
+def _lanes(ctx: Context) -> list[list[Step]]:
+    """The checks in independent lanes, run side by side (a check waits only for those before it in its lane):
+    PostgreSQL then pgBackRest's own check (skipped on a standby); the repository then the timelines (read from
+    its info); the endpoint probe. A drill host has no local PostgreSQL: no first lane."""
+    server: list[Step] = [("postgres", check_postgres), (privileges.CHECK, privileges.check_privileges),
+                          ("archive.settings", check_archive_settings), ("archive.archiver", check_archiver),
+                          ("pgbackrest.check", check_pgbackrest)]
+    repository: list[Step] = [("repository", check_repository), (TIMELINES, check_timelines)]
+    lanes: list[list[Step]] = [server, repository, [(ENDPOINT, check_endpoint)]]
+    return lanes[1:] if ctx.settings.opsd.role == "drill" else lanes
+
+
+ORDER = ("postgres", privileges.CHECK, *NEEDS_SERVER, "repository", ENDPOINT, TIMELINES, "pgbackrest.check")
+
+
+def _run_lane(ctx: Context, st: _State, lane: list[Step]) -> list[CheckResult]:
+    out = []
+    for name, fn in lane:
+        if name in NEEDS_SERVER and st.server is None:
+            out.append(CheckResult(name, SKIPPED, "PostgreSQL not reachable"))
             continue
         try:
-            results.append(fn(ctx, st))
+            out.append(fn(ctx, st))
         except OpsdError as e:
-            results.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
+            out.append(CheckResult(name, CRITICAL, str(e), {"hint": e.hint} if e.hint else {}))
+    return out
+
+
+def run_checks(ctx: Context) -> CheckReport:
+    """Run every check; one failing check never hides the others, and a slow one (an object store that does not
+    answer) delays only those after it in its lane. A drill host (opsd.role = "drill") has no local PostgreSQL:
+    it checks the repository and restorability only."""
+    st = _State()
+    lanes = _lanes(ctx)
+    with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="opsd-check") as pool:
+        # each lane in a copy of this context: its log lines keep the job's run id
+        futures = [pool.submit(contextvars.copy_context().run, _run_lane, ctx, st, lane) for lane in lanes]
+        results = sorted((r for f in futures for r in f.result()), key=lambda r: ORDER.index(r.name))
     if st.info is not None and ctx.settings.opsd.role == "primary":
         results.extend(backup_age_results(ctx, st.info, ctx.now()))
     if st.info is not None:

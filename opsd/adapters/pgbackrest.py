@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from opsd.adapters import pgbackrest_ahead as ahead
 from opsd.adapters.pgbackrest_errors import to_error
 from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv, tablespace_bytes
 from opsd.adapters.pgbackrest_verify import parse_verify
@@ -224,10 +222,6 @@ def parse_info(text: str) -> list[StanzaInfo]:
 
 
 # --------------------------------------------------------------------------- executor
-AHEAD_FRESH = 60.0  # seconds an answer read ahead is used (a set's manifest never changes; the stanza's list does)
-# ``info --set`` read ahead, per (config, stanza, set): when asked, and its answer (each job builds its own adapter)
-_AHEAD: dict[tuple[str, str, str], tuple[float, Future[StanzaInfo]]] = {}
-_AHEAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -253,24 +247,14 @@ class PgBackRest:
     def info_ahead(self, backup_set: str) -> None:
         """Start ``info --set`` for a set in the background: the next ``info(backup_set)`` within a minute takes
         its answer (a restore plan reads the WAL and the destination meanwhile, then asks for the chosen set)."""
-        key = (self.base.config, self.base.stanza, backup_set)
-        with _AHEAD_LOCK:
-            now = time.monotonic()
-            for old in [k for k, (asked, _) in _AHEAD.items() if now - asked > AHEAD_FRESH]:
-                del _AHEAD[old]
-            if key in _AHEAD:
-                return
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsd-info-ahead")
-            _AHEAD[key] = (now, pool.submit(self._info, backup_set))
-            pool.shutdown(wait=False)
+        ahead.start((self.base.config, self.base.stanza, backup_set), lambda: self._info(backup_set))
 
     def info(self, backup_set: str | None = None) -> StanzaInfo:
         """The stanza's info (``backup_set``: with that set's manifest details, its tablespaces); raises
         RepositoryError when pgBackRest says the repository is not usable."""
-        with _AHEAD_LOCK:
-            ahead = _AHEAD.pop((self.base.config, self.base.stanza, backup_set), None) if backup_set else None
-        if ahead is not None and time.monotonic() - ahead[0] < AHEAD_FRESH:
-            return ahead[1].result()
+        got = ahead.take((self.base.config, self.base.stanza, backup_set)) if backup_set else None
+        if got is not None:
+            return cast(StanzaInfo, got.result())
         return self._info(backup_set)
 
     def _info(self, backup_set: str | None) -> StanzaInfo:

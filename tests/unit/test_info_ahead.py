@@ -12,6 +12,7 @@ import pytest
 from opsd.actions.restore.plan import Request
 from opsd.actions.restore.service import likely_set
 from opsd.adapters import pgbackrest as pb
+from opsd.adapters import pgbackrest_ahead as ahead
 from tests.fakes import FakeRunner
 
 INFO = (Path(__file__).resolve().parents[1] / "data" / "info_three_backups.json").read_text()
@@ -35,7 +36,7 @@ class Gated(FakeRunner):
 
 @pytest.fixture(autouse=True)
 def _clean() -> None:
-    pb._AHEAD.clear()
+    ahead.clear()
 
 
 def test_the_set_read_ahead_is_the_answer_of_the_later_call_and_is_used_once() -> None:
@@ -57,12 +58,12 @@ def test_a_read_ahead_serves_only_its_own_set_stanza_and_freshness(monkeypatch: 
     adapter(runner).info(backup_set=INCR)
     assert any("--set=" + INCR in c for c in runner.calls)  # another set: asked for itself
     adapter(runner, "other").info_ahead(FULL)
-    assert len(pb._AHEAD) == 2  # DIFF (never asked for) and the other stanza's FULL
-    base, clock = pb.time.monotonic(), [pb.AHEAD_FRESH + 1]
-    monkeypatch.setattr(pb.time, "monotonic", lambda: base + clock[0])
+    assert len(ahead.pending()) == 2  # DIFF (never asked for) and the other stanza's FULL
+    base, clock = ahead.time.monotonic(), [ahead.FRESH + 1]
+    monkeypatch.setattr(ahead.time, "monotonic", lambda: base + clock[0])
     adapter(runner).info_ahead(FULL)  # a minute later: the stale entries are dropped, this one is fresh
-    assert list(pb._AHEAD) == [("/etc/pgbackrest/pgbackrest.conf", "demo", FULL)]
-    clock[0] += pb.AHEAD_FRESH + 1  # another minute: the answer read ahead is no longer used
+    assert ahead.pending() == [("/etc/pgbackrest/pgbackrest.conf", "demo", FULL)]
+    clock[0] += ahead.FRESH + 1  # another minute: the answer read ahead is no longer used
     before = sum("--set=" + FULL in c for c in runner.calls)
     adapter(runner).info(backup_set=FULL)
     assert sum("--set=" + FULL in c for c in runner.calls) == before + 1
