@@ -81,7 +81,7 @@ def backups(sb: Sandbox, rounds: int) -> dict[str, Any]:
 
 def restores(sb: Sandbox, rounds: int, target: str, label: str) -> dict[str, Any]:
     port = free_port()
-    got: dict[str, list[float]] = {"bare": [], "by_hand": [], "opsd": [], "opsd_pgbackrest": []}
+    got: dict[str, list[float]] = {"bare": [], "by_hand": [], "by_hand_warn": [], "opsd": [], "opsd_pgbackrest": []}
     argv: list[str] = []
     for i in range(rounds):
         def bare() -> tuple[float, Any]:
@@ -102,7 +102,13 @@ def restores(sb: Sandbox, rounds: int, target: str, label: str) -> dict[str, Any
             fresh(sb.root / "hand")
             return timed(as_pg(argv), timeout=3600)
 
-        for name, fn in [*ordered(i, [("bare", bare), ("opsd", via)]), ("by_hand", by_hand)]:
+        def by_hand_warn() -> tuple[float, Any]:  # without the per-file lines opsd reads for its progress
+            fresh(sb.root / "hand")
+            return timed(as_pg([a.replace("--log-level-console=detail", "--log-level-console=warn") for a in argv]),
+                         timeout=3600)
+
+        hand = [("by_hand", by_hand), ("by_hand_warn", by_hand_warn)]
+        for name, fn in [*ordered(i, [("bare", bare), ("opsd", via)]), *ordered(i, hand)]:
             settle()
             t, res = fn()
             assert res.returncode == 0, res.stderr[-2000:]
@@ -205,6 +211,7 @@ def markdown(r: dict[str, Any]) -> str:
         _row("full backup", b["opsd"], b["bare"], "<= 1.05x"),
         _row("restore --to-time", rs["opsd"], rs["bare"], "<= 1.05x"),
         _row("opsd's restore argv, run by hand (no opsd)", rs["by_hand"], rs["bare"], "-"),
+        _row("the same with --log-level-console=warn (no progress lines)", rs["by_hand_warn"], rs["bare"], "-"),
         _row("drill RTO, priority normal", d["normal"], bare_rto, "<= 1.10x"),
         _row("drill RTO, priority low (nice 10, ionice idle)", d["low"], bare_rto, "-"), "",
         "Parts (median s): "
