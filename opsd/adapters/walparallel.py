@@ -29,7 +29,7 @@ from opsd import log
 from opsd.adapters.pgbackrest import PgBackRest
 from opsd.adapters.runner import ProcessRunner, Runner
 from opsd.adapters.walscan import RMGRS, Parser, Progress, Task, _judge_end, plan_tasks
-from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_text
+from opsd.core.wal import SEGMENT_BYTES, Segment, lsn_text, lsn_to_int
 from opsd.core.walfind import Change, Created, End, Event, Keep, Point
 from opsd.errors import OpsdError, RepositoryError
 
@@ -97,14 +97,17 @@ def decode_with(runner: Runner, spec: DumpSpec, task: Task) -> Decoded:
     parser = Parser(spec.keep)
     out: list[tuple[int, list[Packed]]] = []
 
+    key = [""]  # the segment part of the last record's LSN as printed (less its last 6 digits)
+
     def on_line(stream: str, line: str) -> None:
         rec = parser.record(line) if stream == "stdout" else None
         if rec is None:
             return
-        if task.stop is not None and rec[0] >= task.stop:
-            raise _Past
-        seg = rec[0] // SEGMENT_BYTES
-        if not out or out[-1][0] != seg:
+        if rec[0][:-6] != key[0]:  # a new segment (the stop is at a segment's start)
+            key[0] = rec[0][:-6]
+            seg = lsn_to_int(rec[0]) // SEGMENT_BYTES
+            if task.stop is not None and seg >= task.stop // SEGMENT_BYTES:
+                raise _Past
             out.append((seg, []))
         e = parser.event(rec)
         if e is not None:

@@ -71,6 +71,10 @@ def _lsn(text: str) -> int:
     return (int(hi, 16) << 32) + int(lo, 16)
 
 
+def _xid(tx: str) -> int:
+    return int(tx[3:])
+
+
 def _block_node(desc: str) -> RelNode | None:
     i = desc.find("blkref #0: rel ")
     if i < 0:
@@ -80,7 +84,7 @@ def _block_node(desc: str) -> RelNode | None:
     return (int(parts[0]), int(parts[1]), int(parts[2])) if len(parts) == 3 else None
 
 
-Record = tuple[int, str, int, str]  # LSN, rmgr, xid, description
+Record = tuple[str, str, str, str]  # LSN as printed (%X/%08X), rmgr, "tx: N", description
 
 
 @dataclass
@@ -96,52 +100,49 @@ class Parser:
     def feed(self, line: str) -> tuple[int, Event | None] | None:
         """(the record's LSN as a number, its event or None) for a record line; None for anything else."""
         rec = self.record(line)
-        return None if rec is None else (rec[0], self.event(rec))
+        return None if rec is None else (_lsn(rec[0]), self.event(rec))
 
     def record(self, line: str) -> Record | None:
-        """A record line cut into (LSN as a number, rmgr, xid, description), before any event is made of it."""
+        """A record line cut into its LSN (as printed), rmgr, ``tx: N`` and description, before any event is made
+        of it: one split, and no number parsed that the event may not need."""
         if not line.startswith("rmgr: "):
             return None
-        t = line.find(", tx:", 17)
-        c = line.find(",", t + 5)
-        lsn_at = line.find("lsn: ", c)
-        lsn_end = line.find(",", lsn_at)
-        d = line.find("desc: ", lsn_end)
-        if min(t, c, lsn_at, lsn_end, d) < 0:
+        parts = line.split(", ", 4)  # rmgr and lengths, tx, lsn, prev, desc (which may hold ", ")
+        if len(parts) < 5 or not parts[1].startswith("tx:") or not parts[2].startswith("lsn: ") \
+                or not parts[4].startswith("desc: "):
             return None
-        return _lsn(line[lsn_at + 5:lsn_end]), line[6:line.find(" ", 6)], int(line[t + 5:c]), line[d + 6:]
+        head = parts[0]
+        return parts[2][5:], head[6:head.find(" ", 6)], parts[1], parts[4][6:]
 
     def event(self, rec: Record) -> Event | None:
-        return self._event(rec[1], rec[2], rec[0], rec[3])
-
-    def _event(self, rmgr: str, xid: int, lsn: int, desc: str) -> Event | None:
+        lsn, rmgr, tx, desc = rec
         if rmgr in ("Heap", "Heap2") or (rmgr == "XLOG" and desc.startswith("FPI ")):
-            return self._change(rmgr, xid, desc)
+            return self._change(rmgr, tx, desc)
         if rmgr == "XLOG" and desc.startswith("RESTORE_POINT "):
-            return Point(desc[len("RESTORE_POINT "):].strip(), lsn_text(lsn), self.last_time)
-        if rmgr == "Storage" and desc.startswith("CREATE ") and xid and (n := rel_node(desc[7:].strip())):
+            return Point(desc[len("RESTORE_POINT "):].strip(), lsn_text(_lsn(lsn)), self.last_time)
+        if rmgr == "Storage" and desc.startswith("CREATE ") and (xid := _xid(tx)) and (n := rel_node(desc[7:].strip())):
             return Created(xid, n)
         if rmgr == "Transaction":
-            end = _end(xid, lsn_text(lsn), desc)
+            end = _end(_xid(tx), lsn_text(_lsn(lsn)), desc)
             if end is not None:
                 self.last_time = end.time
             return end
         return None
 
-    def _change(self, rmgr: str, xid: int, desc: str) -> Change | None:
+    def _change(self, rmgr: str, tx: str, desc: str) -> Change | None:
         op = desc[:desc.find(" ")]
         kind = _HEAP_OPS.get(op) if rmgr == "Heap" else None
         rows = 1
         if rmgr == "Heap2" and (mi := _MULTI.match(desc)):
             kind, rows = "insert", int(mi.group(1))
-        elif rmgr == "XLOG" and xid:
+        elif rmgr == "XLOG" and _xid(tx):
             kind, rows = "page", 0
         if kind is None:
             return None
         node = _block_node(desc)
         if node is None or (self.keep is not None and not self.keep(node)):
             return None
-        return Change(xid, node, kind, rows)
+        return Change(_xid(tx), node, kind, rows)
 
 
 @dataclass(frozen=True)
