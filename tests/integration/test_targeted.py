@@ -233,12 +233,15 @@ def test_a_dropped_table_is_named_from_a_copy_recovered_to_the_start_of_the_rang
     assert not list((sb.state_dir / "scratch").glob("drill-*"))
 
 
-def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox) -> None:
+def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox, tmp_path: Path) -> None:
     """A table's database beside a larger one: the copy restores only the table's database (pgBackRest
     --db-include), the larger one comes back as sparse files nothing connects to, the plan's figure leaves it out,
-    and the table comes back whole."""
+    and the table comes back whole. [postgres] dbname names the larger one: the copy's own connections (waiting
+    for recovery, its superuser, the quarantine) must go to the table's database instead."""
     sb, big, app = shop, "partial_big", "partial_app"
     log = sb.root / "pgbr" / "log" / f"{sb.stanza}-restore.log"
+    conf = sb.write_opsd_conf(tmp_path / "opsd.toml")
+    conf.write_text(conf.read_text().replace('dbname = "postgres"', f'dbname = "{big}"'))
     sb.psql(f"create database {big}")
     sb.psql(f"create database {app}")
     try:
@@ -256,7 +259,7 @@ def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox) -> None
         sb.psql("delete from bins where id <= 50", db=app)
         switch_and_wait(sb)
         logged = log.stat().st_size if log.exists() else 0
-        res = opsd(sb.opsd_conf, "restore", "--table", "public.bins", "--dbname", app, "--to-time", at,
+        res = opsd(conf, "restore", "--table", "public.bins", "--dbname", app, "--to-time", at,
                    "--into-schema", "undo_bins", "--yes", "--json", timeout=600)
         assert res.returncode == 0, res.stderr
         # the table came back whole (a copy that lost the database's files, or recovered it wrongly, fails here)
