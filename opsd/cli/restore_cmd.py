@@ -9,16 +9,14 @@ import click
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.restore.run import execute
 from opsd.actions.restore.service import load_window, plan_restore
-from opsd.actions.restore.view import describe
+from opsd.actions.restore.view import PlanView, describe
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.cli.restore_args import confirm, request, resolved, show_plan
-from opsd.cli.table_cmd import restore_tables
 from opsd.core.records.jobs import RestoreResult, RestoreTarget
 from opsd.core.records.runs import Outcome
 from opsd.core.timeparse import ACCEPTED
-from opsd.report import jsonout, restore_console
-from opsd.report.jsonout import GapView, RestoreView, WindowView
+from opsd.report import restore_console
 
 
 @click.command("window")
@@ -29,6 +27,9 @@ def window(app: App, as_json: bool) -> None:
     ctx = app.context()
     _info, w = load_window(ctx)
     if as_json:
+        from opsd.report import jsonout  # the JSON views import every record: only when asked
+        from opsd.report.jsonout import GapView, WindowView
+
         click.echo(jsonout.dump("window", WindowView(
             intervals=list(w.intervals), gaps=[GapView({"timeline": g.timeline, "from": g.missing_from.name,
                                                         "to": g.missing_to.name, "missing": g.count}) for g in w.gaps],
@@ -77,6 +78,8 @@ def restore(app: App, /, **kw: object) -> None:
     wait_timeout = float(kw.pop("wait_timeout"))  # type: ignore[arg-type]
     kw["immediate"] = kw.pop("target_kind") == "immediate"
     if kw["table"]:
+        from opsd.cli.table_cmd import restore_tables  # a copy, the table's catalog, the put-back: only for --table
+
         restore_tables(app, kw, dry_run=dry_run, yes=yes, as_json=as_json)
         return
     req = request(app, kw)
@@ -84,7 +87,7 @@ def restore(app: App, /, **kw: object) -> None:
     req = resolved(app, ctx, req, kw, as_json)
     plan, _w = plan_restore(ctx, req)
     described = describe(plan)
-    if show_plan(restore_console.plan(described), lambda: jsonout.dump("restore", RestoreView(plan=described)),
+    if show_plan(restore_console.plan(described), lambda: _json(described),
                  as_json=as_json, dry_run=dry_run, refusals=plan.refusals()):
         return
     if req.in_place and not yes:
@@ -99,9 +102,18 @@ def restore(app: App, /, **kw: object) -> None:
     outcome = run_job(ctx, "restore", "cli", body)
     if as_json:
         assert isinstance(outcome.details, RestoreResult)
-        click.echo(jsonout.dump("restore", RestoreView(plan=described, result=outcome.details)))
+        click.echo(_json(described, outcome.details))
     else:
         click.echo(outcome.summary)
+
+
+def _json(described: PlanView, result: RestoreResult | None = None) -> str:
+    from opsd.report import jsonout  # the JSON views import every record: only when asked
+
+    view = jsonout.RestoreView(plan=described)
+    if result is not None:
+        view["result"] = result
+    return jsonout.dump("restore", view)
 
 
 COMMANDS = [window, restore]

@@ -18,7 +18,6 @@ from opsd.actions.copies import quarantine, registry, room
 from opsd.adapters import pgbackrest as pb
 from opsd.adapters import processes
 from opsd.core.records.copies import CopyRecord, judge_copy, unrecorded
-from tests.fakes import FakeRunner
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
@@ -184,8 +183,11 @@ def test_a_user_database_is_included_and_the_others_restored_as_sparse_files() -
 
 
 def test_pgbackrest_gets_db_include_or_db_exclude_only_for_a_partial_copy(fake_ctx) -> None:  # type: ignore[no-untyped-def]
-    """The argv, and the room's context: a copy restored without them would be the whole cluster again."""
-    from opsd.actions.copies.partial import including
+    """The argv, and the restore options built from the plan's request: a copy restored without them would be the
+    whole cluster again."""
+    from dataclasses import replace
+
+    from opsd.actions.restore.service import Launch, _options
     from opsd.adapters.pgbackrest_restore import RestoreOptions, restore_argv
 
     o = RestoreOptions(pg1_path="/s/d", target_type="immediate")
@@ -195,11 +197,14 @@ def test_pgbackrest_gets_db_include_or_db_exclude_only_for_a_partial_copy(fake_c
     exc = restore_argv(["pgbackrest"], RestoreOptions(pg1_path="/s/d", target_type="immediate",
                                                       db_exclude=("app", "big")))
     assert exc[-3:] == ["--db-exclude=app", "--db-exclude=big", "restore"]
-    ctx = fake_ctx(runner=FakeRunner(answers={"restore": (0, "", "")}))
-    including(ctx, ("app",), ()).pgbackrest.restore(o)
-    assert "--db-include=app" in ctx.runner.calls[-1] and not any("--db-exclude" in a for a in ctx.runner.calls[-1])
-    ctx.pgbackrest.restore(o)  # the plain context: the whole cluster
-    assert not any(a.startswith("--db-") for a in ctx.runner.calls[-1])
+    ctx, (plan, _facts) = fake_ctx(), _plan(1 << 30, 1 << 40)
+    launch = Launch(work_dir=ctx.settings.opsd.state_dir / "copies")
+    whole = _options(ctx, plan, launch)
+    assert (whole.db_include, whole.db_exclude) == ((), ())
+    plan.request = replace(plan.request, db_include=("app",))
+    assert _options(ctx, plan, launch).db_include == ("app",)
+    plan.request = replace(plan.request, db_include=(), db_exclude=("app", "big"))
+    assert _options(ctx, plan, launch).db_exclude == ("app", "big")
 
 
 def _plan(size: int, free: int) -> tuple[Any, Any]:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from opsd.actions.restore.plan import ALL_PASSED, OK, WARN, DestFacts, Plan, Verdict, passed, space_verdicts
-from opsd.adapters.pgbackrest import PgBackRest
 from opsd.adapters.pgbackrest_errors import to_error
-from opsd.adapters.pgbackrest_restore import ManifestSizes, RestoreOptions, manifest_argv, manifest_sizes
-from opsd.adapters.runner import Completed
+from opsd.adapters.pgbackrest_restore import ManifestSizes, manifest_argv, manifest_sizes
 from opsd.context import Context
 from opsd.core.units import human_bytes
 from opsd.errors import OpsdError
@@ -138,36 +136,6 @@ def apply(plan: Plan, p: Partial, facts: DestFacts) -> Plan:
         verdicts += space_verdicts(plan.request, b, p.restored_bytes + plan.wal_bytes, facts)
     plan.verdicts = passed([*verdicts, note(p, plan.wal_bytes)])
     return plan
-
-
-@dataclass
-class _PartialRestore(PgBackRest):
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-    def restore(self, options: RestoreOptions, on_line: Callable[[str, str], None] | None = None) -> Completed:
-        return super().restore(replace(options, db_include=self.include, db_exclude=self.exclude), on_line)
-
-
-@dataclass
-class _Including(Context):
-    """The room's context for a partial restore: pgBackRest's restore gets the request's --db-include or
-    --db-exclude. (restore/service.py builds the restore options without them; passing the request's two fields
-    there would make this class unnecessary.)"""
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-    @property
-    def pgbackrest(self) -> PgBackRest:
-        pb = super().pgbackrest
-        return _PartialRestore(base=pb.base, runner=pb.runner, backup_timeout=pb.backup_timeout,
-                               command_timeout=pb.command_timeout, probe_io_timeout=pb.probe_io_timeout,
-                               include=self.include, exclude=self.exclude)
-
-
-def including(ctx: Context, include: tuple[str, ...], exclude: tuple[str, ...]) -> Context:
-    return _Including(ctx.settings, ctx.runner, ctx.connect, ctx.history, ctx.now, ctx.role, include, exclude)
 
 
 def connecting_to(ctx: Context, home: str | None) -> Context:

@@ -156,7 +156,7 @@ class Room:
         if self.restored_dbs is None:
             return restore_files(self.ctx, plan, self.launch, report)
         self.home = req.db_include[0] if req.db_include else "postgres"
-        result = restore_files(partial.including(self.ctx, req.db_include, req.db_exclude), plan, self.launch, report)
+        result = restore_files(self.ctx, plan, self.launch, report)
         used = partial.allocated_bytes(self.dest, side_root(self.dest))
         report(f"restored {human_bytes(used)} on disk in the scratch area (only {', '.join(sorted(self.restored_dbs))}"
                f"; backup {result.backup} holds {human_bytes(result.restored_bytes)})")

@@ -323,4 +323,5 @@ def _options(ctx: Context, plan: Plan, launch: Launch) -> RestoreOptions:
         lock_path=lock_path, spool_path=spool, process_max=launch.process_max, recovery_options=recovery,
         prefix=launch.prefix, tablespace_root=str(tablespaces.side_root(req.dest)) if side else None,
         tablespaces=plan.backup.tablespaces or () if plan.backup else (),
+        db_include=req.db_include, db_exclude=req.db_exclude,  # a copy of one database (actions/copies/partial.py)
     )
