@@ -29,7 +29,7 @@ head AS (
            CASE WHEN rec.standby THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS slot_lsn
     FROM rec
 ),
-session AS (
+session AS NOT MATERIALIZED (  -- inlined where it is used: names looked up only for the rows kept
     SELECT a.pid, coalesce(a.state, '') AS state, coalesce(r.rolname::text, '') AS usename,
            coalesce(d.datname::text, '') AS datname, coalesce(a.application_name, '') AS application_name,
            coalesce(host(a.client_addr), 'local') AS client, coalesce(a.wait_event_type, '') AS wait_event_type,
