@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from opsd import settings as settings_mod
 from opsd.actions.health.sample import take_sample
 from opsd.context import build
 from opsd.db.probe import probe_for
+from opsd.db.queries import load
 from opsd_sandbox import Sandbox
 from opsd_sandbox.procs import as_pg, run
 
@@ -55,6 +57,42 @@ def probe_latency(ctx: Any, n: int) -> tuple[float, float]:
         return percentile(times, 50), percentile(times, 95)
     finally:
         probe.close()
+
+
+BEFORE = "da375b7"  # the last commit whose sample made five round trips: activity, deadlocks, recovery, standbys, slots
+
+
+def raw_before_after(ctx: Any, n: int) -> dict[str, float] | None:
+    """The statements alone (no Python around them), alternated on one connection: the five of the sample before
+    one round trip, then sample.sql. None when git cannot show the old activity query."""
+    old = subprocess.run(["git", "show", f"{BEFORE}:opsd/db/sql/activity.sql"], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).parent)
+    if old.returncode != 0:
+        return None
+    h = ctx.settings.health
+    params = {"long_xact": h.long_transaction.total_seconds(), "idle_xact": h.idle_in_transaction.total_seconds()}
+    before = [(old.stdout, params)] + [(load(q), {}) for q in ("deadlocks", "recovery", "replication_standbys",
+                                                             "replication_slots")]
+    after = [(load("sample"), params)]
+    probe = probe_for(ctx.settings)
+    times: dict[str, list[float]] = {"before": [], "after": []}
+
+    def run(stmts: list[tuple[str, dict[str, Any]]]) -> Any:
+        def go(c: Any) -> float:
+            t0 = time.perf_counter()
+            for sql, p in stmts:
+                c.execute(sql, p).fetchall()
+            return (time.perf_counter() - t0) * 1000
+        return probe.run(go)
+
+    try:
+        run(before), run(after)
+        for i in range(n):
+            for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                times[name].append(run(before if name == "before" else after))
+    finally:
+        probe.close()
+    return {f"{k}_{q}": round(percentile(v, p), 2) for k, v in times.items() for q, p in (("p50", 50), ("p95", 95))}
 
 
 def round_trips(ctx: Any, sb: Sandbox, n: int = 100) -> float:
@@ -133,6 +171,7 @@ def main() -> None:
         p50_10, p95_10 = probe_latency(ctx, args.samples)
         conns += idle_connections(sb, 990)
         p50_1k, p95_1k = probe_latency(ctx, args.samples)
+        raw = raw_before_after(ctx, args.samples)
         for c in conns:
             c.close()
         conns = []
@@ -161,12 +200,14 @@ def main() -> None:
         print(f"  sampler on:  {tps_on:10.1f} tps   ({', '.join(f'{x:.0f}' for x in on)})")
         print(f"  ratio on/off: {tps_on / tps_off:.3f}x")
         print(f"round trips per sample (server-side statements): {trips:.2f}")
+        print(f"statements alone at 1000 connections, alternated (ms): {raw}")
         write_results(args.out, {
             "samples": args.samples, "round_trips_per_sample": round(trips, 2),
             "p50_ms_10": round(p50_10, 2), "p95_ms_10": round(p95_10, 2),
             "p50_ms_1000": round(p50_1k, 2), "p95_ms_1000": round(p95_1k, 2), "p95_target_ms_1000": 5.0,
             "pgbench_scale": args.scale, "pgbench_seconds": args.seconds, "tps_sampler_off": round(tps_off, 1),
-            "tps_sampler_on": round(tps_on, 1), "tps_ratio_on_off": round(tps_on / tps_off, 3)})
+            "tps_sampler_on": round(tps_on, 1), "tps_ratio_on_off": round(tps_on / tps_off, 3),
+            "statements_alone_1000_ms": raw, "load_average": os.getloadavg()})
     finally:
         for c in conns:
             c.close()
@@ -174,8 +215,6 @@ def main() -> None:
 
 
 def machine() -> dict[str, Any]:
-    import subprocess
-
     pg = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True, check=False)
     return {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
             "python": platform.python_version(), "postgres": pg.stdout.strip(), "psycopg": psycopg.__version__,
