@@ -210,11 +210,6 @@ class LimitsRow:
 
 
 @dataclass(frozen=True)
-class DeadlocksRow:
-    deadlocks: int
-
-
-@dataclass(frozen=True)
 class PrivilegesRow:
     """What opsd's role may do in production (privileges.sql); the postgres.privileges check judges it."""
 
