@@ -247,7 +247,15 @@ class WalScanner:
             submit()
 
     def _fetch(self, s: Segment) -> bool:
-        return self.pgbr.archive_get(s.name, str(self.tmp / s.name))
+        """Fetched under another name, then renamed: a pg_waldump running meanwhile (it may open the segment after
+        its range to finish the last record) finds the whole file or none, never one archive-get is still writing
+        ('could not read file ...: read 0 of 8192')."""
+        part = self.tmp / f".{s.name}.part"
+        if not self.pgbr.archive_get(s.name, str(part)):
+            part.unlink(missing_ok=True)
+            return False
+        part.rename(self.tmp / s.name)
+        return True
 
 
 def _drive(task: Task, fetched: Fetched, run: Callable[[Task], Future[Decoded]]) -> Decoded:
