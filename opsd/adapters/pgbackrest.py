@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from opsd.adapters import pgbackrest_ahead as ahead
 from opsd.adapters.pgbackrest_errors import to_error
-from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv, tablespace_bytes
+from opsd.adapters.pgbackrest_restore import RestoreOptions, Tablespace, restore_argv
 from opsd.adapters.pgbackrest_verify import parse_verify
 from opsd.adapters.runner import Completed, Runner
 from opsd.core.records.jobs import VerifyResult
@@ -222,6 +222,9 @@ def parse_info(text: str) -> list[StanzaInfo]:
 
 
 # --------------------------------------------------------------------------- executor
+T = TypeVar("T")
+
+
 
 
 @dataclass
@@ -325,13 +328,14 @@ class PgBackRest:
         except ValueError as e:
             raise RepositoryError(f"cannot list {path}: {e}") from None
 
-    def tablespace_bytes(self, label: str) -> dict[int, int]:
-        """Bytes per tablespace OID of one backup (its manifest, read with repo-get: decrypted if need be)."""
+    def manifest(self, label: str, parse: Callable[[str], T]) -> T:
+        """One backup's manifest, read with repo-get (decrypted if need be), parsed by ``parse`` (a parser of
+        pgbackrest_restore: ``tablespace_bytes``, ``manifest_sizes``)."""
         path = f"backup/{self.base.stanza}/{label}/backup.manifest"
         res = self._run([*self.base.argv(), "--log-level-console=warn", "repo-get", path], "repo-get",
                         self.command_timeout, log_output=False)
         try:
-            return tablespace_bytes(res.stdout)
+            return parse(res.stdout)
         except ValueError as e:
             raise RepositoryError(f"cannot read the manifest of {label}: {e}") from None
 

@@ -157,7 +157,3 @@ def manifest_sizes(manifest: str) -> ManifestSizes:
     dbs = tuple(DatabaseBytes(n, oid, per_oid.get(oid, 0)) for oid, n in sorted(names.items(), key=lambda x: x[1]))
     return ManifestSizes(total, dbs)
 
-
-def manifest_argv(base: list[str], stanza: str, label: str) -> list[str]:
-    """Read a backup's manifest (``repo-get``: decrypted if need be)."""
-    return [*base, "--log-level-console=warn", "repo-get", f"backup/{stanza}/{label}/backup.manifest"]

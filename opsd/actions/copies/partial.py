@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from opsd.actions.restore.plan import ALL_PASSED, OK, WARN, DestFacts, Plan, Verdict, passed, space_verdicts
-from opsd.adapters.pgbackrest_errors import to_error
-from opsd.adapters.pgbackrest_restore import ManifestSizes, manifest_argv, manifest_sizes
+from opsd.adapters.pgbackrest_restore import ManifestSizes, manifest_sizes
 from opsd.context import Context
 from opsd.core.units import human_bytes
 from opsd.errors import OpsdError
@@ -47,7 +46,6 @@ class Partial:
     @property
     def partial(self) -> bool:
         return bool(self.include or self.exclude)
-
 
 
 def restored(include: tuple[str, ...], exclude: tuple[str, ...]) -> frozenset[str] | None:
@@ -97,18 +95,6 @@ def note(p: Partial, wal_bytes: int) -> Verdict:
         "never connected to"))
 
 
-def read_sizes(ctx: Context, label: str) -> ManifestSizes:
-    pb = ctx.pgbackrest
-    res = ctx.runner.run(manifest_argv(pb.base.argv(), pb.base.stanza, label), timeout=pb.command_timeout,
-                         log_output=False)
-    if not res.ok:
-        raise to_error(res.returncode, res.stdout, res.stderr, res.argv, "repo-get")
-    try:
-        return manifest_sizes(res.stdout)
-    except ValueError as e:
-        raise OpsdError(f"cannot read the manifest of {label}: {e}") from None
-
-
 def plan_partial(ctx: Context, plan: Plan, dbname: str, facts: DestFacts) -> tuple[Plan, Partial]:
     """The plan for a copy of ``dbname`` only: pgBackRest's options on its request, and the space check made
     for the bytes restored (and the WAL replayed) instead of the whole backup. Without a readable manifest:
@@ -117,7 +103,7 @@ def plan_partial(ctx: Context, plan: Plan, dbname: str, facts: DestFacts) -> tup
     if b is None or plan.refused:
         return plan, Partial(dbname)
     try:
-        p = decide(read_sizes(ctx, b.label), dbname, b.label)
+        p = decide(ctx.pgbackrest.manifest(b.label, manifest_sizes), dbname, b.label)
     except OpsdError as e:
         get_logger().warning("copy.manifest_unreadable", backup=b.label, error=str(e))
         p = Partial(dbname, why_whole=f"the manifest of {b.label} could not be read ({e})")

@@ -31,7 +31,7 @@ from opsd.actions.restore.plan import (
     space_verdicts,
 )
 from opsd.adapters import files
-from opsd.adapters.pgbackrest_restore import Tablespace
+from opsd.adapters.pgbackrest_restore import Tablespace, tablespace_bytes
 from opsd.context import Context
 from opsd.core.units import human_bytes
 from opsd.errors import OpsdError
@@ -169,7 +169,7 @@ def _sizes(ctx: Context, label: str, found: tuple[Tablespace, ...]) -> tuple[tup
     if not found:
         return ()
     try:
-        return tuple(ctx.pgbackrest.tablespace_bytes(label).items())
+        return tuple(ctx.pgbackrest.manifest(label, tablespace_bytes).items())
     except OpsdError as e:
         get_logger().warning("restore.tablespace_sizes_unknown", backup=label, error=str(e))
         return None
