@@ -153,10 +153,10 @@ class Room:
         --db-include/--db-exclude, and what it really takes on disk measured."""
         req = plan.request
         self.restored_dbs = partial.restored(req.db_include, req.db_exclude)
-        if self.restored_dbs is None:
-            return restore_files(self.ctx, plan, self.launch, report)
-        self.home = req.db_include[0] if req.db_include else "postgres"
         result = restore_files(self.ctx, plan, self.launch, report)
+        if self.restored_dbs is None:
+            return result
+        self.home = req.db_include[0] if req.db_include else "postgres"
         used = partial.allocated_bytes(self.dest, side_root(self.dest))
         report(f"restored {human_bytes(used)} on disk in the scratch area (only {', '.join(sorted(self.restored_dbs))}"
                f"; backup {result.backup} holds {human_bytes(result.restored_bytes)})")
