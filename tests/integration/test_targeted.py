@@ -238,12 +238,13 @@ def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox, tmp_pat
     --db-include), the larger one comes back as sparse files nothing connects to, the plan's figure leaves it out,
     and the table comes back whole. [postgres] dbname names the larger one: the copy's own connections (waiting
     for recovery, its superuser, the quarantine) must go to the table's database instead."""
-    sb, big, app = shop, "partial_big", "partial_app"
+    sb, big, app, other = shop, "partial_big", "partial_app", "partial_other"
     log = sb.root / "pgbr" / "log" / f"{sb.stanza}-restore.log"
     conf = sb.write_opsd_conf(tmp_path / "opsd.toml")
     conf.write_text(conf.read_text().replace('dbname = "postgres"', f'dbname = "{big}"'))
     sb.psql(f"create database {big}")
     sb.psql(f"create database {app}")
+    sb.psql(f"create database {other}")  # two skipped databases at least, whatever else the session's stack holds
     try:
         sb.psql("create table filler as select g, repeat(md5(g::text), 8) pad from generate_series(1, 150000) g",
                 db=big)
@@ -284,9 +285,12 @@ def test_one_table_comes_back_in_the_time_of_its_database(shop: Sandbox, tmp_pat
         assert on_disk < cluster - big_bytes // 2 and big not in m.group(3)
         # never connected to: the quarantine says it skipped it, and the copy's server log has no failed
         # connection to a zeroed database (a quarantine that tried every database fails the restore, or here)
-        assert f"skipped {big} (not restored" in res.stderr
+        skipped = re.search(r"skipped ([^()]+) \(not restored", res.stderr)
+        assert skipped is not None, res.stderr
+        assert {big, other} <= set(skipped.group(1).split(", ")) and app not in skipped.group(1), res.stderr
         server_log = max((sb.state_dir / "scratch" / "work").glob("drill-table-*.log"), key=lambda p: p.stat().st_mtime)
         assert "pg_filenode.map" not in server_log.read_text()
     finally:
         sb.psql(f"drop database if exists {big} with (force)")
         sb.psql(f"drop database if exists {app} with (force)")
+        sb.psql(f"drop database if exists {other} with (force)")
