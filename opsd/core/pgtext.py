@@ -77,3 +77,17 @@ def pg_error(e: BaseException) -> str:
     state = getattr(e, "sqlstate", None)
     extra = ", ".join([*names, *([f"SQLSTATE {state}"] if state else [])])
     return f"{primary} ({extra})" if extra else primary
+
+
+# SQL literals in a statement's text (strings, dollar-quoted bodies, numbers): what a statement may carry of a
+# customer's data; the statement's shape stays
+_LITERALS = re.compile(r"""(?x)
+    [Ee]'(?:[^'\\]|\\.|'')*'           # E'escape \' string'
+  | (?:[BbXxUu]&?)?'(?:[^']|'')*'      # 'string', B'...', X'...', U&'...'
+  | \$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$  # $$dollar quoted$$
+  | (?<![\w$.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])   # numbers (not inside identifiers or $1)
+""", re.DOTALL)
+
+
+def mask_literals(query: str) -> str:
+    return _LITERALS.sub("?", query)

@@ -4,24 +4,13 @@ operator asks for raw text (``health.show_query_text``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from opsd.core.pgtext import mask_literals
 from opsd.core.records.health import LockNode, LockTree
 from opsd.db.queries import LockRow, SessionRow, WaiterRow
 
 MAX_HOLDS = 5
-
-_LITERALS = re.compile(r"""(?x)
-    [Ee]'(?:[^'\\]|\\.|'')*'           # E'escape \' string'
-  | (?:[BbXxUu]&?)?'(?:[^']|'')*'      # 'string', B'...', X'...', U&'...'
-  | \$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$  # $$dollar quoted$$
-  | (?<![\w$.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])   # numbers (not inside identifiers or $1)
-""", re.DOTALL)
-
-
-def mask_literals(query: str) -> str:
-    return _LITERALS.sub("?", query)
 
 
 def query_text(show_raw: bool, length: int) -> Callable[[str], str]:
