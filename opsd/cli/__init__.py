@@ -30,7 +30,7 @@ Exit codes:
   3  configuration invalid
   4  busy: another backup (or drill) holds the lock
   5  refused by a preflight check (restore plan): nothing was touched
-  6  setup done as far as it can go: PostgreSQL must be restarted (setup --restart does it)
+  6  setup: done as far as it can go, PostgreSQL must be restarted; rehearse: passed with hazards
   128+N  interrupted by signal N (SIGTERM, SIGINT, SIGHUP): child processes stopped first"""
 
 
@@ -65,7 +65,7 @@ LAZY = {
     "setup": "check_cmd", "daemon": "daemon_cmd", "status": "daemon_cmd", "metrics": "daemon_cmd",
     "restore": "restore_cmd", "window": "restore_cmd", "wal": "wal_cmd", "restore-point": "wal_cmd",
     "drill": "drill_cmd", "verify": "drill_cmd", "health": "health_cmd", "report": "report_cmd",
-    "scratch": "scratch_cmd",
+    "scratch": "scratch_cmd", "rehearse": "rehearse_cmd",
 }
 
 

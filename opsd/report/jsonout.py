@@ -16,6 +16,7 @@ from typing import Any, NotRequired
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
+from opsd.actions.rehearse.view import RehearsePlanView
 from opsd.actions.report.rows import MonthReport
 from opsd.actions.restore.view import PlanView
 from opsd.actions.restore.window import Bound, Interval
@@ -27,6 +28,7 @@ from opsd.core.records.copies import CopyView
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
+from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
 from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
 from opsd.core.wal import Switch
@@ -81,6 +83,11 @@ class TableRestoreView(TypedDict):
     result: NotRequired[TableRestoreResult]
 
 
+class RehearseView(TypedDict):
+    plan: RehearsePlanView
+    result: NotRequired[RehearsalResult]
+
+
 class SampleRecorded(TypedDict):
     sample: HealthSample
     opened: list[str]
@@ -124,6 +131,7 @@ OUTPUTS: dict[str, Any] = {
     "restore-point-list": list[RestorePoint],
     "wal-find": list[WalChange],
     "restore-table": TableRestoreView,
+    "rehearse": RehearseView,
     "scratch-list": list[CopyView],
 }
 

@@ -13,6 +13,7 @@ from opsd.core.records.base import Note, Record, Skipped, Unreadable
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import IncidentMoment
 from opsd.core.records.jobs import BackupResult, CheckReport, ReportResult, RestoreResult, VerifyResult
+from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.targeted import RestorePoint, TableRestoreResult
 
 
@@ -32,7 +33,7 @@ R = TypeVar("R", bound=Record)
 
 
 AnyRecord = (BackupResult | CheckReport | VerifyResult | RestoreResult | ReportResult | DrillResult | RestorePoint
-             | TableRestoreResult | Skipped | Note | Unreadable)
+             | TableRestoreResult | RehearsalResult | Skipped | Note | Unreadable)
 
 
 @dataclass(frozen=True, config=ConfigDict(defer_build=True))  # built at first use: fast start-up
@@ -80,7 +81,7 @@ class Incident:
 
 KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
     Note, Skipped, BackupResult, CheckReport, VerifyResult, RestoreResult, ReportResult, DrillResult, RestorePoint,
-    TableRestoreResult)}
+    TableRestoreResult, RehearsalResult)}
 _V0_MARK = {"backup": "label", "check": "results", "verify": "items", "restore": "destination", "report": "month",
             "drill": "target_mode"}
 

@@ -1,0 +1,1 @@
+"""``opsd rehearse``: a migration tried on a restored, quarantined copy of production (docs/rehearse.md)."""
