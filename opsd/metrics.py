@@ -19,6 +19,7 @@ from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import ReplicationReport
 from opsd.core.records.jobs import BackupResult, CheckReport
+from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.role import JOBS
 from opsd.errors import OpsdError
 
@@ -58,7 +59,7 @@ class OpsdCollector(Collector):
                                value={"version": __version__, "role": ctx.settings.opsd.role,
                                       "stanza": ctx.settings.pgbackrest.stanza})
         yield from self._history(ctx)
-        for part in (self._jobs, self._check, self._drill, self._health, self._copies, self._role):
+        for part in (self._jobs, self._check, self._drill, self._rehearse, self._health, self._copies, self._role):
             try:
                 yield from part(ctx)
             except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
@@ -112,6 +113,20 @@ class OpsdCollector(Collector):
         for r in {r.name: r for r in rep.results}.values() if rep else []:
             crit.add_metric([r.name], 1.0 if r.status == CRITICAL else 0.0)
         yield crit
+
+    def _rehearse(self, ctx: Context) -> Iterator[Metric]:
+        """The last migration rehearsal (docs/rehearse.md): when, its verdict, its hazards."""
+        run = ctx.history.last("rehearse", ("ok",))
+        r = run.details_as(RehearsalResult) if run else None
+        at = _g("rehearse_last_timestamp_seconds", "Start of the last migration rehearsal")
+        verdict = _g("rehearse_last_verdict", "1 for the verdict of the last migration rehearsal", ["verdict"])
+        hazards = _g("rehearse_last_hazards", "Hazards the last migration rehearsal found")
+        if run is not None and r is not None:
+            at.add_metric([], run.started_at.timestamp())
+            for v in ("PASSED", "HAZARDS", "FAILED"):
+                verdict.add_metric([v], 1.0 if r.verdict == v else 0.0)
+            hazards.add_metric([], float(len(r.hazards)))
+        yield from (at, verdict, hazards)
 
     def _drill(self, ctx: Context) -> Iterator[Metric]:
         last = ctx.history.last("drill", ("ok", "failed"))

@@ -73,6 +73,7 @@ def demo(keep: bool) -> None:
         sb.psql("select pg_switch_wal()")
         _opsd(sb, "backup", "--type", "diff")
         _bad_delete(sb)
+        _rehearsal(sb)
         print("\n== marker rows (the daemon writes one a minute), then archive the WAL", flush=True)
         for _ in range(3):
             _opsd(sb, "drill", "heartbeat")
@@ -88,6 +89,37 @@ def demo(keep: bool) -> None:
         _down(sb, remove=not keep)
         if keep:
             print(f"   kept {sb.root} (services stopped)")
+
+
+def _rehearsal(sb: Sandbox) -> None:
+    """A release's migration tried on a restored copy first: a column with a volatile default rewrites orders under
+    ACCESS EXCLUSIVE (a hazard, exit 6), and its rollback is proven exact. It runs as an OS user of its own and
+    the table's owning role, never as opsd's or a superuser."""
+    print("\n== a migration rehearsed on a restored copy before production: orders gets a stamped column", flush=True)
+    if subprocess.run(["id", "opsd-migrate"], check=False, capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "opsd-migrate"],
+                       check=True)
+    sb.psql("do $$ begin if not exists (select from pg_roles where rolname = 'shop') then create role shop login; "
+            "end if; end $$")
+    sb.psql("alter table orders owner to shop")
+    sb.psql("select pg_switch_wal()")
+    time.sleep(2)
+    work = Path(f"/tmp/opsd-demo-migration-{os.getpid()}")
+    work.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(work, 0o755)  # noqa: S103 - the migration's OS user reads it
+    (work / "up.sql").write_text("alter table orders add column checked_at timestamptz not null "
+                                 "default clock_timestamp();\n")
+    (work / "down.sql").write_text("alter table orders drop column checked_at;\n")
+    for f in work.iterdir():
+        f.chmod(0o644)
+    conf = sb.root / "opsd-rehearse.toml"
+    conf.write_text(sb.opsd_conf.read_text() + '\n[rehearse]\nos_user = "opsd-migrate"\nlarge_table = "1MB"\n')
+    try:
+        psql = "psql -X -v ON_ERROR_STOP=1 -f"
+        _opsd(conf, "rehearse", "--dbname", "postgres", "--role", "shop", "--workdir", str(work), "--tag", "demo",
+              "--migrate", f"{psql} up.sql", "--rollback", f"{psql} down.sql", expect=(6,))  # passed, with a hazard
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
 def _bad_delete(sb: Sandbox) -> None:

@@ -62,6 +62,28 @@ def _record_month(h: History, rng: random.Random) -> None:
                      restore_rate=size / restore, replay_rate=3.2e9 / recovery, checks=checks))
     h.record("verify", "schedule", MONTH + timedelta(days=5, hours=5), MONTH + timedelta(days=5, hours=6), "ok",
              details=records.verify_ok("main"))
+    _rehearsals(h)
+
+
+def _rehearsals(h: History) -> None:
+    """Two releases' migrations rehearsed on a restored copy (docs/rehearse.md): one with a hazard, one whose
+    rollback forgot a column."""
+    from opsd.core.records.rehearse import Hazard, Phase, RehearsalResult
+    from opsd.core.rehearse.hazards import ADVICE
+
+    for day, verdict, code, failure in ((8, "HAZARDS", "rewrite", None),
+                                        (21, "FAILED", None, "the rollback does not restore the schema: 1 line(s) "
+                                                             "differ, first: +    channel text DEFAULT ?")):
+        at = MONTH + timedelta(days=day, hours=14)
+        hazards = [Hazard(code=code, relation="supply.stock_movements", advice=ADVICE[code],
+                          message="supply.stock_movements rewritten under ACCESS EXCLUSIVE (reads and writes "
+                                  "blocked): ACCESS EXCLUSIVE held 41.3 s, table 38.2 GiB, ~212,000,000 rows")
+                   ] if code else []
+        h.record("rehearse", "cli", at, at + timedelta(minutes=52), "ok", details=RehearsalResult(
+            verdict=verdict, dbname="supply", role="supply_owner", os_user="opsd-migrate", target="latest",
+            phases=[Phase(name="migrate", command="npx typeorm migration:run -d dist/data-source.js", exit_code=0,
+                          seconds=44.0 if code else 2.1)],
+            hazards=hazards, failures=[failure] if failure else [], schema_diff=[] if code else ["+x"]))
 
 
 def _incidents(store: HealthStore, rng: random.Random) -> None:

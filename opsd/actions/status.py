@@ -66,4 +66,12 @@ def job_status(ctx: Context) -> list[JobStatus]:
         overdue, prev = is_overdue(sched, last_ok, now, grace)
         nxt = sched.trigger(ctx.settings.opsd.tz).get_next_fire_time(None, now)
         out.append(JobStatus(job, sched.expr, last, last_ok, prev, nxt, overdue))
-    return out
+    return out + manual_jobs(ctx)
+
+
+MANUAL_JOBS = ("rehearse",)  # run by hand only: their last run is shown, never overdue
+
+
+def manual_jobs(ctx: Context) -> list[JobStatus]:
+    runs = ctx.history.latest(MANUAL_JOBS, ("ok", "skipped"))
+    return [JobStatus(job, "", *runs[job], None, None, False) for job in MANUAL_JOBS if runs[job][0] is not None]

@@ -56,8 +56,11 @@ def run_line(run: Run | None, tz: ZoneInfo) -> str:
 def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:
     body = []
     for s in rows:
-        state = "disabled" if not s.enabled else ("OVERDUE" if s.overdue else "ok")
+        manual = s.job == "rehearse"  # run by hand (actions/status.py MANUAL_JOBS): its verdict instead of an error
+        state = "manual" if manual else "disabled" if not s.enabled else ("OVERDUE" if s.overdue else "ok")
         err = s.last.error if s.last and s.last.error else ""
+        if manual and s.last is not None and not err:
+            err = f"verdict {getattr(s.last.details, 'verdict', '?')}"
         body.append((s.job, s.schedule or "-", state, run_line(s.last, tz), run_line(s.last_ok, tz),
                      when(s.next_due, tz), err[:80]))
     return table(["job", "schedule", "state", "last run", "last success", "next", "last error"], body)

@@ -124,9 +124,22 @@ def _health(r: MonthReport) -> Section:
     return "Health", hp, hrows if h.top_blockers else []
 
 
+def _rehearsals(r: MonthReport) -> list[Section]:
+    """The month's migration rehearsals (docs/rehearse.md); no section in a month without one."""
+    if not r.rehearsals:
+        return []
+    rows = [["when", "database", "verdict", "migration", "hazards", "rollback", "why it failed"]]
+    rows += [[_t(x["started_at"]), x["dbname"], x["verdict"], _d(x["migration_seconds"]),
+              ", ".join(x["hazards"]) or "-", x["rollback"], x["why"] or "-"] for x in r.rehearsals]
+    failed = sum(1 for x in r.rehearsals if x["verdict"] == "FAILED")
+    return [("Migration rehearsals", [f"{len(r.rehearsals)} rehearsal(s) on a restored copy, {failed} failed, "
+                                      f"{sum(1 for x in r.rehearsals if x['verdict'] == 'HAZARDS')} with hazards."],
+             rows)]
+
+
 def sections(r: MonthReport) -> list[Section]:
     """(title, paragraphs, table rows with the header first) for every section, in order."""
-    return [_verdict(r), *_drills(r), _backups(r), *_window(r), _health(r),
+    return [_verdict(r), *_drills(r), _backups(r), *_window(r), _health(r), *_rehearsals(r),
             ("Action items", [] if r.actions else ["None: nothing needs attention."], [])]
 
 

@@ -44,7 +44,7 @@ SUBSET = ("tests/unit/test_pgbackrest.py", "tests/unit/test_settings.py",
 # What the demo shows, in order: its sections, and the opsd commands a DBA runs (each must exit as the demo expects,
 # or the demo stops with a non-zero status).
 DEMO_STEPS = ("== bringing up the sandbox", "config check", "setup --restart", "backup --type full",
-              "backup --type diff", "wal find --table public.orders", "restore --table public.orders",
+              "backup --type diff", "wal find --table public.orders", "restore --table public.orders", "rehearse",
               "drill heartbeat", "drill run --target latest", "verify", "check", "status", "info", "== demo finished")
 
 

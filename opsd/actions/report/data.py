@@ -22,6 +22,7 @@ from opsd.actions.report.rows import (
     MonthReport,
     MonthVerdict,
     PoolPeak,
+    RehearsalRow,
     RepoFacts,
     RepoWindow,
     Series,
@@ -33,6 +34,7 @@ from opsd.core.records.checks import CRITICAL
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample, LockTree
 from opsd.core.records.jobs import BackupResult, CheckReport, VerifyResult
+from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
 from opsd.settings import Settings
 
@@ -302,4 +304,17 @@ def build(s: Settings, year: int, month: int, *, runs: Sequence[Run], prior_pass
         month=f"{year:04d}-{month:02d}", timezone=str(tz), generated_at=now, period_start=start, period_end=end,
         verdict=verdict, drills=drills, backups=backups, health=health, trends=_trends(s, runs, drills, samples))
     report.actions = action_items(s, verdict, drills, prev_rto_median, b=backups, h=health)
+    report.rehearsals = [r for r in map(_rehearsal_row, sorted(runs, key=lambda r: r.started_at)) if r is not None]
     return report
+
+
+def _rehearsal_row(run: Run) -> RehearsalRow | None:
+    r = run.details_as(RehearsalResult) if run.job == "rehearse" else None
+    if r is None:
+        return None
+    migrate = next((p for p in r.phases if p.name == "migrate"), None)
+    rollback = "none" if r.schema_diff is None else "exact" if not r.schema_diff and not any(
+        (t.missing or t.extra) and not t.migration_changed for t in r.tables) else "not exact"
+    return RehearsalRow(started_at=run.started_at, dbname=r.dbname, verdict=r.verdict,
+                        migration_seconds=migrate.seconds if migrate else None, hazards=[h.code for h in r.hazards],
+                        rollback=rollback, why=r.failures[0] if r.failures else None)

@@ -180,6 +180,18 @@ class Series:
     target: float | None = None  # drawn as a line: RTO target, archive lag limit
 
 
+class RehearsalRow(TypedDict):
+    """A migration rehearsal of the month (docs/rehearse.md)."""
+
+    started_at: datetime
+    dbname: str
+    verdict: str  # PASSED | HAZARDS | FAILED
+    migration_seconds: float | None
+    hazards: list[str]  # their codes
+    rollback: str  # exact | not exact | none
+    why: str | None  # the first reason it failed
+
+
 @dataclass
 class MonthReport:
     month: str
@@ -193,3 +205,4 @@ class MonthReport:
     health: HealthSummary
     trends: dict[str, Series]
     actions: list[str] = field(default_factory=list)
+    rehearsals: list[RehearsalRow] = field(default_factory=list)
