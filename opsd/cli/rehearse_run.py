@@ -11,7 +11,7 @@ from opsd.actions.copies import registry
 from opsd.actions.copies.partial import plan_partial
 from opsd.actions.copies.room import facts
 from opsd.actions.jobs import JobOutcome, run_job
-from opsd.actions.rehearse.gate import check_env, check_os_user, shown_command
+from opsd.actions.rehearse.gate import SAFE_NAME, check_env, check_os_user, shown_command
 from opsd.actions.rehearse.job import RehearsePlan, RehearseRequest, check_role_live, next_steps, run_rehearsal
 from opsd.actions.rehearse.view import rehearse_plan_view
 from opsd.actions.restore.plan import Request, make_plan
@@ -40,6 +40,8 @@ def _request(app: App, ctx: Context, kw: dict[str, object], workdir: Path) -> Re
     if timeout <= 0:
         raise UsageError("--timeout must be longer than zero")
     role = str(kw["role"]) if kw["role"] else s.rehearse.role
+    if role is not None and not SAFE_NAME.fullmatch(role):
+        raise UsageError(f"--role {role!r}: letters, digits and _ . $ @ - only")
     return RehearseRequest(migrate=str(kw["migrate"]), rollback=str(kw["rollback"]) if kw["rollback"] else None,
                            dbname=str(kw["dbname"] or s.postgres.dbname), role=role,
                            os_user=check_os_user(ctx, s.rehearse.os_user), workdir=workdir,

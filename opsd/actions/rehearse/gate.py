@@ -12,6 +12,7 @@ import contextlib
 import grp
 import os
 import pwd
+import re
 import shlex
 import shutil
 import tempfile
@@ -90,10 +91,17 @@ def open_gate(ctx: Context, work: Path, copy_id: str, os_user: str) -> Gate:
     return gate
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.$@-]+")
+
+
 def close_gate(ctx: Context, gate: Gate, role: str, superusers: set[str]) -> None:
     """Before the command runs: the migration role by trust (only ``os_user``'s group reaches the socket), any
     other role only for root, opsd.run_as and opsd's own user (peer). The caller reloads the copy."""
     run_as = ctx.settings.opsd.run_as
+    odd = sorted(n for n in {role, *superusers} if not SAFE_NAME.fullmatch(n))
+    if odd:
+        raise RefusedError(f"role name {odd[0]!r} cannot be written into the copy's pg_hba.conf safely",
+                           hint="rehearse as a role whose name is letters, digits and _ . $ @ - only (--role)")
     os_users = sorted({"root", run_as, current_user()})
     files.write_private(gate.hba, f"# opsd rehearse: the migration as {role}; everything else opsd's alone\n"
                                   f"local all \"{role}\" trust\nlocal all all peer map=opsd\n", run_as)
@@ -101,8 +109,10 @@ def close_gate(ctx: Context, gate: Gate, role: str, superusers: set[str]) -> Non
                         run_as)
 
 
-def remove_gate(gate: Gate) -> None:
-    for p in (gate.hba, gate.ident):
+def remove_gate(gate: Gate, *, kept: bool = False) -> None:
+    """The socket directory and the command's home; the hba and ident files too unless the copy is kept (its
+    server reads them again at a reload)."""
+    for p in () if kept else (gate.hba, gate.ident):
         with contextlib.suppress(OSError):
             p.unlink()
     shutil.rmtree(gate.root, ignore_errors=True)

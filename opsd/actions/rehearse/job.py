@@ -56,7 +56,7 @@ def run_rehearsal(ctx: Context, rp: RehearsePlan, report: Report) -> RehearsalRe
         try:
             result = _rehearse(ctx, rp, room, gate, report)
         finally:
-            gates.remove_gate(gate)
+            gates.remove_gate(gate, kept=rp.request.keep)
         if rp.request.keep:
             result = result.model_copy(update={"kept": str(room.dest)})
         return result
