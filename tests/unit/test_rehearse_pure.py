@@ -98,6 +98,7 @@ def test_a_long_lock_without_a_known_cause_and_the_impact_lines() -> None:
     assert hz.impact(locks) == ["EXCLUSIVE on sc.sm (50.0 MiB, ~300,000 rows) for 0.5 s (migrate): blocks "
                                 "SELECT FOR UPDATE/SHARE, writes (INSERT, UPDATE, DELETE), autovacuum"]
     assert "lags by about 1.0 min" in hz.wal_impact(60 * MIB, None, MIB)
+    assert "archiving lag unknown" in hz.wal_impact(MIB, None, None)
 
 
 def test_the_rollbacks_comparisons() -> None:

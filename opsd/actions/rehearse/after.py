@@ -14,6 +14,8 @@ from opsd.actions.rehearse.gate import Ran
 from opsd.actions.rehearse.state import Before, Where, compare_rows, dump_schema, schema_changes
 from opsd.context import Context
 from opsd.core.records.checks import OK
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.jobs import BackupResult
 from opsd.core.records.rehearse import Check, Phase, RehearsalResult, Rewrite, Statement, TableDiff
 from opsd.core.rehearse import hazards as hz
 from opsd.core.rehearse.compare import removed_or_added
@@ -22,7 +24,7 @@ from opsd.db import rehearse as db
 from opsd.db.connection import Conn
 from opsd.db.drill_reads import amcheck_rows, amcheck_schema
 from opsd.db.queries import CheckedRow, CorruptionRow, execute_script
-from opsd.errors import DatabaseError
+from opsd.errors import DatabaseError, OpsdError
 
 MAX_STATEMENTS = 500
 Report = Callable[[str], None]
@@ -120,7 +122,7 @@ def conclude(ctx: Context, base: RehearsalResult, m: Measured, checks: list[Chec
                        long_statement=ctx.settings.rehearse.long_statement.total_seconds())
     found = hz.hazards(locks, rewrites, indexes, constraints=constraints, statements=sent, limits=limits)
     failures = _failures(m, checks, schema_diff, tables)
-    impact = [*hz.impact(locks), hz.wal_impact(m.migrate.phase.wal_bytes, None, _replay_rate(ctx))]
+    impact = [*hz.impact(locks), hz.wal_impact(m.migrate.phase.wal_bytes, _push_rate(ctx), _replay_rate(ctx))]
     phases = [m.migrate.phase] + ([m.rollback.phase] if m.rollback else [])
     return base.model_copy(update={
         "verdict": hz.verdict(failures, found), "phases": phases, "statements": sent[:MAX_STATEMENTS],
@@ -187,14 +189,22 @@ def _phase_failures(p: Phased, what: str) -> list[str]:
     return out
 
 
+def _push_rate(ctx: Context) -> float | None:
+    """The repository's measured write rate: the last full backup's bytes copied per second (the same path to
+    the same repository archive-push takes, one segment at a time)."""
+    try:
+        run = ctx.history.last("backup-full", ("ok",))
+    except OpsdError:  # an unreadable history leaves the estimate out, nothing else
+        return None
+    b = run.details_as(BackupResult) if run else None
+    return b.delta / b.duration if b and b.duration > 0 and b.delta > 0 else None
+
+
 def _replay_rate(ctx: Context) -> float | None:
     """The newest drill's WAL replay rate: what a standby of this cluster replays at, about."""
     try:
-        for run in ctx.history.runs("drill", limit=5):
-            phases = getattr(run.details, "phases", None)
-            rate = getattr(phases, "replay_rate", None)
-            if rate:
-                return float(rate)
-    except Exception:
+        runs = ctx.history.runs("drill", limit=5)
+    except OpsdError:  # an unreadable history leaves the estimate out, nothing else
         return None
-    return None
+    rates = [d.phases.replay_rate for r in runs if (d := r.details_as(DrillResult)) and d.phases.replay_rate]
+    return float(rates[0]) if rates else None

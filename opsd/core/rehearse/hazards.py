@@ -149,16 +149,19 @@ def impact(locks: list[LockHeld]) -> list[str]:
 
 
 def wal_impact(wal_bytes: int, push_rate: float | None, replay_rate: float | None) -> str:
-    """The WAL the migration writes against the rates opsd measured (bytes per second)."""
+    """The WAL the migration writes against the rates opsd measured (bytes per second): the repository's write
+    rate (the last full backup) and WAL replay (the last drill)."""
     text = f"{human_bytes(wal_bytes)} of WAL"
     if push_rate:
-        text += f"; archiving at the measured {human_bytes(int(push_rate))}/s lags by about " \
-                f"{wal_bytes / push_rate / 60:.1f} min"
+        text += f"; archiving at the repository's measured {human_bytes(int(push_rate))}/s (the last full " \
+                f"backup) lags by about {wal_bytes / push_rate / 60:.1f} min"
     else:
-        text += "; no archive push rate measured yet (opsd's history has no backup or archive rate)"
+        text += "; archiving lag unknown (no full backup in opsd's history to measure the repository's rate)"
     if replay_rate:
-        text += f"; a standby replaying at {human_bytes(int(replay_rate))}/s lags by about " \
+        text += f"; a standby replaying at the last drill's {human_bytes(int(replay_rate))}/s lags by about " \
                 f"{wal_bytes / replay_rate / 60:.1f} min"
+    else:
+        text += "; standby lag unknown (no drill in opsd's history to measure WAL replay)"
     return text
 
 
