@@ -148,13 +148,19 @@ def test_a_rollback_that_forgets_a_column_fails_and_the_diff_names_it(shop: tupl
 
 
 def test_a_migration_that_fails_half_way_is_named_and_the_copy_torn_down(shop: tuple[Sandbox, Path]) -> None:
+    """It first tries production's own socket (a data source with production's host hard-wired): hidden from
+    it, that fails; then its script fails at the second statement."""
     sb, conf = shop
     d = _workdir("v43", {"up.sql": "begin;\nalter table sc.orders add column region text;\n"
                                    "alter table sc.no_such_table add column region text;\ncommit;\n"})
     before = _production(sb)
-    res, doc = _rehearse(sb, conf, "--migrate", "psql -X -v ON_ERROR_STOP=1 -f up.sql", "--workdir", str(d))
+    sneak = (f"psql -X -h {sb.socket_dir} -p {sb.pg_port} -c 'alter table sc.orders add column leaked int'; "
+             "psql -X -v ON_ERROR_STOP=1 -f up.sql")
+    res, doc = _rehearse(sb, conf, "--migrate", sneak, "--workdir", str(d))
     assert res.returncode == 1, _why(res, doc)
     r = doc["result"]
+    tail = "\n".join(r["phases"][0]["output_tail"])
+    assert f'connection to server on socket "{sb.socket_dir}/.s.PGSQL.' in tail and "No such file" in tail, tail
     failed = r["failures"][0]
     assert "the migration failed (exit 3)" in failed and "sc.no_such_table" in failed, r["failures"]
     errors = [s for s in r["statements"] if s["error"]]
@@ -162,6 +168,7 @@ def test_a_migration_that_fails_half_way_is_named_and_the_copy_torn_down(shop: t
     scratch = json.loads(opsd(conf, "scratch", "list", "--json").stdout)
     assert scratch == [], scratch
     assert _production(sb) == before
+    assert sb.psql("select count(*) from information_schema.columns where column_name = 'leaked'", db=DB) == "0"
 
 
 def test_refusals_before_anything_runs(shop: tuple[Sandbox, Path], tmp_path: Path) -> None:
