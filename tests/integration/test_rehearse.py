@@ -60,6 +60,7 @@ def shop(ready_stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield sb, conf
     sb.psql(f"drop database if exists {DB} with (force)")
     sb.psql(f"drop role if exists {OWNER}")
+    run(["rm", "-rf", *(str(d) for d in Path("/tmp").glob("opsd-rehearse-*"))])  # the migrations' workdirs
 
 
 def _workdir(name: str, files: dict[str, str]) -> Path:
