@@ -11,14 +11,14 @@ from opsd.actions.copies.room import Room
 from opsd.actions.drill.verify import smoke
 from opsd.actions.rehearse import observe
 from opsd.actions.rehearse.gate import Ran
-from opsd.actions.rehearse.state import Before, Where, compare_rows, dump_schema, schema_changes
+from opsd.actions.rehearse.state import Before, Where, compare_rows, dump_schema
 from opsd.context import Context
 from opsd.core.records.checks import OK
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.rehearse import Check, Phase, RehearsalResult, Rewrite, Statement, TableDiff
 from opsd.core.rehearse import hazards as hz
-from opsd.core.rehearse.compare import removed_or_added
+from opsd.core.rehearse.compare import removed_or_added, schema_diff
 from opsd.core.rehearse.locks import Span
 from opsd.db import rehearse as db
 from opsd.db.connection import Conn
@@ -113,22 +113,26 @@ def conclude(ctx: Context, base: RehearsalResult, m: Measured, checks: list[Chec
     rewrites = observe.rewrites(m.before, after)
     indexes = observe.indexes(m.before, after, sent, skip)
     constraints = observe.constraints(m.before, after, sent, skip)
-    schema_diff, tables = None, list[TableDiff]()
+    diff, tables = None, list[TableDiff]()
     if m.rollback is not None:
         locks += observe.locks(m.rollback.spans, m.before, "rollback", skip)
-        schema_diff, tables = _rollback(ctx, m, room, where, rewrites)
+        diff, tables = _rollback(ctx, m, room, where, rewrites)
     limits = hz.Limits(lock_budget=ctx.settings.rehearse.lock_budget.total_seconds(),
                        large_table=int(ctx.settings.rehearse.large_table),
                        long_statement=ctx.settings.rehearse.long_statement.total_seconds())
     found = hz.hazards(locks, rewrites, indexes, constraints=constraints, statements=sent, limits=limits)
-    failures = _failures(m, checks, schema_diff, tables)
+    failures = _failures(m, checks, diff, tables)
+    phased = [m.migrate] + ([m.rollback] if m.rollback else [])
+    checks = checks + [Check(name=f"production.{p.phase.name}", status="warning",
+                             message=f"not checked whether the {p.phase.name} reached production: "
+                                     f"{p.production_unchecked}") for p in phased if p.production_unchecked]
     impact = [*hz.impact(locks), hz.wal_impact(m.migrate.phase.wal_bytes, _push_rate(ctx), _replay_rate(ctx))]
     phases = [m.migrate.phase] + ([m.rollback.phase] if m.rollback else [])
     return base.model_copy(update={
         "verdict": hz.verdict(failures, found), "phases": phases, "statements": sent[:MAX_STATEMENTS],
         "statements_dropped": max(0, len(sent) - MAX_STATEMENTS), "locks": locks, "rewrites": rewrites,
         "indexes": indexes, "constraints": constraints, "hazards": found, "impact": impact, "checks": checks,
-        "schema_diff": schema_diff, "tables": tables, "failures": failures})
+        "schema_diff": diff, "tables": tables, "failures": failures})
 
 
 def _skip(ctx: Context) -> frozenset[str]:
@@ -143,7 +147,7 @@ def _rollback(ctx: Context, m: Measured, room: Room, where: Where, rewrites: lis
     if rb.ran.exit_code != 0:
         return None, []
     now_schema = dump_schema(ctx, where, room.launch.work_dir / f"{room.record.id}-schema-after.sql")
-    diff = schema_changes(saved.schema, now_schema)
+    diff = schema_diff(saved.schema, now_schema)
     written = {t for t, n in after.tables.items() if n > m.before.tables.get(t, 0)}
     written |= {r.relation for r in rewrites}
     with room.connect(ctx.settings.drill.verify_statement_timeout)(where.dbname) as conn:

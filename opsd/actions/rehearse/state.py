@@ -10,7 +10,7 @@ from pathlib import Path
 
 from opsd.context import Context
 from opsd.core.records.rehearse import TableDiff
-from opsd.core.rehearse.compare import multiset_diff, normalised, schema_diff
+from opsd.core.rehearse.compare import multiset_diff, normalised
 from opsd.db import rehearse as db
 from opsd.db.connection import Conn
 from opsd.errors import CommandError
@@ -92,6 +92,3 @@ def compare_rows(conn: Conn, before: Before, present: set[str], changed: set[str
                              migration_changed=t in changed))
     return out
 
-
-def schema_changes(before: list[str], after: list[str]) -> list[str]:
-    return schema_diff(before, after)
