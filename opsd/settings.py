@@ -32,6 +32,7 @@ from opsd.core.thinning import DEFAULT_KEEP, Keep, Tier, parse_keep
 from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 from opsd.settings_drill import DrillSection
+from opsd.settings_fleet import FleetSection
 from opsd.settings_rehearse import RehearseSection
 from opsd.settings_types import Duration, PositiveDuration, _absolute, _Section
 
@@ -314,6 +315,7 @@ class Settings(_Section):
     metrics: MetricsSection = MetricsSection()
     patroni: PatroniSection = PatroniSection()
     rehearse: RehearseSection = RehearseSection()
+    fleet: FleetSection = FleetSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property
