@@ -13,6 +13,8 @@ from opsd.actions.backup.verify import verify_job
 from opsd.actions.checks import check_job
 from opsd.actions.drill.job import DrillRequest, drill_job, stop_scratch_servers
 from opsd.actions.drill.plan import pick_stanza
+from opsd.actions.fleet.drill import fleet_drill_job
+from opsd.actions.fleet.presence import Presence
 from opsd.actions.health.sample import sample_job
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.report.job import report_job
@@ -28,6 +30,8 @@ from opsd.report import publish
 
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
 HEALTH = "health"  # every 30s: samples and incidents have tables of their own
+FLEET = "fleet"  # every [fleet] publish_every: fleet.json and the fleet's alerts, not the run history
+QUIET = (HEARTBEAT, HEALTH, FLEET)  # jobs the run history does not record
 
 
 @dataclass
@@ -61,6 +65,11 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
         sched = ctx.settings.schedule.parsed(BACKUP_JOBS.get(job, job))
         if sched is not None:
             out.append(JobSpec(job, sched))
+    fleet = ctx.settings.fleet
+    if fleet.enabled:
+        sched = parse_schedule(f"{max(1, int(fleet.publish_every.total_seconds()))}s")
+        assert sched is not None
+        out.append(JobSpec(FLEET, sched))
     if ctx.settings.opsd.role != "primary":
         return out
     every = ctx.settings.drill.heartbeat_interval.total_seconds()
@@ -74,7 +83,13 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
     return out
 
 
-def body_for(ctx: Context, job: str, drill: DrillControl | None = None) -> Callable[[], JobOutcome]:
+def body_for(ctx: Context, job: str, drill: DrillControl | None = None, fleet: Presence | None = None
+             ) -> Callable[[], JobOutcome]:
+    if job == "drill" and fleet is not None:  # a fleet drill host: claims the next drill of the fleet
+        if drill is not None:
+            dctx = drill.prepare(ctx)
+            return fleet_drill_job(dctx, fleet, drill.cancel, drill.stop)
+        return fleet_drill_job(ctx, fleet)
     if job in BACKUP_JOBS:
         return backup_job(ctx, BACKUP_JOBS[job])
     if job == "check":
@@ -100,6 +115,16 @@ def _verify_stanza(ctx: Context) -> str | None:
     except OpsdError as e:
         get_logger().warning("verify.rotation_unknown", error=str(e))
         return stanzas[0]
+
+
+def fleet_tick(ctx: Context, fleet: Presence | None) -> str:
+    from opsd.actions.fleet.tick import tick
+
+    try:
+        return tick(ctx, fleet)
+    except Exception as e:  # a bug: never silent, never a dead scheduler thread
+        get_logger().error("fleet.internal_error", error=f"{type(e).__name__}: {e}", exc_info=True)
+        return "failed"
 
 
 def beat(ctx: Context) -> str:
@@ -129,16 +154,19 @@ def sample(ctx: Context, probe: Probe | None) -> str:
             p.close()
 
 
-def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None,
-               drill: DrillControl | None = None) -> str:
+def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None, *,
+               drill: DrillControl | None = None, fleet: Presence | None = None) -> str:
     """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised.
-    ``probe``: the daemon's reused health probe connection; ``drill``: lets the daemon cancel a drill."""
+    ``probe``: the daemon's reused health probe connection; ``drill``: lets the daemon cancel a drill;
+    ``fleet``: a fleet drill host's presence (its lease), through which its drills are claimed."""
     if job == HEARTBEAT:
         return beat(ctx)
     if job == HEALTH:
         return sample(ctx, probe)
+    if job == FLEET:
+        return fleet_tick(ctx, fleet)
     try:
-        return run_job(ctx, job, trigger, body_for(ctx, job, drill)).outcome
+        return run_job(ctx, job, trigger, body_for(ctx, job, drill, fleet)).outcome
     except OpsdError:  # run_job recorded it (or kept it for later), logged it and raised its alert
         return "failed"
     except Exception as e:  # a bug: never silent, never a dead scheduler thread

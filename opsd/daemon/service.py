@@ -20,11 +20,12 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from opsd.actions.copies import leftovers
+from opsd.actions.fleet.presence import presence_for
 from opsd.actions.jobs import history_down
 from opsd.adapters.runner import Runner
 from opsd.adapters.systemd import notify
 from opsd.context import Context
-from opsd.daemon.jobs import HEALTH, HEARTBEAT, DrillControl, enabled_jobs, run_safely
+from opsd.daemon.jobs import QUIET, DrillControl, enabled_jobs, run_safely
 from opsd.db.probe import Probe, probe_for
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
@@ -77,6 +78,7 @@ class Daemon:
         self._metrics_server: Any = None
         self.probe: Probe = probe_for(ctx.settings)  # one reused connection for the health sampler
         self.drill = DrillControl()
+        self.fleet = presence_for(ctx)  # a fleet drill host's lease, kept by a thread of its own
         self._active: dict[str, float] = {}  # job -> monotonic start
         self._retired: list[Runner] = []  # runners of contexts replaced by a reload: their jobs may still run
 
@@ -89,19 +91,19 @@ class Daemon:
             self._active[job] = time.monotonic()
         outcome = "failed"
         try:
-            outcome = run_safely(self.ctx, job, trigger, self.probe, self.drill)
+            outcome = run_safely(self.ctx, job, trigger, self.probe, drill=self.drill, fleet=self.fleet)
         finally:
             with self._running_lock:
                 self._running -= 1
                 self._active.pop(job, None)
-            if job not in (HEARTBEAT, HEALTH):
+            if job not in QUIET:
                 self._last = f"last {job} {outcome} at {time.strftime('%H:%M:%S')}"
                 notify(f"STATUS={self.status_line()}")
 
     def status_line(self) -> str:
         nxt = ""
         if self.scheduler is not None and self.scheduler.running:
-            jobs = [j for j in self.scheduler.get_jobs() if j.next_run_time and j.id not in (HEARTBEAT, HEALTH)]
+            jobs = [j for j in self.scheduler.get_jobs() if j.next_run_time and j.id not in QUIET]
             if jobs:
                 j = min(jobs, key=lambda x: x.next_run_time)
                 nxt = f"next {j.id} at {j.next_run_time:%Y-%m-%d %H:%M}"
@@ -135,6 +137,8 @@ class Daemon:
         if stale:
             self.log.warning("history.interrupted_runs", count=stale)
         leftovers.reap_at_start(self.ctx)  # copies of production whose job died with the last daemon
+        if self.fleet is not None:
+            self.fleet.start()
         tz = self.ctx.settings.opsd.tz
         self.scheduler = BackgroundScheduler(timezone=tz, job_defaults={
             "max_instances": 1, "coalesce": True,
@@ -225,6 +229,8 @@ class Daemon:
             end = time.monotonic() + 30
             while self._running and time.monotonic() < end:
                 time.sleep(0.2)
+        if self.fleet is not None:  # the lease revoked: this host's claims are free at once
+            self.fleet.stop()
         self.probe.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
@@ -233,10 +239,17 @@ class Daemon:
 
 def run_once(ctx: Context) -> dict[str, str]:
     """Run every enabled job once, in order (full, diff, incr, check, verify, drill; not the heartbeat or the
-    health sampler).
+    health sampler). A fleet drill host holds its lease meanwhile (a CronJob's drill is claimed like the daemon's).
     Returns job -> outcome."""
-    return {spec.job: run_safely(ctx, spec.job, "once") for spec in enabled_jobs(ctx)
-            if spec.job not in (HEARTBEAT, HEALTH)}
+    fleet = presence_for(ctx)
+    if fleet is not None:
+        fleet.start()
+    try:
+        return {spec.job: run_safely(ctx, spec.job, "once", fleet=fleet) for spec in enabled_jobs(ctx)
+                if spec.job not in QUIET}
+    finally:
+        if fleet is not None:
+            fleet.stop()
 
 
 def _alive_pids() -> set[int]:

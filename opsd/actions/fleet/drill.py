@@ -1,0 +1,137 @@
+"""A drill host's fleet drill: claim the cluster whose last passed drill is oldest (a transaction on its claim
+key, attached to the host's lease), drill it from its repository with this host's credentials for that
+repository, and record the result only while the claim is still this host's; then the result also goes to the
+drilled cluster's repository, where its own opsd finds it. Every drill of the fleet is a copy made, quarantined
+and torn down by the copies room, like any drill (it *is* the drill job, aimed at the claimed cluster)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from opsd.actions.drill.job import DrillCancelled, DrillFailed, DrillRequest, drill_job
+from opsd.actions.fleet.presence import Presence, capacity
+from opsd.actions.fleet.store import FleetStore, Held, host_name
+from opsd.actions.jobs import JobOutcome
+from opsd.context import Context
+from opsd.core.fleet.pick import drills_of, pick
+from opsd.core.records.base import Note
+from opsd.core.records.drill import DrillResult
+from opsd.core.records.fleet import Capacity, Claim, ClusterEntry, DrillSummary, FleetDrill
+from opsd.core.records.runs import Outcome
+from opsd.errors import OpsdError
+from opsd.log import get_logger
+
+
+class ClaimLost(OpsdError):
+    """The host lost its lease while it drilled: another host may drill the cluster; this result is not the
+    fleet's (kept in this host's own history only)."""
+
+    def __init__(self, cluster: str, result: DrillResult | None) -> None:
+        super().__init__(f"the claim on {cluster} was lost mid-drill (this host's lease expired: it was cut off or "
+                         "paused past [fleet] ttl): the drill was stopped and its result is not the fleet's",
+                         hint="docs/fleet.md, 'When a drill host fails'")
+        self.details = result or Note(reason="claim lost")
+
+
+def aimed(ctx: Context, e: ClusterEntry) -> Context:
+    """The context aimed at the claimed cluster: its stanza, in this host's pgbackrest.conf for its repository."""
+    s = ctx.settings
+    section = s.pgbackrest.model_copy(update={"stanza": e.stanza, "config": s.fleet.repositories[e.repository.name]})
+    return replace(ctx, settings=s.model_copy(update={"pgbackrest": section}))
+
+
+def fleet_drill_job(ctx: Context, presence: Presence, cancel: threading.Event | None = None,
+                    stop: Callable[[Context], None] | None = None) -> Callable[[], JobOutcome]:
+    """The daemon's drill job on a fleet drill host. ``cancel`` is set when the daemon stops (the drill is torn
+    down and the claim given back, no result recorded); ``stop`` (the daemon's DrillControl.stop: sets ``cancel``,
+    kills the drill's commands) is also called when the lease is lost."""
+    def body() -> JobOutcome:
+        s = ctx.settings
+        lease = presence.lease()  # FleetUnavailable: no claim, no drill (the job fails loudly)
+        store = FleetStore.of(s)
+        try:
+            entries, results, claims = store.entries(), store.results(), store.claims()
+            drills = {e.cluster: drills_of(e, results.get(e.cluster, ())) for e in entries}
+            chosen = pick(entries, drills, claims, capacity=_capacity(presence), repositories=s.fleet.repositories,
+                          now=ctx.now(), min_gap=s.fleet.min_gap)
+            if chosen.cluster is None:
+                why = chosen.why_none()
+                return JobOutcome(Outcome.SKIPPED, f"nothing to drill: {why}", Note(reason=why))
+            e = chosen.cluster
+            held = store.claim(Claim(cluster=e.cluster, host=host_name(), pid=os.getpid(), lease=lease,
+                                     started_at=ctx.now()))
+            if held is None:
+                why = f"{e.cluster} was claimed by another drill host meanwhile"
+                return JobOutcome(Outcome.SKIPPED, why, Note(reason=why))
+            get_logger().info("fleet.claimed", cluster=e.cluster, revision=held.revision, lease=lease)
+            return _drill_held(ctx, store, presence, control=(cancel, stop), e=e, held=held)
+        finally:
+            store.close()
+
+    return body
+
+
+def _capacity(presence: Presence) -> Capacity:
+    return capacity(presence.ctx)
+
+
+def _drill_held(ctx: Context, store: FleetStore, presence: Presence, *,
+                control: tuple[threading.Event | None, Callable[[Context], None] | None], e: ClusterEntry,
+                held: Held) -> JobOutcome:
+    dctx = aimed(ctx, e)
+    cancel, stop = control
+    started = ctx.now()
+    presence.begin(e.cluster, lambda: stop(dctx) if stop is not None else None)
+    out: JobOutcome | None = None
+    failure: OpsdError | None = None
+    result: DrillResult | None = None
+    try:
+        out = drill_job(dctx, DrillRequest(target="random", stanza=e.stanza, cancel=cancel))()
+        result = out.details if isinstance(out.details, DrillResult) else None
+    except (DrillFailed, DrillCancelled) as ex:
+        failure, result = ex, ex.details if isinstance(ex.details, DrillResult) else None
+    except OpsdError as ex:  # failed before it had a result (the repository unreachable, no backup...)
+        failure = ex
+    finally:
+        lost = presence.end(e.cluster)
+    outcome = "ok" if failure is None else "interrupted" if isinstance(failure, DrillCancelled) else "failed"
+    summary = DrillSummary(host=held.claim.host, started_at=started, finished_at=ctx.now(), outcome=outcome,
+                           summary=(result.summary() if result else str(failure))[:500],
+                           rto_seconds=result.rto_seconds if result else None,
+                           rpo_seconds=result.rpo_seconds if result else None, claim=held.revision)
+    if lost:
+        raise ClaimLost(e.cluster, result)
+    if isinstance(failure, DrillCancelled):  # the daemon is stopping: no verdict, the claim given back
+        store.release(held)
+        raise failure
+    if not store.record(held, summary):
+        raise ClaimLost(e.cluster, result)
+    get_logger().info("fleet.recorded", cluster=e.cluster, outcome=outcome, revision=held.revision)
+    _after_record(ctx, store, dctx, e=e, summary=summary, result=result)
+    if failure is not None:
+        raise failure
+    assert out is not None
+    return out
+
+
+def _after_record(ctx: Context, store: FleetStore, dctx: Context, *, e: ClusterEntry, summary: DrillSummary,
+                  result: DrillResult | None) -> None:
+    """Old results pruned; the result written to the cluster's repository (a failure there is loud, but the
+    fleet already has the result)."""
+    from opsd.actions.fleet.repo_results import publish
+
+    try:
+        store.prune(e.cluster, ctx.now() - ctx.settings.fleet.keep_results)
+    except OpsdError as ex:
+        get_logger().warning("fleet.prune_failed", cluster=e.cluster, error=str(ex))
+    fd = FleetDrill(fleet=ctx.settings.fleet.name, cluster=e.cluster, stanza=e.stanza, drill=summary, result=result)
+    try:
+        where = publish(dctx.settings.pgbackrest.config, e.stanza, fd)
+        get_logger().info("fleet.result_in_repository", cluster=e.cluster, path=where)
+    except OpsdError as ex:
+        get_logger().error("fleet.result_not_in_repository", cluster=e.cluster, error=str(ex))
+
+
