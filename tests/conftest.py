@@ -152,7 +152,8 @@ _SCHEMA_OF = {("drill", "run"): "drill-run", ("drill", "list"): "drill-list", ("
               ("health", "locks"): "health-sample", ("health", "pool"): "health-sample", ("health",): "health-sample",
               ("health", "sample"): "health-recorded", ("health", "incidents"): "health-incidents",
               ("restore-point", "create"): "restore-point", ("restore-point", "list"): "restore-point-list",
-              ("wal", "find"): "wal-find", ("scratch", "list"): "scratch-list", ("rehearse",): "rehearse"}
+              ("wal", "find"): "wal-find", ("scratch", "list"): "scratch-list", ("rehearse",): "rehearse",
+              ("fleet", "status"): "fleet-status"}
 
 
 def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
@@ -162,7 +163,7 @@ def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
     import jsonschema
 
     commands = {"backup", "info", "check", "window", "restore", "drill", "verify", "health", "status", "report",
-                "config", "restore-point", "wal", "scratch", "rehearse"}
+                "config", "restore-point", "wal", "scratch", "rehearse", "fleet"}
     start = next(i for i, a in enumerate(args) if a in commands)  # global options and their values come first
     words = tuple(a for a in args[start:] if not a.startswith("-"))[:2]
     name = _SCHEMA_OF.get(words) or _SCHEMA_OF.get(words[:1]) or words[0]

@@ -65,7 +65,7 @@ LAZY = {
     "setup": "check_cmd", "daemon": "daemon_cmd", "status": "daemon_cmd", "metrics": "daemon_cmd",
     "restore": "restore_cmd", "window": "restore_cmd", "wal": "wal_cmd", "restore-point": "wal_cmd",
     "drill": "drill_cmd", "verify": "drill_cmd", "health": "health_cmd", "report": "report_cmd",
-    "scratch": "scratch_cmd", "rehearse": "rehearse_cmd",
+    "scratch": "scratch_cmd", "rehearse": "rehearse_cmd", "fleet": "fleet_cmd",
 }
 
 

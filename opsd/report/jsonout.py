@@ -32,6 +32,7 @@ from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
 from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
 from opsd.core.wal import Switch
+from opsd.report.fleet_views import FleetReportView, FleetStatusView
 
 
 class DrillRunView(DrillResult):
@@ -133,6 +134,8 @@ OUTPUTS: dict[str, Any] = {
     "restore-table": TableRestoreView,
     "rehearse": RehearseView,
     "scratch-list": list[CopyView],
+    "fleet-status": FleetStatusView,
+    "fleet-report": FleetReportView,
 }
 
 
