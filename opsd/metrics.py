@@ -59,7 +59,8 @@ class OpsdCollector(Collector):
                                value={"version": __version__, "role": ctx.settings.opsd.role,
                                       "stanza": ctx.settings.pgbackrest.stanza})
         yield from self._history(ctx)
-        for part in (self._jobs, self._check, self._drill, self._rehearse, self._health, self._copies, self._role):
+        for part in (self._jobs, self._check, self._drill, self._rehearse, self._health, self._copies, self._role,
+                     self._fleet):
             try:
                 yield from part(ctx)
             except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
@@ -227,6 +228,38 @@ class OpsdCollector(Collector):
              float(node.paused) if node.source == "patroni" else None),
             ("role_split_brain", "1 when another member answers as a primary too", float(bool(node.split_brain)))])
         yield skipped
+
+    def _fleet(self, ctx: Context) -> Iterator[Metric]:
+        """The fleet as this host last checked it (docs/fleet.md): nothing without [fleet] endpoints; the families
+        without samples until the daemon first checked it."""
+        from opsd.actions.fleet.state import load_state
+
+        if not ctx.settings.fleet.enabled:
+            return
+        st = load_state(ctx.settings)
+        per = _g("fleet_cluster_overdue", "1 for each cluster of the fleet past [fleet] drill_every since its last "
+                                          "passed drill", ["cluster"])
+        losses = CounterMetricFamily(f"{PREFIX}_fleet_lease_losses", "This drill host's drills whose claim was lost "
+                                     "mid-drill (lease expired): their results were not recorded as the claim's")
+        for cluster in st.overdue if st else []:
+            per.add_metric([cluster], 1.0)
+        if st is not None:
+            losses.add_metric([], float(st.lease_losses))
+        this = st.this_cluster_overdue if st else None
+        yield from _scalars([
+            ("fleet_up", "1 when etcd answered at the last fleet check, 0 when it could not be read or written",
+             float(st.reachable) if st else None),
+            ("fleet_checked_timestamp_seconds", "When this host last checked the fleet",
+             st and st.checked_at.timestamp()),
+            ("fleet_clusters", "Clusters registered in the fleet (last check)", st and st.clusters),
+            ("fleet_overdue_clusters", "Clusters past [fleet] drill_every (last check)", st and len(st.overdue)),
+            ("fleet_claims", "Drills in flight in the fleet (claims held, last check)", st and st.claims),
+            ("fleet_drill_hosts", "Drill hosts alive in the fleet (last check)", st and st.drill_hosts),
+            ("fleet_too_large_clusters", "Clusters no drill host alive has the scratch space for (last check)",
+             st and len(st.too_large)),
+            ("fleet_this_cluster_overdue", "A cluster host: 1 when its own cluster is overdue in the fleet",
+             None if this is None else float(this))])
+        yield from (per, losses)
 
     def _alerts(self, ctx: Context) -> Iterator[Metric]:
         firing = _g("alerts_firing", "Alerts currently firing")
