@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 FLEET = {"endpoints": ["http://127.0.0.1:2379"], "name": "prod"}
 
 
-def _state(ctx: Any, **kw: Any) -> None:
+def fleet_state(ctx: Any, **kw: Any) -> None:
     now = datetime.now(UTC)
     st = FleetState(fleet="prod", role="drill", host="drill-a", checked_at=now - timedelta(minutes=1), reachable=True,
                     clusters=3, drill_hosts=2, claims=1, overdue=["analytics", "shop"], too_large=["warehouse"],
@@ -41,7 +41,7 @@ def test_before_the_first_check_the_families_have_no_sample(fake_ctx) -> None:  
 
 def test_the_fleet_as_last_checked(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx(fleet=FLEET)
-    _state(ctx)
+    fleet_state(ctx)
     out = text(ctx)
     for line in ("opsd_fleet_up 1.0", "opsd_fleet_clusters 3.0", "opsd_fleet_overdue_clusters 2.0",
                  'opsd_fleet_cluster_overdue{cluster="analytics"} 1.0',
@@ -56,7 +56,7 @@ def test_the_fleet_as_last_checked(fake_ctx) -> None:  # type: ignore[no-untyped
 
 def test_a_cluster_host_says_whether_its_own_cluster_is_overdue_and_unreachable_is_0(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx(fleet=FLEET)
-    _state(ctx, this_cluster_overdue=True, error="etcd: connection refused")
+    fleet_state(ctx, this_cluster_overdue=True, error="etcd: connection refused")
     state = ctx.settings.opsd.state_dir / "fleet.json"
     state.write_text(state.read_text().replace('"reachable":true', '"reachable":false'))
     out = text(ctx)
@@ -65,7 +65,7 @@ def test_a_cluster_host_says_whether_its_own_cluster_is_overdue_and_unreachable_
 
 def test_every_fleet_metric_is_documented_and_promtool_accepts_them(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     ctx = fake_ctx(fleet=FLEET)
-    _state(ctx, this_cluster_overdue=False)
+    fleet_state(ctx, this_cluster_overdue=False)
     out = text(ctx)
     names = sorted(set(re.findall(r"^# TYPE (opsd_fleet_\w+) ", out, re.M)))
     assert len(names) == 10

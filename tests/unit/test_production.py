@@ -109,7 +109,10 @@ def test_cli_md_lists_every_command() -> None:
 
 def test_promtool_accepts_the_exposition_and_the_alert_rules(fake_ctx) -> None:  # type: ignore[no-untyped-def]
     """Prometheus' own linters: no gauge named like a counter or a histogram part, rules that parse."""
-    ctx = fake_ctx()
+    from tests.unit.test_fleet_metrics import FLEET, fleet_state
+
+    ctx = fake_ctx(fleet=FLEET)  # the fleet's metrics too (the rules use them)
+    fleet_state(ctx)
     now = datetime.now(UTC)
     ctx.history.record("backup-full", "cli", now - timedelta(hours=1), now, "ok", details=records.backup(5, 60.0))
     ctx.history.record("check", "cli", now, now, "ok", details=records.archiver_check(30.0, 2))
