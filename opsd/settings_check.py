@@ -26,6 +26,21 @@ def cross_field_problems(s: Settings) -> list[tuple[str, set[str]]]:
     if scratch == data or data in scratch.parents or scratch in data.parents:
         out.append((f"drill.scratch_dir: {scratch} overlaps the production data directory {data} (postgres.data_dir)",
                     {"drill.scratch_dir", "opsd.state_dir", "postgres.data_dir"}))
+    return out + _fleet_problems(s)
+
+
+def _fleet_problems(s: Settings) -> list[tuple[str, set[str]]]:
+    f, out = s.fleet, []
+    if not f.enabled:
+        return []
+    if f.role == "drill" and s.opsd.role != "drill":
+        out.append(('fleet.role: "drill" needs [opsd] role = "drill" (a drill host runs no production cluster)',
+                    {"fleet.role", "opsd.role"}))
+    if f.role_for(s.opsd.role) == "drill" and not f.repositories:
+        out.append(("fleet.repositories: a drill host needs the pgbackrest.conf of at least one repository",
+                    {"fleet.repositories", "fleet.role", "opsd.role"}))
+    if bool(f.cert) != bool(f.key):
+        out.append(("fleet.cert, fleet.key: a client certificate needs both", {"fleet.cert", "fleet.key"}))
     return out
 
 

@@ -20,6 +20,7 @@ NAME = r"[A-Za-z0-9_.-]+"
 class FleetSection(_Section):
     endpoints: list[str] = Field(default_factory=list)  # empty: no fleet; http(s)://host:2379, as Patroni's etcd3
     name: str = Field("default", pattern=rf"^{NAME}$")
+    host: str | None = Field(None, pattern=rf"^{NAME}$")  # this host's name in the fleet; default its hostname
     # cluster: this host publishes its cluster (stanza, repository, size, newest backup, last drill)
     # drill: this host claims the next drill of the fleet; default from [opsd] role (primary: cluster)
     role: Literal["cluster", "drill"] | None = None

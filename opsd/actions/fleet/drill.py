@@ -61,7 +61,7 @@ def fleet_drill_job(ctx: Context, presence: Presence, cancel: threading.Event | 
                 why = chosen.why_none()
                 return JobOutcome(Outcome.SKIPPED, f"nothing to drill: {why}", Note(reason=why))
             e = chosen.cluster
-            held = store.claim(Claim(cluster=e.cluster, host=host_name(), pid=os.getpid(), lease=lease,
+            held = store.claim(Claim(cluster=e.cluster, host=host_name(s), pid=os.getpid(), lease=lease,
                                      started_at=ctx.now()))
             if held is None:
                 why = f"{e.cluster} was claimed by another drill host meanwhile"

@@ -91,7 +91,7 @@ class Presence:
         if self.lease_id is None:
             self.lease_id = self.store.etcd.grant(ttl)
             get_logger().info("fleet.lease_granted", lease=self.lease_id, ttl=ttl)
-        self.store.put_host(DrillHostEntry(host=host_name(), capacity=capacity(self.ctx),
+        self.store.put_host(DrillHostEntry(host=host_name(self.ctx.settings), capacity=capacity(self.ctx),
                                            drilling=sorted(self._drilling), updated_at=self.ctx.now()),
                             self.lease_id)
 

@@ -53,7 +53,7 @@ def entry_of(ctx: Context, registered_at: datetime) -> ClusterEntry:
     last = ctx.history.last("drill", ("ok", "failed", "interrupted"))
     return ClusterEntry(
         cluster=s.fleet.cluster or s.pgbackrest.stanza, stanza=s.pgbackrest.stanza, repository=repository(ctx),
-        host=host_name(), database_bytes=backup.size if backup else None,
+        host=host_name(s), database_bytes=backup.size if backup else None,
         newest_backup=backup.label if backup else None,
         newest_backup_at=newest.finished_at if newest and backup else None,
         last_drill=summary_of(last) if last else None, registered_at=registered_at, updated_at=ctx.now())
@@ -69,7 +69,8 @@ def _import(ctx: Context) -> None:
 
 
 def cluster_tick(ctx: Context) -> FleetState:
-    s, host = ctx.settings, host_name()
+    s = ctx.settings
+    host = host_name(s)
     _import(ctx)
     last = fleet_state.blank(ctx, host)
     try:

@@ -32,8 +32,9 @@ def client(s: Settings) -> Etcd:
                 username=f.username, password=password)
 
 
-def host_name() -> str:
-    return socket.gethostname()
+def host_name(s: Settings) -> str:
+    """This host's name in the fleet: ``[fleet] host``, else its hostname."""
+    return s.fleet.host or socket.gethostname()
 
 
 def _parse(kv: KV, model: type[P]) -> P | None:

@@ -22,7 +22,7 @@ def tick(ctx: Context, presence: Presence | None) -> str:
 
 
 def drill_host_tick(ctx: Context, presence: Presence | None) -> FleetState:
-    last = fleet_state.blank(ctx, host_name())
+    last = fleet_state.blank(ctx, host_name(ctx.settings))
     if presence is not None and presence.error:
         return fleet_state.unreachable(ctx, last, presence.error)
     try:
@@ -35,7 +35,7 @@ def drill_host_tick(ctx: Context, presence: Presence | None) -> FleetState:
         return fleet_state.unreachable(ctx, last, str(e))
     finally:
         store.close()
-    st = FleetState(fleet=view.fleet, role="drill", host=host_name(), checked_at=ctx.now(), reachable=True,
+    st = FleetState(fleet=view.fleet, role="drill", host=host_name(ctx.settings), checked_at=ctx.now(), reachable=True,
                     clusters=len(view.clusters), drill_hosts=len(view.hosts), claims=len(view.claims),
                     overdue=view.overdue, too_large=[r.entry.cluster for r in view.clusters if r.too_large],
                     lease_losses=presence.losses + presence.base_losses if presence else last.lease_losses)
