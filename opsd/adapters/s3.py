@@ -1,6 +1,7 @@
-"""S3 uploads with boto3 (reports). By default the pgBackRest repository's endpoint, region, credentials and
-CA file are reused from the DBA's pgbackrest.conf; [report] overrides them (credentials then come from the
-standard AWS environment variables or files). Secrets are never logged."""
+"""S3 with boto3: report uploads, and opsd's own files in the repository (repo_files). By default the
+pgBackRest repository's endpoint, region, credentials and CA file are reused from the DBA's pgbackrest.conf;
+[report] overrides them (credentials then come from the standard AWS environment variables or files). Secrets
+are never logged."""
 
 from __future__ import annotations
 
@@ -33,22 +34,30 @@ def repo_endpoint(conf: Path, stanza: str) -> str | None:
 
 
 def client(s: Settings) -> Any:
+    """The [report] uploads' client: the repository's, with [report]'s overrides."""
     conf, stanza, r = s.pgbackrest.config, s.pgbackrest.stanza, s.report
-    endpoint: str | None = r.endpoint_url
-    key = secret = None
+    # systemd credentials win over pgbackrest.conf's keys (and over the AWS environment boto3 would read)
+    return repo_client(conf, stanza, endpoint=r.endpoint_url, region=r.region, ca_file=r.ca_file,
+                       key=secrets.credential(secrets.REPORT_S3_KEY),
+                       secret=secrets.credential(secrets.REPORT_S3_KEY_SECRET))
+
+
+def repo_client(conf: Path, stanza: str, *, endpoint: str | None = None, region: str | None = None,
+                ca_file: Path | None = None, key: str | None = None, secret: str | None = None) -> Any:
+    """A client for the repository ``conf`` describes for ``stanza`` (repo1): its endpoint, region, keys, CA
+    file, TLS verification and URI style. ``endpoint`` (another endpoint) drops the repository's keys and its
+    verify flag; ``key``/``secret`` win over the repository's keys."""
+    own = not endpoint
     if not endpoint:
         endpoint = repo_endpoint(conf, stanza)
-        key = option(conf, stanza, "repo1-s3-key")
-        secret = option(conf, stanza, "repo1-s3-key-secret")
-    # systemd credentials win over pgbackrest.conf's keys (and over the AWS environment boto3 would read)
-    key = secrets.credential(secrets.REPORT_S3_KEY) or key
-    secret = secrets.credential(secrets.REPORT_S3_KEY_SECRET) or secret
-    region = r.region or option(conf, stanza, "repo1-s3-region") or "us-east-1"
+        key = key or option(conf, stanza, "repo1-s3-key")
+        secret = secret or option(conf, stanza, "repo1-s3-key-secret")
+    region = region or option(conf, stanza, "repo1-s3-region") or "us-east-1"
     verify: bool | str = True
-    ca = r.ca_file or (Path(p) if (p := option(conf, stanza, "repo1-storage-ca-file")) else None)
+    ca = ca_file or (Path(p) if (p := option(conf, stanza, "repo1-storage-ca-file")) else None)
     if ca is not None:
         verify = str(ca)
-    if not flag(option(conf, stanza, "repo1-storage-verify-tls"), True) and not r.endpoint_url:
+    if not flag(option(conf, stanza, "repo1-storage-verify-tls"), True) and own:
         verify = False
     path_style = (option(conf, stanza, "repo1-s3-uri-style") or "host") == "path"
     return boto3.client(

@@ -50,7 +50,8 @@ def run_line(run: Run | None, tz: ZoneInfo) -> str:
     if run is None:
         return "never"
     dur = f", {format_duration(run.duration)}" if run.duration is not None else ""
-    return f"{when(run.started_at, tz)} {run.outcome}{dur}"
+    where = f" on {run.host}" if run.trigger == "fleet" else ""  # a drill host's drill, imported from the repository
+    return f"{when(run.started_at, tz)} {run.outcome}{dur}{where}"
 
 
 def status(rows: Sequence[JobStatus], tz: ZoneInfo) -> str:

@@ -69,9 +69,10 @@ def drills(runs: Sequence[Run], tz: ZoneInfo) -> str:
     for r in runs:
         d = r.details_as(DrillResult) or DrillResult(stanza="-", target_mode="")
         failed = ", ".join(d.failed_checks) or ("" if r.outcome == "ok" else (r.error or "")[:60])
-        rows.append((r.id, when(r.started_at, tz), d.stanza, r.outcome, d.target or "-", d.backup or "-",
+        rows.append((r.id, when(r.started_at, tz), r.host, d.stanza, r.outcome, d.target or "-", d.backup or "-",
                      _secs(d.rto_seconds), _secs(d.rpo_seconds), failed))
-    return table(["id", "started", "stanza", "outcome", "target", "backup", "RTO", "RPO", "failed checks"], rows)
+    return table(["id", "started", "host", "stanza", "outcome", "target", "backup", "RTO", "RPO", "failed checks"],
+                 rows)
 
 
 def verify(result: VerifyResult) -> str:

@@ -36,9 +36,12 @@ from opsd.report.fleet_views import FleetReportView, FleetStatusView
 
 
 class DrillRunView(DrillResult):
-    """A drill from the history: the run's id, times, outcome and error beside its result."""
+    """A drill from the history: the run's id, host, trigger, times, outcome and error beside its result. A drill
+    that ran on a drill host of the fleet and was imported from the repository: that host, trigger ``fleet``."""
 
     id: int
+    host: str
+    trigger: str
     started_at: datetime
     finished_at: datetime | None
     outcome: str
@@ -47,8 +50,8 @@ class DrillRunView(DrillResult):
 
 def drill_run_view(r: Run) -> DrillRunView:
     d = r.details_as(DrillResult) or DrillResult(stanza="", target_mode="", hint=r.details.hint)
-    return DrillRunView(**dict(d), id=r.id, started_at=r.started_at, finished_at=r.finished_at,
-                        outcome=r.outcome, error=r.error)
+    return DrillRunView(**dict(d), id=r.id, host=r.host, trigger=r.trigger, started_at=r.started_at,
+                        finished_at=r.finished_at, outcome=r.outcome, error=r.error)
 
 
 class TimelinesView(TypedDict):

@@ -78,6 +78,39 @@ class History:
         self.finish(run_id, outcome, error=error, details=details, finished_at=finished_at)
         return run_id
 
+    def record_once(self, job: str, trigger: str, started_at: datetime, finished_at: datetime, outcome: str, *,
+                    host: str, error: str | None = None, details: Record | None = None) -> int | None:
+        """Insert a finished run of another host (an imported fleet drill; pid 0) unless the history already has a
+        run of ``job`` by ``host`` that started at ``started_at``: its id, or None when it was there. One
+        transaction: two imports at once never insert it twice."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        d = details if details is not None else Note()
+        start = started_at.astimezone(UTC).isoformat()
+        with self._conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                there = c.execute("SELECT 1 FROM runs WHERE started_at = ? AND job = ? AND host = ?",
+                                  (start, job, host)).fetchone() is not None
+                cur = None if there else c.execute(
+                    "INSERT INTO runs (job, trigger, host, pid, started_at, finished_at, outcome, error, details, "
+                    "details_kind, details_version) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+                    (job, trigger, host, start, finished_at.astimezone(UTC).isoformat(), outcome, error,
+                     d.model_dump_json(), d.KIND, d.VERSION))
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        return None if cur is None else cur.lastrowid
+
+    @decoded
+    def started(self, job: str, trigger: str) -> set[tuple[str, datetime]]:
+        """(host, start) of every run of ``job`` with ``trigger``: what an import already holds."""
+        with self._conn() as c:
+            rows = c.execute("SELECT host, started_at FROM runs WHERE job = ? AND trigger = ?",
+                             (job, trigger)).fetchall()
+        return {(r["host"], datetime.fromisoformat(r["started_at"])) for r in rows}
+
     @decoded
     def last(self, job: str, outcomes: tuple[str, ...] | None = None) -> Run | None:
         q = "SELECT * FROM runs WHERE job = ?"
