@@ -146,7 +146,7 @@ class Gateway:
             with self._lock:
                 self._current = i
             return answer, sent
-        raise EtcdUnavailable(f"etcd unavailable ({path}, {self.bound:.0f}s at most): " + "; ".join(failures))
+        raise EtcdUnavailable(f"etcd unavailable ({path}, {self.bound:.1f}s at most): " + "; ".join(failures))
 
     def _attempt(self, i: int, path: str, body: dict[str, Any], deadline: float,
                  missing_ok: bool) -> dict[str, Any]:
