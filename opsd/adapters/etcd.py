@@ -50,8 +50,7 @@ def _b64(b: bytes | str) -> str:
 
 def range_end(prefix: str) -> bytes:
     """etcd's range_end for every key starting with ``prefix``, computed on its UTF-8 bytes (etcd compares bytes):
-    the last byte below 0xFF incremented, the 0xFF bytes after it dropped; b"\\0" (to the end) when none is left.
-    (``opsd.core.fleet.keys.prefix_end`` returns text, right for ASCII prefixes only.)"""
+    the last byte below 0xFF incremented, the 0xFF bytes after it dropped; b"\\0" (to the end) when none is left."""
     b = bytearray(prefix.encode())
     while b and b[-1] == 0xFF:
         b.pop()

@@ -5,6 +5,7 @@ so they run in any order. Time is compressed through the schedule ([fleet] drill
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import signal
@@ -35,12 +36,15 @@ class Fleet:
     sb: Sandbox
     etcd: EtcdCluster
     clusters: dict[str, Cluster]
-    repo_conf: Path  # a drill host's pgbackrest.conf for the repository "main": all three stanzas
+    repo_conf: Path  # a drill host's pgbackrest.conf for the repository "default": all three stanzas
 
     def fleet_toml(self, name: str, **keys: object) -> str:
         base = {"endpoints": self.etcd.endpoints, "name": name, "ttl": "4s", "timeout": "2s",
                 "drill_every": "60s", "min_gap": "10s", "publish_every": "2s", **keys}
-        return "\n[fleet]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in base.items()) + "\n"
+        repos = base.pop("repositories", {})
+        assert isinstance(repos, dict)
+        return ("\n[fleet]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in base.items()) +
+                "\n\n[fleet.repositories]\n" + "".join(f"{k} = {json.dumps(str(v))}\n" for k, v in repos.items()))
 
     def publish(self, name: str, which: str, tmp: Path, **keys: object) -> None:
         """The cluster host's fleet job, once (as its daemon does every publish_every)."""
@@ -50,12 +54,15 @@ class Fleet:
         res = opsd(conf, "daemon", "--once")
         assert res.returncode == 0, res.stderr
 
+    def state_dir(self, name: str, host: str) -> Path:
+        return self.sb.root / f"fleet-{name}-{host}"
+
     def drill_host(self, name: str, host: str, tmp: Path) -> Path:
-        state = mkdir_pg(tmp / f"{host}-state", 0o750)
+        state = mkdir_pg(self.state_dir(name, host), 0o750)  # where the postgres user reaches it
         conf = tmp / f"{host}.toml"
         text = self.sb.opsd_toml(pgbackrest_conf=self.repo_conf, state_dir=state, schedule={**OFF, "drill": "2s"},
                                  drill={"port": free_port(), "scratch_dir": str(state / "scratch")},
-                                 extra=self.fleet_toml(name, host=host, repositories={"main": str(self.repo_conf)}))
+                                 extra=self.fleet_toml(name, host=host, repositories={"default": str(self.repo_conf)}))
         conf.write_text(text.replace('run_as = "postgres"', 'run_as = "postgres"\nrole = "drill"'))
         conf.chmod(0o644)
         return conf
@@ -73,7 +80,7 @@ def fleet(stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 c.psql(f"create table stock(id int primary key, note text); insert into stock "
                        f"select g, repeat('{c.name}', 50) from generate_series(1, 2000) g")
                 assert (res := opsd(c.conf, "backup", "--type", "full")).returncode == 0, res.stderr
-            repo_conf = _repo_conf(stack, clusters, root / "pgbackrest-main.conf")
+            repo_conf = _repo_conf(stack, clusters, stack.root / "pgbackrest-fleet.conf")
             yield Fleet(stack, etcd, clusters, repo_conf)
         finally:
             for c in clusters.values():
@@ -81,7 +88,7 @@ def fleet(stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def _repo_conf(sb: Sandbox, clusters: dict[str, Cluster], path: Path) -> Path:
-    """The drill hosts' pgbackrest.conf for the repository "main": the repository's keys, every stanza."""
+    """The drill hosts' pgbackrest.conf for the repository "default": the repository's keys, every stanza."""
     fa = clusters["fa"]
     sb.write_pgbackrest_conf(path=path, stanza="fa", pg_path=fa.pgdata, pg_port=fa.port)
     with path.open("a") as f:
@@ -130,6 +137,18 @@ def _results(f: Fleet, name: str) -> list[tuple[str, DrillSummary]]:
         e.close()
 
 
+def _revision(f: Fleet) -> int:
+    """etcd's revision (one more per write, a transaction counting once), from any member that answers."""
+    key = base64.b64encode(b"/opsd-test/none").decode()
+    for i in range(len(f.etcd.endpoints)):
+        try:
+            header = f.etcd.post(i, "kv/range", {"key": key, "count_only": True})["header"]
+        except (OSError, ValueError):
+            continue
+        return int(header["revision"])  # type: ignore[index]
+    raise AssertionError("no etcd member answers")
+
+
 def _claims(f: Fleet, name: str) -> dict[str, tuple[int, Claim]]:
     from opsd.adapters.etcd import Etcd
 
@@ -151,6 +170,7 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     for n in NAMES:
         fleet.publish(name, n, tmp_path)
     fleet.publish(name, "fa", tmp_path, cluster="offsite", repository="offsite")  # no drill host has its keys
+    first = _revision(fleet)
     start = datetime.now().astimezone()
     hosts = [_daemon(fleet.drill_host(name, h, tmp_path), tmp_path / f"{h}.log") for h in ("d1", "d2")]
     try:
@@ -160,10 +180,17 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     finally:
         for p in hosts:
             _stop(p)
+    writes = _revision(fleet) - first
     results = _results(fleet, name)
+    # etcd's load (docs/fleet.md, "How far one etcd carries this"): a drill is a claim, the host entry saying what
+    # it drills and then that it is idle, and the result with the claim's release in one transaction
+    assert writes <= 4 * len(results) + 2 * 2, (writes, len(results))
+    print(f"fleet writes: {writes} for {len(results)} drills by 2 hosts in "
+          f"{(datetime.now().astimezone() - start).total_seconds():.0f} s")
     assert {c for c, _ in results} == set(NAMES)  # the offsite cluster: never claimed without its credentials
     assert all(d.passed for _, d in results), [d.summary for _, d in results if not d.passed]
-    assert [c for c, _ in results[:3]] == list(NAMES)  # never drilled first, in the order they joined
+    by_claim = sorted(results, key=lambda r: r[1].claim or 0)  # claims are ordered by their revisions
+    assert [c for c, _ in by_claim[:3]] == list(NAMES)  # never drilled first, in the order they joined
     assert {d.host for _, d in results} == {"d1", "d2"}  # both hosts took their share
     for n in NAMES:
         mine = [d for c, d in results if c == n]
@@ -183,7 +210,7 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     report = opsd(conf, "fleet", "report", "--month", start.strftime("%Y-%m"), "--format", "md")
     assert report.returncode == 0, report.stderr
     assert all(n in report.stdout for n in (*NAMES, "offsite"))
-    state = _state(tmp_path / "d1-state")
+    state = _state(fleet.state_dir(name, "d1"))
     assert state.reachable and state.overdue == ["offsite"] and state.clusters == 4
 
 
@@ -207,7 +234,8 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
     d2: subprocess.Popen[bytes] | None = None
     try:
         killed = wait_until(lambda: _mine(fleet, name, "d1"), timeout=60, what="d1 to claim a cluster")
-        wait_until(lambda: _drilling(tmp_path / "d1-state"), timeout=60, what="d1's drill to begin")
+        assert killed is not None
+        wait_until(lambda: _drilling(fleet.state_dir(name, "d1")), timeout=60, what="d1's drill to begin")
         d1.kill()  # SIGKILL: no teardown, no revoke; the lease runs out after [fleet] ttl
         d1.wait()
         d2 = _daemon(c2, tmp_path / "d2.log")
@@ -218,13 +246,14 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
                    timeout=60, what="d1's leftover copy removed at its restart")
 
         paused = wait_until(lambda: _mine(fleet, name, "d1"), timeout=90, what="d1 to claim again")
-        wait_until(lambda: _drilling(tmp_path / "d1-state"), timeout=60, what="d1's second drill to begin")
+        assert paused is not None
+        wait_until(lambda: _drilling(fleet.state_dir(name, "d1")), timeout=60, what="d1's second drill to begin")
         d1.send_signal(signal.SIGSTOP)  # the daemon alone: its lease runs out while its drill's commands go on
         wait_until(lambda: _mine(fleet, name, "d1") is None, timeout=30, what="d1's claim gone with its lease")
         d1.send_signal(signal.SIGCONT)
         wait_until(lambda: any(e["event"] == "fleet.claim_lost" for e in _events(tmp_path / "d1-again.log")),
                    timeout=60, what="d1 to find its lease lost")
-        wait_until(lambda: _state(tmp_path / "d1-state").lease_losses == 1, timeout=30,
+        wait_until(lambda: _state(fleet.state_dir(name, "d1")).lease_losses == 1, timeout=30,
                    what="the lease loss counted in fleet.json")
     finally:
         for p in (d1, d2):
@@ -245,7 +274,7 @@ def test_one_etcd_member_down_changes_nothing_quorum_lost_stops_claims_and_they_
     for n in NAMES:
         fleet.publish(name, n, tmp_path)
     conf = fleet.drill_host(name, "d1", tmp_path)
-    log, state = tmp_path / "d1.log", tmp_path / "d1-state"
+    log, state = tmp_path / "d1.log", fleet.state_dir(name, "d1")
     d1 = _daemon(conf, log)
     try:
         fleet.etcd.kill(0)

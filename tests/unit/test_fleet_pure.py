@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from opsd.core.fleet.keys import Keys, prefix_end
+from opsd.core.fleet.keys import Keys
 from opsd.core.fleet.month import fleet_month, overdue_spans
 from opsd.core.fleet.pick import Drills, drills_of, overdue_by, pick, too_large
 from opsd.core.records.fleet import Capacity, Claim, ClusterEntry, DrillHostEntry, DrillSummary, Repository
@@ -90,10 +90,9 @@ def test_overdue_days_of_a_month() -> None:
     assert len(row.overdue_days) == 6 + 11 and not row.overdue_now  # 5-10 Nov, then 20-30 Nov
 
 
-def test_keys_and_prefix_end() -> None:
+def test_keys() -> None:
     k = Keys("eu")
     key = k.result("shop", datetime(2026, 12, 7, 8, 9, 10, tzinfo=UTC), "d1")
     assert key == "/opsd/fleet/eu/results/shop/20261207T080910000000Z-d1"
     assert k.cluster_of_result(key) == "shop"
-    end = prefix_end(k.results)
-    assert k.results < key < end and not end > "/opsd/fleet/eu/resultt"
+    assert key.startswith(k.results_of("shop")) and k.last_part(key) == "20261207T080910000000Z-d1"

@@ -32,7 +32,7 @@ class ClaimLost(OpsdError):
     def __init__(self, cluster: str, result: DrillResult | None) -> None:
         super().__init__(f"the claim on {cluster} was lost mid-drill (this host's lease expired: it was cut off or "
                          "paused past [fleet] ttl): the drill was stopped and its result is not the fleet's",
-                         hint="docs/fleet.md, 'When a drill host fails'")
+                         hint="docs/fleet.md, 'When something fails'")
         self.details = result or Note(reason="claim lost")
 
 

@@ -38,6 +38,7 @@ class Presence:
     base_losses: int = 0  # counted by earlier daemons (fleet.json), so the metric is a counter across restarts
     error: str | None = None
     _drilling: dict[str, _Drilling] = field(default_factory=dict)
+    _shown: tuple[int, tuple[str, ...]] | None = None  # the host entry as last written
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -91,9 +92,11 @@ class Presence:
         if self.lease_id is None:
             self.lease_id = self.store.etcd.grant(ttl)
             get_logger().info("fleet.lease_granted", lease=self.lease_id, ttl=ttl)
-        self.store.put_host(DrillHostEntry(host=host_name(self.ctx.settings), capacity=capacity(self.ctx),
-                                           drilling=sorted(self._drilling), updated_at=self.ctx.now()),
-                            self.lease_id)
+        shown = (self.lease_id, tuple(sorted(self._drilling)))
+        if shown != self._shown:  # written when it changes only: the lease keeps it alive, not rewrites
+            self.store.put_host(DrillHostEntry(host=host_name(self.ctx.settings), capacity=capacity(self.ctx),
+                                               drilling=list(shown[1]), updated_at=self.ctx.now()), self.lease_id)
+            self._shown = shown
 
     def _lost(self) -> None:
         get_logger().error("fleet.lease_lost", lease=self.lease_id, drilling=sorted(self._drilling))
@@ -110,14 +113,16 @@ class Presence:
         """The live lease, asked for now if there is none; FleetUnavailable when etcd does not answer."""
         self.beat()
         with self._lock:
-            if self.lease_id is None:
-                raise FleetUnavailable(f"fleet {self.ctx.settings.fleet.name}: no lease: {self.error}: no drill "
-                                       "starts without a claim", hint="docs/fleet.md, 'When etcd fails'")
+            if self.lease_id is None or self.error is not None:  # a lease etcd cannot confirm is no lease
+                why = self.error or "none granted"
+                raise FleetUnavailable(f"fleet {self.ctx.settings.fleet.name}: no lease: {why}: no drill starts "
+                                       "without a claim", hint="docs/fleet.md, 'When something fails'")
             return self.lease_id
 
     def begin(self, cluster: str, on_lost: Callable[[], None]) -> None:
         with self._lock:
             self._drilling[cluster] = _Drilling(on_lost)
+        self.beat()  # the host entry says what it drills
 
     def end(self, cluster: str) -> bool:
         """The drill of ``cluster`` ended; True if its lease was lost meanwhile."""

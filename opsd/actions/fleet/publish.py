@@ -9,6 +9,7 @@ from datetime import datetime
 
 from opsd.actions.fleet import state as fleet_state
 from opsd.actions.fleet.store import FleetStore, host_name
+from opsd.actions.role import node_role
 from opsd.adapters.pgbackrest_conf import option
 from opsd.context import Context
 from opsd.core.fleet.pick import drills_of, overdue_by
@@ -16,6 +17,7 @@ from opsd.core.records.drill import DrillResult
 from opsd.core.records.fleet import ClusterEntry, DrillSummary, FleetState, Repository
 from opsd.core.records.jobs import BackupResult
 from opsd.core.records.runs import Run
+from opsd.core.role import Role
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 
@@ -68,6 +70,13 @@ def _import(ctx: Context) -> None:
         get_logger().error("fleet.import_failed", error=str(e))
 
 
+def _leads(ctx: Context) -> bool:
+    node = node_role(ctx)
+    if node.role != Role.PRIMARY:
+        get_logger().debug("fleet.not_publishing", role=str(node.role), source=node.source)
+    return node.role == Role.PRIMARY
+
+
 def cluster_tick(ctx: Context) -> FleetState:
     s = ctx.settings
     host = host_name(s)
@@ -81,7 +90,10 @@ def cluster_tick(ctx: Context) -> FleetState:
         name = s.fleet.cluster or s.pgbackrest.stanza
         old = store.entry(name)
         entry = entry_of(ctx, old.registered_at if old else ctx.now())
-        store.put_entry(entry)
+        if _leads(ctx):  # one writer per cluster: a standby of an HA pair reads, the primary publishes
+            store.put_entry(entry)
+        elif old is not None:
+            entry = old
         drills = drills_of(entry, store.results(name).get(name, ()))
         late = overdue_by(entry, drills, s.fleet.drill_every, ctx.now())
         state = FleetState(fleet=s.fleet.name, role="cluster", host=host, checked_at=ctx.now(), reachable=True,

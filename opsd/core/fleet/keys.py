@@ -59,13 +59,3 @@ class Keys:
 def stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
-
-def prefix_end(prefix: str) -> str:
-    """etcd's range_end for every key that starts with ``prefix``."""
-    b = bytearray(prefix.encode())
-    while b and b[-1] == 0xFF:
-        b.pop()
-    if not b:
-        return "\0"
-    b[-1] += 1
-    return b.decode("latin-1")
