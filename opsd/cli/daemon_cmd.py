@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from opsd.actions.status import job_status
 from opsd.cli import App
 from opsd.cli.common import pass_app
 from opsd.errors import OpsdError
+
+if TYPE_CHECKING:
+    from opsd.context import Context
 
 
 @click.command("daemon")
@@ -62,9 +67,23 @@ def status(app: App, as_json: bool) -> None:
 
         w = waiting_deliveries(ctx)
         click.echo(waiting_alerts(w.count, w.oldest_since, ctx.now(), ctx.settings.opsd.tz))
-    overdue = [r.job for r in rows if r.overdue]
+    overdue = [r.job for r in rows if r.overdue] + _fleet(ctx, as_json)
     if overdue:
         raise OpsdError(f"overdue: {', '.join(overdue)}")
+
+
+def _fleet(ctx: Context, as_json: bool) -> list[str]:
+    """The fleet line of ``status`` (text only); ["fleet"] when this cluster is overdue in its fleet."""
+    if not ctx.settings.fleet.enabled:
+        return []
+    from opsd.actions.fleet.state import load_state
+    from opsd.report.console import fleet
+
+    state = load_state(ctx.settings)
+    if not as_json:
+        click.echo(fleet(state, ctx.settings.fleet.name, ctx.settings.opsd.tz))
+    return ["fleet (this cluster has not passed a drill within [fleet] drill_every)"] if (
+        state is not None and state.this_cluster_overdue) else []
 
 
 @click.command("metrics")

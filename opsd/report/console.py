@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # annotations only: 'opsd status' renders without importing t
     from opsd.actions.status import JobStatus
     from opsd.adapters.pgbackrest import StanzaInfo
     from opsd.core.records.checks import CheckResult
+    from opsd.core.records.fleet import FleetState
     from opsd.core.records.runs import Run
     from opsd.core.role import NodeRole
     from opsd.core.wal import Switch
@@ -73,6 +74,19 @@ def waiting_alerts(count: int, oldest_since: datetime | None, now: datetime, tz:
         return "\nalerts waiting for delivery: none"
     return (f"\nalerts waiting for delivery: {count}, oldest since {when(oldest_since, tz)} "
             f"({format_duration((now - oldest_since).total_seconds())} ago); see docs/alerts.md")
+
+
+def fleet(state: FleetState | None, name: str, tz: ZoneInfo) -> str:
+    """This host's view of its fleet, as the daemon's fleet job last saw it (fleet.json; docs/fleet.md)."""
+    if state is None:
+        return f"\nfleet {name}: not checked yet (the daemon's fleet job writes fleet.json)"
+    head = f"\nfleet {state.fleet} ({state.role} {state.host}), checked {when(state.checked_at, tz)}: "
+    if not state.reachable:
+        return head + f"ETCD UNREACHABLE: {state.error}"
+    over = f"{len(state.overdue)} overdue ({', '.join(state.overdue)})" if state.overdue else "none overdue"
+    own = {True: "; THIS CLUSTER IS OVERDUE", False: "; this cluster drilled in time", None: ""}
+    return head + (f"{state.clusters} cluster(s), {over}, {state.claims} drill(s) in flight, "
+                   f"{state.drill_hosts} drill host(s)") + own[state.this_cluster_overdue]
 
 
 def role(node: NodeRole, undecided_for: float | None) -> str:

@@ -213,6 +213,18 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     state = _state(fleet.state_dir(name, "d1"))
     assert state.reachable and state.overdue == ["offsite"] and state.clusters == 4
 
+    # fa's own opsd, after the fortnight: the drills that ran elsewhere come from its repository into its history
+    fleet.publish(name, "fa", tmp_path)
+    own = tmp_path / f"{name}-fa-.toml"
+    drilled = [d for d in json.loads(opsd(own, "drill", "list", "--json").stdout) if d["trigger"] == "fleet"]
+    assert {d["host"] for d in drilled} == {d.host for c, d in results if c == "fa"}
+    assert len(drilled) == sum(c == "fa" for c, _ in results)
+    res = opsd(own, "status")
+    assert "this cluster drilled in time" in res.stdout, res.stdout
+    fleet.publish(name, "fa", tmp_path, cluster="offsite", repository="offsite")
+    res = opsd(tmp_path / f"{name}-fa-offsite.toml", "status")
+    assert res.returncode == 1 and "THIS CLUSTER IS OVERDUE" in res.stdout, res.stdout + res.stderr
+
 
 def _mine(f: Fleet, name: str, host: str) -> tuple[str, int] | None:
     return next(((c, rev) for c, (rev, claim) in _claims(f, name).items() if claim.host == host), None)
