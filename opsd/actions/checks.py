@@ -1,7 +1,5 @@
-"""Checks produce results; writers render them. The same checks serve ``opsd check`` and the daemon.
-
-Each check returns a :class:`CheckResult` with status ok / warning / critical / skipped.
-"""
+"""Checks produce results; writers render them. The same checks serve ``opsd check`` and the daemon. Each check
+returns a :class:`CheckResult` with status ok / warning / critical / skipped."""
 
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ from pydantic import JsonValue
 from opsd.actions import privileges, tuning
 from opsd.actions.backup.forecast import window_results
 from opsd.actions.copies import leftovers
+from opsd.actions.fleet.check import FLEET, check_fleet
 from opsd.actions.jobs import JobOutcome
 from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import patroni, s3_probe
@@ -334,16 +333,17 @@ NEEDS_SERVER = ("archive.settings", "archive.archiver")  # read from PostgreSQL:
 def _lanes(ctx: Context) -> list[list[Step]]:
     """The checks in independent lanes, run side by side (a check waits only for those before it in its lane):
     PostgreSQL then pgBackRest's own check (skipped on a standby); the repository then the timelines (read from
-    its info); the endpoint probe. A drill host has no local PostgreSQL: no first lane."""
+    its info); the endpoint probe; the fleet. A drill host has no local PostgreSQL: no first lane."""
     server: list[Step] = [("postgres", check_postgres), (privileges.CHECK, privileges.check_privileges),
                           ("archive.settings", check_archive_settings), ("archive.archiver", check_archiver),
                           ("pgbackrest.check", check_pgbackrest)]
     repository: list[Step] = [("repository", check_repository), (TIMELINES, check_timelines)]
     lanes: list[list[Step]] = [server, repository, [(ENDPOINT, check_endpoint)]]
+    lanes += [[(FLEET, check_fleet)]] if ctx.settings.fleet.enabled else []  # etcd and the fleet, beside the rest
     return lanes[1:] if ctx.settings.opsd.role == "drill" else lanes
 
 
-ORDER = ("postgres", privileges.CHECK, *NEEDS_SERVER, "repository", ENDPOINT, TIMELINES, "pgbackrest.check")
+ORDER = ("postgres", privileges.CHECK, *NEEDS_SERVER, "repository", ENDPOINT, TIMELINES, "pgbackrest.check", FLEET)
 
 
 def _run_lane(ctx: Context, st: _State, lane: list[Step]) -> list[CheckResult]:

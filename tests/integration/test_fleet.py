@@ -212,6 +212,8 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     assert all(n in report.stdout for n in (*NAMES, "offsite"))
     state = _state(fleet.state_dir(name, "d1"))
     assert state.reachable and state.overdue == ["offsite"] and state.clusters == 4
+    checked = {r["name"]: r for r in json.loads(opsd(conf, "check", "--json").stdout)["results"]}
+    assert checked["fleet"]["status"] == "warning" and checked["fleet"]["details"]["overdue"] == ["offsite"]
 
     # fa's own opsd, after the fortnight: the drills that ran elsewhere come from its repository into its history
     fleet.publish(name, "fa", tmp_path)
@@ -299,6 +301,9 @@ def test_one_etcd_member_down_changes_nothing_quorum_lost_stops_claims_and_they_
                    what="a drill refused for want of a claim")
         raised = [e for e in _events(log) if e["event"] == "alert.raised" and e.get("alert") == "fleet.unreachable"]
         assert raised, "the fleet's unreachable alert fired"
+        checked = {r["name"]: r for r in json.loads(opsd(conf, "check", "--json").stdout)["results"]}
+        assert checked["fleet"]["status"] == "critical", checked["fleet"]
+        assert "no drill starts without a claim" in checked["fleet"]["message"]
         before = len(_events(log))
         fleet.etcd.start_member(0)
         fleet.etcd.start_member(1)
