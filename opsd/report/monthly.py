@@ -48,11 +48,11 @@ def _relations(d: DrillRow) -> str:
 
 
 def _drills(r: MonthReport) -> list[Section]:
-    drows = [["#", "date", "target", "backup", "RTO", "restore", "recovery", "verify", "replay", "relations",
+    drows = [["#", "date", "host", "target", "backup", "RTO", "restore", "recovery", "verify", "replay", "relations",
               "result"]]
     for d in r.drills:
-        drows.append([str(d.id), _t(d.started_at), d.target or "-", d.backup or "-", _d(d.rto), _d(d.restore_seconds),
-                      _d(d.recovery_seconds), _d(d.verify_seconds),
+        drows.append([str(d.id), _t(d.started_at), d.host or "-", d.target or "-", d.backup or "-", _d(d.rto),
+                      _d(d.restore_seconds), _d(d.recovery_seconds), _d(d.verify_seconds),
                       f"{human_bytes(d.replay_rate or 0)}/s" if d.replay_rate else "-", _relations(d),
                       "passed" if d.passed else f"FAILED: {(d.failure or '')[:160]}"])
     if not r.drills:

@@ -55,7 +55,7 @@ def _drill_row(r: Run) -> DrillRow:
     failure = "; ".join(f"{c.name}: {c.message}" for c in d.failed) if d.failed else (
         r.error if r.outcome != "ok" else None)
     row = DrillRow(
-        id=r.id, started_at=r.started_at, stanza=d.stanza, passed=r.outcome == "ok", target=d.target,
+        id=r.id, started_at=r.started_at, host=r.host, stanza=d.stanza, passed=r.outcome == "ok", target=d.target,
         target_mode=d.target_mode or None, backup=d.backup, rto=d.rto_seconds,
         restore_seconds=ph.restore_seconds, recovery_seconds=ph.recovery_seconds, verify_seconds=ph.verify_seconds,
         restore_rate=ph.restore_rate, replay_rate=ph.replay_rate, rpo=d.rpo_seconds,

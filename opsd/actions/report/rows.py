@@ -102,6 +102,7 @@ class MonthVerdict:
 class DrillRow:
     id: int
     started_at: datetime
+    host: str  # where it ran: this cluster's host, or the fleet drill host it was imported from (trigger fleet)
     stanza: str
     passed: bool
     target: str | None
