@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -37,3 +38,16 @@ class Interval(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return float(rv)
+
+
+def emit_report(text: str, charts: dict[str, str], output: Path | None) -> None:
+    """A rendered report to standard output, or to ``output`` with its chart SVGs written beside it."""
+    from opsd.adapters.files import write_whole
+
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    for name, svg in charts.items():
+        write_whole(output.parent / name, svg, 0o644)
+    write_whole(output, text, 0o644)
+    click.echo(f"wrote {output}" + (f" and {len(charts)} chart(s) beside it" if charts else ""))

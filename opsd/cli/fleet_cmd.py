@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from opsd.cli import App
-from opsd.cli.common import pass_app
+from opsd.cli.common import emit_report, pass_app
 from opsd.errors import ExitCode, OpsdError
 
 STATUS_EXIT = "Exit codes: 0 every cluster is within [fleet] drill_every, 1 a cluster is overdue (or etcd could " \
@@ -60,7 +60,6 @@ def report(app: App, month: str | None, fmt: str, output: Path | None) -> None:
     _require_fleet(app)
     from opsd.actions.fleet.read import read_month
     from opsd.actions.report.data import previous_month
-    from opsd.adapters.files import write_whole
     from opsd.report.fleet_report import render
     from opsd.report.fleet_views import report_view
 
@@ -71,13 +70,7 @@ def report(app: App, month: str | None, fmt: str, output: Path | None) -> None:
         month = f"{year:04d}-{mon:02d}"
     fm, view = read_month(ctx, month.strip())
     text, extra = render(report_view(fm, view, tz), fmt, chart_prefix=f"{output.stem}-" if output else "")
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    for name, svg in extra.items():
-        write_whole(output.parent / name, svg, 0o644)
-    write_whole(output, text, 0o644)
-    click.echo(f"wrote {output}" + (f" and {len(extra)} chart(s) beside it" if extra else ""))
+    emit_report(text, extra, output)
 
 
 COMMANDS = [fleet]

@@ -10,9 +10,8 @@ import click
 from opsd.actions.jobs import run_job
 from opsd.actions.report.data import previous_month
 from opsd.actions.report.job import make_report, report_job
-from opsd.adapters.files import write_whole
 from opsd.cli import App
-from opsd.cli.common import pass_app
+from opsd.cli.common import emit_report, pass_app
 from opsd.core.records.jobs import ReportResult
 from opsd.core.records.runs import Outcome
 from opsd.errors import UsageError
@@ -52,13 +51,7 @@ def report(app: App, month: str | None, fmt: str, output: Path | None, publish: 
     rep = make_report(ctx, year, mon)
     prefix = f"{output.stem}-" if output else ""
     text, extra = render(rep, fmt, chart_prefix=prefix)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    for name, svg in extra.items():
-        write_whole(output.parent / name, svg, 0o644)
-    write_whole(output, text, 0o644)
-    click.echo(f"wrote {output}" + (f" and {len(extra)} chart(s) beside it" if extra else ""))
+    emit_report(text, extra, output)
 
 
 COMMANDS = [report]

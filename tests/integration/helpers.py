@@ -90,9 +90,11 @@ class Cluster:
         self.conf = self.write_conf(sb.root / f"opsd-{name}.toml")
 
     def write_conf(self, path: Path, **kw: Any) -> Path:
-        """An opsd.toml aimed at this cluster; ``kw`` as Sandbox.opsd_toml (schedule, drill, extra)."""
-        path.write_text(self.sb.opsd_toml(pgbackrest_conf=self.pgbr, stanza=self.name, data_dir=self.pgdata,
-                                          pg_port=self.port, state_dir=self.state, **kw))
+        """An opsd.toml aimed at this cluster; ``kw`` as Sandbox.opsd_toml (schedule, drill, extra, state_dir,
+        stanza)."""
+        kw.setdefault("state_dir", self.state)
+        kw.setdefault("stanza", self.name)
+        path.write_text(self.sb.opsd_toml(pgbackrest_conf=self.pgbr, data_dir=self.pgdata, pg_port=self.port, **kw))
         path.chmod(0o644)
         return path
 
@@ -129,3 +131,14 @@ class Cluster:
         seg = self.psql("select pg_walfile_name(pg_current_wal_lsn())")
         self.psql("select pg_switch_wal()")
         wait_until(lambda: self.archived_max() >= seg, timeout=60, what=f"{seg} archived")
+
+
+def events(log: Path) -> list[dict[str, object]]:
+    """The JSON log lines of a daemon or command (``--log-format json``); other lines skipped."""
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

@@ -3,7 +3,6 @@ SIGHUP (bad config kept out, good config swapped in), SIGTERM, and --once."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from opsd.adapters.stores.runs import History
 from opsd_sandbox import Sandbox
 from tests.conftest import REPO, opsd
 from tests.integration.helpers import Cluster, wait_until
+from tests.integration.helpers import events as log_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,16 +37,6 @@ def _start(conf: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "--log-format", "json",
                              "--log-level", "info", "daemon"], stdout=subprocess.DEVNULL,
                             stderr=log.open("wb"), cwd=REPO)
-
-
-def _events(log: Path) -> list[dict[str, object]]:
-    out = []
-    for line in log.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
@@ -84,25 +74,25 @@ def test_daemon_catches_up_once_then_runs_on_schedule(fresh: Cluster, tmp_path: 
         good = conf.read_text()
         conf.write_text(good.replace('full = "* * * * *"', 'full = "not a schedule"'))
         proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: any(e["event"] == "config.reload_rejected" for e in _events(log)), timeout=15,
+        wait_until(lambda: any(e["event"] == "config.reload_rejected" for e in log_events(log)), timeout=15,
                    what="the reload to be rejected")
         assert proc.poll() is None
-        rejected = next(e for e in _events(log) if e["event"] == "config.reload_rejected")
+        rejected = next(e for e in log_events(log) if e["event"] == "config.reload_rejected")
         assert any("schedule.full" in p for p in rejected["problems"])  # type: ignore[attr-defined]
 
         # SIGHUP with a valid config: swapped in
         conf.write_text(good.replace('full = "* * * * *"', 'full = "0 3 * * *"'))
         proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: any(e["event"] == "config.reloaded" for e in _events(log)), timeout=15,
+        wait_until(lambda: any(e["event"] == "config.reloaded" for e in log_events(log)), timeout=15,
                    what="the reload")
-        reloaded = next(e for e in _events(log) if e["event"] == "config.reloaded")
+        reloaded = next(e for e in log_events(log) if e["event"] == "config.reloaded")
         assert "T03:00:00" in reloaded["jobs"]["backup-full"]  # type: ignore[index]
     finally:
         rc = _stop(proc)
     assert rc == 0
-    events = [e["event"] for e in _events(log)]
+    events = [e["event"] for e in log_events(log)]
     assert "daemon.started" in events and events[-1] == "daemon.stopped"
-    finished = [e for e in _events(log) if e["event"] == "backup.finished"]
+    finished = [e for e in log_events(log) if e["event"] == "backup.finished"]
     ok = [e for e in finished if e["outcome"] == "ok"]
     # a minute that fires while the catch-up still runs finds the lock held: 'busy', never a second backup
     assert ok and all(e["outcome"] in ("ok", "busy") for e in finished)
@@ -112,11 +102,11 @@ def test_daemon_catches_up_once_then_runs_on_schedule(fresh: Cluster, tmp_path: 
     log2 = tmp_path / "daemon2.log"
     proc = _start(conf, log2)
     try:
-        wait_until(lambda: any(e["event"] == "daemon.started" for e in _events(log2)), timeout=30,
+        wait_until(lambda: any(e["event"] == "daemon.started" for e in log_events(log2)), timeout=30,
                    what="the second daemon start")
     finally:
         assert _stop(proc) == 0
-    decision = next(e for e in _events(log2) if e["event"] == "daemon.catch_up")
+    decision = next(e for e in log_events(log2) if e["event"] == "daemon.catch_up")
     assert decision["run"] is False
     assert runs_total(hist, "catch-up") == 1
 
@@ -198,7 +188,7 @@ def test_sd_notify_and_sigterm_cancel_a_running_drill(dstack: Sandbox, tmp_path:
     assert list(scratch.glob("drill-*")) == []
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert str(scratch) not in ps
-    events = [e["event"] for e in _events(log)]
+    events = [e["event"] for e in log_events(log)]
     assert "daemon.cancelling_drill" in events and events[-1] == "daemon.stopped"
     last = History(sb.state_dir, "postgres").last("drill")
     assert last is not None and last.outcome == "interrupted", last

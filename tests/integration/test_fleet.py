@@ -1,7 +1,7 @@
 """A fleet on the real stack: a three-member etcd (Debian's etcd-server), three small clusters with their own
 stanzas publishing themselves, and two drill hosts (daemons with state directories, scratch areas and ports of
 their own) that share the drills through leases and claims. Each test uses a fleet name of its own (its own keys),
-so they run in any order. Time is compressed through the schedule ([fleet] drill_every of a minute), not sleeps."""
+so they run in any order. Time is compressed through the schedule ([fleet] drill_every of 100 s), not sleeps."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from opsd.core.fleet.keys import Keys
-from opsd.core.records.fleet import Claim, DrillSummary, FleetState
+from opsd.core.fleet.pick import Drills, drills_of, order
+from opsd.core.records.fleet import Claim, ClusterEntry, DrillSummary, FleetState
 from opsd_sandbox import Sandbox
 from opsd_sandbox.etcd import EtcdCluster
 from opsd_sandbox.procs import free_port, mkdir_pg
 from tests.conftest import REPO, opsd
-from tests.integration.helpers import Cluster, wait_until
+from tests.integration.helpers import Cluster, events, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NAMES = ("fa", "fb", "fc")
@@ -40,17 +41,21 @@ class Fleet:
 
     def fleet_toml(self, name: str, **keys: object) -> str:
         base = {"endpoints": self.etcd.endpoints, "name": name, "ttl": "4s", "timeout": "2s",
-                "drill_every": "60s", "min_gap": "10s", "publish_every": "2s", **keys}
+                "drill_every": "100s", "min_gap": "10s", "publish_every": "2s", **keys}
         repos = base.pop("repositories", {})
         assert isinstance(repos, dict)
         return ("\n[fleet]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in base.items()) +
                 "\n\n[fleet.repositories]\n" + "".join(f"{k} = {json.dumps(str(v))}\n" for k, v in repos.items()))
 
     def publish(self, name: str, which: str, tmp: Path, **keys: object) -> None:
-        """The cluster host's fleet job, once (as its daemon does every publish_every)."""
+        """The cluster host's fleet job, once (as its daemon does every publish_every). A cluster published under
+        another name (``cluster=``) gets a stanza and a state directory of its own: none of ``which``'s drills are
+        its."""
         c = self.clusters[which]
+        other = {"state_dir": mkdir_pg(self.sb.root / f"fleet-{name}-{keys['cluster']}", 0o750),
+                 "stanza": keys["cluster"]} if "cluster" in keys else {}
         conf = c.write_conf(tmp / f"{name}-{which}-{keys.get('cluster', '')}.toml", schedule=OFF,
-                            extra=self.fleet_toml(name, **keys))
+                            extra=self.fleet_toml(name, **keys), **other)
         res = opsd(conf, "daemon", "--once")
         assert res.returncode == 0, res.stderr
 
@@ -115,16 +120,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _events(log: Path) -> list[dict[str, object]]:
-    out = []
-    for line in log.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def _results(f: Fleet, name: str) -> list[tuple[str, DrillSummary]]:
     from opsd.adapters.etcd import Etcd
 
@@ -149,6 +144,23 @@ def _revision(f: Fleet) -> int:
     raise AssertionError("no etcd member answers")
 
 
+def _entries(f: Fleet, name: str) -> list[ClusterEntry]:
+    from opsd.adapters.etcd import Etcd
+
+    e = Etcd(f.etcd.endpoints, timeout=3)
+    try:
+        return [ClusterEntry.model_validate_json(kv.value) for kv in e.range(Keys(name).clusters)]
+    finally:
+        e.close()
+
+
+def _known(f: Fleet, name: str) -> dict[str, Drills]:
+    results: dict[str, list[DrillSummary]] = {}
+    for c, d in _results(f, name):
+        results.setdefault(c, []).append(d)
+    return {e.cluster: drills_of(e, results.get(e.cluster, [])) for e in _entries(f, name)}
+
+
 def _claims(f: Fleet, name: str) -> dict[str, tuple[int, Claim]]:
     from opsd.adapters.etcd import Etcd
 
@@ -171,11 +183,14 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
         fleet.publish(name, n, tmp_path)
     fleet.publish(name, "fa", tmp_path, cluster="offsite", repository="offsite")  # no drill host has its keys
     first = _revision(fleet)
+    # the order the fleet owes: the oldest passed drill first (the clusters' own histories may hold drills of the
+    # other tests of this module, imported from their repositories: they count as proof)
+    expected = [e.cluster for e in order(_entries(fleet, name), _known(fleet, name)) if e.cluster in NAMES]
     start = datetime.now().astimezone()
     hosts = [_daemon(fleet.drill_host(name, h, tmp_path), tmp_path / f"{h}.log") for h in ("d1", "d2")]
     try:
-        wait_until(lambda: datetime.now().astimezone() - start > timedelta(seconds=135)
-                   and len({c for c, d in _results(fleet, name) if d.passed}) == 3, timeout=240,
+        wait_until(lambda: datetime.now().astimezone() - start > timedelta(seconds=205)
+                   and len({c for c, d in _results(fleet, name) if d.passed}) == 3, timeout=330,
                    what="two periods of drills")
     finally:
         for p in hosts:
@@ -184,13 +199,14 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     results = _results(fleet, name)
     # etcd's load (docs/fleet.md, "How far one etcd carries this"): a drill is a claim, the host entry saying what
     # it drills and then that it is idle, and the result with the claim's release in one transaction
-    assert writes <= 4 * len(results) + 2 * 2, (writes, len(results))
-    print(f"fleet writes: {writes} for {len(results)} drills by 2 hosts in "
+    claims = sum(e["event"] == "fleet.claimed" for h in ("d1", "d2") for e in events(tmp_path / f"{h}.log"))
+    assert writes <= 4 * claims + 2 * 2, (writes, claims)  # and each host's first entry
+    print(f"fleet writes: {writes} for {claims} claims ({len(results)} drills recorded) by 2 hosts in "
           f"{(datetime.now().astimezone() - start).total_seconds():.0f} s")
     assert {c for c, _ in results} == set(NAMES)  # the offsite cluster: never claimed without its credentials
     assert all(d.passed for _, d in results), [d.summary for _, d in results if not d.passed]
     by_claim = sorted(results, key=lambda r: r[1].claim or 0)  # claims are ordered by their revisions
-    assert [c for c, _ in by_claim[:3]] == list(NAMES)  # never drilled first, in the order they joined
+    assert [c for c, _ in by_claim[:3]] == expected
     assert {d.host for _, d in results} == {"d1", "d2"}  # both hosts took their share
     for n in NAMES:
         mine = [d for c, d in results if c == n]
@@ -198,7 +214,7 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
             assert b.started_at >= a.finished_at, f"two drills of {n} at once: {a} {b}"
         edges = [start, *(d.finished_at for d in mine), max(d.finished_at for _, d in results)]
         gaps = [b - a for a, b in itertools.pairwise(edges)]
-        assert max(gaps) <= timedelta(seconds=60) + timedelta(seconds=30), (n, gaps)  # drill_every + one drill
+        assert max(gaps) <= timedelta(seconds=100), (n, gaps)  # a passed drill in every period of drill_every
     assert len({d.claim for _, d in results}) == len(results)  # one result a claim
 
     conf = fleet.drill_host(name, "viewer", tmp_path)
@@ -256,7 +272,7 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
         wait_until(lambda: any(c == killed[0] and d.host == "d2" for c, d in _results(fleet, name)), timeout=120,
                    what=f"d2 to drill {killed[0]} after d1's lease expired")
         d1 = _daemon(c1, tmp_path / "d1-again.log")
-        wait_until(lambda: any(e["event"] == "copy.leftover" for e in _events(tmp_path / "d1-again.log")),
+        wait_until(lambda: any(e["event"] == "copy.leftover" for e in events(tmp_path / "d1-again.log")),
                    timeout=60, what="d1's leftover copy removed at its restart")
 
         paused = wait_until(lambda: _mine(fleet, name, "d1"), timeout=90, what="d1 to claim again")
@@ -265,7 +281,7 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
         d1.send_signal(signal.SIGSTOP)  # the daemon alone: its lease runs out while its drill's commands go on
         wait_until(lambda: _mine(fleet, name, "d1") is None, timeout=30, what="d1's claim gone with its lease")
         d1.send_signal(signal.SIGCONT)
-        wait_until(lambda: any(e["event"] == "fleet.claim_lost" for e in _events(tmp_path / "d1-again.log")),
+        wait_until(lambda: any(e["event"] == "fleet.claim_lost" for e in events(tmp_path / "d1-again.log")),
                    timeout=60, what="d1 to find its lease lost")
         wait_until(lambda: _state(fleet.state_dir(name, "d1")).lease_losses == 1, timeout=30,
                    what="the lease loss counted in fleet.json")
@@ -277,7 +293,7 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
     assert killed[1] not in {d.claim for _, d in results}  # the dead host's claim recorded nothing
     assert paused[1] not in {d.claim for _, d in results}  # nor the paused one's, although its drill went on
     assert len({d.claim for _, d in results}) == len(results)
-    lost = [e for e in _events(tmp_path / "d1-again.log") if e["event"] == "drill.finished"
+    lost = [e for e in events(tmp_path / "d1-again.log") if e["event"] == "drill.finished"
             and "lost mid-drill" in str(e.get("error", ""))]
     assert lost, "the paused drill's run says its claim was lost"
 
@@ -295,16 +311,16 @@ def test_one_etcd_member_down_changes_nothing_quorum_lost_stops_claims_and_they_
         wait_until(lambda: len(_results(fleet, name)) >= 2, timeout=120, what="drills with one member down")
         fleet.etcd.kill(1)  # no quorum
         wait_until(lambda: not _state(state).reachable, timeout=60, what="the drill host to find etcd unreachable")
-        lost_at = len(_events(log))
+        lost_at = len(events(log))
         wait_until(lambda: any(e["event"] == "drill.finished" and "no drill starts without a claim" in
-                               str(e.get("error", "")) for e in _events(log)), timeout=60,
+                               str(e.get("error", "")) for e in events(log)), timeout=60,
                    what="a drill refused for want of a claim")
-        raised = [e for e in _events(log) if e["event"] == "alert.raised" and e.get("alert") == "fleet.unreachable"]
+        raised = [e for e in events(log) if e["event"] == "alert.raised" and e.get("alert") == "fleet.unreachable"]
         assert raised, "the fleet's unreachable alert fired"
         checked = {r["name"]: r for r in json.loads(opsd(conf, "check", "--json").stdout)["results"]}
         assert checked["fleet"]["status"] == "critical", checked["fleet"]
         assert "no drill starts without a claim" in checked["fleet"]["message"]
-        before = len(_events(log))
+        before = len(events(log))
         fleet.etcd.start_member(0)
         fleet.etcd.start_member(1)
         back = datetime.now().astimezone()
@@ -315,5 +331,5 @@ def test_one_etcd_member_down_changes_nothing_quorum_lost_stops_claims_and_they_
         _stop(d1)
         for i in (0, 1):
             fleet.etcd.start_member(i)  # the next test finds the whole cluster (a running member is left alone)
-    claimed_without_quorum = [e for e in _events(log)[lost_at:before] if e["event"] == "fleet.claimed"]
+    claimed_without_quorum = [e for e in events(log)[lost_at:before] if e["event"] == "fleet.claimed"]
     assert not claimed_without_quorum, "no drill starts without a claim"
