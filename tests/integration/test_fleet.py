@@ -235,7 +235,8 @@ def test_a_fortnight_every_cluster_is_drilled_each_period_oldest_first_never_two
     fleet.publish(name, "fa", tmp_path)
     own = tmp_path / f"{name}-fa-.toml"
     drilled = [(d["host"], int(datetime.fromisoformat(d["started_at"]).timestamp()))
-               for d in json.loads(opsd(own, "drill", "list", "--json").stdout) if d["trigger"] == "fleet"]
+               for d in json.loads(opsd(own, "drill", "list", "--limit", "1000", "--json").stdout)
+               if d["trigger"] == "fleet"]
     # every drill of fa in this fleet, once (fa's repository may also hold those of this module's other fleets)
     assert {(d.host, int(d.started_at.timestamp())) for c, d in results if c == "fa"} <= set(drilled)
     assert len(drilled) == len(set(drilled))
