@@ -48,6 +48,11 @@ class DrillControl:
 
     def stop(self, ctx: Context) -> None:
         self.cancel.set()
+        self.abort(ctx)
+
+    def abort(self, ctx: Context) -> None:
+        """The running drill's commands killed and its copy stopped, the daemon going on: a fleet drill whose
+        lease was lost. ``cancel`` stays clear, or every later drill would stop at its first phase."""
         if self.runner is not None:
             self.runner.cancel_all()
         stop_scratch_servers(ctx)
@@ -88,7 +93,7 @@ def body_for(ctx: Context, job: str, drill: DrillControl | None = None, fleet: P
     if job == "drill" and fleet is not None:  # a fleet drill host: claims the next drill of the fleet
         if drill is not None:
             dctx = drill.prepare(ctx)
-            return fleet_drill_job(dctx, fleet, drill.cancel, drill.stop)
+            return fleet_drill_job(dctx, fleet, drill.cancel, drill.abort)
         return fleet_drill_job(ctx, fleet)
     if job in BACKUP_JOBS:
         return backup_job(ctx, BACKUP_JOBS[job])

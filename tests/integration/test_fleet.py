@@ -288,6 +288,9 @@ def test_a_drill_host_killed_or_paused_mid_drill_loses_its_claim_and_never_recor
                    timeout=60, what="d1 to find its lease lost")
         wait_until(lambda: _state(fleet.state_dir(name, "d1")).lease_losses == 1, timeout=30,
                    what="the lease loss counted in fleet.json")
+        resumed = datetime.now().astimezone()  # a lost lease stops one drill, never the host's next ones
+        wait_until(lambda: any(d.host == "d1" and d.started_at > resumed for _, d in _results(fleet, name)),
+                   timeout=150, what="d1 to drill and record again with a new lease")
     finally:
         for p in (d1, d2):
             if p is not None:

@@ -46,8 +46,8 @@ def aimed(ctx: Context, e: ClusterEntry) -> Context:
 def fleet_drill_job(ctx: Context, presence: Presence, cancel: threading.Event | None = None,
                     stop: Callable[[Context], None] | None = None) -> Callable[[], JobOutcome]:
     """The daemon's drill job on a fleet drill host. ``cancel`` is set when the daemon stops (the drill is torn
-    down and the claim given back, no result recorded); ``stop`` (the daemon's DrillControl.stop: sets ``cancel``,
-    kills the drill's commands) is also called when the lease is lost."""
+    down and the claim given back, no result recorded); ``stop`` (the daemon's DrillControl.abort: kills the
+    drill's commands and stops its copy, ``cancel`` left clear) is called when the lease is lost."""
     def body() -> JobOutcome:
         s = ctx.settings
         lease = presence.lease()  # FleetUnavailable: no claim, no drill (the job fails loudly)
