@@ -39,6 +39,9 @@ def _fleet_problems(s: Settings) -> list[tuple[str, set[str]]]:
     if f.role_for(s.opsd.role) == "drill" and not f.repositories:
         out.append(("fleet.repositories: a drill host needs the pgbackrest.conf of at least one repository",
                     {"fleet.repositories", "fleet.role", "opsd.role"}))
+    if f.username and any(e.startswith("http://") for e in f.endpoints):
+        out.append(("fleet.endpoints: with fleet.username the password would cross the network in clear: use "
+                    "https:// endpoints", {"fleet.endpoints", "fleet.username"}))
     if bool(f.cert) != bool(f.key):
         out.append(("fleet.cert, fleet.key: a client certificate needs both", {"fleet.cert", "fleet.key"}))
     return out

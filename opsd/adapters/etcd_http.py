@@ -182,6 +182,8 @@ class Gateway:
     def _post(self, i: int, path: str, body: dict[str, Any], headers: dict[str, str], deadline: float, *,
               missing_ok: bool = False) -> dict[str, Any]:
         left = min(self.timeout, deadline - time.monotonic())
+        if left <= 0:  # the call's bound spent (by authentication, say): urllib3 refuses a timeout of 0
+            raise EndpointDown("not tried (out of time)", sent=False)
         try:
             r = self._http.request("POST", f"{self.endpoints[i]}/v3/{path}", body=json.dumps(body).encode(),
                                    headers={"Content-Type": "application/json", **headers},

@@ -82,6 +82,8 @@ def _fleet(ctx: Context, as_json: bool) -> list[str]:
     state = load_state(ctx.settings)
     if not as_json:
         click.echo(fleet(state, ctx.settings.fleet.name, ctx.settings.opsd.tz))
+    if state is not None and state.reachable and state.error:
+        return [f"fleet (this cluster is not published: {state.error})"]
     return ["fleet (this cluster has not passed a drill within [fleet] drill_every)"] if (
         state is not None and state.this_cluster_overdue) else []
 

@@ -245,8 +245,9 @@ def run_once(ctx: Context) -> dict[str, str]:
     if fleet is not None:
         fleet.start()
     try:
-        return {spec.job: run_safely(ctx, spec.job, "once", fleet=fleet) for spec in enabled_jobs(ctx)
-                if spec.job not in (HEARTBEAT, HEALTH)}
+        control = DrillControl()  # a fleet drill whose lease is lost is aborted, as the daemon's is
+        return {spec.job: run_safely(ctx, spec.job, "once", drill=control, fleet=fleet)
+                for spec in enabled_jobs(ctx) if spec.job not in (HEARTBEAT, HEALTH)}
     finally:
         if fleet is not None:
             fleet.stop()

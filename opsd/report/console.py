@@ -83,6 +83,8 @@ def fleet(state: FleetState | None, name: str, tz: ZoneInfo) -> str:
     head = f"\nfleet {state.fleet} ({state.role} {state.host}), checked {when(state.checked_at, tz)}: "
     if not state.reachable:
         return head + f"ETCD UNREACHABLE: {state.error}"
+    if state.error:
+        return head + f"NOT PUBLISHED: {state.error}"
     over = f"{len(state.overdue)} overdue ({', '.join(state.overdue)})" if state.overdue else "none overdue"
     own = {True: "; THIS CLUSTER IS OVERDUE", False: "; this cluster drilled in time", None: ""}
     return head + (f"{state.clusters} cluster(s), {over}, {state.claims} drill(s) in flight, "

@@ -10,9 +10,11 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from opsd.actions.drill.job import DrillCancelled, DrillFailed, DrillRequest, drill_job
 from opsd.actions.fleet.presence import Presence, capacity
+from opsd.actions.fleet.publish import repository_at
 from opsd.actions.fleet.store import FleetStore, Held, host_name
 from opsd.actions.jobs import JobOutcome
 from opsd.context import Context
@@ -21,7 +23,7 @@ from opsd.core.records.base import Note
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.fleet import Capacity, Claim, ClusterEntry, DrillSummary, FleetDrill
 from opsd.core.records.runs import Outcome
-from opsd.errors import OpsdError
+from opsd.errors import BusyError, OpsdError
 from opsd.log import get_logger
 
 
@@ -53,10 +55,13 @@ def fleet_drill_job(ctx: Context, presence: Presence, cancel: threading.Event | 
         lease = presence.lease()  # FleetUnavailable: no claim, no drill (the job fails loudly)
         store = FleetStore.of(s)
         try:
-            entries, results, claims = store.entries(), store.results(), store.claims()
+            # claims first: a result recorded meanwhile is then read with it (never a cluster unclaimed and
+            # without its newest result, drilled again at once)
+            claims = store.claims()
+            entries, results = store.entries(), store.results()
             drills = {e.cluster: drills_of(e, results.get(e.cluster, ())) for e in entries}
             chosen = pick(entries, drills, claims, capacity=_capacity(presence), repositories=s.fleet.repositories,
-                          now=ctx.now(), min_gap=s.fleet.min_gap)
+                          now=ctx.now(), min_gap=s.fleet.min_gap, refused=elsewhere(ctx, entries))
             if chosen.cluster is None:
                 why = chosen.why_none()
                 return JobOutcome(Outcome.SKIPPED, f"nothing to drill: {why}", Note(reason=why))
@@ -74,6 +79,21 @@ def fleet_drill_job(ctx: Context, presence: Presence, cancel: threading.Event | 
     return body
 
 
+def elsewhere(ctx: Context, entries: list[ClusterEntry]) -> dict[str, str]:
+    """Clusters whose repository, as this host's pgbackrest.conf of that name describes it for their stanza, is
+    not the one they publish (type, bucket, path): drilling them would restore another cluster's backups."""
+    out = {}
+    for e in entries:
+        conf = ctx.settings.fleet.repositories.get(e.repository.name)
+        if conf is None:
+            continue
+        here = repository_at(conf, e.stanza, e.repository.name)
+        if (here.type, here.location) != (e.repository.type, e.repository.location):
+            out[e.cluster] = (f"repository {e.repository.name!r} is {here.type} {here.location} on this host, the "
+                              f"cluster publishes {e.repository.type} {e.repository.location} ([fleet] repositories)")
+    return out
+
+
 def _capacity(presence: Presence) -> Capacity:
     return capacity(presence.ctx)
 
@@ -81,6 +101,9 @@ def _capacity(presence: Presence) -> Capacity:
 def _drill_held(ctx: Context, store: FleetStore, presence: Presence, *,
                 control: tuple[threading.Event | None, Callable[[Context], None] | None], e: ClusterEntry,
                 held: Held) -> JobOutcome:
+    """Drill the claimed cluster; record its verdict while the claim holds. A drill with no verdict (the daemon
+    stopping, this host's drill lock held, a bug) gives the claim back without one; so does a record etcd
+    refused, at the next beats if need be: a claim never outlives its drill."""
     dctx = aimed(ctx, e)
     cancel, stop = control
     started = ctx.now()
@@ -95,26 +118,39 @@ def _drill_held(ctx: Context, store: FleetStore, presence: Presence, *,
         failure, result = ex, ex.details if isinstance(ex.details, DrillResult) else None
     except OpsdError as ex:  # failed before it had a result (the repository unreachable, no backup...)
         failure = ex
-    finally:
-        lost = presence.end(e.cluster)
-    outcome = "ok" if failure is None else "interrupted" if isinstance(failure, DrillCancelled) else "failed"
-    summary = DrillSummary(host=held.claim.host, started_at=started, finished_at=ctx.now(), outcome=outcome,
-                           summary=(result.summary() if result else str(failure))[:500],
-                           rto_seconds=result.rto_seconds if result else None,
-                           rpo_seconds=result.rpo_seconds if result else None, claim=held.revision)
+    except BaseException:  # a bug or an interrupt: no verdict for the cluster
+        presence.end(e.cluster)
+        presence.give_back(held)
+        raise
+    lost = presence.end(e.cluster)
     if lost:
         raise ClaimLost(e.cluster, result)
-    if isinstance(failure, DrillCancelled):  # the daemon is stopping: no verdict, the claim given back
-        store.release(held)
+    if isinstance(failure, DrillCancelled | BusyError):  # the daemon stopping, or this host busy: no verdict
+        presence.give_back(held)
         raise failure
-    if not store.record(held, summary):
+    summary = _summary(ctx, held, started, result, failure)
+    try:
+        recorded = store.record(held, summary)
+    except OpsdError:
+        presence.give_back(held)
+        raise
+    if not recorded:
         raise ClaimLost(e.cluster, result)
-    get_logger().info("fleet.recorded", cluster=e.cluster, outcome=outcome, revision=held.revision)
+    get_logger().info("fleet.recorded", cluster=e.cluster, outcome=summary.outcome, revision=held.revision)
     _after_record(ctx, store, dctx, e=e, summary=summary, result=result)
     if failure is not None:
         raise failure
     assert out is not None
     return out
+
+
+def _summary(ctx: Context, held: Held, started: datetime, result: DrillResult | None,
+             failure: OpsdError | None) -> DrillSummary:
+    return DrillSummary(host=held.claim.host, started_at=started, finished_at=ctx.now(),
+                        outcome="ok" if failure is None else "failed",
+                        summary=(result.summary() if result else str(failure))[:500],
+                        rto_seconds=result.rto_seconds if result else None,
+                        rpo_seconds=result.rpo_seconds if result else None, claim=held.revision)
 
 
 def _after_record(ctx: Context, store: FleetStore, dctx: Context, *, e: ClusterEntry, summary: DrillSummary,

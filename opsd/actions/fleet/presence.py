@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from opsd.actions.fleet.store import FleetStore, host_name
+from opsd.actions.fleet.store import FleetStore, Held, host_name
+from opsd.adapters.etcd import EtcdRefused
 from opsd.adapters.files import free_bytes
 from opsd.context import Context
 from opsd.core.records.fleet import Capacity, DrillHostEntry
@@ -39,6 +41,8 @@ class Presence:
     error: str | None = None
     _drilling: dict[str, _Drilling] = field(default_factory=dict)
     _shown: tuple[int, tuple[str, ...]] | None = None  # the host entry as last written
+    _confirmed: tuple[float, int] = (0.0, 0)  # (monotonic time the last confirmed keepalive was sent, its TTL)
+    _pending: list[Held] = field(default_factory=list)  # claims to give back (see give_back)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -82,25 +86,62 @@ class Presence:
                 if self.error is None:
                     get_logger().error("fleet.unreachable", error=str(e))
                 self.error = str(e)
+                if isinstance(e, EtcdRefused) and self.store is not None:  # a rotated password, say: the next
+                    self.store.close()  # beat builds the client again, reading the password file anew
+                    self.store = None
+                if self.lease_id is not None and self._expired():  # cut off from etcd past its lease: etcd
+                    self._lost()  # has given the claims to others, so this host's drill stops now, not later
+
+    def _expired(self) -> bool:
+        """The lease may have run out: no keepalive confirmed for its TTL less one request's timeout (counted
+        from when the last confirmed keepalive was sent; early rather than late)."""
+        margin = self.ctx.settings.fleet.timeout.total_seconds()
+        return time.monotonic() - self._confirmed[0] >= self._confirmed[1] - margin
 
     def _keep(self) -> None:
         if self.store is None:
             self.store = FleetStore.of(self.ctx.settings)
         ttl = int(max(2, self.ctx.settings.fleet.ttl.total_seconds()))
-        if self.lease_id is not None and self.store.etcd.keepalive(self.lease_id) <= 0:
-            self._lost()
+        if self.lease_id is not None:
+            sent = time.monotonic()
+            left = self.store.etcd.keepalive(self.lease_id)
+            if left <= 0:
+                self._lost()
+            else:
+                self._confirmed = (sent, left)
         if self.lease_id is None:
+            sent = time.monotonic()
             self.lease_id = self.store.etcd.grant(ttl)
+            self._confirmed = (sent, ttl)
             get_logger().info("fleet.lease_granted", lease=self.lease_id, ttl=ttl)
+        self._release_pending()
         shown = (self.lease_id, tuple(sorted(self._drilling)))
         if shown != self._shown:  # written when it changes only: the lease keeps it alive, not rewrites
             self.store.put_host(DrillHostEntry(host=host_name(self.ctx.settings), capacity=capacity(self.ctx),
                                                drilling=list(shown[1]), updated_at=self.ctx.now()), self.lease_id)
             self._shown = shown
 
+    def _release_pending(self) -> None:
+        """Claims whose drill could not give them back (etcd failed then): released now, while still this
+        lease's, or the cluster would stay claimed as long as this host lives."""
+        assert self.store is not None
+        while self._pending:
+            self.store.release(self._pending[0])
+            self._pending.pop(0)
+
+    def give_back(self, held: Held) -> None:
+        """Release ``held`` now, or at the next beats until etcd answers (never raises)."""
+        with self._lock:
+            self._pending.append(held)
+            try:
+                if self.store is not None:
+                    self._release_pending()
+            except OpsdError as e:
+                get_logger().warning("fleet.release_later", cluster=held.cluster, error=str(e))
+
     def _lost(self) -> None:
         get_logger().error("fleet.lease_lost", lease=self.lease_id, drilling=sorted(self._drilling))
-        self.lease_id = None
+        self.lease_id, self._pending = None, []  # the lease's claims went with it
         for name, d in self._drilling.items():
             if not d.lost:
                 d.lost = True

@@ -6,6 +6,7 @@ and kept in ``fleet.json``; backups go on as before."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from opsd.actions.fleet import state as fleet_state
 from opsd.actions.fleet.store import FleetStore, host_name
@@ -24,14 +25,22 @@ from opsd.log import get_logger
 BACKUPS = ("backup-full", "backup-diff", "backup-incr")
 
 
-def repository(ctx: Context) -> Repository:
-    """The repository as drill hosts know it: its name, type and location, never a key."""
-    s = ctx.settings
-    conf, stanza = s.pgbackrest.config, s.pgbackrest.stanza
+def repository_at(conf: Path, stanza: str, name: str) -> Repository:
+    """A repository as a pgbackrest.conf describes it for ``stanza``: its type and location, never a key."""
     kind = option(conf, stanza, "repo1-type") or "posix"
     path = option(conf, stanza, "repo1-path") or "/var/lib/pgbackrest"
     bucket = option(conf, stanza, "repo1-s3-bucket") if kind == "s3" else None
-    return Repository(name=s.fleet.repository, type=kind, location=f"{bucket}:{path}" if bucket else path)
+    return Repository(name=name, type=kind, location=f"{bucket}:{path}" if bucket else path)
+
+
+def repository(ctx: Context) -> Repository:
+    """This cluster's repository as drill hosts know it (``[fleet] repository``)."""
+    s = ctx.settings
+    return repository_at(s.pgbackrest.config, s.pgbackrest.stanza, s.fleet.repository)
+
+
+class NameTaken(OpsdError):
+    """Another cluster (another stanza or repository) is published under this cluster's name."""
 
 
 def summary_of(run: Run) -> DrillSummary | None:
@@ -90,6 +99,12 @@ def cluster_tick(ctx: Context) -> FleetState:
         name = s.fleet.cluster or s.pgbackrest.stanza
         old = store.entry(name)
         entry = entry_of(ctx, old.registered_at if old else ctx.now())
+        if old is not None and (old.stanza, old.repository) != (entry.stanza, entry.repository):
+            raise NameTaken(f"fleet {s.fleet.name}: the name {name!r} is published for stanza {old.stanza} in "
+                            f"{old.repository.type} {old.repository.location} (by {old.host}), not this cluster's "
+                            f"{entry.stanza} in {entry.repository.type} {entry.repository.location}: nothing "
+                            "published", hint="give this cluster a name of its own ([fleet] cluster), or remove "
+                            f"the old entry if the cluster moved (etcdctl del {store.keys.cluster(name)})")
         if _leads(ctx):  # one writer per cluster: a standby of an HA pair reads, the primary publishes
             store.put_entry(entry)
         elif old is not None:
@@ -99,6 +114,8 @@ def cluster_tick(ctx: Context) -> FleetState:
         state = FleetState(fleet=s.fleet.name, role="cluster", host=host, checked_at=ctx.now(), reachable=True,
                            clusters=len(store.entries()), drill_hosts=len(store.hosts()), claims=len(store.claims()),
                            overdue=[name] if late else [], this_cluster_overdue=late is not None)
+    except NameTaken as e:
+        return fleet_state.conflict(ctx, last, str(e))
     except OpsdError as e:
         return fleet_state.unreachable(ctx, last, str(e))
     finally:

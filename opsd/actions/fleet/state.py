@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from opsd.log import get_logger
 from opsd.settings import Settings
 
 UNREACHABLE = "fleet.unreachable"
+CONFLICT = "fleet.name_taken"
 
 
 def path(s: Settings) -> Path:
@@ -51,23 +53,35 @@ def unreachable(ctx: Context, state: FleetState, error: str) -> FleetState:
     return down
 
 
+def conflict(ctx: Context, state: FleetState, error: str) -> FleetState:
+    """This cluster could not be published (its name taken by another): etcd answered, the error is kept and
+    alerted until the name is fixed."""
+    kept = state.model_copy(update={"reachable": True, "error": error, "checked_at": ctx.now()})
+    save_state(ctx, kept)
+    alerts.fire(ctx, CONFLICT, error)
+    return kept
+
+
 def reachable(ctx: Context, state: FleetState) -> None:
     """Saved, the unreachable alert resolved, and one alert per overdue cluster raised or resolved."""
     save_state(ctx, state)
     alerts.resolve(ctx, UNREACHABLE, f"fleet {state.fleet}: etcd answers again")
-    before = set(_overdue_alerts(ctx))
-    for cluster in state.overdue:
-        alerts.fire(ctx, f"fleet.overdue.{cluster}", f"fleet {state.fleet}: cluster {cluster} has not passed a "
-                    f"drill within [fleet] drill_every ({ctx.settings.fleet.drill_every})", severity="warning")
-    for key in before - {f"fleet.overdue.{c}" for c in state.overdue}:
+    alerts.resolve(ctx, CONFLICT, f"fleet {state.fleet}: this cluster is published")
+    firing = alerts.firing(ctx)
+    _per_cluster(ctx, firing, "fleet.overdue.", state.overdue, lambda c: (
+        f"fleet {state.fleet}: cluster {c} has not passed a drill within [fleet] drill_every "
+        f"({ctx.settings.fleet.drill_every})"))
+    _per_cluster(ctx, firing, "fleet.too_large.", state.too_large, lambda c: (
+        f"fleet {state.fleet}: no drill host has the scratch space for cluster {c}"))
+
+
+def _per_cluster(ctx: Context, firing: list[str], prefix: str, clusters: list[str],
+                 text: Callable[[str], str]) -> None:
+    """One alert per cluster named in ``clusters`` raised; those no longer named resolved."""
+    for cluster in clusters:
+        alerts.fire(ctx, f"{prefix}{cluster}", text(cluster), severity="warning")
+    for key in {k for k in firing if k.startswith(prefix)} - {f"{prefix}{c}" for c in clusters}:
         alerts.resolve(ctx, key)
-    for cluster in state.too_large:
-        alerts.fire(ctx, f"fleet.too_large.{cluster}", f"fleet {state.fleet}: no drill host has the scratch space "
-                    f"for cluster {cluster}", severity="warning")
-
-
-def _overdue_alerts(ctx: Context) -> list[str]:
-    return [k for k in alerts.firing(ctx) if k.startswith("fleet.overdue.")]
 
 
 def blank(ctx: Context, host: str) -> FleetState:

@@ -104,10 +104,12 @@ class FleetStore:
     def record(self, held: Held, d: DrillSummary) -> bool:
         """The drill's result, written and the claim released in one transaction, only while the claim key still
         has the revision this host created: False when the lease was lost (the result is not the claim's)."""
-        key = self.keys.result(held.cluster, d.started_at, d.host)
-        return self.etcd.put_if_held(self.keys.claim(held.cluster), held.revision,
-                                     puts=[(key, d.model_dump_json().encode())],
-                                     deletes=[self.keys.claim(held.cluster)])
+        key, value = self.keys.result(held.cluster, d.started_at, d.host), d.model_dump_json().encode()
+        if self.etcd.put_if_held(self.keys.claim(held.cluster), held.revision, puts=[(key, value)],
+                                 deletes=[self.keys.claim(held.cluster)]):
+            return True
+        kv = self.etcd.get(key)  # an answer lost and the request retried: the first attempt may have done it
+        return kv is not None and kv.value == value
 
     def release(self, held: Held) -> bool:
         """Give the claim back without a result (the drill could not start)."""

@@ -66,12 +66,15 @@ def order(clusters: Sequence[ClusterEntry], drills: Mapping[str, Drills]) -> lis
 
 
 def pick(clusters: Sequence[ClusterEntry], drills: Mapping[str, Drills], claims: Mapping[str, Claim], *,
-         capacity: Capacity, repositories: Iterable[str], now: datetime, min_gap: timedelta) -> Pick:
+         capacity: Capacity, repositories: Iterable[str], now: datetime, min_gap: timedelta,
+         refused: Mapping[str, str] | None = None) -> Pick:
+    """``refused``: clusters this host must not drill, with the reason (its repository of that name is another)."""
     known = set(repositories)
     over: list[PassedOver] = []
     for e in order(clusters, drills):
-        why = _passed_over(e, drills.get(e.cluster, Drills()), claims.get(e.cluster), capacity, known,
-                           now=now, min_gap=min_gap)
+        why = (refused or {}).get(e.cluster) if claims.get(e.cluster) is None else None
+        why = why or _passed_over(e, drills.get(e.cluster, Drills()), claims.get(e.cluster), capacity, known,
+                                  now=now, min_gap=min_gap)
         if why is None:
             return Pick(e, tuple(over))
         over.append(PassedOver(e.cluster, why))
