@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from opsd.actions.jobs import run_job
-from opsd.actions.report.data import previous_month
+from opsd.actions.report.data import parse_month, previous_month
 from opsd.actions.report.job import make_report, report_job
 from opsd.cli import App
 from opsd.cli.common import emit_report, pass_app
 from opsd.core.records.jobs import ReportResult
 from opsd.core.records.runs import Outcome
-from opsd.errors import UsageError
 from opsd.report.publish import render, to_state_dir
 
 
@@ -22,10 +20,7 @@ def _month(text: str | None, app: App) -> tuple[int, int]:
     if text is None:
         ctx = app.context()
         return previous_month(ctx.now().astimezone(ctx.settings.opsd.tz))
-    m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise UsageError(f"invalid month {text!r}: use YYYY-MM, e.g. 2026-10")
-    return int(m.group(1)), int(m.group(2))
+    return parse_month(text)
 
 
 @click.command("report")

@@ -95,4 +95,4 @@ def test_keys() -> None:
     key = k.result("shop", datetime(2026, 12, 7, 8, 9, 10, tzinfo=UTC), "d1")
     assert key == "/opsd/fleet/eu/results/shop/20261207T080910000000Z-d1"
     assert k.cluster_of_result(key) == "shop"
-    assert key.startswith(k.results_of("shop")) and k.last_part(key) == "20261207T080910000000Z-d1"
+    assert key.startswith(k.results_of("shop")) and key.rsplit("/", 1)[-1] == "20261207T080910000000Z-d1"

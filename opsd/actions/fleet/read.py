@@ -8,12 +8,12 @@ from datetime import datetime
 
 from opsd.actions.fleet.store import FleetStore
 from opsd.actions.fleet.view import ClusterRow, FleetView
-from opsd.actions.report.data import month_bounds
+from opsd.actions.report.data import month_bounds, parse_month
 from opsd.context import Context
 from opsd.core.fleet.month import FleetMonth, fleet_month
 from opsd.core.fleet.pick import drills_of, due_at, overdue_by, too_large
 from opsd.core.records.fleet import DrillSummary
-from opsd.errors import ConfigError, UsageError
+from opsd.errors import ConfigError
 from opsd.settings import Settings
 
 
@@ -43,15 +43,6 @@ def read_view(ctx: Context) -> FleetView:
         return view_of(store, ctx.settings, ctx.now())
     finally:
         store.close()
-
-
-def parse_month(text: str) -> tuple[int, int]:
-    try:
-        year, month = (int(x) for x in text.split("-"))
-        datetime(year, month, 1)
-    except ValueError:
-        raise UsageError(f"invalid month {text!r}: use YYYY-MM, e.g. 2026-11") from None
-    return year, month
 
 
 def read_month(ctx: Context, month: str) -> tuple[FleetMonth, FleetView]:

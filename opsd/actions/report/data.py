@@ -4,6 +4,7 @@ items, computed from the run history, health incidents and samples, and the repo
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from opsd.core.records.health import HealthSample, LockTree
 from opsd.core.records.jobs import BackupResult, CheckReport, VerifyResult
 from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
+from opsd.errors import UsageError
 from opsd.settings import Settings
 
 
@@ -43,6 +45,14 @@ def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetim
     start = datetime(year, month, 1, tzinfo=tz)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
     return start, end
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` as (year, month); UsageError otherwise (``opsd report`` and ``opsd fleet report``)."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise UsageError(f"invalid month {text!r}: use YYYY-MM, e.g. 2026-10")
+    return int(m.group(1)), int(m.group(2))
 
 
 def previous_month(now: datetime) -> tuple[int, int]:

@@ -48,10 +48,6 @@ class Keys:
     def results_of(self, cluster: str) -> str:
         return f"{self.results}{cluster}/"
 
-    @staticmethod
-    def last_part(key: str) -> str:
-        return key.rsplit("/", 1)[-1]
-
     def cluster_of_result(self, key: str) -> str:
         return key[len(self.results):].split("/", 1)[0]
 
