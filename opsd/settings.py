@@ -33,6 +33,7 @@ from opsd.errors import ConfigError
 from opsd.settings_check import cross_field_problems, format_errors, problems_despite
 from opsd.settings_drill import DrillSection
 from opsd.settings_fleet import FleetSection
+from opsd.settings_queries import QueriesSection
 from opsd.settings_rehearse import RehearseSection
 from opsd.settings_types import Duration, PositiveDuration, _absolute, _Section
 
@@ -141,6 +142,7 @@ class ScheduleSection(_Section):
     drill: ScheduleExpr = "0 3 * * 0"
     verify: ScheduleExpr = "0 5 * * 6"
     health: ScheduleExpr = "30s"
+    queries: ScheduleExpr = "5m"  # snapshots of pg_stat_statements and the table/index statistics ([queries])
     report: ScheduleExpr = "0 6 1 * *"  # the previous month's report, on the 1st
     misfire_grace: PositiveDuration = timedelta(hours=1)
     catch_up_full: bool = True
@@ -316,6 +318,7 @@ class Settings(_Section):
     patroni: PatroniSection = PatroniSection()
     rehearse: RehearseSection = RehearseSection()
     fleet: FleetSection = FleetSection()
+    queries: QueriesSection = QueriesSection()
     source: str = Field("<defaults>", exclude=True)
 
     @property
