@@ -117,6 +117,118 @@ ALTER TABLE health_samples ADD COLUMN problems INTEGER;
 CREATE INDEX IF NOT EXISTS health_samples_step ON health_samples (step, taken_at);
 """
 
+# Step 6: service levels (issue 36, docs/queries.md). Snapshots of pg_stat_statements and of the table and index
+# statistics, one row a snapshot of one node (``since``: the node's previous snapshot, the window this one's deltas
+# cover), kept as deltas: only statements and relations whose counters moved. ``query_last`` holds the raw
+# counters the next delta is taken from. ``query_over``: executions over each objective's threshold, counted from
+# the duration log and matched by queryid, per snapshot. ``relation_seen``: when each table and index was first
+# and last seen on each node (an index never scanned has no delta row, but was there). ``relation_sizes``: a
+# table's size once a day (storage growth). ``log_positions``: how far the duration log was read.
+# ``availability``: up and down spans from the health probe; time between spans is unknown, never up.
+V6_SERVICE_LEVELS = """
+CREATE TABLE IF NOT EXISTS query_snapshots (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    node       TEXT NOT NULL,
+    taken_at   TEXT NOT NULL,
+    since      TEXT,
+    statements INTEGER NOT NULL,
+    reset      INTEGER NOT NULL DEFAULT 0,
+    dealloc    INTEGER NOT NULL DEFAULT 0,
+    log_state  TEXT NOT NULL DEFAULT 'none',
+    problems   TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS query_snapshots_at ON query_snapshots (taken_at);
+CREATE INDEX IF NOT EXISTS query_snapshots_node ON query_snapshots (node, taken_at);
+CREATE TABLE IF NOT EXISTS query_stats (
+    snapshot_id  INTEGER NOT NULL,
+    queryid      INTEGER NOT NULL,
+    dbname       TEXT NOT NULL,
+    rolname      TEXT NOT NULL,
+    calls        INTEGER NOT NULL,
+    total_ms     REAL NOT NULL,
+    rows         INTEGER NOT NULL,
+    shared_hit   INTEGER NOT NULL,
+    shared_read  INTEGER NOT NULL,
+    temp_read    INTEGER NOT NULL,
+    temp_written INTEGER NOT NULL,
+    wal_bytes    INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, queryid, dbname, rolname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS query_texts (
+    queryid   INTEGER NOT NULL,
+    dbname    TEXT NOT NULL,
+    rolname   TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (queryid, dbname, rolname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS query_over (
+    snapshot_id INTEGER NOT NULL,
+    objective   TEXT NOT NULL,
+    queryid     INTEGER NOT NULL,
+    dbname      TEXT NOT NULL,
+    rolname     TEXT NOT NULL,
+    over        INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, objective, queryid, dbname, rolname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS query_last (
+    node     TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    counters TEXT NOT NULL,
+    PRIMARY KEY (node, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relation_stats (
+    snapshot_id  INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    dbname       TEXT NOT NULL,
+    schemaname   TEXT NOT NULL,
+    relname      TEXT NOT NULL,
+    indexname    TEXT NOT NULL,
+    seq_scan     INTEGER NOT NULL,
+    seq_tup_read INTEGER NOT NULL,
+    idx_scan     INTEGER NOT NULL,
+    n_tup_ins    INTEGER NOT NULL,
+    n_tup_upd    INTEGER NOT NULL,
+    n_tup_del    INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, kind, dbname, schemaname, relname, indexname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relation_seen (
+    node       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    dbname     TEXT NOT NULL,
+    schemaname TEXT NOT NULL,
+    relname    TEXT NOT NULL,
+    indexname  TEXT NOT NULL,
+    first_at   TEXT NOT NULL,
+    last_at    TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (node, kind, dbname, schemaname, relname, indexname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relation_sizes (
+    day        TEXT NOT NULL,
+    dbname     TEXT NOT NULL,
+    schemaname TEXT NOT NULL,
+    relname    TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (day, dbname, schemaname, relname)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_positions (
+    node   TEXT PRIMARY KEY,
+    file   TEXT NOT NULL,
+    inode  INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS availability (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    state    TEXT NOT NULL,
+    start_at TEXT NOT NULL,
+    end_at   TEXT NOT NULL,
+    what     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS availability_end ON availability (end_at);
+"""
+
 MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES, V4_ALERT_PENDING,
-                               V5_HISTORY_AT_SCALE)
+                               V5_HISTORY_AT_SCALE, V6_SERVICE_LEVELS)
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""Service levels: snapshots of the statistics, the duration log, objectives, indexes, availability."""
