@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from opsd.actions import alerts
 from opsd.actions.health.incidents import Changes, conditions, reconcile
 from opsd.actions.health.locks import build_trees, query_text
 from opsd.actions.health.pool import connection_report, pool_report
 from opsd.adapters import pgbouncer
+from opsd.adapters.stores.availability import AvailabilityStore
 from opsd.adapters.stores.health import HealthStore
 from opsd.context import Context
 from opsd.core.records.health import HealthSample, LockReport, LockTree, LongSession
@@ -128,14 +130,30 @@ def last_deadlocks(store: HealthStore) -> int | None:
     return last.locks.deadlocks_total if last is not None and last.locks is not None else None
 
 
+def availability_bound(settings: Settings, now: datetime) -> timedelta:
+    """How long after a span's last probe the next one still extends it: three sampling intervals (90 s at the
+    default 30 s); a later probe starts a new span, the time between unknown."""
+    schedule = settings.schedule.parsed("health")
+    return 3 * (schedule.period(now) if schedule is not None else timedelta(seconds=30))
+
+
+def note_availability(ctx: Context, probe: Probe, at: datetime) -> None:
+    """Extend the availability spans with what the sample's probe proved (nothing when it proved neither)."""
+    if probe.reach is not None:
+        AvailabilityStore(ctx.history.db).note(probe.reach, at, availability_bound(ctx.settings, at))
+
+
 def sample_job(ctx: Context, probe: Probe) -> str:
-    """The scheduled sampler (not a history 'run': samples and incidents have their own tables)."""
+    """The scheduled sampler (not a history 'run': samples and incidents have their own tables), and the
+    availability spans its probe proves (core/availability.py)."""
     store = HealthStore(ctx.history.db)
+    probe.reach = None  # a busy probe proves nothing: no outcome of an earlier probe is noted again
     try:
         sample = take_sample(ctx, probe, last_deadlocks=last_deadlocks(store))
     except ProbeBusy as e:
         get_logger().warning("health.skipped", reason=str(e))
         return "skipped"
+    note_availability(ctx, probe, sample.taken_at)
     changes = record(ctx, store, sample)
     get_logger().debug("health.sampled", problems=sample.problems, opened=len(changes.opened),
                        closed=len(changes.closed))
