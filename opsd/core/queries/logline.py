@@ -54,6 +54,16 @@ class SlowExec:
     duration_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    """How far the duration log was read: a file (absolute path), its inode (a file of the same name made
+    anew is another file) and the byte offset of the first record not read yet."""
+
+    file: str
+    inode: int
+    offset: int
+
+
 def duration_of(message: str) -> float | None:
     """The milliseconds of a ``duration:`` message that is one execution; None for any other message."""
     m = _DURATION.match(message)
