@@ -16,6 +16,7 @@ from opsd.actions.backup.forecast import window_results
 from opsd.actions.copies import leftovers
 from opsd.actions.fleet.check import FLEET, check_fleet
 from opsd.actions.jobs import JobOutcome
+from opsd.actions.queries.setup import QUERIES, check_queries
 from opsd.actions.restore.service import judged_timelines
 from opsd.adapters import patroni, s3_probe
 from opsd.adapters.pgbackrest import StanzaInfo
@@ -327,16 +328,16 @@ def _tuning(ctx: Context, st: _State) -> list[CheckResult]:
 
 
 Step = tuple[str, Callable[[Context, _State], CheckResult]]
-NEEDS_SERVER = ("archive.settings", "archive.archiver")  # read from PostgreSQL: skipped when it is not reachable
+NEEDS_SERVER = ("archive.settings", "archive.archiver", QUERIES)  # read from PostgreSQL: skipped if unreachable
 
 
 def _lanes(ctx: Context) -> list[list[Step]]:
     """The checks in independent lanes, run side by side (a check waits only for those before it in its lane):
-    PostgreSQL then pgBackRest's own check (skipped on a standby); the repository then the timelines (read from
-    its info); the endpoint probe; the fleet. A drill host has no local PostgreSQL: no first lane."""
+    PostgreSQL (archiving, query statistics) then pgBackRest's own check (skipped on a standby); the repository
+    then the timelines (read from its info); the endpoint probe; the fleet. A drill host has no PostgreSQL lane."""
     server: list[Step] = [("postgres", check_postgres), (privileges.CHECK, privileges.check_privileges),
                           ("archive.settings", check_archive_settings), ("archive.archiver", check_archiver),
-                          ("pgbackrest.check", check_pgbackrest)]
+                          (QUERIES, check_queries), ("pgbackrest.check", check_pgbackrest)]
     repository: list[Step] = [("repository", check_repository), (TIMELINES, check_timelines)]
     lanes: list[list[Step]] = [server, repository, [(ENDPOINT, check_endpoint)]]
     lanes += [[(FLEET, check_fleet)]] if ctx.settings.fleet.enabled else []  # etcd and the fleet, beside the rest

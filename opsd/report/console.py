@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: 'opsd status' renders without importing t
     from opsd.core.wal import Switch
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "skipped": "SKIP",
-        "changed": "CHANGED", "pending": "PENDING"}
+        "changed": "CHANGED", "pending": "PENDING", "note": "NOTE"}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

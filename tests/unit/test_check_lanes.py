@@ -38,6 +38,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, threading.Event]:
                        ("check_timelines", checks.TIMELINES)]:
         monkeypatch.setattr(checks, attr, _ok(name))
     monkeypatch.setattr(privileges, "check_privileges", _ok(privileges.CHECK))
+    monkeypatch.setattr(checks, "check_queries", _ok(checks.QUERIES))
     monkeypatch.setattr(checks, "check_pgbackrest", _ok("pgbackrest.check", done.set))
 
     def repository(ctx: Any, st: Any) -> CheckResult:
@@ -75,5 +76,5 @@ def test_postgres_unreachable_skips_only_what_reads_it(fake_ctx: Any, fakes: Any
     monkeypatch.setattr(checks, "check_postgres", down)
     names = {r.name: r.status for r in checks.run_checks(fake_ctx()).results}
     assert names["postgres"] == CRITICAL
-    assert names["archive.settings"] == names["archive.archiver"] == SKIPPED
+    assert names["archive.settings"] == names["archive.archiver"] == names[checks.QUERIES] == SKIPPED
     assert names[checks.TIMELINES] == OK and names["repository"] == OK
