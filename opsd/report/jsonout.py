@@ -27,6 +27,7 @@ from opsd.core.records.base import Skipped
 from opsd.core.records.copies import CopyView
 from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
+from opsd.core.records.indexes import IndexReport
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
 from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
@@ -139,6 +140,7 @@ OUTPUTS: dict[str, Any] = {
     "scratch-list": list[CopyView],
     "fleet-status": FleetStatusView,
     "fleet-report": FleetReportView,
+    "indexes": IndexReport,
 }
 
 

@@ -187,6 +187,7 @@ class MissingIndex:
     size_bytes: int
     statements: list[StatementRef]
     advice: list[IndexAdvice]
+    note: str = ""  # why there is no advice (no pg_qualstats here: which columns are filtered is not known)
 
 
 @dataclass(frozen=True, config=_CFG)
