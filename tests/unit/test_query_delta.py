@@ -81,8 +81,8 @@ def test_a_clean_restart_keeps_counting() -> None:
     prev = fam(0, {A: st(100)})
     cur = fam(5, {A: st(130)}, started_at=T0 + timedelta(minutes=3))
     out = statement_deltas(prev, cur)
-    assert calls(out) == {11: 30} and not out.reset
-    assert "restarted" in out.notes[0]
+    assert calls(out) == {11: 30} and not out.reset and out.notes == []
+    assert "restarted" in out.info[0]
 
 
 def test_a_crash_reinitialisation_resets_pg_stat_statements() -> None:

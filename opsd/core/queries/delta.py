@@ -110,8 +110,10 @@ K = TypeVar("K", bound=Hashable)
 @dataclass(frozen=True)
 class Outcome(Generic[D, K]):
     """The deltas of one family for one window. ``counted`` false: a baseline (no previous reading, or another
-    server), nothing is counted for the window. ``reset``: counters restarted inside the window. ``created``:
-    entries created (or re-created) in the window. ``dealloc``: statements evicted in the window."""
+    server), nothing is counted for the window. ``reset``: counters restarted inside the window. ``notes``: what
+    makes the window incomplete (a reset, a baseline, evictions); ``info``: what happened without losing a count
+    (a restart that kept the counters). ``created``: entries that were not there at the previous reading.
+    ``dealloc``: statements evicted in the window."""
 
     deltas: list[D]
     counted: bool
@@ -119,6 +121,7 @@ class Outcome(Generic[D, K]):
     notes: list[str] = field(default_factory=list)
     created: frozenset[K] = frozenset()
     dealloc: int = 0
+    info: list[str] = field(default_factory=list)
 
 
 SAME, RESTART, BASELINE = "same", "restart", "baseline"
@@ -139,14 +142,15 @@ def _identity(prev: Epoch, cur: Epoch, what: str) -> str | None:
     return None
 
 
-def _restarted_note(prev: Epoch, cur: Epoch, what: str) -> list[str]:
-    if cur.started_at == prev.started_at:
+def restarted(prev: Epoch, cur: Epoch) -> list[str]:
+    """A restart that kept the counters (information, nothing lost)."""
+    if cur.started_at == prev.started_at or cur.started_at <= prev.at:
         return []
-    return [f"{what}: the server restarted at {_ts(cur.started_at)} and kept its counters"]
+    return [f"the server restarted at {_ts(cur.started_at)}"]
 
 
 def statements_verdict(prev: Epoch, cur: Epoch) -> tuple[str, list[str]]:
-    """same | restart | baseline, with the notes for the window."""
+    """same | restart | baseline, with what makes the window incomplete."""
     what = "statements"
     if (other := _identity(prev, cur, what)) is not None:
         return BASELINE, [other]
@@ -160,7 +164,7 @@ def statements_verdict(prev: Epoch, cur: Epoch) -> tuple[str, list[str]]:
                              "reset; what ran before it in this window is not counted"]
         return BASELINE, [f"{what}: pg_stat_statements' reset time went back: a new baseline, this window is "
                           "not counted"]
-    return SAME, _restarted_note(prev, cur, what)
+    return SAME, []
 
 
 def relations_verdict(prev: Epoch, cur: Epoch, dbname: str) -> tuple[str, list[str]]:
@@ -178,7 +182,7 @@ def relations_verdict(prev: Epoch, cur: Epoch, dbname: str) -> tuple[str, list[s
                              "the reset; what ran before it in this window is not counted"]
         return SAME, [f"{what}: statistics of some of them were reset at {_ts(cur.reset_at)} "
                       "(pg_stat_reset_single_table_counters): each counted from its reset where it shows"]
-    return SAME, _restarted_note(prev, cur, what)
+    return SAME, []
 
 
 _STAT_COUNTERS = ("calls", "total_ms", "rows", "shared_hit", "shared_read", "temp_read", "temp_written",
@@ -207,7 +211,7 @@ E = TypeVar("E", StatEntry, RelEntry)
 @dataclass(frozen=True)
 class _Moved(Generic[K, E]):
     moved: list[tuple[K, E, dict[str, float]]]  # key, current entry, its delta
-    created: frozenset[K]
+    created: frozenset[K]  # not there at the previous reading
     again: int  # entries re-created (reset alone, or evicted and added again)
 
 
@@ -225,7 +229,6 @@ def _family(prev: dict[K, E], cur: dict[K, E], mode: str, recreated: Callable[[E
                 created.add(key)
         elif recreated(p, c):
             base, again = None, again + 1
-            created.add(key)
         d = _diff(c, base, names)
         if any(d.values()):
             moved.append((key, c, d))
@@ -269,7 +272,8 @@ def statement_deltas(prev: StatFamily | None, cur: StatFamily) -> Outcome[Statem
     deltas = [StatementDelta(int(k[0]), str(k[1]), str(k[2]), int(d["calls"]), d["total_ms"], int(d["rows"]),
                              int(d["shared_hit"]), int(d["shared_read"]), int(d["temp_read"]),
                              int(d["temp_written"]), int(d["wal_bytes"])) for k, d in merged.items()]
-    return Outcome(deltas, counted=True, reset=mode == RESTART, notes=notes, created=m.created, dealloc=dealloc)
+    return Outcome(deltas, counted=True, reset=mode == RESTART, notes=notes, created=m.created, dealloc=dealloc,
+                   info=restarted(prev.epoch, cur.epoch))
 
 
 def relation_deltas(prev: DbFamily | None, cur: DbFamily) -> Outcome[RelationDelta, RelKey]:
@@ -283,4 +287,5 @@ def relation_deltas(prev: DbFamily | None, cur: DbFamily) -> Outcome[RelationDel
     merged = _merge(((k[0], c.schemaname, c.relname, c.indexname), d) for k, c, d in m.moved)
     deltas = [RelationDelta(str(k[0]), cur.dbname, str(k[1]), str(k[2]), str(k[3]),
                             *(int(d[f]) for f in _REL_COUNTERS)) for k, d in merged.items()]
-    return Outcome(deltas, counted=True, reset=mode == RESTART, notes=notes, created=m.created)
+    return Outcome(deltas, counted=True, reset=mode == RESTART, notes=notes, created=m.created,
+                   info=restarted(prev.epoch, cur.epoch))

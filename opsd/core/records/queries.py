@@ -5,7 +5,7 @@ store answers about tables and indexes over a window. Written by actions/queries
 from __future__ import annotations
 
 from dataclasses import field
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -73,7 +73,8 @@ class NodeCoverage:
 
 @dataclass(frozen=True, config=_CFG)
 class TableActivity:
-    """A table on the primary over a window (summed deltas) and its latest size."""
+    """A table on the primary over a window (summed deltas) and its latest size: ``size_bytes`` its heap and
+    TOAST, ``indexes_bytes`` its indexes' (pg_class.relpages: as of the last VACUUM, ANALYZE or CREATE INDEX)."""
 
     dbname: str
     schemaname: str
@@ -84,4 +85,17 @@ class TableActivity:
     n_tup_ins: int
     n_tup_upd: int
     n_tup_del: int
+    size_bytes: int
+    indexes_bytes: int = 0
+
+
+@dataclass(frozen=True, config=_CFG)
+class TableSize:
+    """A table's size on the primary, once a day (the first snapshot of that day in [opsd] timezone): heap, TOAST
+    and indexes (pg_class.relpages)."""
+
+    day: date
+    dbname: str
+    schemaname: str
+    relname: str
     size_bytes: int
