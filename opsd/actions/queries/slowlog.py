@@ -1,12 +1,33 @@
-"""The duration log read at each snapshot: executions over each objective's threshold, matched by queryid
-(a stub until it is built: the window's objective is unknown)."""
+"""The duration log read at each snapshot (docs/queries.md, "How executions over a threshold are counted"):
+from where the last snapshot of the node stopped, every execution PostgreSQL timed, counted against each
+objective's threshold and selector by statement (queryid, database, role) into ``query_over``, the position
+saved with them in one transaction. The statement text is never kept (core/queries/logline.py).
+
+The window is **complete** when the log since the previous snapshot was read whole and the server logs what the
+objectives need; **unknown** (with the one-line reason) when a file was rotated away or truncated before it was
+read, a file cannot be read, the log is further behind than a snapshot reads, the server's settings cannot
+produce the log (log_destination, logging_collector, log_min_duration_statement above a threshold, translated
+messages), or there was no position to continue from; **none** when there is no objective to count."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from opsd.adapters.durationlog import READ_LIMIT, read_since
 from opsd.adapters.stores.database import StateDB
+from opsd.adapters.stores.objectives import ObjectiveStore
 from opsd.context import Context
+from opsd.core.queries.logline import LogSource, log_source
+from opsd.core.queries.objectives import Target, count_over
+from opsd.errors import OpsdError
+from opsd.log import get_logger
+from opsd.settings_queries import QueriesSection
+
+# what the log source is decided from (pg_settings: data_directory is there only for pg_read_all_settings)
+LOG_SETTINGS = ("data_directory", "lc_messages", "log_destination", "log_directory", "log_min_duration_statement",
+                "log_timezone", "logging_collector")
 
 
 @dataclass(frozen=True)
@@ -15,8 +36,58 @@ class LogOutcome:
     problem: str | None = None
 
 
+def targets(q: QueriesSection) -> list[Target]:
+    return [Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role) for o in q.objectives]
+
+
+def source(ctx: Context, q: QueriesSection) -> LogSource:
+    """Where the server writes its duration log, in which format, and what makes it unfit (asked of the
+    server; [queries] log_directory and log_format win). OpsdError when the server cannot be asked."""
+    from opsd.db.query_setup import settings
+
+    with ctx.connect() as conn:
+        rows = settings(conn, LOG_SETTINGS)
+    lowest = q.lowest_threshold()
+    return log_source({n: r.setting for n, r in rows.items()},
+                      directory=str(q.log_directory) if q.log_directory else None, fmt=q.log_format,
+                      lowest_ms=lowest.total_seconds() * 1000 if lowest else None)
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
     """Read the duration log from where the last snapshot stopped; store its over-threshold counts against
     ``snapshot_id`` (table query_over)."""
-    del ctx, db, snapshot_id
-    return LogOutcome("unknown", "the duration log is not read yet")
+    q = ctx.settings.queries
+    if not q.enabled or not q.objectives:
+        return LogOutcome("none")
+    store = ObjectiveStore(db)
+    snap = store.snapshot_node(snapshot_id)
+    if snap is None:
+        return LogOutcome("unknown", f"snapshot {snapshot_id} is not in the state file")
+    node, since = snap
+    try:
+        src = source(ctx, q)
+    except OpsdError as e:
+        store.record(snapshot_id, node, {}, None, ctx.now())  # the next window starts afresh: unknown too
+        return LogOutcome("unknown", f"the server's log settings could not be read: {e}")
+    if src.directory is None or src.fmt is None:
+        store.record(snapshot_id, node, {}, None, ctx.now())
+        return LogOutcome("unknown", "; ".join(src.problems))
+    before = store.position(node)
+    read = read_since(Path(src.directory), src.fmt, before, zone=_zone(src.zone), limit=READ_LIMIT)
+    over = count_over(read.execs, targets(q))
+    store.record(snapshot_id, node, over, read.position, ctx.now())
+    problems = [*src.problems, *([read.problem] if read.problem else [])]
+    if before is None and since is not None and read.problem is None:
+        problems.append("the duration log had no position to continue from (first read, or after a problem): "
+                        "counted from this snapshot on")
+    get_logger().debug("queries.log_read", snapshot=snapshot_id, node=node, files=len(read.files),
+                       bytes=read.bytes_read, executions=len(read.execs), over=sum(over.values()),
+                       problem="; ".join(problems) or None)
+    return LogOutcome("unknown", "; ".join(problems)) if problems else LogOutcome("complete")

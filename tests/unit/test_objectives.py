@@ -1,0 +1,215 @@
+"""The query objectives counted (pure verdicts, the store's reads and writes, the report): executions over each
+threshold by selector, days met / missed / unknown / incomplete / no statements, gaps, contributors, hidden texts,
+and the log positions saved with the counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from opsd.actions.queries.objectives import objective_report
+from opsd.adapters.stores.objectives import ObjectiveStore
+from opsd.context import Context
+from opsd.core.queries.logline import LogPosition, SlowExec, log_source
+from opsd.core.queries.objectives import Target, count_over, days_of, judge, judge_days, state_of
+from opsd.core.records.objectives import Window
+from opsd.errors import UsageError
+
+PARIS = ZoneInfo("Europe/Paris")
+T0 = datetime(2026, 11, 3, 23, 0, tzinfo=UTC)  # midnight in Paris
+TOL = timedelta(minutes=10)
+
+
+def _ex(qid: int, ms: float, db: str = "shop", role: str = "app") -> SlowExec:
+    return SlowExec(at=None, queryid=qid, dbname=db, rolname=role, application="x", duration_ms=ms)
+
+
+def test_count_over_by_threshold_and_selector() -> None:
+    all_ = Target("all", 100.0, 0.95)
+    rep = Target("reporting", 5000.0, 0.95, role="reporting")
+    shop = Target("shop", 100.0, 0.99, database="shop")
+    execs = [_ex(1, 100.0), _ex(1, 99.999), _ex(2, 6000, role="reporting"), _ex(3, 250, db="other"),
+             _ex(2, 4999.9, role="reporting")]
+    assert count_over(execs, [all_, rep, shop]) == {
+        ("all", 1, "shop", "app"): 1, ("all", 2, "shop", "reporting"): 2, ("all", 3, "other", "app"): 1,
+        ("reporting", 2, "shop", "reporting"): 1, ("shop", 1, "shop", "app"): 1, ("shop", 2, "shop", "reporting"): 2}
+
+
+def test_state_rules() -> None:
+    assert state_of(100, 5, 0.95, False, False) == "met"  # exactly at the target
+    assert state_of(100, 6, 0.95, False, False) == "missed"
+    assert state_of(10, 1, 0.9, False, False) == "met"  # 0.9 as written, not the float under it
+    assert state_of(0, 0, 0.95, False, False) == "no_statements"
+    assert state_of(0, 3, 0.95, False, False) == "missed"
+    assert state_of(100, 0, 0.95, True, True) == "unknown"
+    assert state_of(100, 0, 0.95, False, True) == "incomplete"
+
+
+def _w(i: int, minutes: int, calls: int = 100, over: int = 0, **kw: Any) -> Window:
+    return Window(**{"snapshot_id": i, "taken_at": T0 + timedelta(minutes=minutes),
+                     "since": T0 + timedelta(minutes=minutes - 5), "statements": True, "reset": False,
+                     "dealloc": 0, "log_state": "complete", "calls": calls, "over": over, **kw})
+
+
+def _day(n: int, **bad: dict[int, dict[str, Any]]) -> list[Window]:
+    """A whole day of 5-minute windows, from snapshot n * 1000."""
+    return [_w(n * 1000 + k, n * 1440 + 5 * k, **bad.get("at", {}).get(k, {})) for k in range(1, 289)]
+
+
+def test_a_whole_day_met_then_one_missed() -> None:
+    ws = _day(0) + _day(1, at={7: {"over": 2000}})
+    days = judge_days(ws, T0, T0 + timedelta(days=2), 0.95, zone=PARIS, tolerance=TOL)
+    assert [(d.day, d.calls, d.over, d.state) for d in days] == [("2026-11-04", 28700, 0, "met"),
+                                                                ("2026-11-05", 28800, 2000, "missed")]
+    assert days[1].share_over == pytest.approx(2000 / 28800) and days[0].reasons == []
+
+
+def test_unknown_log_beats_incomplete_and_says_why() -> None:
+    ws = _day(0, at={3: {"log_state": "unknown", "problems": ["x.json was rotated away"]},
+                     4: {"log_state": "unknown", "problems": ["x.json was rotated away"]},
+                     9: {"dealloc": 4}})
+    calls, _over, state, why = judge(ws, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL)
+    assert state == "unknown" and calls == 28800
+    assert why == ["duration log unknown: x.json was rotated away (2 windows from 2026-11-04 00:15)",
+                   "pg_stat_statements evicted statements (pg_stat_statements_info.dealloc; raise "
+                   "pg_stat_statements.max)"]
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    ({"statements": False}, "pg_stat_statements could not be read"),
+    ({"reset": True}, "the counters restarted"),
+    ({"dealloc": 1}, "evicted"),
+])
+def test_incomplete_windows(bad: dict[str, Any], says: str) -> None:
+    ws = _day(0, at={100: bad})
+    _, _, state, why = judge(ws, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL)
+    assert state == "incomplete" and says in why[0]
+
+
+def test_gaps_and_windows_that_straddle_midnight() -> None:
+    ws = [w for w in _day(0) if not 60 <= w.snapshot_id % 1000 < 90]  # 2.5 h without a snapshot...
+    ws = [w if w.snapshot_id % 1000 != 90 else _w(90, 450, since=T0 + timedelta(minutes=295)) for w in ws]
+    _, _, state, why = judge(ws, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL)
+    assert state == "met" and why == []  # ...covered by the window after it: nothing lost
+    late = _day(0)[12:]  # opsd started at 01:00
+    _, _, state, why = judge(late, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL)
+    assert state == "incomplete" and why == ["no snapshot from 2026-11-04 00:00 to 2026-11-04 01:00"]
+    straddle = [_w(1, 1440 + 5, since=T0 + timedelta(hours=20)), *_day(1)[1:]]
+    days = judge_days(straddle, T0 + timedelta(days=1), T0 + timedelta(days=2), 0.95, zone=PARIS, tolerance=TOL)
+    assert days[0].state == "incomplete"
+    assert days[0].reasons == ["the first window also counts the calls from 2026-11-04 20:00 to 2026-11-05 00:00"]
+    empty = judge_days([], T0, T0 + timedelta(hours=2), 0.95, zone=PARIS, tolerance=TOL)
+    assert [(d.state, d.reasons) for d in empty] == [("unknown", ["no snapshot from 2026-11-04 00:00 to "
+                                                                  "2026-11-04 02:00"])]
+
+
+def test_days_follow_the_timezone_across_dst() -> None:
+    start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)  # Paris: 25 October, the day of 25 hours
+    days = days_of(start, start + timedelta(hours=49), PARIS)
+    assert [(d, (hi - lo).total_seconds() / 3600) for d, lo, hi in days] == [
+        ("2026-10-25", 25.0), ("2026-10-26", 24.0)]
+
+
+def test_log_source_decisions() -> None:
+    good = {"log_destination": "stderr,jsonlog", "logging_collector": "on", "log_min_duration_statement": "100",
+            "data_directory": "/var/lib/postgresql/15/main", "log_directory": "log", "lc_messages": "C.UTF-8",
+            "log_timezone": "Etc/UTC"}
+    src = log_source(good, directory=None, fmt="auto", lowest_ms=100.0)
+    assert (src.directory, src.fmt, src.problems) == ("/var/lib/postgresql/15/main/log", "jsonlog", ())
+    assert log_source({**good, "log_directory": "/var/log/pg"}, directory=None, fmt="auto",
+                      lowest_ms=100).directory == "/var/log/pg"
+    assert log_source(good, directory="/srv/log", fmt="auto", lowest_ms=100).directory == "/srv/log"
+    bad = log_source({**good, "log_destination": "stderr", "logging_collector": "off", "lc_messages": "fr_FR.UTF-8",
+                      "log_min_duration_statement": "250", "data_directory": ""}, directory=None, fmt="auto",
+                     lowest_ms=100)
+    assert bad.fmt is None and bad.directory is None and len(bad.problems) == 5
+    assert "log_min_duration_statement is 250 ms, above the lowest objective threshold (100 ms)" in bad.problems[2]
+    assert log_source({**good, "log_min_duration_statement": "-1"}, directory=None, fmt="csvlog",
+                      lowest_ms=100).problems == ("log_destination does not include csvlog ([queries] log_format)",
+                                                  "log_min_duration_statement is -1: no duration is logged")
+
+
+# ------------------------------------------------------------------------------------------- the store and report
+def _snapshot(c: Any, node: str, taken: datetime, since: datetime | None, **kw: Any) -> int:
+    cur = c.execute("INSERT INTO query_snapshots (node, taken_at, since, statements, reset, dealloc, log_state, "
+                    "problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (node, taken.isoformat(), since.isoformat() if since else None, kw.get("statements", 1),
+                     kw.get("reset", 0), kw.get("dealloc", 0), kw.get("log_state", "complete"),
+                     json.dumps(kw.get("problems", []))))
+    return int(cur.lastrowid)
+
+
+def _stat(c: Any, sid: int, qid: int, calls: int, total_ms: float, db: str = "shop", role: str = "app") -> None:
+    c.execute("INSERT INTO query_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              (sid, qid, db, role, calls, total_ms, calls * 2, 10, 3, 0, 1, 512))
+
+
+@pytest.fixture
+def filled(fake_ctx: Callable[..., Context]) -> tuple[Context, list[int]]:
+    ctx = fake_ctx(opsd={"timezone": "Europe/Paris"},
+                   queries={"objectives": [{"name": "all", "threshold": "100ms", "target": 0.95},
+                                           {"name": "rep", "threshold": "5s", "target": 0.9, "role": "reporting"}]})
+    ctx.now = lambda: T0 + timedelta(minutes=61)
+    store = ObjectiveStore(ctx.history.db)
+    ids = []
+    with ctx.history.db.connect() as c:
+        ids.append(_snapshot(c, "pg1", T0 - timedelta(minutes=5), None))
+        for k in range(1, 13):
+            ids.append(_snapshot(c, "pg1", T0 + timedelta(minutes=5 * k), T0 + timedelta(minutes=5 * (k - 1))))
+            _stat(c, ids[-1], 11, 100, 900.0)  # fast
+            _stat(c, ids[-1], 22, 2, 600.0)  # slow: 300 ms
+            _stat(c, ids[-1], 33, 1, 7000.0, role="reporting")
+            _stat(c, ids[-1], 0, 5, 50.0, role="other")  # hidden from opsd's role
+        c.execute("INSERT INTO query_texts VALUES (22, 'shop', 'app', 'select * from \"stockMovements\" where "
+                  "sku = $1', ?)", (T0.isoformat(),))
+        _snapshot(c, "standby", T0 + timedelta(minutes=30), T0)  # another node's: not counted
+    for k, sid in enumerate(ids[1:]):
+        store.record(sid, "pg1", {("all", 22, "shop", "app"): 2, ("all", 33, "shop", "reporting"): 1,
+                                  ("rep", 33, "shop", "reporting"): 1, ("all", 44, "shop", "app"): 0},
+                     LogPosition("/log/a.json", 7, 100 * k), T0)
+    return ctx, ids
+
+
+def test_store_positions_and_windows(filled: tuple[Context, list[int]]) -> None:
+    ctx, ids = filled
+    store = ObjectiveStore(ctx.history.db)
+    assert store.position("pg1") == LogPosition("/log/a.json", 7, 1100) and store.log_node() == "pg1"
+    assert store.snapshot_node(ids[0]) == ("pg1", None)
+    store.record(ids[-1], "pg1", {}, None, T0)  # a problem: no position, the node still known
+    assert store.position("pg1") is None and store.log_node() == "pg1"
+    ws = store.windows("pg1", Target("all", 100, 0.95), T0, T0 + timedelta(minutes=61))
+    assert len(ws) == 12 and all(w.calls == 108 and w.over == 3 for w in ws)
+    rep = store.windows("pg1", Target("rep", 5000, 0.9, role="reporting"), T0, T0 + timedelta(minutes=61))
+    assert {(w.calls, w.over) for w in rep} == {(1, 1)}
+
+
+def test_report(filled: tuple[Context, list[int]]) -> None:
+    ctx, _ = filled
+    rep = objective_report(ctx, T0, T0 + timedelta(days=1))
+    assert rep.node == "pg1" and rep.timezone == "Europe/Paris"
+    everything, reporting = rep.objectives
+    assert (everything.calls, everything.over, everything.state) == (12 * 108, 36, "met")
+    assert [d.day for d in everything.days] == ["2026-11-04"]  # cut at now: 01:00 in Paris
+    top = everything.top
+    assert [(c.queryid, c.over, c.calls) for c in top] == [(22, 24, 24), (33, 12, 12)]
+    assert top[0].text == 'select * from "stockMovements" where sku = $1' and top[0].mean_ms == 300.0
+    assert (top[0].rows, top[0].shared_read, top[0].shared_hit, top[0].wal_bytes) == (48, 36, 120, 6144)
+    assert top[1].text is None
+    assert (reporting.calls, reporting.over, reporting.state) == (12, 12, "missed")
+    assert any("lacks pg_read_all_stats" in n for n in rep.notes)
+    only = objective_report(ctx, T0, T0 + timedelta(days=1), "rep")
+    assert [o.name for o in only.objectives] == ["rep"] and not only.all_met
+    with pytest.raises(UsageError, match="no objective named 'nope'"):
+        objective_report(ctx, T0, T0 + timedelta(days=1), "nope")
+
+
+def test_report_before_any_snapshot(fake_ctx: Callable[..., Context]) -> None:
+    ctx = fake_ctx()
+    rep = objective_report(ctx, ctx.now() - timedelta(hours=24), ctx.now())
+    assert rep.node is None and [o.state for o in rep.objectives] == ["unknown", "unknown"]
+    assert "no snapshot has read the duration log yet" in rep.objectives[0].reasons[0]
