@@ -66,6 +66,7 @@ LAZY = {
     "restore": "restore_cmd", "window": "restore_cmd", "wal": "wal_cmd", "restore-point": "wal_cmd",
     "drill": "drill_cmd", "verify": "drill_cmd", "health": "health_cmd", "report": "report_cmd",
     "scratch": "scratch_cmd", "rehearse": "rehearse_cmd", "fleet": "fleet_cmd",
+    "queries": "queries_cmd",
     "indexes": "indexes_cmd",
 }
 

@@ -29,6 +29,7 @@ from opsd.core.records.drill import DrillResult
 from opsd.core.records.health import HealthSample
 from opsd.core.records.indexes import IndexReport
 from opsd.core.records.jobs import BackupResult, CheckReport, RestoreResult, VerifyResult
+from opsd.core.records.objectives import ObjectiveReport
 from opsd.core.records.rehearse import RehearsalResult
 from opsd.core.records.runs import Incident, Run
 from opsd.core.records.targeted import RestorePoint, TableRestoreResult, WalChange
@@ -140,6 +141,7 @@ OUTPUTS: dict[str, Any] = {
     "scratch-list": list[CopyView],
     "fleet-status": FleetStatusView,
     "fleet-report": FleetReportView,
+    "queries": ObjectiveReport,
     "indexes": IndexReport,
 }
 
