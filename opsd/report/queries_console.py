@@ -16,7 +16,11 @@ TEXT_WIDTH = 100
 def _ms(v: float | None) -> str:
     if v is None:
         return "-"
-    return f"{v:.0f} ms" if v < 10_000 else f"{v / 1000:.1f} s"
+    return f"{v:.0f} ms" if v < 1000 else f"{v / 1000:.1f} s"
+
+
+def _threshold(ms: float) -> str:
+    return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
 
 
 def _pct(v: float | None) -> str:
@@ -41,11 +45,11 @@ def _text(c: Contributor) -> str:
 
 def _top(o: ObjectiveResult) -> list[str]:
     if not o.top:
-        return [f"  no execution at or over {_ms(o.threshold_ms)} in the period"]
+        return [f"  no execution at or over {_threshold(o.threshold_ms)} in the period"]
     rows = [(i, c.over, c.calls, _ms(c.total_ms), _ms(c.mean_ms), c.rows, c.shared_read, c.shared_hit,
              c.temp_read + c.temp_written, human_bytes(c.wal_bytes), f"{c.dbname}/{c.rolname}", c.queryid)
             for i, c in enumerate(o.top, 1)]
-    out = [f"  statements with the most executions at or over {_ms(o.threshold_ms)}:"]
+    out = [f"  statements with the most executions at or over {_threshold(o.threshold_ms)}:"]
     out += ["  " + line for line in table(["#", "over", "calls", "total", "mean", "rows", "read", "hit", "temp",
                                            "WAL", "db/role", "queryid"], rows).splitlines()]
     out += [f"  {i}: {_text(c)}" for i, c in enumerate(o.top, 1)]
@@ -53,7 +57,7 @@ def _top(o: ObjectiveResult) -> list[str]:
 
 
 def objective(o: ObjectiveResult) -> list[str]:
-    head = (f"objective {o.name}: {100 * o.target:g}% under {_ms(o.threshold_ms)}, {_selector(o)}: "
+    head = (f"objective {o.name}: {100 * o.target:g}% under {_threshold(o.threshold_ms)}, {_selector(o)}: "
             f"{_state(o.state)}")
     if o.calls or o.over:
         head += f" ({_pct(o.share_under)} under; {o.over} of {o.calls} executions at or over)"

@@ -213,3 +213,15 @@ def test_report_before_any_snapshot(fake_ctx: Callable[..., Context]) -> None:
     rep = objective_report(ctx, ctx.now() - timedelta(hours=24), ctx.now())
     assert rep.node is None and [o.state for o in rep.objectives] == ["unknown", "unknown"]
     assert "no snapshot has read the duration log yet" in rep.objectives[0].reasons[0]
+
+
+def test_console(filled: tuple[Context, list[int]]) -> None:
+    from opsd.report.queries_console import report
+
+    ctx, _ = filled
+    text = report(objective_report(ctx, T0, T0 + timedelta(days=1)), PARIS)
+    assert "objective all: 95% under 100 ms, every statement: MET (97.22% under; 36 of 1296 executions at or over)" \
+        in text
+    assert "objective rep: 90% under 5 s, role reporting: MISSED (0.00% under; 12 of 12 executions at or over)" in text
+    assert '1: select * from "stockMovements" where sku = $1' in text and "2: (text hidden or not seen)" in text
+    assert "2026-11-04  1296   36    97.22%  MET" in text
