@@ -163,7 +163,7 @@ def assert_documented(args: tuple[str, ...] | list[str], text: str) -> None:
     import jsonschema
 
     commands = {"backup", "info", "check", "window", "restore", "drill", "verify", "health", "status", "report",
-                "config", "restore-point", "wal", "scratch", "rehearse", "fleet", "indexes"}
+                "config", "restore-point", "wal", "scratch", "rehearse", "fleet", "indexes", "queries"}
     start = next(i for i, a in enumerate(args) if a in commands)  # global options and their values come first
     words = tuple(a for a in args[start:] if not a.startswith("-"))[:2]
     name = _SCHEMA_OF.get(words) or _SCHEMA_OF.get(words[:1]) or words[0]
