@@ -3,7 +3,8 @@
 Brings up PostgreSQL 15 (archiving off, as on a fresh host), a TLS S3 endpoint and pgBackRest, then runs
 the real ``opsd`` commands a DBA would: setup, a full backup, some writes, a diff backup, a bad DELETE found in
 the archived WAL and undone into a new schema, marker rows, a recovery drill to the latest point, verify, check,
-status, info.
+status, info; then service levels: query statistics turned on, a slow statement and an unused index found
+(opsd_sandbox/demo_queries.py).
 ``python -m opsd_sandbox demo --ha`` does it on a Patroni pair through a switchover.
 ``python -m opsd_sandbox up`` leaves a sandbox running and prints how to use it.
 SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop ``up`` and ``demo`` as their normal end does, also during start-up:
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from opsd_sandbox.demo_queries import service_levels
 from opsd_sandbox.procs import Stopped, stop_on_signals, stop_strays
 from opsd_sandbox.stack import Sandbox
 
@@ -84,6 +86,7 @@ def demo(keep: bool) -> None:
         _opsd(sb, "check")
         _opsd(sb, "status")
         _opsd(sb, "info")
+        service_levels(sb, _opsd)
         print(f"\n== demo finished in {time.monotonic() - started:.1f}s")
     finally:
         _down(sb, remove=not keep)
