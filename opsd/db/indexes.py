@@ -141,7 +141,7 @@ def quals(conn: Connection[Any], dbname: str, schema: str) -> list[Qual]:
     stmt = sql.SQL(load("ix_quals")).format(qualstats=sql.Identifier(schema))
     try:
         with conn.cursor(row_factory=class_row(_QualRow)) as cur:
-            rows = cur.execute(stmt).fetchall()
+            rows = cur.execute(stmt, {}).fetchall()
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as e:
         raise QueryTimeout(f"query ix_quals timed out: {pg_error(e)}") from None
     except psycopg.Error as e:

@@ -122,7 +122,7 @@ def test_coverage_short_on_one_node_is_no_verdict_and_says_which() -> None:
 def test_a_node_unread_is_no_verdict() -> None:
     verdict = v.coverage_verdict(["a", "b"], [cov("a", WEEK)], WEEK)
     assert not verdict.decided and "b unread" in verdict.reason
-    one = v.coverage_verdict(["a", "b"], [cov("a", WEEK), cov("b", WEEK, snapshots=1)], WEEK)
+    one = v.coverage_verdict(["a", "b"], [cov("a", WEEK), cov("b", timedelta(0), snapshots=1)], WEEK)
     assert not one.decided and "b unread" in one.reason  # one snapshot: no delta, nothing counted
     assert not v.coverage_verdict([], [], WEEK).decided
 

@@ -157,7 +157,7 @@ def node_spans(nodes: Sequence[str], coverage: Sequence[NodeCoverage]) -> list[N
     out = []
     for node in nodes:
         c = by_node.get(node)
-        if c is None or c.snapshots < 2:
+        if c is None or c.last_at <= c.first_at:  # none, or only a first snapshot: no delta counted yet
             out.append(NodeSpan(node=node, read=False, span=timedelta(0),
                                 first_at=c.first_at if c else None, last_at=c.last_at if c else None))
         else:
@@ -169,7 +169,7 @@ def node_spans(nodes: Sequence[str], coverage: Sequence[NodeCoverage]) -> list[N
 def coverage_verdict(nodes: Sequence[str], coverage: Sequence[NodeCoverage], min_span: timedelta
                      ) -> UnusedVerdict:
     """Decided only when every node of the cluster has snapshots covering ``min_span`` of the window: a node
-    unread (none, or a single snapshot: no delta) or short means no index is called unused."""
+    unread (no snapshot, or only its first: no delta) or short means no index is called unused."""
     spans = node_spans(nodes, coverage)
     covered = min((s.span for s in spans), default=timedelta(0))
     short = [f"{s.node} unread" if not s.read else f"{s.node} short: {span_text(s.span)}"

@@ -1,5 +1,5 @@
 -- ix_indexes: every index on this database's tables (system schemas and temporary tables aside) with what
--- opsd indexes judges it by (core/queries/indexes.py): the names raw and as SQL (format %I: a statement opsd
+-- opsd indexes judges it by (core/queries/indexes.py): the names raw and as SQL (quoted by the server: a statement opsd
 -- suggests quotes them right), the method, each key column's definition (pg_get_indexdef per column: a column's
 -- name or an expression's text), operator class, collation and options (DESC, NULLS FIRST), INCLUDE columns,
 -- the predicate, unique/primary/exclusion, the constraints that use it (pg_constraint.conindid: its own, and
@@ -11,8 +11,8 @@ SELECT c.oid::bigint AS oid,
        n.nspname::text AS schema,
        t.relname::text AS table_name,
        c.relname::text AS name,
-       pg_catalog.format('%I.%I', n.nspname, t.relname) AS table_ref,
-       pg_catalog.format('%I.%I', n.nspname, c.relname) AS index_ref,
+       pg_catalog.format('%%I.%%I', n.nspname, t.relname) AS table_ref,
+       pg_catalog.format('%%I.%%I', n.nspname, c.relname) AS index_ref,
        t.relkind::text AS table_kind,
        c.relkind::text AS kind,
        am.amname::text AS method,
@@ -31,7 +31,7 @@ SELECT c.oid::bigint AS oid,
        i.indisunique AS is_unique,
        i.indisprimary AS is_primary,
        i.indisexclusion AS is_exclusion,
-       ARRAY(SELECT pg_catalog.format('%s (%s)', co.conname, co.contype)
+       ARRAY(SELECT pg_catalog.format('%%s (%%s)', co.conname, co.contype)
              FROM pg_catalog.pg_constraint co WHERE co.conindid = c.oid ORDER BY co.conname) AS constraints,
        i.indisvalid AS valid,
        i.indisready AS ready,

@@ -1,14 +1,14 @@
 -- ix_quals: the filters pg_qualstats sampled in this database that no index served (eval_type 'f': applied to rows
 -- a scan had already read), one row per statement (queryid and role), table (a partition's partition root) and
 -- column, with the btree strategy of its operator for the column's type (3: equality, 1, 2, 4, 5: a range; none:
--- no btree index can serve it, e.g. LIKE '%x%'), how often it ran and the rows it filtered out. Join quals
--- (a column against another table's) are left out. constvalue (a literal: customer data) is never read.
+-- no btree index can serve it, e.g. LIKE with a leading wildcard), how often it ran and the rows it filtered out.
+-- Join quals (a column against another table's) are left out. constvalue (a literal: customer data) is never read.
 -- {qualstats}: the extension's schema in this database.
 SELECT q.queryid,
        pg_catalog.pg_get_userbyid(q.userid)::text AS rolname,
        rn.nspname::text AS schema,
        r.relname::text AS table_name,
-       pg_catalog.format('%I.%I', rn.nspname, r.relname) AS table_ref,
+       pg_catalog.format('%%I.%%I', rn.nspname, r.relname) AS table_ref,
        pg_catalog.quote_ident(rn.nspname) AS schema_ref,
        a.attname::text AS column_name,
        pg_catalog.quote_ident(a.attname) AS column_ref,
