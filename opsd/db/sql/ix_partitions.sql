@@ -1,7 +1,7 @@
 -- ix_partitions: each table that is a partition, with its direct parent and the root of its partition tree
 -- (names raw and as SQL, quoted by the server): scans and writes of the partitions count for the partitioned
--- table, where an
--- index on all of them is suggested (CREATE INDEX ON ONLY the parent, then on each partition, then ATTACH).
+-- table, where an index on all of them is suggested (CREATE INDEX ON ONLY the parent, then on each partition,
+-- then ATTACH).
 SELECT n.nspname::text AS schema,
        c.relname::text AS table_name,
        pg_catalog.format('%%I.%%I', n.nspname, c.relname) AS table_ref,
