@@ -19,10 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from opsd.core.records.service import Availability, AvailabilityDay, AvailabilitySpan, Outage
+from opsd.core.records.service import (
+    MET,
+    MISSED,
+    NO_DATA,
+    NOT_PROVEN,
+    Availability,
+    AvailabilityDay,
+    AvailabilitySpan,
+    Outage,
+)
 
 UP, DOWN = "up", "down"
-MET, MISSED, NOT_PROVEN, NO_DATA = "met", "missed", "not proven", "no data"
 WHAT_MAX = 400  # characters of "what failed" kept on a span
 
 

@@ -45,8 +45,42 @@ def svg(series: Series, *, kind: str = "line") -> str | None:
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "opsd"})
         plt.close(fig)
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE (inline SVG in HTML)
+    return _inline(buf.getvalue())
+
+
+def stacked(title: str, unit: str, labels: list[str], layers: list[tuple[str, list[float], str]],
+            *, target: float | None = None, target_label: str = "target") -> str | None:
+    """Stacked bars (``layers``: name, one value per label, colour) with a legend and an optional target line;
+    None when every value is 0."""
+    if not labels or not any(v for _n, vals, _c in layers for v in vals):
+        return None
+    with plt.rc_context({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "svg.hashsalt": "opsd"}):
+        fig, ax = plt.subplots(figsize=(7.5, 2.6))
+        x = list(range(len(labels)))
+        bottom = [0.0] * len(labels)
+        for name, values, colour in layers:
+            ax.bar(x, values, bottom=bottom, color=colour, label=name)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        if target is not None:
+            ax.axhline(target, color="#c62828", linewidth=1, linestyle="--", label=target_label)
+        ax.legend(loc="upper right", frameon=False)
+        step = max(1, len(labels) // 10)
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels([_short(lb) for lb in labels][::step], rotation=30, ha="right")
+        ax.set_ylabel(unit)
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "opsd"})
+        plt.close(fig)
+    return _inline(buf.getvalue())
+
+
+def _inline(text: str) -> str:
+    """An SVG document as inline SVG: no XML prolog, DOCTYPE or metadata."""
+    text = text[text.index("<svg"):]
     return re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
 
 

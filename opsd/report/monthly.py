@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from typing import Any
 
 from opsd.actions.report.rows import DrillRow, MonthReport
 from opsd.core.units import format_duration, human_bytes
+from opsd.report import service_section
+from opsd.report.tables import html_table, md_table
 
 CHART_TITLES = {"rto": "RTO per drill", "backup_duration": "Backup duration per day",
                 "backup_size": "Database size per day", "archive_lag": "Archive lag",
@@ -147,26 +148,28 @@ def markdown(r: MonthReport, chart_files: dict[str, str]) -> str:
     lines = [f"# Recovery report {r.month}", "",
              f"Period {_t(r.period_start)} .. {_t(r.period_end)} ({r.timezone}); generated {_t(r.generated_at)}.", ""]
     for title, paras, rows in sections(r):
+        if title == "Action items" and r.service is not None:
+            lines += service_section.markdown(r.service, chart_files)
         lines += [f"## {title}", ""]
         for p in paras:
             lines += [p, ""]
         if rows:
-            lines += [*_md_table(rows), ""]
+            lines += [*md_table(rows), ""]
         if title == "Action items":
             lines += [f"- {a}" for a in r.actions] + ([""] if r.actions else [])
-    if chart_files:
+    trends = _trends(chart_files)
+    if trends:
         lines += ["## Trends", ""]
-        lines += [f"![{CHART_TITLES.get(k, k)}]({f})" for k, f in chart_files.items()] + [""]
+        lines += [f"![{CHART_TITLES.get(k, k)}]({f})" for k, f in trends.items()] + [""]
     return "\n".join(lines)
 
 
-def _md_table(rows: Sequence[Sequence[str]]) -> list[str]:
-    def cell(c: str) -> str:
-        return c.replace("|", "\\|").replace("\n", " ")
+_md_table = md_table  # the fleet report's tables (report/fleet_report.py)
 
-    head, *body = rows
-    return ["| " + " | ".join(map(cell, head)) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(map(cell, r)) + " |" for r in body)]
+
+def _trends(charts: dict[str, str]) -> dict[str, str]:
+    """The charts of the Trends section (the Service levels section draws its own where it shows them)."""
+    return {k: v for k, v in charts.items() if not k.startswith(service_section.CHART_PREFIX)}
 
 
 CSS = """
@@ -178,7 +181,8 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-t
 th, td { border: 1px solid #d0d0d0; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f2f4f7; } .verdict { font-size: 1.05rem; padding: .6rem .8rem; border-left: 5px solid; }
 .ok { border-color: #2e7d32; background: #eef7ee; } .bad { border-color: #c62828; background: #fdeeee; }
-.fail { color: #b71c1c; font-weight: 600; } figure { margin: 1rem 0; } svg { max-width: 100%; height: auto; }
+.fail { color: #b71c1c; font-weight: 600; } .missing { color: #8a4b00; }
+h3 { font-size: 1.05rem; margin-top: 1.4rem; } figure { margin: 1rem 0; } svg { max-width: 100%; height: auto; }
 @media print { body { margin: 0; max-width: none; font-size: 11px; } h2 { break-after: avoid; }
   table, figure { break-inside: avoid; } }
 """
@@ -192,6 +196,8 @@ def html_page(r: MonthReport, charts: dict[str, str]) -> str:
            f'<p class="meta">Period {e(_t(r.period_start))} .. {e(_t(r.period_end))} ({e(r.timezone)}); generated '
            f"{e(_t(r.generated_at))} by opsd.</p>"]
     for title, paras, rows in sections(r):
+        if title == "Action items" and r.service is not None:
+            out += service_section.html_part(r.service, charts)
         out.append(f"<h2>{e(title)}</h2>")
         for i, p in enumerate(paras):
             if title == "Verdict" and i == 0:
@@ -200,18 +206,12 @@ def html_page(r: MonthReport, charts: dict[str, str]) -> str:
             else:
                 out.append(f"<p>{e(p)}</p>")
         if rows:
-            head, *body = rows
-            out.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in head) + "</tr></thead><tbody>")
-            for row in body:
-                out.append("<tr>" + "".join(
-                    f'<td class="fail">{e(c)}</td>' if c.startswith(("FAILED", "critical")) else f"<td>{e(c)}</td>"
-                    for c in row) + "</tr>")
-            out.append("</tbody></table>")
+            out.append(html_table(rows))
         if title == "Action items" and r.actions:
             out.append("<ul>" + "".join(f"<li>{e(a)}</li>" for a in r.actions) + "</ul>")
-    if charts:
+    if trends := _trends(charts):
         out.append("<h2>Trends</h2>")
-        for key, svg in charts.items():
+        for key, svg in trends.items():
             out.append(f'<figure aria-label="{e(CHART_TITLES.get(key, key))}">{svg}</figure>')
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -9,7 +9,7 @@ from opsd.actions.report.job import Writer
 from opsd.actions.report.rows import MonthReport
 from opsd.adapters import files
 from opsd.context import Context
-from opsd.report import jsonout, monthly
+from opsd.report import jsonout, monthly, service_section
 
 
 def render(report: MonthReport, fmt: str, chart_prefix: str = "") -> tuple[str, dict[str, str]]:
@@ -17,6 +17,8 @@ def render(report: MonthReport, fmt: str, chart_prefix: str = "") -> tuple[str, 
     from opsd.report import charts  # matplotlib: imported only when a chart is drawn
 
     drawn = charts.all_charts(report.trends) if fmt in ("md", "html") else {}
+    if fmt in ("md", "html") and report.service is not None:
+        drawn |= service_section.charts(report.service)
     if fmt == "json":
         return jsonout.dump("report", report) + "\n", {}
     if fmt == "html":

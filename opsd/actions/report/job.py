@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from opsd.actions.jobs import JobOutcome
+from opsd.actions.report import service, service_parts
 from opsd.actions.report.data import build, month_bounds, previous_month
 from opsd.actions.report.rows import MonthReport, RepoBackup, RepoFacts
 from opsd.adapters.pgbackrest_conf import option
@@ -33,7 +34,10 @@ def _repo(ctx: Context) -> RepoFacts | None:
                      retention_full=int(keep) if keep and keep.isdigit() else None, seen_at=ctx.now())
 
 
-def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = True) -> MonthReport:
+def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = True,
+                sources: service.Sources | None = None) -> MonthReport:
+    """``sources``: where the "Service levels" section reads what is not the report's own (default: the live
+    readers; the sample report passes recorded ones)."""
     tz = ctx.settings.opsd.tz
     start, end = month_bounds(year, month, tz)
     runs = ctx.history.between(start, end)
@@ -44,10 +48,14 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
     before = [r.started_at for r in ctx.history.runs("drill", limit=1000) if r.outcome == "ok" and r.started_at < start]
     store = HealthStore(ctx.history.db)
     samples = store.worst_samples(start, end, CHART_STEP)  # a year of history costs what a day does
-    return build(ctx.settings, year, month, runs=runs, prior_passes=sorted(before),
-                 prev_rto_median=statistics.median(prev_rtos) if prev_rtos else None,
-                 incidents=store.opened_between(start, end), samples=samples,
-                 repo=_repo(ctx) if with_repository else None, now=ctx.now())
+    report = build(ctx.settings, year, month, runs=runs, prior_passes=sorted(before),
+                   prev_rto_median=statistics.median(prev_rtos) if prev_rtos else None,
+                   incidents=store.opened_between(start, end), samples=samples,
+                   repo=_repo(ctx) if with_repository else None, now=ctx.now())
+    if ctx.settings.queries.enabled:
+        report.service = service.gather(ctx, report, start, end, sources)
+        report.actions += service_parts.action_items(report.service)
+    return report
 
 
 CHART_STEP = timedelta(minutes=15)  # the samples charted: the worst of each quarter hour

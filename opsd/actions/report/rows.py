@@ -8,6 +8,8 @@ from datetime import datetime
 
 from typing_extensions import TypedDict  # pydantic reads these on Python 3.11
 
+from opsd.core.records.service import ServiceLevels
+
 
 class RepoBackup(TypedDict):
     label: str
@@ -207,3 +209,4 @@ class MonthReport:
     trends: dict[str, Series]
     actions: list[str] = field(default_factory=list)
     rehearsals: list[RehearsalRow] = field(default_factory=list)
+    service: ServiceLevels | None = None  # "Service levels" (actions/report/service.py); None: [queries] off
