@@ -39,6 +39,10 @@ def indexes(app: App, since: str | None, dbnames: tuple[str, ...], no_advice: bo
             raise UsageError(f"--since {since!r}: {e}") from None
     ctx = app.context()
     report = index_report(ctx, window=window, dbnames=list(dbnames), advise=not no_advice)
+    if window is None and not dbnames:  # the whole cluster over the configured window: what the metrics show
+        from opsd.actions.report.index_figures import save
+
+        save(ctx, report)
     if as_json:
         from opsd.report import jsonout
 

@@ -165,6 +165,8 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     assert advice["statements"] == ['CREATE INDEX CONCURRENTLY ON public."stockMovements" USING btree ("warehouseId")']
     assert rep["totals"]["invalid"] == 1 and rep["totals"]["unused_bytes"] >= unused["orders_note_idx"]["size_bytes"]
 
+    figures = json.loads((primary.state / "index-figures.json").read_text())  # what the metrics show
+    assert (figures["invalid"], figures["unused_bytes"]) == (1, rep["totals"]["unused_bytes"])
     text = opsd(primary.conf, "indexes")
     assert text.returncode == 1 and "PROVEN: btree (\"warehouseId\")" in text.stdout, text.stdout
     assert "DROP INDEX CONCURRENTLY public.orders_note_idx;" in text.stdout
