@@ -33,7 +33,7 @@ def summary(r: IndexReport, tz: ZoneInfo) -> list[str]:
 def _verdict(v: UnusedVerdict) -> list[str]:
     lines = [f"unused indexes: {v.reason}"]
     for n in v.nodes:
-        state = (f"{span_text(n.span)} ({n.first_at:%Y-%m-%d %H:%M} .. {n.last_at:%Y-%m-%d %H:%M})"
+        state = (f"{span_text(n.span_seconds)} ({n.first_at:%Y-%m-%d %H:%M} .. {n.last_at:%Y-%m-%d %H:%M})"
                  if n.read and n.first_at and n.last_at else "unread")
         lines.append(f"  node {n.node}: {state}")
     lines += [f"  undecided: {u}" for u in v.undecided[:20]]
@@ -69,7 +69,7 @@ def render(r: IndexReport, tz: ZoneInfo) -> str:
     if r.unused:
         out.append(table(["database", "index", "table", "size", "writes in window", "seen"], [
             (u.dbname, f"{u.schema}.{u.name}", u.table_name, human_bytes(u.size_bytes), _writes(u.write_rows),
-             span_text(u.seen)) for u in r.unused]))
+             span_text(u.seen_seconds)) for u in r.unused]))
         out += [f"  {s};" for u in r.unused for s in u.statements]
     if r.redundant:
         out += ["", "duplicate and covered indexes:"]

@@ -65,7 +65,7 @@ def _coverage(ctx: Context, coverage: list[NodeCoverage]) -> tuple[UnusedVerdict
     from opsd.actions.queries.nodes import cluster_nodes
     from opsd.actions.role import node_role
 
-    nodes = cluster_nodes(ctx, node_role(ctx) if ctx.settings.patroni.url else None)
+    nodes = cluster_nodes(ctx, node_role(ctx))  # named as snapshot_job names them
     verdict = verdicts.coverage_verdict([n.name for n in nodes.nodes], coverage, ctx.settings.queries.unused_min_span)
     if nodes.problems and verdict.decided:
         verdict = replace(verdict, decided=False, reason=f"no verdict: {nodes.problems[0]}")

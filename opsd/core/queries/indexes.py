@@ -24,9 +24,9 @@ TableKey = tuple[str, str, str]  # dbname, schema, table (a partition's: its par
 IndexKey = tuple[str, str, str]  # dbname, schema, index name
 
 
-def span_text(td: timedelta) -> str:
+def span_text(td: timedelta | float) -> str:
     """A span as the DBA reads it: ``2 d 3 h``, ``5 h 10 min``, ``12 min``, ``40 s``."""
-    secs = max(0, int(td.total_seconds()))
+    secs = max(0, int(td.total_seconds() if isinstance(td, timedelta) else td))
     days, rest = divmod(secs, 86400)
     hours, rest = divmod(rest, 3600)
     mins, secs = divmod(rest, 60)
@@ -158,10 +158,11 @@ def node_spans(nodes: Sequence[str], coverage: Sequence[NodeCoverage]) -> list[N
     for node in nodes:
         c = by_node.get(node)
         if c is None or c.last_at <= c.first_at:  # none, or only a first snapshot: no delta counted yet
-            out.append(NodeSpan(node=node, read=False, span=timedelta(0),
+            out.append(NodeSpan(node=node, read=False, span_seconds=0.0,
                                 first_at=c.first_at if c else None, last_at=c.last_at if c else None))
         else:
-            out.append(NodeSpan(node=node, read=True, span=c.last_at - c.first_at, first_at=c.first_at,
+            out.append(NodeSpan(node=node, read=True, span_seconds=(c.last_at - c.first_at).total_seconds(),
+                                first_at=c.first_at,
                                 last_at=c.last_at))
     return out
 
@@ -171,17 +172,18 @@ def coverage_verdict(nodes: Sequence[str], coverage: Sequence[NodeCoverage], min
     """Decided only when every node of the cluster has snapshots covering ``min_span`` of the window: a node
     unread (no snapshot, or only its first: no delta) or short means no index is called unused."""
     spans = node_spans(nodes, coverage)
-    covered = min((s.span for s in spans), default=timedelta(0))
-    short = [f"{s.node} unread" if not s.read else f"{s.node} short: {span_text(s.span)}"
-             for s in spans if not s.read or s.span < min_span]
+    need = min_span.total_seconds()
+    covered = min((s.span_seconds for s in spans), default=0.0)
+    short = [f"{s.node} unread" if not s.read else f"{s.node} short: {span_text(s.span_seconds)}"
+             for s in spans if not s.read or s.span_seconds < need]
     if not spans:
         short = ["no node known"]
     if short:
         reason = (f"no verdict: statistics cover {span_text(covered)} of {span_text(min_span)} "
                   f"({'; '.join(short)})")
-        return UnusedVerdict(decided=False, reason=reason, min_span=min_span, covered=covered, nodes=spans)
+        return UnusedVerdict(decided=False, reason=reason, min_span_seconds=need, covered_seconds=covered, nodes=spans)
     return UnusedVerdict(decided=True, reason=f"statistics of {len(spans)} node(s) cover {span_text(covered)}",
-                         min_span=min_span, covered=covered, nodes=spans)
+                         min_span_seconds=need, covered_seconds=covered, nodes=spans)
 
 
 def _uses(indexes: Sequence[IndexInfo], uses: Sequence[IndexUse]) -> dict[IndexKey, list[IndexUse]]:
@@ -209,7 +211,7 @@ def _index_verdict(ix: IndexInfo, seen: list[IndexUse], verdict: UnusedVerdict) 
     if missing:
         return False, timedelta(0), f"{name}: no statistics from {', '.join(missing)}"
     shortest = min(spans.values())
-    if shortest < verdict.min_span:
+    if shortest.total_seconds() < verdict.min_span_seconds:
         return False, shortest, f"{name}: seen for {span_text(shortest)} only (new, or its table was)"
     return True, shortest, ""
 
@@ -231,6 +233,6 @@ def unused(indexes: Sequence[IndexInfo], uses: Sequence[IndexUse], verdict: Unus
         if is_unused:
             found.append(UnusedIndex(dbname=ix.dbname, schema=ix.schema, table_name=ix.table_name, name=ix.name,
                                      definition=ix.definition, size_bytes=ix.size_bytes,
-                                     write_rows=writes.get(table_key(ix)), seen=span,
+                                     write_rows=writes.get(table_key(ix)), seen_seconds=span.total_seconds(),
                                      statements=drop_statements(ix)))
     return sorted(found, key=lambda u: (-u.size_bytes, u.dbname, u.schema, u.name)), undecided

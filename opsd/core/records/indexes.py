@@ -7,7 +7,7 @@ never runs them."""
 from __future__ import annotations
 
 from dataclasses import field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -90,8 +90,8 @@ class RedundantIndex:
 
 @dataclass(frozen=True, config=_CFG)
 class UnusedIndex:
-    """No scan in the window on any node. ``seen``: the span the index's statistics cover on the node that saw it
-    the shortest. ``write_rows``: the table's rows inserted and updated in the window."""
+    """No scan in the window on any node. ``seen_seconds``: the span the index's statistics cover on the node that
+    saw it the shortest. ``write_rows``: the table's rows inserted and updated in the window."""
 
     dbname: str
     schema: str
@@ -100,7 +100,7 @@ class UnusedIndex:
     definition: str
     size_bytes: int
     write_rows: int | None
-    seen: timedelta
+    seen_seconds: float
     statements: list[str]
 
 
@@ -110,22 +110,22 @@ class NodeSpan:
 
     node: str
     read: bool
-    span: timedelta
+    span_seconds: float
     first_at: datetime | None = None
     last_at: datetime | None = None
 
 
 @dataclass(frozen=True, config=_CFG)
 class UnusedVerdict:
-    """``decided``: every node's statistics cover ``min_span``; otherwise ``reason`` says why not (e.g. "no
-    verdict: statistics cover 2 d 3 h of 7 d (node b short)") and no index is called unused. ``covered``: the
-    shortest span among the nodes. ``undecided``: indexes left out though the nodes are covered (too new, not seen
+    """``decided``: every node's statistics cover ``min_span_seconds``; otherwise ``reason`` says why not (e.g. "no
+    verdict: statistics cover 2 d 3 h of 7 d (node b short)") and no index is called unused. ``covered_seconds``:
+    the shortest span among the nodes. ``undecided``: indexes left out though the nodes are covered (too new, not seen
     on a node), each with why."""
 
     decided: bool
     reason: str
-    min_span: timedelta
-    covered: timedelta
+    min_span_seconds: float
+    covered_seconds: float
     nodes: list[NodeSpan]
     undecided: list[str] = field(default_factory=list)
 
