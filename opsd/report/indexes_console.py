@@ -57,35 +57,48 @@ def _missing(m: MissingIndex) -> list[str]:
     return lines
 
 
-def render(r: IndexReport, tz: ZoneInfo) -> str:
-    out = summary(r, tz)
-    out += [f"problem: {p}" for p in r.problems]
-    if r.invalid:
-        out += ["", "INVALID indexes (every write maintains them, no query uses them):"]
-        for i in r.invalid:
-            out.append(f"  {i.dbname}: {i.schema}.{i.name} on {i.table_name}, {human_bytes(i.size_bytes)}")
-            out += [*_statements(i.statements), f"    -- then, once the cause is fixed: {i.recreate};"]
-    out += ["", *_verdict(r.unused_verdict)]
+def _invalid(r: IndexReport) -> list[str]:
+    out = ["", "INVALID indexes (every write maintains them, no query uses them):"]
+    for i in r.invalid:
+        out.append(f"  {i.dbname}: {i.schema}.{i.name} on {i.table_name}, {human_bytes(i.size_bytes)}")
+        out += [*_statements(i.statements), f"    -- then, once the cause is fixed: {i.recreate};"]
+    return out
+
+
+def _unused(r: IndexReport) -> list[str]:
+    out = ["", *_verdict(r.unused_verdict)]
     if r.unused:
         out.append(table(["database", "index", "table", "size", "writes in window", "seen"], [
             (u.dbname, f"{u.schema}.{u.name}", u.table_name, human_bytes(u.size_bytes), _writes(u.write_rows),
              span_text(u.seen_seconds)) for u in r.unused]))
         out += [f"  {s};" for u in r.unused for s in u.statements]
-    if r.redundant:
-        out += ["", "duplicate and covered indexes:"]
-        for d in r.redundant:
-            out.append(f"  {d.dbname}: {d.schema}.{d.name} ({human_bytes(d.size_bytes)}, writes "
-                       f"{_writes(d.write_rows)}) is {d.kind} by {d.kept}")
-            out += [f"    {d.definition}", f"    {d.kept_definition}", *_statements(d.statements)]
+    return out
+
+
+def _redundant(r: IndexReport) -> list[str]:
+    out = ["", "duplicate and covered indexes:"]
+    for d in r.redundant:
+        out.append(f"  {d.dbname}: {d.schema}.{d.name} ({human_bytes(d.size_bytes)}, writes "
+                   f"{_writes(d.write_rows)}) is {d.kind} by {d.kept}")
+        out += [f"    {d.definition}", f"    {d.kept_definition}", *_statements(d.statements)]
+    return out
+
+
+def _not_valid(r: IndexReport) -> list[str]:
+    out = ["", "constraints NOT VALID (existing rows never checked):"]
+    for c in r.not_valid:
+        out.append(f"  {c.dbname}: {c.schema}.{c.table_name} {c.name}: {c.definition}")
+        out += _statements(c.statements)
+    return out
+
+
+def render(r: IndexReport, tz: ZoneInfo) -> str:
+    out = summary(r, tz) + [f"problem: {p}" for p in r.problems]
+    out += (_invalid(r) if r.invalid else []) + _unused(r) + (_redundant(r) if r.redundant else [])
     if r.missing:
         out += ["", "tables read mostly by sequential scans:"]
-        for m in r.missing:
-            out += ["  " + line for line in _missing(m)]
-    if r.not_valid:
-        out += ["", "constraints NOT VALID (existing rows never checked):"]
-        for c in r.not_valid:
-            out.append(f"  {c.dbname}: {c.schema}.{c.table_name} {c.name}: {c.definition}")
-            out += _statements(c.statements)
+        out += ["  " + line for m in r.missing for line in _missing(m)]
+    out += _not_valid(r) if r.not_valid else []
     if not (r.invalid or r.unused or r.redundant or r.missing or r.not_valid):
         out += ["", "nothing to do"]
     return "\n".join(out)

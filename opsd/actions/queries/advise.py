@@ -86,26 +86,30 @@ def _names(text: str, table: str) -> bool:
     return re.search(rf'(?<![\w"]){re.escape(table)}(?![\w"])|"{re.escape(table)}"', text, re.IGNORECASE) is not None
 
 
+def _why_not(connect: ConnectTo | None, hypopg: str | None, dbname: str) -> str:
+    if connect is None:
+        return "not asked (--no-advice)"
+    return f"hypopg is not installed in {dbname}" if hypopg is None else ""
+
+
 def _advise(connect: ConnectTo | None, cat: Catalog, dbname: str, mine: Sequence[Candidate], *,
             texts: Mapping[TextKey, StatementRef], taken: set[tuple[str, str, str]]) -> list[IndexAdvice]:
     hypopg = cat.schema_of(dbname, "hypopg")
-    why = ("not asked (--no-advice)" if connect is None else
-           f"hypopg is not installed in {dbname}" if hypopg is None else "")
+    why = _why_not(connect, hypopg, dbname)
     names = {n for (db, _, n) in taken if db == dbname}
-    out = []
+    made = [(c, create_statements(c, [p for p in cat.partitions if p.dbname == dbname], names)) for c in mine]
+    if why or connect is None or hypopg is None:
+        return [_advice(c, statements, [], why) for c, statements in made]
+    out: list[IndexAdvice] = []
     conn: Conn | None = None
     try:
-        for c in mine:
-            statements = create_statements(c, [p for p in cat.partitions if p.dbname == dbname], names)
-            if why or connect is None or hypopg is None:
-                out.append(_advice(c, statements, [], why))
-                continue
+        for c, statements in made:
             if conn is None or conn.closed:
                 conn = connect(dbname)
             tried = [_try(conn, hypopg, c, texts.get((dbname, q, r)), q) for q, r in c.statements[:MAX_STATEMENTS]]
             out.append(_advice(c, statements, tried, ""))
     except DatabaseError as e:  # the database went away between the catalog and the advice
-        out += [_advice(c, [], [], f"could not be explained: {e}") for c in mine[len(out):]]
+        out += [_advice(c, statements, [], f"could not be explained: {e}") for c, statements in made[len(out):]]
     finally:
         if conn is not None:
             conn.close()
@@ -141,13 +145,15 @@ def _judge(before: Any, after: Any, name: str, size: int | None, queryid: int) -
 def _advice(c: Candidate, statements: list[str], tried: Sequence[Tried], why: str) -> IndexAdvice:
     proven = [t for t in tried if not t.why and t.before is not None and t.after is not None]
     sizes = [t.size for t in tried if t.size is not None]
-    base = {"columns": list(c.columns), "statements": statements, "queryids": [q for q, _ in c.statements],
-            "size_bytes": sizes[0] if sizes else None}
-    if proven:
-        best = max(proven, key=lambda t: (t.before or 0) - (t.after or 0))
-        drop = (best.before or 0) - (best.after or 0)
-        return IndexAdvice(verdict="proven", cost_before=best.before, cost_after=best.after,
-                           reason=f"the plan of {len(proven)} of {len(tried)} statement(s) uses it; cost "
-                                  f"{best.before:.0f} -> {best.after:.0f} (-{drop:.0f})", **base)  # type: ignore[arg-type]
-    reasons = [why] if why else [t.why for t in tried] or ["no statement to explain"]
-    return IndexAdvice(verdict="guess", reason="; ".join(reasons), **base)  # type: ignore[arg-type]
+    columns, queryids = list(c.columns), [q for q, _ in c.statements]
+    size = sizes[0] if sizes else None
+    if not proven:
+        reasons = [why] if why else [t.why for t in tried] or ["no statement to explain"]
+        return IndexAdvice(columns=columns, verdict="guess", reason="; ".join(reasons), statements=statements,
+                           queryids=queryids, size_bytes=size)
+    best = max(proven, key=lambda t: (t.before or 0.0) - (t.after or 0.0))
+    before, after = best.before or 0.0, best.after or 0.0
+    return IndexAdvice(columns=columns, verdict="proven", statements=statements, queryids=queryids,
+                       cost_before=before, cost_after=after, size_bytes=size,
+                       reason=f"the plan of {len(proven)} of {len(tried)} statement(s) uses it; cost {before:.0f} "
+                              f"-> {after:.0f} (-{before - after:.0f})")
