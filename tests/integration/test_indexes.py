@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from opsd import settings as settings_mod
 from opsd.context import build
 from opsd_sandbox import Sandbox
-from opsd_sandbox.procs import as_pg, run
+from opsd_sandbox.procs import as_pg, free_port, run
 from tests.conftest import opsd
 from tests.integration.helpers import PG_BIN, Cluster, wait_until
 from tests.integration.test_roles import Standby
@@ -181,3 +182,13 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     assert rc == 0 and after["invalid"] == [] and after["redundant"] == [] and after["not_valid"] == []
     assert psql(primary.port, "SELECT indexdef FROM pg_indexes WHERE tablename = 'stockMovements' AND indexdef "
                               "LIKE '%warehouseId%'").stdout.strip()
+
+
+def test_a_server_that_cannot_be_reached_is_one_line_and_exit_1(stack: Sandbox, tmp_path: Path) -> None:
+    conf = tmp_path / "opsd.toml"
+    conf.write_text(stack.opsd_toml(pg_port=free_port(), state_dir=tmp_path / "state"))
+    res = opsd(conf, "indexes")
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr.startswith("opsd: error: cannot connect to PostgreSQL") and "Traceback" not in res.stderr
+    bad = opsd(conf, "indexes", "--since", "soon")
+    assert bad.returncode == 2 and bad.stderr.startswith("opsd: error: --since 'soon'"), bad.stderr
