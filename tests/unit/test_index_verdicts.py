@@ -127,6 +127,14 @@ def test_a_node_unread_is_no_verdict() -> None:
     assert not v.coverage_verdict([], [], WEEK).decided
 
 
+def test_a_node_last_read_before_its_last_snapshot_covers_only_until_that_read() -> None:
+    # b's last snapshots could not read it (down): its scans since then are not counted yet
+    coverage = v.last_read([cov("a", WEEK), cov("b", WEEK)],
+                           [use("a", "x", 0), use("b", "x", 0, timedelta(days=3)), use("b", "y", 0, timedelta(days=2))])
+    verdict = v.coverage_verdict(["a", "b"], coverage, WEEK)
+    assert not verdict.decided and "b short: 3 d" in verdict.reason
+
+
 def test_unused_only_when_no_node_scanned_it_and_never_what_enforces() -> None:
     verdict = v.coverage_verdict(["a", "b"], [cov("a", WEEK), cov("b", WEEK)], WEEK)
     assert verdict.decided
@@ -221,3 +229,29 @@ def test_plan_reading() -> None:
         {"Node Type": "Bitmap Index Scan", "Index Name": "<13556>btree_stockMovements_skuId"}]}]}}]
     assert m.plan_cost(plan) == 215.7
     assert m.plan_indexes(plan) == {"<13556>btree_stockMovements_skuId"}
+
+
+def test_advice_without_hypopg_or_qualstats_is_a_guess_that_says_why() -> None:
+    from opsd.actions.queries.advise import missing_indexes
+    from opsd.actions.queries.catalog import Catalog
+    from opsd.core.records.indexes import StatementRef
+
+    heavy = [m.TableLoad("shop", "public", "stockMovements", 12, 1_440_000, 1, 1 << 20)]
+    texts = {("shop", 1, "app"): StatementRef(queryid=1, rolname="app", calls=12,
+                                              text='SELECT count(*) FROM "stockMovements" WHERE "skuId" = $1'),
+             ("shop", 2, "app"): StatementRef(queryid=2, rolname="app", calls=3, text="SELECT 1 FROM stockmovements")}
+    with_quals = Catalog(databases=["shop"], quals=[qual("skuId", 3)], extensions={"shop": {"pg_qualstats": "public"}})
+    found = missing_indexes(None, with_quals, heavy, texts)[0]
+    assert found.rows_per_scan == 120_000 and [s.queryid for s in found.statements] == [1]
+    assert [(a.verdict, a.reason, a.statements) for a in found.advice] == [
+        ("guess", "not asked (--no-advice)",
+         ['CREATE INDEX CONCURRENTLY ON public."stockMovements" USING btree ("skuId")'])]
+    no_hypopg = missing_indexes(lambda db: None, with_quals, heavy, texts)[0]  # type: ignore[arg-type,return-value]
+    assert no_hypopg.advice[0].reason == "hypopg is not installed in shop"
+    # without pg_qualstats: no column is known; the statements are those naming the table (quoted: the same case)
+    bare = missing_indexes(None, Catalog(databases=["shop"], extensions={"shop": {}}), heavy, texts)[0]
+    assert bare.advice == [] and "pg_qualstats is not installed in shop" in bare.note
+    assert [s.queryid for s in bare.statements] == [1]  # stockmovements (unquoted) is another table
+    lower = m.TableLoad("shop", "public", "stockmovements", 12, 1_440_000, 1, 1 << 20)
+    assert [s.queryid for s in missing_indexes(None, Catalog(databases=["shop"], extensions={"shop": {}}), [lower],
+                                               texts)[0].statements] == [2]

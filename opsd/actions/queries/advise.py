@@ -6,6 +6,7 @@ as the statement's own role, in a read-only transaction that is rolled back, und
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from opsd.core.queries.missing import (
     plan_indexes,
 )
 from opsd.core.records.indexes import IndexAdvice, MissingIndex, StatementRef
+from opsd.core.relname import fold
 from opsd.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -81,9 +83,11 @@ def _statements(t: TableLoad, mine: Sequence[Candidate], texts: Mapping[TextKey,
 
 
 def _names(text: str, table: str) -> bool:
-    import re
-
-    return re.search(rf'(?<![\w"]){re.escape(table)}(?![\w"])|"{re.escape(table)}"', text, re.IGNORECASE) is not None
+    """Whether the statement names the table: quoted exactly, or unquoted in any case (PostgreSQL folds an
+    unquoted name to lower case, so only a lower-case table can be named so)."""
+    if f'"{table.replace(chr(34), chr(34) * 2)}"' in text:
+        return True
+    return any(fold(w) == table for w in re.findall(r'(?<![\w"$])[A-Za-z_][\w$]*', text))
 
 
 def _why_not(connect: ConnectTo | None, hypopg: str | None, dbname: str) -> str:

@@ -41,8 +41,9 @@ def index_report(ctx: Context, *, window: timedelta | None = None, dbnames: list
     store = QueryStore(ctx.history.db)
     activity = [a for a in store.table_activity(since, until) if a.dbname in cat.databases]
     written = writes(activity, cat.partitions)
-    verdict, node_problems = _coverage(ctx, store.node_coverage(since, until))
-    unused, undecided = verdicts.unused(cat.indexes, store.index_use(since, until), verdict, written)
+    uses = store.index_use(since, until)
+    verdict, node_problems = _coverage(ctx, verdicts.last_read(store.node_coverage(since, until), uses))
+    unused, undecided = verdicts.unused(cat.indexes, uses, verdict, written)
     verdict = replace(verdict, undecided=undecided)
     heavy = seq_heavy(loads(activity, cat.partitions), q.seq_scan_rows)
     connect = None

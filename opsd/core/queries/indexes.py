@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from opsd.core.records.indexes import (
     IndexInfo,
@@ -167,10 +168,20 @@ def node_spans(nodes: Sequence[str], coverage: Sequence[NodeCoverage]) -> list[N
     return out
 
 
+def last_read(coverage: Sequence[NodeCoverage], uses: Sequence[IndexUse]) -> list[NodeCoverage]:
+    """Each node's coverage ended at the last snapshot that read its indexes: a snapshot that could not read the
+    node (it was down) is in the store too, but the scans since its last read are not counted yet."""
+    seen: dict[str, datetime] = {}
+    for u in uses:
+        seen[u.node] = max(seen.get(u.node, u.last_at), u.last_at)
+    return [replace(c, last_at=min(c.last_at, seen[c.node])) if c.node in seen else c for c in coverage]
+
+
 def coverage_verdict(nodes: Sequence[str], coverage: Sequence[NodeCoverage], min_span: timedelta
                      ) -> UnusedVerdict:
     """Decided only when every node of the cluster has snapshots covering ``min_span`` of the window: a node
-    unread (no snapshot, or only its first: no delta) or short means no index is called unused."""
+    unread (no snapshot, or only its first: no delta) or short means no index is called unused. ``coverage``:
+    as :func:`last_read` ends it."""
     spans = node_spans(nodes, coverage)
     need = min_span.total_seconds()
     covered = min((s.span_seconds for s in spans), default=0.0)
