@@ -17,6 +17,7 @@ from opsd.actions.fleet.drill import fleet_drill_job
 from opsd.actions.fleet.presence import Presence
 from opsd.actions.health.sample import sample_job
 from opsd.actions.jobs import JobOutcome, run_job
+from opsd.actions.queries.snapshot import snapshot_job
 from opsd.actions.report.job import report_job
 from opsd.actions.role import RoleSkip, require
 from opsd.adapters.runner import ProcessRunner
@@ -31,7 +32,8 @@ from opsd.report import publish
 HEARTBEAT = "heartbeat"  # frequent and cheap: logged when it fails, not recorded in the run history
 HEALTH = "health"  # every 30s: samples and incidents have tables of their own
 FLEET = "fleet"  # every [fleet] publish_every: fleet.json and the fleet's alerts, not the run history
-QUIET = (HEARTBEAT, HEALTH, FLEET)  # jobs the run history does not record
+QUERIES = "queries"  # every 5 min: query-statistics snapshots have tables of their own
+QUIET = (HEARTBEAT, HEALTH, FLEET, QUERIES)  # jobs the run history does not record
 
 
 @dataclass
@@ -85,6 +87,9 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
     health = ctx.settings.schedule.parsed(HEALTH)
     if health is not None:
         out.append(JobSpec(HEALTH, health))
+    queries = ctx.settings.schedule.parsed(QUERIES) if ctx.settings.queries.enabled else None
+    if queries is not None:  # on every database node; a standby's run skips itself (the primary reads it)
+        out.append(JobSpec(QUERIES, queries))
     return out
 
 
@@ -159,6 +164,17 @@ def sample(ctx: Context, probe: Probe | None) -> str:
             p.close()
 
 
+def snapshot(ctx: Context) -> str:
+    try:
+        return snapshot_job(ctx)
+    except OpsdError as e:  # the state file failed: logged, the daemon goes on
+        get_logger().error("queries.failed", error=str(e), hint=e.hint)
+        return "failed"
+    except Exception as e:  # a bug: never silent, never a dead scheduler thread
+        get_logger().error("queries.internal_error", error=f"{type(e).__name__}: {e}", exc_info=True)
+        return "failed"
+
+
 def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None, *,
                drill: DrillControl | None = None, fleet: Presence | None = None) -> str:
     """Run one job; return its outcome. Errors are recorded and logged by run_job, never raised.
@@ -170,6 +186,8 @@ def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None,
         return sample(ctx, probe)
     if job == FLEET:
         return fleet_tick(ctx, fleet)
+    if job == QUERIES:
+        return snapshot(ctx)
     try:
         return run_job(ctx, job, trigger, body_for(ctx, job, drill, fleet)).outcome
     except OpsdError:  # run_job recorded it (or kept it for later), logged it and raised its alert

@@ -25,7 +25,7 @@ from opsd.actions.jobs import history_down
 from opsd.adapters.runner import Runner
 from opsd.adapters.systemd import notify
 from opsd.context import Context
-from opsd.daemon.jobs import HEALTH, HEARTBEAT, QUIET, DrillControl, enabled_jobs, run_safely
+from opsd.daemon.jobs import HEALTH, HEARTBEAT, QUERIES, QUIET, DrillControl, enabled_jobs, run_safely
 from opsd.db.probe import Probe, probe_for
 from opsd.errors import ConfigError, OpsdError
 from opsd.log import get_logger
@@ -239,15 +239,15 @@ class Daemon:
 
 def run_once(ctx: Context) -> dict[str, str]:
     """Run every enabled job once, in order (full, diff, incr, check, verify, drill, the fleet's; not the
-    heartbeat or the health sampler). A fleet drill host holds its lease meanwhile (a CronJob's drill is claimed
-    like the daemon's). Returns job -> outcome."""
+    heartbeat, the health sampler or the query-statistics snapshots: periodic by nature). A fleet drill host holds
+    its lease meanwhile (a CronJob's drill is claimed like the daemon's). Returns job -> outcome."""
     fleet = presence_for(ctx)
     if fleet is not None:
         fleet.start()
     try:
         control = DrillControl()  # a fleet drill whose lease is lost is aborted, as the daemon's is
         return {spec.job: run_safely(ctx, spec.job, "once", drill=control, fleet=fleet)
-                for spec in enabled_jobs(ctx) if spec.job not in (HEARTBEAT, HEALTH)}
+                for spec in enabled_jobs(ctx) if spec.job not in (HEARTBEAT, HEALTH, QUERIES)}
     finally:
         if fleet is not None:
             fleet.stop()

@@ -6,9 +6,9 @@ Rows are frozen dataclasses; pg_stat_statements missing is an outcome with a one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -155,6 +155,14 @@ class _Name:
     name: str
 
 
+R = TypeVar("R")
+
+
+def _filled(row: type[R], raw: object) -> R:
+    """``row`` from the columns of an outer-joined row that is there (its columns are then never NULL)."""
+    return row(**{f.name: getattr(raw, f.name) for f in fields(row)})  # type: ignore[arg-type]
+
+
 def _options(statement_ms: int, lock_ms: int) -> str:
     return f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c search_path={SAFE_SEARCH_PATH}"
 
@@ -182,6 +190,17 @@ def snapshot_connector(pg: PostgresSection, *, run_as: str | None, statement_ms:
             raise DatabaseError(f"cannot connect to {dbname} at {host}:{port}: {first}") from None
 
     return connect
+
+
+def conninfo_address(conninfo: str) -> str:
+    """host:port of a libpq conninfo (keywords or URI), to name a standby."""
+    d = conninfo_to_dict(conninfo)
+    return f"{d.get('host') or d.get('hostaddr') or 'localhost'}:{d.get('port') or 5432}"
+
+
+def conninfo_dbname(conninfo: str) -> str | None:
+    dbname = conninfo_to_dict(conninfo).get("dbname")
+    return str(dbname) if dbname else None
 
 
 def server_facts(conn: Conn) -> ServerFacts:
@@ -238,10 +257,7 @@ def statements(conn: Conn, facts: ServerFacts, dbname: str) -> Statements | Stat
         raise
     except DatabaseError as e:
         return StatementsUnavailable(f"pg_stat_statements cannot be read: {e}")
-    rows = [StatementRow(r.queryid, r.dbid or 0, r.userid or 0, r.dbname, r.rolname, r.calls or 0,
-                         r.total_ms or 0.0, r.rows or 0, r.shared_hit or 0, r.shared_read or 0, r.temp_read or 0,
-                         r.temp_written or 0, r.wal_bytes or 0, r.min_ms or 0.0, r.max_ms or 0.0, bool(r.hidden))
-            for r in raw if r.queryid is not None and r.dbname is not None and r.rolname is not None]
+    rows = [_filled(StatementRow, r) for r in raw if r.queryid is not None]  # NULL: no statement tracked
     return Statements(rows, raw[0].dealloc, raw[0].stats_reset, facts.pgss_schema)
 
 
@@ -255,7 +271,5 @@ def texts(conn: Conn, schema: str, queryids: Sequence[int]) -> list[TextRow]:
 def relations(conn: Conn) -> Relations:
     """The connected database's tables and indexes in one statement."""
     raw = fetch_all(conn, "qs_relations", _RelationsRaw)
-    rows = [RelationRow(r.kind, r.oid or 0, r.schemaname or "", r.relname or "", r.indexname or "", r.seq_scan or 0,
-                        r.seq_tup_read or 0, r.idx_scan or 0, r.n_tup_ins or 0, r.n_tup_upd or 0, r.n_tup_del or 0,
-                        r.size_bytes or 0, r.other or 0) for r in raw if r.kind is not None]
+    rows = [_filled(RelationRow, r) for r in raw if r.kind is not None]  # NULL: the database has no table
     return Relations(raw[0].xacts, raw[0].db_reset, rows)

@@ -263,6 +263,16 @@ class QueryStore:
                              list(json.loads(r["problems"]))) for r in rows]
 
     @decoded
+    def statement_deltas(self, snapshot_id: int) -> list[StatementDelta]:
+        """The statements that moved in one snapshot's window, with their deltas."""
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM query_stats WHERE snapshot_id = ? ORDER BY queryid, dbname, rolname",
+                             (snapshot_id,)).fetchall()
+        return [StatementDelta(r["queryid"], r["dbname"], r["rolname"], r["calls"], r["total_ms"], r["rows"],
+                               r["shared_hit"], r["shared_read"], r["temp_read"], r["temp_written"], r["wal_bytes"])
+                for r in rows]
+
+    @decoded
     def index_use(self, since: datetime, until: datetime) -> list[IndexUse]:
         """Per node and index seen in [since, until): its scans summed over the node's snapshots of the window,
         when the node's snapshots saw it (within the window) and its latest size."""
