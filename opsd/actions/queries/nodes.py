@@ -51,13 +51,16 @@ def _patroni_standbys(ctx: Context, me: str) -> tuple[list[Node], list[str]]:
 
 def cluster_nodes(ctx: Context, role: NodeRole | None = None) -> Nodes:
     """The local node first, then each standby once: a configured standby that is a Patroni member too is read
-    once, under its member name. A configured standby is named by its host:port."""
+    once, under its member name, with the configured conninfo. A configured standby is named by its host:port."""
     me = local_name(ctx, role)
-    standbys, problems = _patroni_standbys(ctx, me)
-    known = {me} | {n.name for n in standbys} | {conninfo_address(n.conninfo or "") for n in standbys}
+    members, problems = _patroni_standbys(ctx, me)
+    by_address = {conninfo_address(n.conninfo or ""): n for n in members}
+    standbys = list(members)
     for conninfo in ctx.settings.queries.standbys:
-        name = conninfo_address(conninfo)
-        if name not in known:
-            standbys.append(Node(name, False, conninfo))
-            known.add(name)
+        address = conninfo_address(conninfo)
+        member = by_address.get(address)
+        if member is not None:
+            standbys[standbys.index(member)] = Node(member.name, False, conninfo)
+        elif address not in {me, *(n.name for n in standbys)}:
+            standbys.append(Node(address, False, conninfo))
     return Nodes([Node(me, True), *standbys], problems)
