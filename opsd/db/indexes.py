@@ -62,6 +62,7 @@ class _IndexRow:
     is_unique: bool
     is_primary: bool
     is_exclusion: bool
+    replica_identity: bool
     constraints: list[str]
     valid: bool
     ready: bool

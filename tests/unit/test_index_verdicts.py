@@ -69,6 +69,8 @@ def test_never_drop_what_enforces_unless_the_kept_one_enforces_the_same() -> Non
     # one that a foreign key references (conindid) or an exclusion constraint uses: never
     fk_ref = ix("a_ref", ["a"], is_unique=True, constraints=["lines_order_fk (f)"])
     assert v.redundant([pk, fk_ref], {}) == []  # both enforce: neither goes
+    assert v.redundant([ix("ident", ["a"], is_unique=True, replica_identity=True),
+                        ix("z_u", ["a"], is_unique=True)], {})[0].name == "z_u"
     assert v.redundant([ix("ex", ["a"], is_exclusion=True, method="gist"),
                         ix("plain", ["a"], method="gist")], {})[0].name == "plain"
 
@@ -141,7 +143,7 @@ def test_unused_only_when_no_node_scanned_it_and_never_what_enforces() -> None:
     indexes = [ix("dead", ["a"], size_bytes=1 << 20), ix("standby_only", ["b"]),
                ix("orders_pkey", ["id"], is_primary=True, is_unique=True, constraints=["orders_pkey (p)"]),
                ix("uniq", ["c"], is_unique=True), ix("fk_target", ["d"], constraints=["x_fk (f)"]),
-               ix("broken", ["e"], valid=False)]
+               ix("broken", ["e"], valid=False), ix("ident", ["f"], is_unique=True, replica_identity=True)]
     uses = [use(n, i.name, 0) for n in ("a", "b") for i in indexes] + [use("b", "standby_only", 12)]
     found, undecided = v.unused(indexes, uses, verdict, {("shop", "public", "orders"): 70})
     assert [(u.name, u.size_bytes, u.write_rows) for u in found] == [("dead", 1 << 20, 70)]

@@ -89,7 +89,7 @@ def _covers(big: IndexInfo, small: IndexInfo) -> str | None:
 def _droppable(small: IndexInfo, big: IndexInfo, kind: str) -> bool:
     """Never drop one that enforces something, unless it is an exact duplicate of one that enforces the same
     (both unique, the kept one too) and it backs no constraint itself."""
-    if small.is_primary or small.is_exclusion or small.constraints:
+    if small.is_primary or small.is_exclusion or small.constraints or small.replica_identity:
         return False
     if small.is_unique:
         return kind == "duplicate" and big.is_unique
@@ -99,7 +99,7 @@ def _droppable(small: IndexInfo, big: IndexInfo, kind: str) -> bool:
 def _rank(ix: IndexInfo) -> int:
     """What an index enforces, for choosing which of two duplicates to keep: a constraint's over a unique one over
     a plain one."""
-    if ix.is_primary or ix.is_exclusion or ix.constraints:
+    if ix.is_primary or ix.is_exclusion or ix.constraints or ix.replica_identity:
         return 2
     return 1 if ix.is_unique else 0
 

@@ -51,6 +51,7 @@ class IndexInfo:
     root_schema: str
     root_table: str
     size_bytes: int
+    replica_identity: bool = False  # REPLICA IDENTITY USING INDEX: logical replication needs it
 
     @property
     def partitioned(self) -> bool:
@@ -65,6 +66,8 @@ class IndexInfo:
             return "exclusion constraint"
         if self.constraints:
             return "backs constraint " + ", ".join(self.constraints)
+        if self.replica_identity:
+            return "replica identity"
         if self.is_unique:
             return "unique"
         return None

@@ -2,7 +2,7 @@
 -- opsd indexes judges it by (core/queries/indexes.py): the names raw and as SQL (quoted by the server: a statement opsd
 -- suggests quotes them right), the method, each key column's definition (pg_get_indexdef per column: a column's
 -- name or an expression's text), operator class, collation and options (DESC, NULLS FIRST), INCLUDE columns,
--- the predicate, unique/primary/exclusion, the constraints that use it (pg_constraint.conindid: its own, and
+-- the predicate, unique/primary/exclusion/replica identity, the constraints that use it (pg_constraint.conindid: its own, and
 -- foreign keys that reference it), valid/ready (a failed CREATE INDEX CONCURRENTLY leaves it invalid; one being
 -- built now is "building"), whether it is a partition of a partitioned index (and the root one's name), the
 -- table's partition root, and its size from pg_class.relpages (no lock taken; a partitioned index: the sum of
@@ -31,6 +31,7 @@ SELECT c.oid::bigint AS oid,
        i.indisunique AS is_unique,
        i.indisprimary AS is_primary,
        i.indisexclusion AS is_exclusion,
+       i.indisreplident AS replica_identity,
        ARRAY(SELECT pg_catalog.format('%%s (%%s)', co.conname, co.contype)
              FROM pg_catalog.pg_constraint co WHERE co.conindid = c.oid ORDER BY co.conname) AS constraints,
        i.indisvalid AS valid,
