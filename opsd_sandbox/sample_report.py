@@ -113,11 +113,13 @@ def generate(out_dir: Path) -> list[Path]:
     rng = random.Random(20261001)
     with tempfile.TemporaryDirectory() as tmp:
         me = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name  # opsd refuses run_as root
-        s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me}, "schedule": {"backup_window": "01:00-01:45"}})
+        s = settings_mod.parse({"opsd": {"state_dir": tmp, "run_as": me},
+                                "schedule": {"backup_window": "01:00-01:45", "queries": "1h"}})
         history = History(s.opsd.state_dir, me)
         _record_month(history, rng)
         _incidents(HealthStore(history.db), rng)
         sample_service.record_availability(AvailabilityStore(history.db))
+        sample_service.record_queries(history.db, rng)
         ctx = Context(settings=s, runner=None, connect=None, history=history,  # type: ignore[arg-type]
                       now=lambda: datetime(2026, 11, 1, 6, tzinfo=UTC))
         report = make_report(ctx, 2026, 10, with_repository=False, sources=sample_service.sources())

@@ -64,7 +64,7 @@ def _objectives(lv: ServiceLevels) -> Block:
     for day in days:
         rows.append([day, *(_objective_cell(o, day) for o in objs)])
     paras = [f"{o.name}: {pct(o.share_under)} of {o.calls:,} statements under {threshold(o.threshold_seconds)} "
-             f"over the month ({o.over:,} over); days met {o.days_met}, missed {o.days_missed}, unknown "
+             f"over the month ({o.over:,} at or over it); days met {o.days_met}, missed {o.days_missed}, unknown "
              f"{o.days_unknown}." if o.calls else f"{o.name}: no statement counted." for o in objs]
     after = [f"Missing for {o.name}: {m}" for o in objs for m in o.missing]
     return ("Query objectives per day", paras, rows if days else [], after,
@@ -135,9 +135,10 @@ def _n(v: int | None) -> str:
 
 def _storage(st: Storage) -> Block:
     paras = []
-    if st.tables_bytes is not None:
-        paras.append(f"Tables sized on the month's last day sized: {human_bytes(st.tables_bytes)} in the largest "
-                     f"{len(st.tables)} shown.")
+    if st.tables_bytes is not None and st.tables:
+        paras.append(f"Every table on {st.tables[0].last_day} (heap, TOAST and indexes, as the daily size "
+                     f"snapshots saw them): {human_bytes(st.tables_bytes)}; the {len(st.tables)} largest below, with "
+                     "their growth over the month.")
     paras.append(f"Unused indexes (no scan on any node in the window): {st.unused_indexes} holding "
                  f"{human_bytes(st.unused_bytes)}." if st.unused_bytes is not None else
                  f"Unused indexes: not decided ({st.unused_why or 'no index report'}).")

@@ -84,7 +84,8 @@ def test_the_same_numbers_in_markdown_html_and_json(fake_ctx: Any) -> None:
         'objective_all"' in service and "<svg" in service and "service_" not in rest
     assert set(files) >= {"r-2026-10-service_availability.svg", "r-2026-10-service_objective_all.svg"}
     assert "(r-2026-10-service_availability.svg)" in md.split("## Action items")[0].split("## Service levels")[1]
-    assert any("Query objective all missed" in x for x in report.actions)
+    assert any(x.startswith("Query objective all (95% under 100 ms) missed on 1 day(s): 2026-10-02;")
+               for x in report.actions), report.actions
     assert any("Invalid index supply.shipments_carrier_ref_idx" in x for x in report.actions)
 
 
@@ -154,3 +155,41 @@ def test_a_month_without_outages_says_so(fake_ctx: Any, fmt: str) -> None:
     assert report.service.availability.verdict == "met"
     text = render(report, fmt)[0]
     assert "No outage was seen." in text and re.search(r"100\.000% up of the time measured", text)
+
+
+def test_an_objective_month_from_its_days() -> None:
+    from opsd.actions.report.service_sources import month_of
+    from opsd.core.records.objectives import ObjectiveDay as Day
+    from opsd.core.records.objectives import ObjectiveResult
+
+    def result(*states: str) -> ObjectiveResult:
+        days = [Day(day=f"2026-10-0{i + 1}", calls=100 if s != "no_statements" else 0, over=1, share_over=0.01,
+                    share_under=0.99, state=s, reasons=[f"why {i}"] if s in ("unknown", "incomplete") else [])
+                for i, s in enumerate(states)]
+        return ObjectiveResult(name="all", threshold_ms=100.0, target=0.95, calls=300, over=3, days=days)
+
+    m = month_of(result("met", "missed", "unknown", "incomplete"), ["texts hidden"])
+    assert (m.verdict, m.days_met, m.days_missed, m.days_unknown) == ("missed", 1, 1, 2)
+    assert m.threshold_seconds == 0.1 and [d.verdict for d in m.days][1] == "missed"
+    assert m.missing == ["2 day(s) unknown or incomplete: why 2; why 3", "texts hidden"]
+    assert month_of(result("met", "incomplete"), []).verdict == "not proven"
+    assert month_of(result("met", "no_statements"), ["a note"]).verdict == "met"
+    assert month_of(result("met", "no_statements"), ["a note"]).missing == []
+    empty = month_of(result("no_statements"), [])
+    assert empty.verdict == "no data" and empty.missing == ["no statement of this objective was counted in the month"]
+
+
+def test_table_growth_over_each_tables_own_days() -> None:
+    from datetime import date
+
+    from opsd.actions.report.service_parts import storage
+    from opsd.actions.report.service_sources import growth
+    from opsd.core.records.queries import TableSize
+
+    sizes = [TableSize(date(2026, 10, d), "db", "s", t, n) for d, t, n in (
+        (1, "a", 100), (31, "a", 150), (10, "new", 0), (31, "new", 40), (1, "gone", 900), (5, "gone", 950))]
+    g = {t.table_name: t for t in growth(sizes)}
+    assert (g["a"].growth_bytes, g["a"].growth_share, g["new"].first_day, g["new"].growth_share) == (
+        50, 0.5, "2026-10-10", None)
+    st = storage("catalogs unreadable", list(g.values()), [])
+    assert [t.table_name for t in st.tables] == ["a", "new"] and st.tables_bytes == 190  # "gone" is not storage now

@@ -71,8 +71,10 @@ def integrity(ix: IndexReport | str, r: MonthReport, end: datetime) -> Integrity
 
 
 def storage(ix: IndexReport | str, tables: list[TableGrowth], missing: list[str]) -> Storage:
-    largest = sorted(tables, key=lambda t: -t.size_last)[:LARGEST]
-    total = sum(t.size_last for t in tables) if tables else None
+    last_day = max((t.last_day for t in tables), default=None)
+    present = [t for t in tables if t.last_day == last_day]  # a table dropped before it is not storage now
+    largest = sorted(present, key=lambda t: -t.size_last)[:LARGEST]
+    total = sum(t.size_last for t in present) if present else None
     if isinstance(ix, str):
         return Storage(tables=largest, tables_bytes=total, missing=[
             *missing, f"bytes in unused and redundant indexes: the catalogs could not be read ({ix})"])
@@ -99,8 +101,8 @@ def _objective(o: ObjectiveMonth) -> Answer:
     if o.verdict == NO_DATA:
         measured = "no statement counted"
     else:
-        measured = (f"{_pct(o.share_under, 2)} under over the month ({o.calls:,} statements, {o.over:,} over); days "
-                    f"met {o.days_met}, missed {o.days_missed}, unknown {o.days_unknown}")
+        measured = (f"{_pct(o.share_under, 2)} under the threshold over the month ({o.calls:,} statements, "
+                    f"{o.over:,} over); days met {o.days_met}, missed {o.days_missed}, unknown {o.days_unknown}")
     return Answer(key=f"objective:{o.name}", metric=metric, measured=measured,
                   target=f"{_pct(o.target, 0)} each day", verdict=o.verdict, missing=o.missing)
 
@@ -179,12 +181,18 @@ def answers(s: Settings, lv: ServiceLevels, r: MonthReport) -> list[Answer]:
 
 def action_items(lv: ServiceLevels) -> list[str]:
     """What the section asks of the DBA lead: each missed metric, one line."""
-    out = [f"Query objective {a.key.removeprefix('objective:')} missed: {a.measured} (opsd queries --month)."
-           for a in lv.answers if a.key.startswith("objective:") and a.verdict == MISSED]
+    out = []
+    for o in lv.objectives:
+        missed = [d.day for d in o.days if d.verdict == MISSED]
+        if missed:
+            out.append(f"Query objective {o.name} ({_pct(o.target, 0)} under {threshold(o.threshold_seconds)}) missed "
+                       f"on {len(missed)} day(s): {', '.join(missed[:5])}{' ...' if len(missed) > 5 else ''}; the "
+                       f"statements behind it: opsd queries --month {missed[0][:7]} --objective {o.name}.")
     av = lv.availability
     if av is not None and av.verdict == MISSED:
         out.append(f"Availability {_pct(av.measured_share, 3)} is under the target {_pct(av.target, 1)}: "
                    f"{len(av.outages)} outage(s), see Service levels.")
-    out += [f"Invalid index {p.schema_name}.{p.name} ({p.dbname}): {p.statements[0] if p.statements else ''}"
+    out += [f"Invalid index {p.schema_name}.{p.name} in {p.dbname} (a failed CREATE INDEX CONCURRENTLY): writes "
+            f"maintain it, no query uses it; fix what failed it, then: {' then '.join(p.statements)}"
             for p in lv.integrity.invalid_indexes]
     return out
