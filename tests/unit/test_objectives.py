@@ -225,3 +225,34 @@ def test_console(filled: tuple[Context, list[int]]) -> None:
     assert "objective rep: 90% under 5 s, role reporting: MISSED (0.00% under; 12 of 12 executions at or over)" in text
     assert '1: select * from "stockMovements" where sku = $1' in text and "2: (text hidden or not seen)" in text
     assert "2026-11-04  1296   36    97.22%  MET" in text
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from opsd.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out = capsys.readouterr()
+    return int(e.value.code or 0), out.out, out.err
+
+
+def test_cli_exit_codes(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import _me
+
+    conf = tmp_path / "opsd.toml"
+    head = f'[opsd]\nstate_dir = "{tmp_path}"\nrun_as = "{_me()}"\n'
+    conf.write_text(head + "[queries]\nenabled = false\n")
+    code, _, err = _cli(["--config", str(conf), "queries"], capsys)
+    assert code == 3 and "opsd: error: [queries] is turned off (enabled = false)" in err
+    conf.write_text(head + "[queries]\nobjectives = []\n")
+    assert _cli(["--config", str(conf), "queries"], capsys)[0] == 3
+    conf.write_text(head)
+    code, _, err = _cli(["--config", str(conf), "queries", "--since", "1h", "--month", "2026-11"], capsys)
+    assert code == 2 and "--since and --month cannot be given together" in err
+    code, _, err = _cli(["--config", str(conf), "queries", "--objective", "nope"], capsys)
+    assert code == 2 and "no objective named 'nope' in [queries] objectives (there are: all, reporting)" in err
+    code, out, err = _cli(["--config", str(conf), "queries", "--month", "2026-11", "--json"], capsys)
+    assert code == 1 and "objective(s) not met: all unknown, reporting unknown" in err
+    rep = json.loads(out)
+    assert rep["since"].startswith("2026-11-01T00:00:00") and rep["objectives"][0]["state"] == "unknown"
+    assert len(rep["objectives"][0]["days"]) == 30
