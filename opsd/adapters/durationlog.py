@@ -8,7 +8,8 @@ text). A window whose log cannot be read whole is unknown, with the one-line rea
 * a file or the directory cannot be read (permissions: opsd must run as the server's OS user, or root);
 * more than ``limit`` bytes wait: the rest is read at the next call.
 
-After a problem the next read starts at the end of the newest file: that next window is whole again. A record
+After a problem the next read starts at the end of the newest file: that next window is whole again (when the
+directory itself could not be listed, there is no position: the next window is unknown too). A record
 PostgreSQL is still writing (no final newline yet) is left for the next read."""
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def read_since(directory: Path, fmt: LogFormat, since: LogPosition | None, *, zo
     newest file (nothing before it is counted)."""
     try:
         files = _listing(directory, fmt)
-    except _Unreadable as e:
-        return LogRead([], since, str(e))
+    except _Unreadable as e:  # the lines written meanwhile cannot be placed in a window: start afresh later
+        return LogRead([], None, str(e))
     if since is None:
         return LogRead([], _end_of_newest(files))
     tracked = _tracked(files, since)
