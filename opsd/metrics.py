@@ -52,6 +52,9 @@ def _relation_metrics(g: GaugeMetricFamily, d: DrillResult | None) -> None:
 class OpsdCollector(Collector):
     def __init__(self, context: Callable[[], Context]) -> None:
         self._context = context  # the daemon swaps its context on reload
+        from opsd.actions.report.gauges import ObjectiveCache
+
+        self._objectives = ObjectiveCache()
 
     def collect(self) -> Iterator[Metric]:
         ctx = self._context()
@@ -60,7 +63,7 @@ class OpsdCollector(Collector):
                                       "stanza": ctx.settings.pgbackrest.stanza})
         yield from self._history(ctx)
         for part in (self._jobs, self._check, self._drill, self._rehearse, self._health, self._copies, self._role,
-                     self._fleet):
+                     self._fleet, self._service):
             try:
                 yield from part(ctx)
             except OpsdError:  # the history is unreadable: opsd_history_writable says so, the scrape goes on
@@ -260,6 +263,40 @@ class OpsdCollector(Collector):
             ("fleet_this_cluster_overdue", "A cluster host: 1 when its own cluster is overdue in the fleet",
              None if this is None else float(this))])
         yield from (per, losses)
+
+    def _service(self, ctx: Context) -> Iterator[Metric]:
+        """Service levels (docs/queries.md) from the state store: the objectives recomputed only when a snapshot
+        arrived (or the configuration changed), availability over 30 days, the last index report's figures."""
+        from opsd.actions.report import gauges
+        from opsd.core.records.objectives import STATES
+
+        ratio = _g("query_objective_ratio", "Share of statements under the objective's threshold over the 24 h up "
+                                            "to the last snapshot (absent unless met or missed)", ["objective"])
+        target = _g("query_objective_target", "The objective's target share", ["objective"])
+        state = _g("query_objective_state", "1 for the objective's state over those 24 h", ["objective", "state"])
+        over = CounterMetricFamily(f"{PREFIX}_queries_over_threshold", "Executions at or over the objective's "
+                                   "threshold since 00:00 (opsd.timezone); resets daily", labels=["objective"])
+        for o in self._objectives.get(ctx):
+            target.add_metric([o.name], o.target)
+            over.add_metric([o.name], float(o.over_today))
+            for st in STATES:
+                state.add_metric([o.name, st], float(o.state == st))
+            if o.ratio is not None:
+                ratio.add_metric([o.name], o.ratio)
+        a = gauges.availability_gauge(ctx)
+        f = gauges.index_gauge(ctx)
+        yield from (ratio, target, state, over)
+        yield from _scalars([
+            ("availability_ratio", "Share of the last 30 days the health probe saw the server up, of the time it "
+                                   "measured (up / (up + down))", a.measured_share),
+            ("availability_unknown_seconds", "Seconds of the last 30 days without a probe (never counted as up)",
+             a.unknown_seconds if a.measured_share is not None else None),
+            ("unused_index_bytes", "Bytes in indexes no scan used on any node (last index report; absent before "
+                                   "a verdict)", f and f.unused_bytes),
+            ("invalid_indexes", "Invalid indexes (last index report)", f and f.invalid),
+            ("not_valid_constraints", "Constraints never validated (last index report)", f and f.not_valid),
+            ("index_figures_timestamp_seconds", "When the last index report read the catalogs",
+             f and f.at.timestamp())])
 
     def _alerts(self, ctx: Context) -> Iterator[Metric]:
         firing = _g("alerts_firing", "Alerts currently firing")
