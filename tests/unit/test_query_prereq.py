@@ -15,10 +15,10 @@ from opsd.actions.queries.setup import patroni_refusal
 
 MS100 = timedelta(milliseconds=100)
 FRESH = {"shared_preload_libraries": "", "compute_query_id": "auto", "log_min_duration_statement": "-1",
-         "logging_collector": "off", "log_destination": "stderr", "track_io_timing": "off"}
+         "logging_collector": "off", "log_destination": "stderr", "lc_messages": "C", "track_io_timing": "off"}
 READY = {"shared_preload_libraries": "pg_stat_statements", "compute_query_id": "auto",
          "log_min_duration_statement": "100", "logging_collector": "on", "log_destination": "stderr,jsonlog",
-         "track_io_timing": "on"}
+         "lc_messages": "en_US.UTF-8", "track_io_timing": "on"}
 
 
 def facts(settings: dict[str, str], **kw: Any) -> Facts:
@@ -27,7 +27,8 @@ def facts(settings: dict[str, str], **kw: Any) -> Facts:
 
 
 def test_a_fresh_server_lacks_everything_each_with_its_fix_and_restart() -> None:
-    found = {m.name: m for m in missing(facts(FRESH, extension=False, read_all_stats=False), MS100, "auto")}
+    fresh = facts({**FRESH, "lc_messages": "de_DE.UTF-8"}, extension=False, read_all_stats=False)
+    found = {m.name: m for m in missing(fresh, MS100, "auto")}
     assert list(found) == [*[n for n in prereq.SETTINGS if n != "compute_query_id"], "extension",
                            "pg_read_all_stats"]  # compute_query_id auto: on once pg_stat_statements is loaded
     assert {n for n, m in found.items() if m.restart} == {"shared_preload_libraries", "logging_collector"}
@@ -56,6 +57,9 @@ def test_a_ready_server_misses_nothing_and_says_so() -> None:
     ("shared_preload_libraries", '"pg_stat_statements_x"', "shared_preload_libraries"),
     ("logging_collector", "off", "logging_collector"),
     ("track_io_timing", "off", "track_io_timing"),
+    ("lc_messages", "de_DE.UTF-8", "lc_messages"),  # 'Dauer: ...': the log reader finds no duration
+    ("lc_messages", "C.UTF-8", None),
+    ("lc_messages", "", None),
 ])
 def test_each_setting_judged(key: str, value: str, name: str | None) -> None:
     found = [m.name for m in missing(facts({**READY, key: value}), MS100, "auto")]
@@ -96,7 +100,8 @@ def test_setup_keeps_what_is_there() -> None:
     assert got["log_destination"].new == "stderr,syslog,jsonlog" and not got["log_destination"].restart
     assert got["log_min_duration_statement"].new == "100ms"
     assert got["logging_collector"].new == "on" and got["logging_collector"].restart
-    assert "compute_query_id" not in got  # auto
+    assert "compute_query_id" not in got and "lc_messages" not in got  # auto; C
+    assert changes({**READY, "lc_messages": "fr_FR.UTF-8"}, MS100, "auto")[0].new == "C"
     # a lower log_min_duration_statement is never raised; a ready server needs nothing
     assert changes({**READY, "log_min_duration_statement": "20"}, MS100, "auto") == []
     assert [c.name for c in changes({**READY, "compute_query_id": "off"}, MS100, "auto")] == ["compute_query_id"]

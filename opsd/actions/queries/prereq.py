@@ -2,9 +2,10 @@
 
 From the server's settings and a few facts: ``pg_stat_statements`` preloaded and created, ``compute_query_id``
 (the duration log's ``query_id``), ``log_min_duration_statement`` at or below the lowest objective threshold,
-a log opsd can read (the logging collector writing jsonlog or csvlog), ``track_io_timing`` (block read and write
-times), and ``pg_read_all_stats`` (without it other roles' statement texts are hidden; they still count).
-``opsd check`` says what is missing in one line; ``opsd setup --query-stats`` sets it (docs/queries.md, "Setup").
+a log opsd can read (the logging collector writing jsonlog or csvlog, its messages untranslated), ``track_io_timing``
+(block read and write times), and ``pg_read_all_stats`` (without it other roles' statement texts are hidden; they
+still count). ``opsd check`` says what is missing in one line; ``opsd setup --query-stats`` sets it
+(docs/queries.md, "Setup").
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from opsd.actions.copies.quarantine import parse_libraries
 PGSS = "pg_stat_statements"
 PRELOAD, QUERY_ID, MIN_DURATION = "shared_preload_libraries", "compute_query_id", "log_min_duration_statement"
 COLLECTOR, DESTINATION, IO_TIMING = "logging_collector", "log_destination", "track_io_timing"
-SETTINGS = (PRELOAD, QUERY_ID, MIN_DURATION, COLLECTOR, DESTINATION, IO_TIMING)
+MESSAGES = "lc_messages"
+SETTINGS = (PRELOAD, QUERY_ID, MIN_DURATION, COLLECTOR, DESTINATION, MESSAGES, IO_TIMING)
 RESTART = frozenset({PRELOAD, COLLECTOR})  # postmaster context: read at start only
 EXTENSION, READ_ALL_STATS = "extension", "pg_read_all_stats"
 _TRUE = ("on", "true", "yes", "1", "t", "y")
@@ -74,6 +76,13 @@ def destinations(value: str) -> list[str]:
     return [d.strip().lower() for d in value.split(",") if d.strip()]
 
 
+def english(value: str) -> bool:
+    """lc_messages under which PostgreSQL writes 'duration: ...' as is (empty: the server's environment, taken as
+    it is, as the log reader does)."""
+    v = value.strip()
+    return not v or v in ("C", "POSIX") or v.startswith(("C.", "en"))
+
+
 def log_formats(log_format: str) -> tuple[str, ...]:
     """The log formats opsd reads (``[queries] log_format``): both on auto."""
     return ("jsonlog", "csvlog") if log_format == "auto" else (log_format,)
@@ -117,6 +126,8 @@ def changes(configured: Mapping[str, str], lowest: timedelta | None, log_format:
     formats = log_formats(log_format)
     if not any(f in dest for f in formats):
         out.append(Change(DESTINATION, configured[DESTINATION], ",".join([*dest, formats[0]])))
+    if not english(configured[MESSAGES]):
+        out.append(Change(MESSAGES, configured[MESSAGES], "C"))
     if not is_on(configured[IO_TIMING]):
         out.append(Change(IO_TIMING, configured[IO_TIMING], "on"))
     return out
@@ -151,6 +162,9 @@ def _missing_settings(facts: Facts, lowest: timedelta | None, log_format: str) -
     if not any(f in destinations(s[DESTINATION]) for f in formats):
         out.append(Missing(DESTINATION, f"log_destination '{s[DESTINATION]}' has no {' or '.join(formats)}",
                            f"add {formats[0]} to log_destination", False))
+    if not english(s[MESSAGES]):
+        out.append(Missing(MESSAGES, f"lc_messages is '{s[MESSAGES]}': the duration log is translated, opsd reads "
+                                     "'duration:'", "lc_messages = 'C'", False))
     if not is_on(s[IO_TIMING]):
         out.append(Missing(IO_TIMING, "track_io_timing is off (no block read and write times)",
                            "track_io_timing = on", False))

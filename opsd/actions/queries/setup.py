@@ -139,6 +139,9 @@ def _configure(ctx: Context, out: SetupResult) -> dict[str, QuerySettingRow]:
         out.steps.extend(_apply(ctx, todo))
         if any(c.name == prereq.COLLECTOR for c in todo):
             out.steps.append(collector_note(ctx, rows))
+        if any(c.name == prereq.MESSAGES for c in todo):
+            out.steps.append(Step("server messages", "note", "in English from now on, in the log and to clients "
+                                                             "(opsd reads 'duration:' in the log)"))
         rows = _read(ctx)
     out.steps.extend(_kept(ctx, rows, todo))
     return rows
