@@ -1,6 +1,8 @@
 """Availability on a real PostgreSQL 15: the health sampler's probe over a server that stops under it (the
 connection it holds breaks, then connecting is refused) and starts again: an up span, a down span saying what
-failed, an up span, contiguous; the month counts the outage."""
+failed, an up span, contiguous; the month counts the outage. Then the monthly report's Service levels on that
+cluster (a failed CREATE UNIQUE INDEX CONCURRENTLY left an invalid index; no query snapshot yet) and the metrics
+read from what the report kept."""
 
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ import pytest
 
 from opsd import settings as settings_mod
 from opsd.actions.health.sample import availability_bound, sample_job
+from opsd.actions.report.job import make_report
 from opsd.adapters.stores.availability import AvailabilityStore
 from opsd.context import build
-from opsd.core.availability import DOWN, MISSED, UP, month
+from opsd.core.availability import DOWN, UP, month
+from opsd.core.records.service import MISSED
 from opsd.db.probe import probe_for
+from opsd.metrics import text
 from opsd_sandbox import Sandbox
-from tests.integration.helpers import Cluster
+from opsd_sandbox.procs import as_pg, run
+from tests.integration.helpers import PG_BIN, Cluster
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +47,13 @@ def test_a_stopped_server_is_a_down_span_between_up_spans(stack: Sandbox, tmp_pa
         probe.close()
         end = ctx.now()
         spans = store.spans(start - timedelta(seconds=1), end + timedelta(seconds=1))
+        c.psql("create table t (k int); insert into t values (1), (1)")
+        failed = run(as_pg([str(PG_BIN / "psql"), "-h", str(stack.socket_dir), "-p", str(c.port), "-XAtc",
+                            "create unique index concurrently t_k on t (k)"]), check=False)
+        assert failed.returncode != 0  # duplicates: t_k stays, invalid
+        local = end.astimezone(ctx.settings.opsd.tz)
+        service = make_report(ctx, local.year, local.month, with_repository=False).service
+        exposition = text(ctx)
     finally:
         c.stop_quietly()
     assert lost is not None and lost.state == DOWN and lost.what.startswith("connection lost: "), lost
@@ -53,3 +66,10 @@ def test_a_stopped_server_is_a_down_span_between_up_spans(stack: Sandbox, tmp_pa
               bound=availability_bound(ctx.settings, end))
     assert m.down_seconds == (down.end_at - down.start_at).total_seconds() > 0
     assert m.verdict == MISSED and [o.ended for o in m.outages] == ["up"]
+    assert service is not None and service.availability is not None and len(service.availability.outages) == 1
+    assert [(p.table_name, p.name, p.kind) for p in service.integrity.invalid_indexes] == [("t", "t_k",
+                                                                                             "invalid index")]
+    verdicts = {a.key: a.verdict for a in service.answers}
+    assert verdicts["integrity"] == "missed" and verdicts["objective:all"] == "no data"
+    assert verdicts["availability"] == "not proven"  # the month so far is mostly unknown: the outage fits the budget
+    assert "\nopsd_invalid_indexes 1.0\n" in exposition and "\nopsd_availability_ratio " in exposition

@@ -5,6 +5,7 @@ connection."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +15,8 @@ import pytest
 
 from opsd.actions.health.sample import availability_bound, sample_job
 from opsd.adapters.stores.availability import AvailabilityStore
-from opsd.core.availability import DOWN, MET, MISSED, NO_DATA, NOT_PROVEN, UP, Reach, month, step
-from opsd.core.records.service import AvailabilitySpan
+from opsd.core.availability import DOWN, UP, Reach, month, step
+from opsd.core.records.service import MET, MISSED, NO_DATA, NOT_PROVEN, AvailabilitySpan
 from opsd.db.probe import Probe
 from opsd.errors import DatabaseError, QueryTimeout
 
@@ -27,7 +28,7 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def play(probes: list[tuple[float, str]], store: AvailabilityStore | None = None) -> list[AvailabilitySpan]:
+def play(probes: Sequence[tuple[float, str]], store: AvailabilityStore | None = None) -> list[AvailabilitySpan]:
     """The spans a sequence of probes (seconds after T0, state) leaves, through step() alone or a store."""
     spans: list[AvailabilitySpan] = []
     for secs, state in probes:
@@ -136,7 +137,7 @@ class FakeConn:
 
 def _refused(sqlstate: str | None) -> DatabaseError:
     """What the connection factory raises: the psycopg error is its context (raise ... from None)."""
-    err = psycopg.OperationalError("refused")
+    err: psycopg.Error = psycopg.OperationalError("refused")
     if sqlstate:
         err = psycopg.errors.lookup(sqlstate)("no")
     try:
@@ -163,7 +164,7 @@ def test_a_refused_connection_is_down_unless_the_server_answered(sqlstate: str |
 
 def test_a_timeout_or_a_broken_connection_is_down_a_failing_query_proves_nothing() -> None:
     conns = [FakeConn(), FakeConn(broken=True), FakeConn()]
-    probe = Probe(lambda: conns.pop(0))
+    probe = Probe(lambda: conns.pop(0))  # type: ignore[arg-type,return-value]
     assert probe.run(lambda c: 1) == 1 and probe.reach == Reach(UP)
 
     def fail(exc: Exception) -> Any:

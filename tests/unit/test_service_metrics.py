@@ -42,7 +42,8 @@ def snapshots(ctx: Any, hours: int, end: datetime, *, calls: int = 1000, over: i
     prev = None
     for i in range(hours, -1, -1):
         at = end - timedelta(hours=i)
-        d = [StatementDelta(queryid=1, dbname="shop", rolname="app", calls=calls, total_ms=1.0, rows=1, shared_hit=1,
+        d: list[StatementDelta] = [StatementDelta(queryid=1, dbname="shop", rolname="app", calls=calls,
+                                                  total_ms=1.0, rows=1, shared_hit=1,
                             shared_read=0, temp_read=0, temp_written=0, wal_bytes=0)] if prev else []
         state = "unknown" if i == unread else "complete"
         sid = qs.write(SnapshotWrite(node="db1", taken_at=at, since=prev, statements=True, log_state=state,

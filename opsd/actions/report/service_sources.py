@@ -18,14 +18,19 @@ from opsd.core.records.service import MET, MISSED, NO_DATA, NOT_PROVEN, Objectiv
 
 def month_of(r: ObjectiveResult, notes: list[str]) -> ObjectiveMonth:
     """One objective's month: per day met | missed | unknown | incomplete | no_statements (with why), and the
-    month's verdict from its days: missed when a day missed, not proven when a day is unknown or incomplete, met
-    when every day with statements met, no data when no day had any."""
+    month's verdict from its days: missed when a day missed, no data when nothing was counted at all, not proven
+    when a day is unknown or incomplete, met when every day with statements met."""
     days = [ObjectiveDay(day=d.day, calls=d.calls, over=d.over, share_under=d.share_under, verdict=d.state,
                          why="; ".join(d.reasons)) for d in r.days]
     states = [d.state for d in r.days]
     met, missed = states.count(DAY_MET), states.count(DAY_MISSED)
     unknown = states.count(UNKNOWN) + states.count(INCOMPLETE)
-    verdict = MISSED if missed else NOT_PROVEN if unknown else MET if met else NO_DATA
+    if missed:
+        verdict = MISSED
+    elif not met and not r.calls:  # nothing counted at all (no snapshot yet, or no statement): nothing to prove
+        verdict = NO_DATA
+    else:
+        verdict = NOT_PROVEN if unknown else MET if met else NO_DATA
     missing = []
     if unknown:
         whys = sorted({why for d in r.days if d.state in (UNKNOWN, INCOMPLETE) for why in d.reasons})
