@@ -32,8 +32,7 @@ def test_a_fresh_server_lacks_everything_each_with_its_fix_and_restart() -> None
     assert list(found) == [*[n for n in prereq.SETTINGS if n != "compute_query_id"], "extension",
                            "pg_read_all_stats"]  # compute_query_id auto: on once pg_stat_statements is loaded
     assert {n for n, m in found.items() if m.restart} == {"shared_preload_libraries", "logging_collector"}
-    assert found["log_min_duration_statement"].what == ("log_min_duration_statement is off (-1), above the lowest "
-                                                       "objective threshold (100 ms)")
+    assert found["log_min_duration_statement"].what == "log_min_duration_statement is -1 (no duration logged)"
     assert found["log_destination"].what == "log_destination 'stderr' has no jsonlog or csvlog"
     assert found["extension"].how == "CREATE EXTENSION pg_stat_statements after the restart"
     assert not found["pg_read_all_stats"].by_setup
@@ -46,6 +45,12 @@ def test_a_ready_server_misses_nothing_and_says_so() -> None:
     # a lower threshold logs more: still enough; 0 logs everything
     assert missing(facts({**READY, "log_min_duration_statement": "0"}), MS100, "auto") == []
     assert missing(facts({**READY, "log_min_duration_statement": "50"}), MS100, "auto") == []
+
+
+def test_a_threshold_above_says_by_how_much() -> None:
+    found = missing(facts({**READY, "log_min_duration_statement": "250"}), MS100, "auto")
+    assert [m.what for m in found] == ["log_min_duration_statement is 250 ms, above the lowest objective threshold "
+                                       "(100 ms)"]
 
 
 @pytest.mark.parametrize(("key", "value", "name"), [
@@ -84,7 +89,7 @@ def test_the_check_line_is_one_line_with_what_and_how() -> None:
     line = summary(missing(facts(FRESH, read_all_stats=False), MS100, "auto"))
     assert "\n" not in line
     assert line.startswith("query statistics incomplete: shared_preload_libraries lacks pg_stat_statements "
-                           "[restart]; log_min_duration_statement is off (-1)")
+                           "[restart]; log_min_duration_statement is -1 (no duration logged)")
     assert line.endswith("to turn them on: run 'opsd setup --query-stats --restart' (a restart is needed); "
                          "GRANT pg_read_all_stats TO opsd (docs/queries.md#setup)")
     only_reload = summary(missing(facts({**READY, "track_io_timing": "off"}), MS100, "auto"))

@@ -152,9 +152,9 @@ def _missing_settings(facts: Facts, lowest: timedelta | None, log_format: str) -
                            "compute_query_id = on", False))
     ms = threshold_ms(lowest)
     if not logs_enough(s[MIN_DURATION], lowest):
-        now = "off (-1)" if s[MIN_DURATION].strip() == "-1" else f"{s[MIN_DURATION]} ms"
-        out.append(Missing(MIN_DURATION, f"log_min_duration_statement is {now}, above the lowest objective "
-                                         f"threshold ({ms} ms)", f"log_min_duration_statement = {ms}ms", False))
+        what = ("log_min_duration_statement is -1 (no duration logged)" if s[MIN_DURATION].strip() == "-1" else
+                f"log_min_duration_statement is {s[MIN_DURATION]} ms, above the lowest objective threshold ({ms} ms)")
+        out.append(Missing(MIN_DURATION, what, f"log_min_duration_statement = {ms}ms", False))
     if not is_on(s[COLLECTOR]):
         out.append(Missing(COLLECTOR, f"logging_collector is off{_waiting(COLLECTOR, facts)}",
                            "logging_collector = on", True))
