@@ -186,13 +186,14 @@ def html_part(lv: ServiceLevels, charts: dict[str, str]) -> list[str]:
 
 
 def charts(lv: ServiceLevels) -> dict[str, str]:
-    """SVG per chart key: each objective's share under its threshold per day (with its target), and time down and
-    unknown per day (with the daily downtime budget). A chart without data is left out."""
+    """SVG per chart key: each objective's share under its threshold per day met or missed (with its target), and
+    time down and unknown per day (with the daily downtime budget). A chart without data is left out."""
     from opsd.report import charts as draw  # matplotlib: imported only when a chart is drawn
 
     out: dict[str, str] = {}
     for o in lv.objectives:
-        pts = [(d.day, 100 * d.share_under) for d in o.days if d.share_under is not None]
+        pts = [(d.day, 100 * d.share_under) for d in o.days  # an unknown or incomplete day's share is not a figure
+               if d.share_under is not None and d.verdict in ("met", MISSED)]
         title = f"{o.name}: share under {threshold(o.threshold_seconds)} per day"
         svg = draw.svg(Series(title, "%", pts, 100 * o.target))
         if svg is not None:
