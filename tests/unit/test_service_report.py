@@ -193,3 +193,18 @@ def test_table_growth_over_each_tables_own_days() -> None:
         50, 0.5, "2026-10-10", None)
     st = storage("catalogs unreadable", list(g.values()), [])
     assert [t.table_name for t in st.tables] == ["a", "new"] and st.tables_bytes == 190  # "gone" is not storage now
+
+
+def test_refresh_reads_the_index_report_without_advice_and_keeps_its_figures(fake_ctx: Any, monkeypatch: Any) -> None:
+    import opsd.actions.queries.indexes as indexes
+
+    ctx = dataclasses.replace(fake_ctx(), now=lambda: NOW)
+    asked: list[bool] = []
+
+    def report(c: Any, *, advise: bool = True, **kw: Any) -> Any:
+        asked.append(advise)
+        return _index_report(c)
+
+    monkeypatch.setattr(indexes, "index_report", report)
+    f = index_figures.refresh(ctx)
+    assert asked == [False] and f.invalid == 1 and index_figures.load(ctx.settings) == f

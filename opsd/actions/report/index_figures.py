@@ -1,8 +1,8 @@
 """What the metrics need of the last index report, kept in ``<state_dir>/index-figures.json``: invalid indexes,
 constraints not validated, unused and redundant index bytes. The index report reads the live catalogs of every
 database; a scrape never does: it reads this file (``opsd_invalid_indexes``, ``opsd_unused_index_bytes``, and
-``opsd_index_figures_timestamp_seconds`` for its age). Written by every index report that uses this module (the
-monthly report's, and ``opsd indexes``' when it saves them)."""
+``opsd_index_figures_timestamp_seconds`` for its age). Written by every index report that saves them: the monthly
+report's, and :func:`refresh` (for a scheduled job)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from opsd.adapters.files import write_whole
+from opsd.adapters.files import ensure_dir, write_whole
 from opsd.context import Context
 from opsd.core.records.indexes import IndexReport
 from opsd.core.records.service import IndexFigures
@@ -33,9 +33,21 @@ def figures(report: IndexReport) -> IndexFigures:
 def save(ctx: Context, report: IndexReport) -> None:
     """Keep the report's figures for the metrics; a failure is logged, never raised (the report goes on)."""
     try:
+        ensure_dir(ctx.settings.opsd.state_dir, ctx.settings.opsd.run_as)
         write_whole(path(ctx.settings), figures(report).model_dump_json(indent=1), mode=0o644)
     except OpsdError as e:
         get_logger().warning("indexes.figures_not_saved", error=str(e))
+
+
+def refresh(ctx: Context) -> IndexFigures:
+    """Read the catalogs (the index report without hypothetical-index advice: a few catalog queries per database)
+    and keep the figures: what a scheduled job calls to keep the metrics fresh. Raises (one line) when the server
+    cannot be read at all."""
+    from opsd.actions.queries.indexes import index_report
+
+    report = index_report(ctx, advise=False)
+    save(ctx, report)
+    return figures(report)
 
 
 def load(s: Settings) -> IndexFigures | None:
