@@ -137,3 +137,21 @@ def test_the_check_is_skipped_not_ok_when_queries_are_off(fake_ctx: Any) -> None
 
     res = check_queries(fake_ctx(queries={"enabled": False}))  # no connection opened (fake_ctx would fail)
     assert (res.name, res.status) == ("queries", SKIPPED) and "enabled = false" in res.message
+
+
+def test_the_collector_note_says_where_the_debian_log_goes() -> None:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from opsd.actions.queries.setup import collector_note
+    from opsd.adapters.cluster import Layout
+    from opsd.db.query_setup import QuerySettingRow
+
+    rows = {"data_directory": QuerySettingRow("data_directory", "/var/lib/postgresql/15/main", False),
+            "log_directory": QuerySettingRow("log_directory", "log", False)}
+    debian = SimpleNamespace(layout=Layout("debian", Path("/etc/postgresql/15/main"), "15", "main"))
+    note = collector_note(debian, rows).message  # type: ignore[arg-type]
+    assert "the server log moves to /var/lib/postgresql/15/main/log" in note
+    assert "/var/log/postgresql/postgresql-15-main.log keeps only what comes before the collector starts" in note
+    rows["log_directory"] = QuerySettingRow("log_directory", "/srv/pglog", False)
+    assert "moves to /srv/pglog " in collector_note(debian, rows).message  # type: ignore[arg-type]
