@@ -91,7 +91,8 @@ def test_the_check_line_is_one_line_with_what_and_how() -> None:
     assert line.startswith("query statistics incomplete: shared_preload_libraries lacks pg_stat_statements "
                            "[restart]; log_min_duration_statement is -1 (no duration logged)")
     assert line.endswith("to turn them on: run 'opsd setup --query-stats --restart' (a restart is needed); "
-                         "GRANT pg_read_all_stats TO opsd (docs/queries.md#setup)")
+                         "GRANT pg_read_all_stats TO opsd (docs/queries.md#setup; not wanted: [queries] enabled = "
+                         "false)")
     only_reload = summary(missing(facts({**READY, "track_io_timing": "off"}), MS100, "auto"))
     assert "run 'opsd setup --query-stats'" in only_reload and "restart" not in only_reload
 

@@ -191,7 +191,8 @@ def summary(found: Sequence[Missing]) -> str:
         return ("pg_stat_statements loaded and created, query ids, the duration log (jsonlog/csvlog) and I/O "
                 "timing on")
     what = "; ".join(m.what + (" [restart]" if m.restart else "") for m in found)
-    return f"query statistics incomplete: {what}; to turn them on: {'; '.join(_fixes(found))} (docs/queries.md#setup)"
+    return (f"query statistics incomplete: {what}; to turn them on: {'; '.join(_fixes(found))} "
+            "(docs/queries.md#setup; not wanted: [queries] enabled = false)")
 
 
 def _fixes(found: Sequence[Missing]) -> list[str]:
