@@ -14,6 +14,7 @@ import pytest
 from opsd import settings as settings_mod
 from opsd.actions.health.sample import availability_bound, sample_job
 from opsd.actions.report.job import make_report
+from opsd.actions.report.service import default_sources
 from opsd.adapters.stores.availability import AvailabilityStore
 from opsd.context import build
 from opsd.core.availability import DOWN, UP, month
@@ -52,7 +53,7 @@ def test_a_stopped_server_is_a_down_span_between_up_spans(stack: Sandbox, tmp_pa
                             "create unique index concurrently t_k on t (k)"]), check=False)
         assert failed.returncode != 0  # duplicates: t_k stays, invalid
         local = end.astimezone(ctx.settings.opsd.tz)
-        service = make_report(ctx, local.year, local.month, with_repository=False).service
+        service = make_report(ctx, local.year, local.month, with_repository=False, sources=default_sources()).service
         exposition = text(ctx)
     finally:
         c.stop_quietly()

@@ -36,8 +36,8 @@ def _repo(ctx: Context) -> RepoFacts | None:
 
 def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = True,
                 sources: service.Sources | None = None) -> MonthReport:
-    """``sources``: where the "Service levels" section reads what is not the report's own (default: the live
-    readers; the sample report passes recorded ones)."""
+    """``sources``: where the "Service levels" section reads what is not the report's own (default: the state
+    store, and the live catalogs unless ``with_repository`` is False; the sample report passes recorded ones)."""
     tz = ctx.settings.opsd.tz
     start, end = month_bounds(year, month, tz)
     runs = ctx.history.between(start, end)
@@ -53,7 +53,8 @@ def make_report(ctx: Context, year: int, month: int, *, with_repository: bool = 
                    incidents=store.opened_between(start, end), samples=samples,
                    repo=_repo(ctx) if with_repository else None, now=ctx.now())
     if ctx.settings.queries.enabled:
-        report.service = service.gather(ctx, report, start, end, sources)
+        report.service = service.gather(ctx, report, start, end,
+                                        sources or service.default_sources(live=with_repository))
         report.actions += service_parts.action_items(report.service)
     return report
 

@@ -33,10 +33,13 @@ class Sources:
     tables: Callable[[Context, datetime, datetime], list[TableGrowth]]
 
 
-def default_sources() -> Sources:
+def default_sources(*, live: bool = True) -> Sources:
+    """The readers of the state store, and the live index report unless ``live`` is False (an offline report,
+    made without the repository: no catalog is read either, the parts that need one say so)."""
     from opsd.actions.report import service_sources as src  # the other readers: imported when used
 
-    return Sources(objectives=src.objectives, indexes=src.index_report, tables=src.largest_tables)
+    return Sources(objectives=src.objectives, indexes=src.index_report if live else src.offline,
+                   tables=src.largest_tables)
 
 
 def _availability(ctx: Context, start: datetime, end: datetime) -> tuple[Availability, list[str]]:

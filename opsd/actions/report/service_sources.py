@@ -14,6 +14,7 @@ from opsd.core.records.objectives import MET as DAY_MET
 from opsd.core.records.objectives import MISSED as DAY_MISSED
 from opsd.core.records.queries import TableSize
 from opsd.core.records.service import MET, MISSED, NO_DATA, NOT_PROVEN, ObjectiveDay, ObjectiveMonth, TableGrowth
+from opsd.errors import OpsdError
 
 
 def month_of(r: ObjectiveResult, notes: list[str]) -> ObjectiveMonth:
@@ -58,6 +59,10 @@ def index_report(ctx: Context) -> IndexReport:
     from opsd.actions.queries.indexes import index_report as read
 
     return read(ctx, advise=False)  # no EXPLAIN with hypothetical indexes: the section needs none of it
+
+
+def offline(ctx: Context) -> IndexReport:
+    raise OpsdError("not read: a report made offline (without the repository) reads no catalog")
 
 
 def growth(sizes: list[TableSize]) -> list[TableGrowth]:
