@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from opsd.actions.backup import heartbeat
 from opsd.actions.backup.job import backup_job
@@ -64,6 +65,7 @@ class DrillControl:
 class JobSpec:
     job: str
     schedule: Schedule
+    phase: timedelta = timedelta(0)  # an interval job's fire times shifted by this (away from another job's)
 
 
 def enabled_jobs(ctx: Context) -> list[JobSpec]:
@@ -89,7 +91,9 @@ def enabled_jobs(ctx: Context) -> list[JobSpec]:
         out.append(JobSpec(HEALTH, health))
     queries = ctx.settings.schedule.parsed(QUERIES) if ctx.settings.queries.enabled else None
     if queries is not None:  # on every database node; a standby's run skips itself (the primary reads it)
-        out.append(JobSpec(QUERIES, queries))
+        # half a health interval apart: a snapshot never runs at the moment of a health probe
+        between = health.interval / 2 if health is not None and health.interval is not None else timedelta(0)
+        out.append(JobSpec(QUERIES, queries, between))
     return out
 
 

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from opsd.actions.copies import leftovers
 from opsd.actions.fleet.presence import presence_for
@@ -117,8 +118,12 @@ class Daemon:
         tz = self.ctx.settings.opsd.tz
         grace = int(self.ctx.settings.schedule.misfire_grace.total_seconds())
         for spec in enabled_jobs(self.ctx):
+            trigger = spec.schedule.trigger(tz)
+            if spec.phase and isinstance(trigger, IntervalTrigger):  # the first fire one interval and the phase on
+                trigger = IntervalTrigger(seconds=trigger.interval.total_seconds(), timezone=tz,
+                                          start_date=datetime.now(tz) + trigger.interval + spec.phase)
             self.scheduler.add_job(
-                self._fire, spec.schedule.trigger(tz), args=[spec.job], id=spec.job, name=spec.job,
+                self._fire, trigger, args=[spec.job], id=spec.job, name=spec.job,
                 max_instances=1, coalesce=True, misfire_grace_time=grace, replace_existing=True,
             )
 

@@ -207,3 +207,25 @@ def test_never_negative() -> None:
     d = statement_deltas(prev, cur).deltas[0]
     assert (d.calls, d.total_ms, d.rows) == (12, 99.0, 4)
     assert all(v >= 0 for v in (d.shared_hit, d.shared_read, d.temp_read, d.temp_written, d.wal_bytes))
+
+
+def test_only_whole_hours_and_days_past_their_age_are_merged() -> None:
+    from zoneinfo import ZoneInfo
+
+    from opsd.core.queries.tiers import FINE, HOURLY, Taken, buckets
+
+    tz = ZoneInfo("America/New_York")
+    now = datetime(2026, 11, 20, 17, 7, tzinfo=UTC)
+
+    def at(delta: timedelta, *minutes: int) -> list[Taken]:
+        base = now - delta
+        return [Taken(i + int(base.timestamp()), "pg1", base + timedelta(minutes=m)) for i, m in enumerate(minutes)]
+
+    straddling = at(FINE, -10, -5)  # the hour that holds the edge is not whole yet: left alone
+    old_hour = at(FINE + timedelta(hours=2), 0, 5, 10)
+    other_node = [replace(t, node="pg2") for t in old_hour[:2]]
+    lone = at(FINE + timedelta(hours=5), 0)  # one snapshot in its hour: nothing to merge
+    old_day = at(HOURLY + timedelta(days=3), 0, 60, 120)
+    groups = buckets([*straddling, *old_hour, *other_node, *lone, *old_day], now, tz)
+    assert [[t.id for t in g] for g in groups] == [[t.id for t in old_day], [t.id for t in old_hour],
+                                                   [t.id for t in other_node]]

@@ -64,3 +64,24 @@ def test_a_standby_skips_its_snapshot_without_a_connection(fake_ctx: Any) -> Non
 
     ctx = replace(fake_ctx(), role=NodeRole(Role.STANDBY, "postgres", "pg_is_in_recovery() is true"))
     assert snapshot_job(ctx) == "skipped"  # fake_ctx fails any connection
+
+
+def test_snapshots_fire_half_a_health_interval_away_from_the_probes(fake_ctx: Any) -> None:
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from opsd.daemon.service import Daemon
+
+    ctx = fake_ctx(schedule={"health": "30s", "queries": "5m"})
+    spec = next(s for s in enabled_jobs(ctx) if s.job == QUERIES)
+    assert spec.phase == timedelta(seconds=15)
+    daemon = Daemon(ctx, lambda: ctx.settings, lambda s: ctx)
+    daemon.scheduler = BackgroundScheduler(timezone=ctx.settings.opsd.tz)
+    daemon._schedule_jobs()
+    jobs = {j.id: j.trigger for j in daemon.scheduler.get_jobs()}
+    start = jobs["health"].start_date
+    fires = [jobs[QUERIES].start_date + n * timedelta(minutes=5) for n in range(3)]
+    assert all(abs(((f - start).total_seconds() % 30) - 15) < 1 for f in fires)
+    # the first probe 30 s after the start, the first snapshot 5 min 15 s after it
+    assert abs((fires[0] - start).total_seconds() - (300 + 15 - 30)) < 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -146,3 +147,33 @@ def test_prune_in_bounded_batches_with_the_deltas(store: QueryStore, monkeypatch
                   for t in ("query_snapshots", "query_stats", "relation_stats", "query_over", "query_texts")]
     assert counts == [1, 1, 1, 1, 0]
     assert [s.taken_at for s in store.snapshots(at(-1), at(10))] == [at(4)]
+
+
+def test_old_snapshots_are_merged_by_the_hour_then_by_the_day_totals_kept(store: QueryStore) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    day9 = datetime(2026, 11, 11, 0, 30, tzinfo=paris)  # 9 days back: by the day (a Paris day)
+    hour30 = now - timedelta(hours=30, minutes=50)  # 30 hours back: by the hour
+    times = ([day9 + timedelta(hours=h) for h in (0, 5, 23)] + [hour30 + timedelta(minutes=m) for m in (0, 5, 10)]
+             + [now - timedelta(minutes=10)])
+    ids = []
+    for i, t in enumerate(times):
+        ids.append(snap(store, "pg1", (t - T0).total_seconds() / 60, statement_deltas=[sd(11, i + 1), sd(22, 1)],
+                        relation_deltas=[ixd("a", 10)], problems=[f"p{i % 2}"], seen=[seen("a")],
+                        log_state="complete" if i != 1 else "unknown"))
+        with store.db.connect() as c:
+            c.execute("INSERT INTO query_over VALUES (?, 'all', 11, 'shop', 'app', 2)", (ids[-1],))
+    merged_away = store.thin(now, paris)
+    assert merged_away == 4
+    snaps = store.snapshots(now - timedelta(days=30), now)
+    assert [s.taken_at for s in snaps] == [times[2], times[5], times[6]]
+    day, hour, recent = snaps
+    assert day.since is None and hour.since == times[2] and recent.since == times[5]
+    assert (day.problems, day.log_state, hour.log_state) == (["p0", "p1"], "unknown", "complete")
+    assert [(d.queryid, d.calls) for d in store.statement_deltas(day.id)] == [(11, 1 + 2 + 3), (22, 3)]
+    assert [(d.queryid, d.calls) for d in store.statement_deltas(hour.id)] == [(11, 4 + 5 + 6), (22, 3)]
+    with store.db.connect() as c:
+        assert tuple(c.execute("SELECT sum(over), count(*) FROM query_over").fetchone()) == (14, 3)
+        assert c.execute("SELECT count(*) FROM query_stats").fetchone()[0] == 6
+    assert sum(u.scans for u in store.index_use(now - timedelta(days=30), now)) == 70
+    assert store.thin(now, paris) == 0  # nothing left to merge

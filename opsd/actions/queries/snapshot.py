@@ -2,10 +2,10 @@
 node of the cluster (actions/queries/nodes.py), each node read in one short statement per database under
 ``[queries] snapshot_timeout`` and ``snapshot_lock_timeout``; the deltas since the node's previous reading
 (core/queries/delta.py) stored with the raw counters for the next (adapters/stores/queries.py); the duration log
-read for the local node's snapshot (actions/queries/slowlog.collect); snapshots older than ``[queries] keep``
-pruned. A node or database that cannot be read is a problem line on its snapshot and the others go on; a failed
-snapshot is loud: ``queries.snapshot_failed`` and the alert ``queries.snapshot``, resolved when every node reads
-again. Ends with one ``queries.snapshot`` event."""
+read for the local node's snapshot (actions/queries/slowlog.collect); old snapshots merged by the hour and the day
+(core/queries/tiers.py), those older than ``[queries] keep`` pruned. A node or database that cannot be read is a
+problem line on its snapshot and the others go on; a failed snapshot is loud: ``queries.snapshot_failed`` and the
+alert ``queries.snapshot``, resolved when every node reads again. Ends with one ``queries.snapshot`` event."""
 
 from __future__ import annotations
 
@@ -177,5 +177,6 @@ def snapshot_job(ctx: Context) -> str:
     _duration_log(ctx, store, results[0].snapshot_id)
     if found.problems:
         results[0].failures += found.problems
+    store.thin(ctx.now(), ctx.settings.opsd.tz)
     store.prune(ctx.now() - ctx.settings.queries.keep)
     return _report(ctx, results, time.monotonic() - started)

@@ -2,8 +2,9 @@
 snapshot of a node (``query_snapshots``), the deltas of the statements and relations that moved
 (``query_stats``, ``relation_stats``), the normalised texts (``query_texts``), the raw counters kept for the next
 delta (``query_last``, adapters/stores/query_last.py), when each table and index was seen on each node and its
-size (``relation_seen``), and each table's size once a day (``relation_sizes``). Pruned by ``[queries] keep``, a
-bounded batch of snapshots a transaction. Readers answer for a window [since, until) of snapshot times."""
+size (``relation_seen``), and each table's size once a day (``relation_sizes``). Old snapshots are merged by the
+hour, then by the day (``thin``: adapters/stores/query_thin.py), and pruned by ``[queries] keep``, a bounded
+batch a transaction. Readers answer for a window [since, until) of snapshot times."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
-from opsd.adapters.stores import query_last
+from opsd.adapters.stores import query_last, query_thin
 from opsd.adapters.stores.database import StateDB, decoded
 from opsd.adapters.stores.query_last import NodeFacts, Previous
 from opsd.core.queries.delta import DbFamily, RelationDelta, StatFamily
@@ -226,6 +227,17 @@ class QueryStore:
                 problems.append(problem)
             c.execute("UPDATE query_snapshots SET log_state = ?, problems = ? WHERE id = ?",
                       (state, json.dumps(problems), snapshot_id))
+
+    def thin(self, now: datetime, tz: tzinfo) -> int:
+        """Merge snapshots past their resolution's age (core/queries/tiers.py: 5 minutes for a day, then hourly,
+        daily after a week), one bucket a transaction and a bounded number a call. Returns the snapshots merged
+        away."""
+        with self._conn() as c:
+            todo = query_thin.groups(c, now, tz)
+        for group in todo:
+            with self._tx() as c:
+                query_thin.merge(c, group)
+        return sum(len(g) - 1 for g in todo)
 
     def prune(self, before: datetime, batches: int = BATCHES_A_PRUNE) -> int:
         """Delete snapshots taken before ``before`` with their deltas and over-threshold counts, a bounded batch a
