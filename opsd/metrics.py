@@ -289,6 +289,8 @@ class OpsdCollector(Collector):
         yield from _scalars([
             ("availability_ratio", "Share of the last 30 days the health probe saw the server up, of the time it "
                                    "measured (up / (up + down))", a.measured_share),
+            ("availability_target", "[queries] availability_target: the share up the platform promises",
+             ctx.settings.queries.availability_target if a.measured_share is not None else None),
             ("availability_unknown_seconds", "Seconds of the last 30 days without a probe (never counted as up)",
              a.unknown_seconds if a.measured_share is not None else None),
             ("unused_index_bytes", "Bytes in indexes no scan used on any node (last index report; absent before "

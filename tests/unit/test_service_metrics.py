@@ -27,8 +27,8 @@ from opsd_sandbox.sample_service import _index_report
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, 3, tzinfo=UTC)
 NAMES = ("query_objective_ratio", "query_objective_target", "query_objective_state", "queries_over_threshold_total",
-         "availability_ratio", "availability_unknown_seconds", "unused_index_bytes", "invalid_indexes",
-         "not_valid_constraints", "index_figures_timestamp_seconds")
+         "availability_ratio", "availability_target", "availability_unknown_seconds", "unused_index_bytes",
+         "invalid_indexes", "not_valid_constraints", "index_figures_timestamp_seconds")
 
 
 def _ctx(fake_ctx: Any, now: datetime = NOW) -> Any:
@@ -129,6 +129,7 @@ def test_availability_over_30_days_and_the_index_figures(fake_ctx: Any) -> None:
     out = text(ctx)
     assert values(out, "availability_ratio")[""] == pytest.approx(1 - 600 / (10 * 86400))
     assert values(out, "availability_unknown_seconds")[""] == 20 * 86400
+    assert values(out, "availability_target")[""] == 0.999
     assert values(out, "invalid_indexes")[""] == 1 and values(out, "not_valid_constraints")[""] == 1
     assert values(out, "unused_index_bytes")[""] == 5_050_000_000
     assert values(out, "index_figures_timestamp_seconds")[""] == NOW.timestamp()
