@@ -158,9 +158,13 @@ class _Name:
 R = TypeVar("R")
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _filled(row: type[R], raw: object) -> R:
     """``row`` from the columns of an outer-joined row that is there (its columns are then never NULL)."""
-    return row(**{f.name: getattr(raw, f.name) for f in fields(row)})  # type: ignore[arg-type]
+    names = _NAMES.get(row) or _NAMES.setdefault(row, tuple(f.name for f in fields(row)))  # type: ignore[arg-type]
+    return row(*(getattr(raw, n) for n in names))
 
 
 def _options(statement_ms: int, lock_ms: int) -> str:

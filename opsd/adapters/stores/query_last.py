@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -67,8 +67,11 @@ def _node(raw: dict[str, Any]) -> NodeFacts:
                      int(raw["system_identifier"]), int(raw["timeline"]), bool(raw["in_recovery"]))
 
 
+_FIELDS = {t: tuple(f.name for f in fields(t)) for t in (StatEntry, RelEntry)}
+
+
 def _values(entry: StatEntry | RelEntry) -> str:
-    return json.dumps(list(asdict(entry).values()), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps([getattr(entry, n) for n in _FIELDS[type(entry)]], separators=(",", ":"), ensure_ascii=False)
 
 
 def load(c: sqlite3.Connection, node: str) -> Previous:
