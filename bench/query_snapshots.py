@@ -6,12 +6,14 @@
    distinct statements (default 5,000) all moving between snapshots, in rounds; the first comparison, which also
    reads the texts of every statement once, apart;
 2. the server's own time for each snapshot statement (pg_stat_statements' mean of qs_statements, qs_relations);
-3. the health probe's latency p50/p95 (one full sample through the reused probe connection) with no snapshot
-   running and with snapshots running back to back in another thread (the worst case: the schedule is one every 5
-   minutes), alternated rounds.
+3. the health probe's latency p50/p95 (one full sample through the reused probe connection, samples back to back
+   for ``--seconds`` a round) with no snapshot running and with snapshots running back to back in another thread
+   of the same process, alternated rounds. That is the worst case: the daemon takes one snapshot every 5 minutes,
+   half a health interval away from the probes (daemon/jobs.py), so a probe meets no snapshot unless one lasts
+   15 s.
 
 Printed and written to bench/results/query_snapshots-DATE.json and .md. Usage:
-    .venv/bin/python bench/query_snapshots.py [--statements 5000] [--rounds 7] [--samples 300]
+    .venv/bin/python bench/query_snapshots.py [--statements 5000] [--rounds 7] [--seconds 8]
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ def timed_snapshot(ctx: Any) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def probe_round(ctx: Any, samples: int) -> list[float]:
+def probe_round(ctx: Any, seconds: float) -> list[float]:
+    """Health samples one after another for ``seconds``: each one's latency (ms)."""
     probe = probe_for(ctx.settings)
     try:
         take_sample(ctx, probe)
-        out = []
-        for _ in range(samples):
+        out: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
             t0 = time.perf_counter()
             take_sample(ctx, probe)
             out.append((time.perf_counter() - t0) * 1000)
@@ -77,6 +81,7 @@ def probe_round(ctx: Any, samples: int) -> list[float]:
 
 
 def with_snapshots(ctx: Any, fn: Any) -> tuple[Any, int]:
+    """``fn()`` while snapshots run back to back in another thread of this process (as in the daemon)."""
     stop, count = threading.Event(), [0]
 
     def loop() -> None:
@@ -87,10 +92,11 @@ def with_snapshots(ctx: Any, fn: Any) -> tuple[Any, int]:
     t = threading.Thread(target=loop, daemon=True)
     t.start()
     try:
-        return fn(), count[0]
+        got = fn()
     finally:
         stop.set()
         t.join()
+    return got, count[0]
 
 
 def setup(sb: Sandbox, statements: int) -> Path:
@@ -110,7 +116,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--statements", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--seconds", type=float, default=8.0, help="each probe round, idle or with snapshots")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args()
     sb = Sandbox.create(prefix="opsd-bench-qs-", archiving=False)
@@ -137,9 +143,9 @@ def main() -> None:
         for i in range(a.rounds):
             for which in (("idle", "busy") if i % 2 == 0 else ("busy", "idle")):
                 if which == "idle":
-                    idle += probe_round(ctx, a.samples // a.rounds)
+                    idle += probe_round(ctx, a.seconds)
                 else:
-                    got, n = with_snapshots(ctx, lambda: probe_round(ctx, a.samples // a.rounds))
+                    got, n = with_snapshots(ctx, lambda: probe_round(ctx, a.seconds))
                     busy += got
                     snaps += n
         figures = {
@@ -150,7 +156,8 @@ def main() -> None:
             "probe_p50_ms_idle": round(percentile(idle, 50), 2), "probe_p95_ms_idle": round(percentile(idle, 95), 2),
             "probe_p50_ms_snapshots": round(percentile(busy, 50), 2),
             "probe_p95_ms_snapshots": round(percentile(busy, 95), 2),
-            "probe_samples_each": len(idle), "snapshots_during_probes": snaps, "load_average": os.getloadavg(),
+            "probe_samples_idle": len(idle), "probe_samples_snapshots": len(busy),
+            "snapshots_during_probes": snaps, "load_average": os.getloadavg(),
         }
         print(json.dumps(figures, indent=2))
         write_results(a.out, figures)

@@ -31,7 +31,7 @@ class ServerFacts:
     timeline: int
     in_recovery: bool
     discarded_at: datetime | None  # the cumulative statistics were discarded then (a start after a crash)
-    preload: str
+    preload: str | None  # None: not visible to the role (pg_read_all_settings)
     compute_query_id: str
     pgss_schema: str | None
     read_all_stats: bool
@@ -220,11 +220,14 @@ def _preloaded(setting: str) -> bool:
     return "pg_stat_statements" in names
 
 
+NOT_PRELOADED = StatementsUnavailable("pg_stat_statements is not in shared_preload_libraries: no statement "
+                                      "statistics (opsd setup --query-stats, then a restart)")
+
+
 def unavailable(facts: ServerFacts, dbname: str) -> StatementsUnavailable | None:
-    """Why pg_stat_statements cannot be read on this server (None: it can)."""
-    if not _preloaded(facts.preload):
-        return StatementsUnavailable("pg_stat_statements is not in shared_preload_libraries: no statement "
-                                     "statistics (opsd setup --query-stats, then a restart)")
+    """Why pg_stat_statements cannot be read on this server (None: it can, or reading it will tell)."""
+    if facts.preload is not None and not _preloaded(facts.preload):
+        return NOT_PRELOADED
     if facts.pgss_schema is None:
         return StatementsUnavailable(f"pg_stat_statements is preloaded but not created in database {dbname} "
                                      "(opsd setup --query-stats, or CREATE EXTENSION pg_stat_statements)")
@@ -260,6 +263,8 @@ def statements(conn: Conn, facts: ServerFacts, dbname: str) -> Statements | Stat
     except QueryTimeout:
         raise
     except DatabaseError as e:
+        if "shared_preload_libraries" in str(e):  # the role could not see the setting: the server says so
+            return NOT_PRELOADED
         return StatementsUnavailable(f"pg_stat_statements cannot be read: {e}")
     rows = [_filled(StatementRow, r) for r in raw if r.queryid is not None]  # NULL: no statement tracked
     return Statements(rows, raw[0].dealloc, raw[0].stats_reset, facts.pgss_schema)

@@ -237,3 +237,21 @@ def test_without_pg_stat_statements_preloaded_one_line_and_tables_still_snapshot
     finally:
         conf.write_text(before)
         qs.cluster.ctl("restart")
+
+
+def test_a_role_without_pg_read_all_stats_counts_what_it_cannot_see_and_says_so(qs: Qs) -> None:
+    qs.cluster.psql("do $$ begin create role watcher login; exception when duplicate_object then null; end $$")
+    pg = qs.ctx.settings.postgres.model_copy(update={"user": "watcher"})
+    ctx = build(qs.ctx.settings.model_copy(update={"postgres": pg}))
+    watcher = Qs(qs.cluster, ctx, qs.store)
+    first = watcher.snap()  # the texts of other roles became hidden: a new baseline for the statements
+    assert not first.statements and any("became hidden" in p for p in first.problems)
+    watcher.run(SELECT_QTY, 9)
+    s = watcher.snap()
+    hidden = [d for d in qs.store.statement_deltas(s.id) if (d.queryid, d.dbname, d.rolname) == (0, "shop", "app")]
+    assert [d.calls for d in hidden] == [9]
+    assert any("lacks pg_read_all_stats" in p for p in s.problems)
+    with qs.ctx.history.db.connect() as c:
+        text = c.execute("SELECT text FROM query_texts WHERE queryid = 0 AND dbname = 'shop' AND rolname = 'app'"
+                         ).fetchone()
+    assert text is not None and text[0] == "<insufficient privilege>"
