@@ -85,3 +85,17 @@ def test_snapshots_fire_half_a_health_interval_away_from_the_probes(fake_ctx: An
     assert all(abs(((f - start).total_seconds() % 30) - 15) < 1 for f in fires)
     # the first probe 30 s after the start, the first snapshot 5 min 15 s after it
     assert abs((fires[0] - start).total_seconds() - (300 + 15 - 30)) < 1
+
+
+def test_a_window_much_longer_than_the_schedule_says_so(fake_ctx: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from opsd.actions.queries.snapshot import _long_window
+    from opsd.adapters.stores.queries import SnapshotWrite
+
+    ctx = fake_ctx(schedule={"queries": "5m"})
+    at = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    for since, says in ((None, False), (at - timedelta(minutes=10), False), (at - timedelta(hours=2), True)):
+        lines = _long_window(ctx, SnapshotWrite(node="pg1", taken_at=at, since=since, statements=True))
+        assert bool(lines) is says
+    assert "counted since its previous reading at 2026-11-02 10:00:00+0000" in lines[0]

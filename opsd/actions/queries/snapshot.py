@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from opsd.actions import alerts
 from opsd.actions.queries import slowlog
@@ -32,6 +33,7 @@ from opsd.adapters.stores.query_last import NodeFacts, Previous
 from opsd.context import Context
 from opsd.core.queries.delta import relation_deltas, statement_deltas
 from opsd.core.role import Role
+from opsd.core.units import format_duration
 from opsd.db import querystats
 from opsd.db.connection import Conn
 from opsd.db.querystats import ServerFacts, StatementsUnavailable
@@ -120,6 +122,17 @@ def _read(ctx: Context, store: QueryStore, node: Node, prev: Previous, w: Snapsh
     return failures + [p.split(" (", 1)[0] for p in rels.problems]
 
 
+def _long_window(ctx: Context, w: SnapshotWrite) -> list[str]:
+    """A window much longer than the schedule's (the node unread meanwhile, the daemon stopped): its counts all
+    land on this snapshot, and it says so."""
+    sched = ctx.settings.schedule.parsed("queries")
+    period = sched.period(w.taken_at) if sched is not None else timedelta(minutes=5)
+    if w.since is None or w.taken_at - w.since <= max(3 * period, timedelta(minutes=30)):
+        return []
+    return [f"{w.node}: counted since its previous reading at {w.since:%Y-%m-%d %H:%M:%S%z} "
+            f"({format_duration(w.taken_at - w.since)}): not spread over that time"]
+
+
 def take(ctx: Context, store: QueryStore, node: Node, problems: list[str] | None = None) -> NodeResult:
     """One snapshot of one node, written whatever happens (a node not read: its snapshot says why)."""
     prev = store.previous(node.name)
@@ -132,6 +145,7 @@ def take(ctx: Context, store: QueryStore, node: Node, problems: list[str] | None
                                problems=[*w.problems, f"{node.name} not read ({e}): its counts go to the next "
                                                       "snapshot that reads it"])
         return NodeResult(node.name, store.write(failed, prev), [f"{node.name}: {e}"])
+    w.problems[:0] = _long_window(ctx, w)
     sid = store.write(w, prev)
     return NodeResult(node.name, sid, failures, len(w.statement_deltas), len(w.relation_deltas))
 
