@@ -168,7 +168,7 @@ def test_old_snapshots_are_merged_by_the_hour_then_by_the_day_totals_kept(store:
     snaps = store.snapshots(now - timedelta(days=30), now)
     assert [s.taken_at for s in snaps] == [times[2], times[5], times[6]]
     day, hour, recent = snaps
-    assert day.since is None and hour.since == times[2] and recent.since == times[5]
+    assert day.since == times[0] and hour.since == times[2] and recent.since == times[5]
     assert (day.problems, day.log_state, hour.log_state) == (["p0", "p1"], "unknown", "complete")
     assert [(d.queryid, d.calls) for d in store.statement_deltas(day.id)] == [(11, 1 + 2 + 3), (22, 3)]
     assert [(d.queryid, d.calls) for d in store.statement_deltas(hour.id)] == [(11, 4 + 5 + 6), (22, 3)]

@@ -1,6 +1,7 @@
 """Merging old query-statistics snapshots (core/queries/tiers.py): the snapshots of one node in one hour (one day,
 further back) become one, its deltas the sums of theirs (``query_stats``, ``relation_stats``, and the
-over-threshold counts of ``query_over``), its window from the first one's start to the last one's end. One
+over-threshold counts of ``query_over``), its window from the first one's start (a node's first snapshot, which
+counted nothing, starts it at its own time) to the last one's end. One
 bucket a transaction, a bounded number of buckets a call (the rest at the next)."""
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def merge(c: sqlite3.Connection, group: list[Taken]) -> None:
         _sum_into(c, table, carrier, others)
     c.execute("UPDATE query_snapshots SET since = ?, statements = ?, reset = ?, dealloc = ?, log_state = ?, "
               "problems = ? WHERE id = ?",
-              (kept[0]["since"], max(r["statements"] for r in kept), max(r["reset"] for r in kept),
+              (kept[0]["since"] or kept[0]["taken_at"], max(r["statements"] for r in kept), max(r["reset"] for r in kept),
                sum(r["dealloc"] for r in kept), merged_log_state(r["log_state"] for r in kept),
                json.dumps(merged_problems(json.loads(r["problems"]) for r in kept)), carrier))
     c.executemany("DELETE FROM query_snapshots WHERE id = ?", [(i,) for i in others])
