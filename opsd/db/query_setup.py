@@ -37,6 +37,11 @@ class QueryFactsRow:
     read_all_stats: bool
 
 
+@dataclass(frozen=True)
+class AvailableRow:
+    available: bool
+
+
 def settings(conn: psycopg.Connection[Any], names: Sequence[str], *, files: bool = False) -> dict[str, QuerySettingRow]:
     """``files``: with the configuration files' values (pg_file_settings: a superuser's, as setup runs)."""
     rows = fetch_all(conn, "query_setup_files" if files else "query_setup_settings", QuerySettingRow,
@@ -46,6 +51,11 @@ def settings(conn: psycopg.Connection[Any], names: Sequence[str], *, files: bool
 
 def facts(conn: psycopg.Connection[Any]) -> QueryFactsRow:
     return fetch_one(conn, "query_setup_facts", QueryFactsRow)
+
+
+def available(conn: psycopg.Connection[Any]) -> bool:
+    """pg_stat_statements installed on this server (pg_available_extensions), created or not."""
+    return fetch_one(conn, "query_setup_available", AvailableRow).available
 
 
 def create_extension(conn: psycopg.Connection[Any]) -> None:

@@ -1,7 +1,7 @@
 """Query statistics turned on, on a cluster of its own that has none: 'opsd check' names what is missing in one line
 (a warning: it still exits 0), 'opsd setup --query-stats' sets it keeping what is there (a library already
-preloaded, a lower log_min_duration_statement) and exits 6 for the restart, '--restart' finishes it (the extension
-created), and the check is then ok."""
+preloaded, a lower log_min_duration_statement), turns off the logging of bind parameters and exits 6 for the
+restart, '--restart' finishes it (the extension created), and the check is then ok."""
 
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def test_query_stats_setup_keeps_what_is_there_and_the_check_follows(cluster: Cl
     assert "setup NOT complete" in out
     assert c.psql("show shared_preload_libraries") == "auto_explain"  # opsd did not restart on its own
     assert c.psql("show track_io_timing") == "on"  # reloaded
+    assert "'-1' -> '0' (reload: applied)" in out and "without their bind parameters" in out
+    assert c.psql("show log_parameter_max_length") == "0"  # slow statements logged without their parameters
 
     second = opsd(c.conf, "setup", "--query-stats", "--restart")
     assert second.returncode == 0, second.stdout + second.stderr

@@ -2,13 +2,17 @@
 
 Setup runs ALTER SYSTEM for what is missing (what is there is kept: a library appended, a log destination added,
 a lower log_min_duration_statement never raised), reloads, restarts only when asked, and creates
-pg_stat_statements once its library is loaded. Under Patroni it changes no setting: it says what to put in
-Patroni's configuration. The check says in one line what is missing and how to turn it on: a warning, never
-critical (nothing else depends on query statistics).
+pg_stat_statements once its library is loaded. It refuses, changing nothing, when pg_stat_statements is not
+installed (a preloaded library that is not there stops the server from starting). It also turns off the logging of
+bind parameters with the slow statements (log_parameter_max_length 0), unless the DBA chose a value. Under Patroni
+it changes no setting: it says what to put in Patroni's configuration. The check says in one line what is missing
+and how to turn it on: a warning, never critical (nothing else depends on query statistics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from pydantic import JsonValue
@@ -24,7 +28,10 @@ from opsd.db.query_setup import QuerySettingRow
 from opsd.errors import OpsdError
 
 QUERIES = "queries"
+PARAMS = "log_parameter_max_length"  # bind parameters logged with a slow statement: -1 (the default) all of them
 _PLACES = ("data_directory", "log_directory")  # where the collector writes (the note when it is turned on)
+NOT_INSTALLED = ("pg_stat_statements is not installed on this server (Debian: it comes with postgresql-15; "
+                 "elsewhere postgresql-contrib)")
 
 
 def facts(ctx: Context) -> prereq.Facts:
@@ -61,6 +68,29 @@ def patroni_refusal(todo: list[prereq.Change]) -> OpsdError:
                      hint="docs/queries.md, 'Under Patroni'")
 
 
+def not_installed(todo: list[prereq.Change], available: bool) -> OpsdError | None:
+    """Pure: refuse before shared_preload_libraries gains a library the server does not have (the postmaster
+    would not start after the restart). Installed means pg_available_extensions lists it: the library comes in
+    the same package as the extension's control file."""
+    if available or not any(c.name == prereq.PRELOAD for c in todo):
+        return None
+    return OpsdError(NOT_INSTALLED)
+
+
+def params_change(configured: str) -> prereq.Change | None:
+    """Pure: log_parameter_max_length 0 (a slow statement logged without its bind parameters) when it is the
+    default -1 (all of them, whole); a value the DBA chose is kept. A reload; counting does not change."""
+    return prereq.Change(PARAMS, configured, "0") if configured.strip() == "-1" else None
+
+
+def params_kept(value: str) -> Step | None:
+    """Pure: the line saying a log_parameter_max_length the DBA chose is kept, and what the log then holds."""
+    if value.strip() in ("0", "-1"):
+        return None
+    return Step(PARAMS, "ok", f"{value} kept (not the default -1: your choice): slow statements are logged with "
+                              f"their bind parameters, up to {value} bytes each")
+
+
 def log_place(rows: dict[str, QuerySettingRow]) -> str:
     """Where the logging collector writes: log_directory, relative to the data directory unless absolute."""
     if "log_directory" not in rows or "data_directory" not in rows:  # hidden from a role without pg_read_all_settings
@@ -81,7 +111,12 @@ def collector_note(ctx: Context, rows: dict[str, QuerySettingRow]) -> Step:
 
 def _read(ctx: Context) -> dict[str, QuerySettingRow]:
     with ctx.connect() as conn:
-        return query_setup.settings(conn, (*prereq.SETTINGS, *_PLACES), files=True)
+        return query_setup.settings(conn, (*prereq.SETTINGS, PARAMS, *_PLACES), files=True)
+
+
+def _available(ctx: Context) -> bool:
+    with ctx.connect() as conn:
+        return query_setup.available(conn)
 
 
 def _apply(ctx: Context, todo: list[prereq.Change]) -> list[Step]:
@@ -99,8 +134,11 @@ def _apply(ctx: Context, todo: list[prereq.Change]) -> list[Step]:
 
 def _kept(ctx: Context, rows: dict[str, QuerySettingRow], todo: list[prereq.Change]) -> list[Step]:
     changed = {c.name for c in todo}
-    right = [n for n in prereq.SETTINGS if n not in changed]
+    params = rows[PARAMS].configured
+    right = [n for n in (*prereq.SETTINGS, PARAMS) if n not in changed and (n != PARAMS or params == "0")]
     out = [Step("settings", "ok", f"already right: {', '.join(right)}")] if right else []
+    kept = params_kept(params)
+    out += [kept] if kept and PARAMS not in changed else []
     ms = prereq.threshold_ms(ctx.settings.queries.lowest_threshold())
     current = rows[prereq.MIN_DURATION].setting
     if ms is not None and prereq.MIN_DURATION not in changed and current != str(ms):
@@ -128,20 +166,46 @@ def _pending(rows: dict[str, QuerySettingRow]) -> list[str]:
     return [n for n in prereq.SETTINGS if rows[n].pending_restart]
 
 
+def plan(configured: Mapping[str, str], lowest: timedelta | None, log_format: str, *, available: bool,
+         patroni: bool) -> list[prereq.Change]:
+    """Pure: the ALTER SYSTEM to run, from the files' values (``configured``: prereq.SETTINGS and PARAMS). Raises,
+    before anything is changed, when pg_stat_statements is not installed (``available``) and would be preloaded,
+    and under Patroni when something is to change."""
+    todo = prereq.changes(configured, lowest, log_format)
+    refusal = not_installed(todo, available)
+    if refusal:
+        raise refusal
+    params = params_change(configured[PARAMS])
+    todo += [params] if params else []
+    if todo and patroni:
+        raise patroni_refusal(todo)
+    return todo
+
+
+def _notes(ctx: Context, rows: dict[str, QuerySettingRow], todo: list[prereq.Change]) -> list[Step]:
+    """What a change means outside opsd."""
+    names, out = {c.name for c in todo}, []
+    if prereq.COLLECTOR in names:
+        out.append(collector_note(ctx, rows))
+    if prereq.MESSAGES in names:
+        out.append(Step("server messages", "note", "in English from now on, in the log and to clients (opsd reads "
+                                                   "'duration:' in the log)"))
+    if PARAMS in names:
+        out.append(Step("bind parameters", "note", "slow statements are logged without their bind parameters; "
+                                                   "their text, literals included, still is: protect the log "
+                                                   "files (docs/queries.md#setup)"))
+    return out
+
+
 def _configure(ctx: Context, out: SetupResult) -> dict[str, QuerySettingRow]:
-    """ALTER SYSTEM what is missing (under Patroni: refuse, saying what to set there), reload; the settings after."""
+    """ALTER SYSTEM what is missing, reload; the settings after."""
     q = ctx.settings.queries
     rows = _read(ctx)
-    todo = prereq.changes({n: rows[n].configured for n in prereq.SETTINGS}, q.lowest_threshold(), q.log_format)
-    if todo and ctx.settings.patroni.url:
-        raise patroni_refusal(todo)
+    todo = plan({n: rows[n].configured for n in (*prereq.SETTINGS, PARAMS)}, q.lowest_threshold(), q.log_format,
+                available=_available(ctx), patroni=bool(ctx.settings.patroni.url))
     if todo:
         out.steps.extend(_apply(ctx, todo))
-        if any(c.name == prereq.COLLECTOR for c in todo):
-            out.steps.append(collector_note(ctx, rows))
-        if any(c.name == prereq.MESSAGES for c in todo):
-            out.steps.append(Step("server messages", "note", "in English from now on, in the log and to clients "
-                                                             "(opsd reads 'duration:' in the log)"))
+        out.steps.extend(_notes(ctx, rows, todo))
         rows = _read(ctx)
     out.steps.extend(_kept(ctx, rows, todo))
     return rows
