@@ -42,7 +42,7 @@ def check(app: App, as_json: bool) -> None:
               help="Replace an archive_command that does not push to this stanza.")
 @click.option("--query-stats", is_flag=True,
               help="Instead of archiving: turn on what query statistics need (pg_stat_statements, query ids, the "
-                   "duration log, I/O timing); docs/queries.md.")
+                   "duration log without bind parameters, I/O timing); docs/queries.md.")
 @pass_app
 def setup(app: App, restart: bool, replace_archive_command: bool, query_stats: bool) -> None:
     """Configure archiving for pgBackRest (idempotent), create the stanza and run pgbackrest check; with
