@@ -16,6 +16,12 @@ from opsd.settings_types import PositiveDuration, _Section
 _NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
 
 
+def _name(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(_NAME, v):
+        raise ValueError(f"invalid name {v!r}")
+    return v
+
+
 class Objective(_Section):
     """A share of statements that must complete under a threshold, optionally only some databases or roles'.
     No selector by application_name: pg_stat_statements does not keep it, so the calls that are the
@@ -27,12 +33,7 @@ class Objective(_Section):
     database: str | None = None
     role: str | None = None
 
-    @field_validator("database", "role")
-    @classmethod
-    def _ident(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(_NAME, v):
-            raise ValueError(f"invalid name {v!r}")
-        return v
+    _ident = field_validator("database", "role")(_name)
 
 
 def _default_objectives() -> list[Objective]:
@@ -55,7 +56,13 @@ class QueriesSection(_Section):
     # under Patroni ([patroni] url) its members are read and this may stay empty
     standbys: list[str] = Field(default_factory=list)
     seq_scan_rows: int = Field(10_000, ge=1)  # a table read by scans of more rows than this on average: a candidate
+    # the login role the missing-index advice connects as to EXPLAIN application statements (then SET ROLE to each
+    # statement's role); never a superuser or a member of one or of pg_*_server_* (refused). None: no EXPLAIN,
+    # every candidate a guess (docs/queries.md, "How advice is proven"). Password: .pgpass of run_as, or peer/map.
+    advice_user: str | None = None
     availability_target: float = Field(0.999, gt=0, lt=1)
+
+    _advice_ident = field_validator("advice_user")(_name)
 
     @field_validator("log_directory")
     @classmethod

@@ -65,14 +65,66 @@ class _Any:
     search_path: str | None = None
 
 
+class NotMember(NotExplained):
+    """The advice connection's login role may not SET ROLE to the statement's role."""
+
+
+class Refused(NotExplained):
+    """The advice connection's login role could do more than an application role: nothing is EXPLAINed on it."""
+
+
+@dataclass(frozen=True)
+class _Login:
+    login: str
+    superuser: bool
+    createrole: bool
+    powers: list[str]
+
+
+def check_advice_user(conn: Connection[Any]) -> None:
+    """The first thing on an advice connection: refuse (Refused) a login role that is a superuser, has CREATEROLE,
+    or is a member, directly or not, of a superuser or CREATEROLE role or of pg_execute_server_program,
+    pg_read_server_files or pg_write_server_files (db/sql/ix_advice_user.sql)."""
+    try:
+        found = fetch_all(conn, "ix_advice_user", _Login)
+    except DatabaseError as e:
+        raise Refused(f"advice_user not checked, so not used: {e}") from None
+    if len(found) != 1:
+        raise Refused("advice_user not found in pg_roles, so not used")
+    me = found[0]
+    power = ("is a superuser" if me.superuser else "has CREATEROLE" if me.createrole else
+             f"is a member of {', '.join(me.powers)}" if me.powers else "")
+    if power:
+        raise Refused(f"advice_user {me.login} {power}: planning runs the statement's functions, which could act "
+                      "as it (RESET ROLE); nothing is EXPLAINed (docs/queries.md, \"How advice is proven\")")
+
+
+@dataclass(frozen=True)
+class _Function:
+    name: str
+
+
+def functions(conn: Connection[Any]) -> frozenset[str]:
+    """The names of this database's functions outside pg_catalog (db/sql/ix_functions.sql)."""
+    return frozenset(r.name for r in fetch_all(conn, "ix_functions", _Function))
+
+
 @dataclass(frozen=True)
 class _Path:
     search_path: str | None
+    member: bool
 
 
 def act_as(conn: Connection[Any], role: str) -> None:
-    """SET LOCAL ROLE ``role`` with the search_path its sessions start with (refused: NotExplained)."""
-    path = fetch_one(conn, "ix_role_search_path", _Path, {"role": role}).search_path
+    """SET LOCAL ROLE ``role`` with the search_path its sessions start with (refused: NotExplained; the login role
+    is not a member of ``role``: NotMember)."""
+    try:
+        found = fetch_one(conn, "ix_role_search_path", _Path, {"role": role})
+    except LookupError:
+        raise NotExplained(f"role {role} does not exist") from None
+    if not found.member:
+        raise NotMember(f"advice_user is not a member of role {role}")
+    path = found.search_path
     try:
         with conn.cursor(row_factory=class_row(_Any)) as cur:
             cur.execute(load("ix_hypo_role"), {"role": role, "search_path": path or ""})

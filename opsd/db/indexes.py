@@ -15,7 +15,7 @@ from psycopg.rows import class_row
 from opsd.core.pgtext import pg_error
 from opsd.core.records.indexes import IndexInfo, NotValidConstraint, Partition, Qual
 from opsd.db.connection import ConnectTo, factory
-from opsd.db.queries import fetch_all, load
+from opsd.db.queries import fetch_all, fetch_one, load
 from opsd.errors import DatabaseError, QueryTimeout
 from opsd.settings import Settings
 
@@ -30,6 +30,31 @@ def connect_to(settings: Settings) -> ConnectTo:
                        run_as=settings.opsd.run_as)()
 
     return connect
+
+
+def advice_connect_to(settings: Settings, user: str) -> ConnectTo:
+    """Connections as ``user`` ([queries] advice_user) to any database of the server, bounded as a snapshot's are:
+    the same host, port and timeouts as opsd's own; its password from the .pgpass of opsd's run_as user, or peer
+    authentication with a pg_ident.conf map (never a password in the configuration)."""
+    q = settings.queries
+
+    def connect(dbname: str) -> Connection[Any]:
+        pg = settings.postgres.model_copy(update={"dbname": dbname, "user": user,
+                                                  "statement_timeout": q.snapshot_timeout})
+        return factory(pg, lock_timeout_ms=max(1, int(q.snapshot_lock_timeout.total_seconds() * 1000)),
+                       run_as=settings.opsd.run_as)()
+
+    return connect
+
+
+@dataclass(frozen=True)
+class _Streaming:
+    streaming: int | None
+
+
+def walsenders(conn: Connection[Any]) -> int | None:
+    """The physical standbys streaming from this primary (None: this server is a standby)."""
+    return fetch_one(conn, "ix_walsenders", _Streaming).streaming
 
 
 @dataclass(frozen=True)
@@ -64,6 +89,7 @@ class _IndexRow:
     is_exclusion: bool
     replica_identity: bool
     constraints: list[str]
+    foreign_keys: list[str]
     valid: bool
     ready: bool
     building: bool

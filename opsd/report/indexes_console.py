@@ -37,6 +37,7 @@ def _verdict(v: UnusedVerdict) -> list[str]:
                  if n.read and n.first_at and n.last_at else "unread")
         lines.append(f"  node {n.node}: {state}")
     lines += [f"  undecided: {u}" for u in v.undecided[:20]]
+    lines += [f"  kept: {k}" for k in v.kept]
     if len(v.undecided) > 20:
         lines.append(f"  ... and {len(v.undecided) - 20} more undecided")
     return lines

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 SCHEMA = """
 CREATE ROLE app LOGIN;
+CREATE ROLE opsd_advice LOGIN; GRANT app TO opsd_advice;
 CREATE EXTENSION pg_qualstats; CREATE EXTENSION hypopg;
 CREATE TABLE "stockMovements" ("movementId" bigserial PRIMARY KEY, "skuId" int NOT NULL, "warehouseId" int NOT NULL,
                                qty int NOT NULL, "movedAt" timestamptz NOT NULL DEFAULT now());
@@ -42,6 +43,12 @@ CREATE INDEX "ordersStatus" ON orders (status);
 CREATE INDEX orders_status_created_idx ON orders (status, created_at);
 CREATE INDEX orders_note_idx ON orders (note);
 ALTER TABLE orders ADD CONSTRAINT "qtyPositive" CHECK (qty > 0) NOT VALID;
+CREATE TABLE customers (id int PRIMARY KEY);
+INSERT INTO customers SELECT generate_series(0, 299);
+ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);
+CREATE SCHEMA opsd; CREATE TABLE opsd.heartbeat (at timestamptz NOT NULL, node text);
+INSERT INTO opsd.heartbeat SELECT now() - i * interval '1 min', 'n' FROM generate_series(1, 3000) i;
+CREATE INDEX heartbeat_at ON opsd.heartbeat (at); CREATE INDEX heartbeat_at_node ON opsd.heartbeat (at, node);
 CREATE TABLE skus (code text, active boolean);
 INSERT INTO skus SELECT 'c' || i % 50, i % 2 = 0 FROM generate_series(1, 100) i;
 CREATE INDEX "skuLowerCode" ON skus (lower(code)) WHERE active;
@@ -87,9 +94,11 @@ def pair(stack: Sandbox) -> Iterator[tuple[Cluster, Standby]]:
         lsn = primary.psql("SELECT pg_current_wal_lsn()")
         wait_until(lambda: standby.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'") == "t", timeout=60,
                    what="the standby to replay the schema")
+        base = '\n[queries]\nunused_min_span = "2s"\nseq_scan_rows = 1000\n'
         primary.write_conf(primary.conf, extra=(
-            '\n[queries]\nunused_min_span = "2s"\nseq_scan_rows = 1000\n'
+            base + 'advice_user = "opsd_advice"\n'
             f'standbys = ["host={stack.socket_dir} port={standby.port} user=postgres dbname=postgres"]\n'))
+        primary.write_conf(primary.conf.with_name("opsd-ixs-bare.toml"), extra=base)  # neither: see below
         yield primary, standby
     finally:
         if standby is not None:
@@ -132,6 +141,8 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     psql(primary.port, "INSERT INTO orders SELECT i, 1, 's1', date '2026-02-01', 'x', 1 "
                        "FROM generate_series(5001, 5100) i")
     psql(standby.port, "SET enable_seqscan = off; SELECT count(*) FROM lines WHERE sku = 5")
+    for _ in range(3):  # opsd's own table, scanned whole: never a missing index
+        psql(primary.port, "SELECT count(*) FROM opsd.heartbeat WHERE node = 'x'")
     time.sleep(max(0.0, 2.5 - (time.monotonic() - started)))
     snapshot(primary)
 
@@ -148,6 +159,12 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     assert unused["orders_note_idx"]["write_rows"] == 100 and unused["orders_note_idx"]["size_bytes"] > 0
     assert "lower(code)" in unused["skuLowerCode"]["definition"] and "WHERE active" in \
         unused["skuLowerCode"]["definition"]
+
+    # a foreign key's index (customer_id): no scan, yet kept, and says why; opsd's own schema: never suggested
+    assert not {"ordersCustomer", "orders_customer_id_idx"} & set(unused)
+    assert any("public.\"ordersCustomer\": never unused: its leading columns are foreign key orders_customer_fk's" in k
+               for k in rep["unused_verdict"]["kept"]), rep["unused_verdict"]["kept"]
+    assert not [r for group in ("unused", "redundant", "missing") for r in rep[group] if r["schema"] == "opsd"]
 
     red = by_name(rep["redundant"])
     assert red["orders_customer_id_idx"]["kind"] == "duplicate" and red["orders_customer_id_idx"]["kept"] == \
@@ -172,6 +189,8 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     assert text.returncode == 1 and "PROVEN: btree (\"warehouseId\")" in text.stdout, text.stdout
     assert "DROP INDEX CONCURRENTLY public.orders_note_idx;" in text.stdout
 
+    advice_refused(primary)
+
     # the DBA runs what opsd suggests (opsd never does): each statement works as printed
     statements = [s for group in ("invalid", "unused", "redundant", "not_valid") for row in rep[group]
                   for s in row["statements"]] + advice["statements"]
@@ -182,6 +201,37 @@ def test_indexes_on_a_primary_and_its_standby(pair: tuple[Cluster, Standby]) -> 
     assert rc == 0 and after["invalid"] == [] and after["redundant"] == [] and after["not_valid"] == []
     assert psql(primary.port, "SELECT indexdef FROM pg_indexes WHERE tablename = 'stockMovements' AND indexdef "
                               "LIKE '%warehouseId%'").stdout.strip()
+
+
+def _advice(conf: Path) -> tuple[dict[str, Any], Any]:
+    from opsd.actions.queries.indexes import index_report
+
+    rep = index_report(build(settings_mod.load(str(conf))), dbnames=["supply"])
+    sm = next(m for m in rep.missing if m.table_name == "stockMovements")
+    return sm.advice[0].__dict__, rep.unused_verdict
+
+
+def advice_refused(primary: Cluster) -> None:
+    """opsd connected as postgres (a superuser) with no advice_user: no EXPLAIN, a guess that says why, the
+    statement still shown; and no standby configured: the one streaming from the primary means no unused verdict.
+    An advice_user that is no member of the statement's role, or is one (through app) of pg_read_server_files:
+    a guess with why."""
+    advice, verdict = _advice(primary.conf.with_name("opsd-ixs-bare.toml"))
+    assert advice["verdict"] == "guess" and "advice_user is not set" in advice["reason"], advice
+    assert advice["statements"] == ['CREATE INDEX CONCURRENTLY ON public."stockMovements" USING btree ("warehouseId")']
+    assert not verdict.decided and verdict.reason == (
+        "no verdict: 1 standby(s) stream from this primary that opsd does not read: add them to [queries] standbys "
+        "(or [patroni] url)"), verdict.reason
+    psql(primary.port, "REVOKE app FROM opsd_advice")
+    advice, _ = _advice(primary.conf)
+    assert advice["verdict"] == "guess" and "advice_user is not a member of role app" in advice["reason"], advice
+    psql(primary.port, "GRANT app TO opsd_advice; GRANT pg_read_server_files TO app")
+    try:
+        advice, _ = _advice(primary.conf)
+    finally:
+        psql(primary.port, "REVOKE pg_read_server_files FROM app")
+    assert advice["verdict"] == "guess" and advice["reason"].startswith(
+        "not EXPLAINed: advice_user opsd_advice is a member of pg_read_server_files"), advice
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_and_exit_1(stack: Sandbox, tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def test_coverage_short_on_one_node_is_no_verdict_and_says_which() -> None:
     verdict = v.coverage_verdict(["a", "b"], [cov("a", WEEK), cov("b", timedelta(days=2, hours=3))], WEEK)
     assert not verdict.decided
     assert verdict.reason == "no verdict: statistics cover 2 d 3 h of 7 d (b short: 2 d 3 h)"
-    assert v.unused([ix("x", ["a"])], [use("a", "x", 0), use("b", "x", 0)], verdict, {}) == ([], [])
+    assert v.unused([ix("x", ["a"])], [use("a", "x", 0), use("b", "x", 0)], verdict, {}) == ([], [], [])
 
 
 def test_a_node_unread_is_no_verdict() -> None:
@@ -145,14 +145,14 @@ def test_unused_only_when_no_node_scanned_it_and_never_what_enforces() -> None:
                ix("uniq", ["c"], is_unique=True), ix("fk_target", ["d"], constraints=["x_fk (f)"]),
                ix("broken", ["e"], valid=False), ix("ident", ["f"], is_unique=True, replica_identity=True)]
     uses = [use(n, i.name, 0) for n in ("a", "b") for i in indexes] + [use("b", "standby_only", 12)]
-    found, undecided = v.unused(indexes, uses, verdict, {("shop", "public", "orders"): 70})
+    found, undecided, _ = v.unused(indexes, uses, verdict, {("shop", "public", "orders"): 70})
     assert [(u.name, u.size_bytes, u.write_rows) for u in found] == [("dead", 1 << 20, 70)]
     assert found[0].statements == ["DROP INDEX CONCURRENTLY public.dead"] and undecided == []
 
 
 def test_an_index_new_or_unseen_on_a_node_is_undecided() -> None:
     verdict = v.coverage_verdict(["a", "b"], [cov("a", WEEK), cov("b", WEEK)], WEEK)
-    found, undecided = v.unused([ix("new", ["a"]), ix("half", ["b"])],
+    found, undecided, _ = v.unused([ix("new", ["a"]), ix("half", ["b"])],
                                 [use("a", "new", 0, timedelta(hours=5)), use("b", "new", 0),
                                  use("a", "half", 0)], verdict, {})
     assert found == []
@@ -168,9 +168,36 @@ def test_a_partitioned_index_counts_its_partitions_scans() -> None:
     used = [use("a", "orders_2025_region_idx", 0), use("a", "orders_2026_region_idx", 3)]
     assert v.unused([parent, *leaves], used, verdict, {})[0] == []
     idle = [use("a", "orders_2025_region_idx", 0), use("a", "orders_2026_region_idx", 0)]
-    found, _ = v.unused([parent, *leaves], idle, verdict, {})
+    found, _, _ = v.unused([parent, *leaves], idle, verdict, {})
     assert [u.name for u in found] == ["orders_region_idx"] and found[0].statements == \
         ["DROP INDEX public.orders_region_idx"]
+
+
+def test_an_index_leading_with_a_foreign_keys_columns_is_kept_with_why() -> None:
+    verdict = v.coverage_verdict(["a"], [cov("a", WEEK)], WEEK)
+    indexes = [ix("by_customer", ["customer_id", "created_at"], foreign_keys=["orders_customer_fk"]),
+               ix("plain", ["note"])]
+    found, undecided, kept = v.unused(indexes, [use("a", i.name, 0) for i in indexes], verdict, {})
+    assert [u.name for u in found] == ["plain"] and undecided == []
+    assert kept == ["shop: public.by_customer: never unused: its leading columns are foreign key orders_customer_fk's "
+                    "(a DELETE or UPDATE of a referenced row finds the referencing rows by it; without it, each is a "
+                    "sequential scan)"]
+    scanned = v.unused(indexes[:1], [use("a", "by_customer", 4)], verdict, {})
+    assert scanned == ([], [], [])  # scanned: nothing to say
+
+
+def test_opsds_own_schema_is_never_suggested() -> None:
+    verdict = v.coverage_verdict(["a"], [cov("a", WEEK)], WEEK)
+    own = [ix("hb_at", ["at"], schema="opsd"), ix("hb_at2", ["at"], schema="opsd")]
+    assert v.unused(own, [use("a", i.name, 0, schema="opsd") for i in own], verdict, {}) == ([], [], [])
+    assert v.redundant(own, {}) == []
+
+
+def test_standbys_streaming_that_opsd_does_not_read_mean_no_verdict() -> None:
+    assert v.unknown_standbys(None, 0) is None  # a standby: not checked
+    assert v.unknown_standbys(1, 1) is None and v.unknown_standbys(0, 2) is None
+    assert v.unknown_standbys(3, 1) == ("no verdict: 2 standby(s) stream from this primary that opsd does not read: "
+                                        "add them to [queries] standbys (or [patroni] url)")
 
 
 def test_span_text() -> None:
@@ -257,3 +284,33 @@ def test_advice_without_hypopg_or_qualstats_is_a_guess_that_says_why() -> None:
     lower = m.TableLoad("shop", "public", "stockmovements", 12, 1_440_000, 1, 1 << 20)
     assert [s.queryid for s in missing_indexes(None, Catalog(databases=["shop"], extensions={"shop": {}}), [lower],
                                                texts)[0].statements] == [2]
+
+
+def test_a_statement_calling_a_function_outside_pg_catalog_is_named() -> None:
+    fns = {"audit_touch", "Tally", "hypopg_create_index"}
+    assert m.calls_outside("SELECT count(*) FROM t WHERE a = $1 AND lower(b) = $2", fns) is None
+    assert m.calls_outside("SELECT * FROM t WHERE public.Audit_Touch (a) AND b IN ($1, $2)", fns) == "audit_touch"
+    assert m.calls_outside('SELECT s."Tally"(a) FROM t', fns) == "Tally"
+    assert m.calls_outside("SELECT tally(a) FROM t", fns) is None  # unquoted folds: tally is not "Tally"
+    assert m.calls_outside("SELECT audit_touch FROM t", fns) is None  # a column of that name: no call
+
+
+def test_advice_refused_is_a_guess_with_why_and_still_the_statement() -> None:
+    from opsd.actions.queries.advise import missing_indexes
+    from opsd.actions.queries.catalog import Catalog
+    from opsd.actions.queries.indexes import NO_ADVICE_USER
+    from opsd.core.records.indexes import StatementRef
+
+    heavy = [m.TableLoad("shop", "public", "stockMovements", 12, 1_440_000, 1, 1 << 20)]
+    texts = {("shop", 1, "app"): StatementRef(queryid=1, rolname="app", calls=12,
+                                              text='SELECT count(*) FROM "stockMovements" WHERE "skuId" = $1')}
+    cat = Catalog(databases=["shop"], quals=[qual("skuId", 3)],
+                  extensions={"shop": {"pg_qualstats": "public", "hypopg": "public"}})
+
+    def never(dbname: str) -> Any:
+        raise AssertionError("connected though advice was refused")
+
+    found = missing_indexes(never, cat, heavy, texts, refused=NO_ADVICE_USER)[0]
+    assert [(a.verdict, a.reason, a.statements) for a in found.advice] == [
+        ("guess", NO_ADVICE_USER, ['CREATE INDEX CONCURRENTLY ON public."stockMovements" USING btree ("skuId")'])]
+    assert "advice_user is not set" in NO_ADVICE_USER

@@ -1,7 +1,10 @@
 """Missing indexes, proven where PostgreSQL can prove them (docs/queries.md, "Missing indexes"): for each table read
 mostly by large sequential scans, the candidates pg_qualstats' filters suggest, each checked with a hypothetical
 index (hypopg) against the real normalised statements that filter so: EXPLAIN of the statement's generic plan,
-as the statement's own role, in a read-only transaction that is rolled back, under [queries] snapshot_timeout.
+on a connection as [queries] advice_user (never opsd's own: planning runs the statement's functions, which could
+RESET ROLE; refused when that role could do more than an application's), as the statement's own role, in a
+read-only transaction that is rolled back, under [queries] snapshot_timeout. A statement that calls a function
+outside pg_catalog is not EXPLAINed.
 "proven": the plan uses the hypothetical index and its cost drops; otherwise a "guess", with why."""
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from opsd.core.queries.missing import (
     Candidate,
     TableLoad,
     already_indexed,
+    calls_outside,
     candidates,
     create_statements,
     plan_cost,
@@ -45,9 +49,9 @@ class Tried:
 
 
 def missing_indexes(connect: ConnectTo | None, cat: Catalog, heavy: Sequence[TableLoad],
-                    texts: Mapping[TextKey, StatementRef]) -> list[MissingIndex]:
-    """Each heavily scanned table with its statements and advice. ``connect``: None when advice is not wanted
-    (every candidate a guess)."""
+                    texts: Mapping[TextKey, StatementRef], *, refused: str = "") -> list[MissingIndex]:
+    """Each heavily scanned table with its statements and advice. ``connect``: connections as [queries]
+    advice_user, None when advice is not wanted or ``refused`` (why: every candidate a guess, with it)."""
     cands = candidates(cat.quals)
     taken = {(ix.dbname, ix.schema, ix.name) for ix in cat.indexes}
     out = []
@@ -56,7 +60,7 @@ def missing_indexes(connect: ConnectTo | None, cat: Catalog, heavy: Sequence[Tab
                 and already_indexed(c, cat.indexes) is None][:MAX_CANDIDATES]
         stmts = _statements(t, mine, texts)
         note = "" if mine else _no_candidate(cat, t)
-        advice = _advise(connect, cat, t.dbname, mine, texts=texts, taken=taken) if mine else []
+        advice = _advise(connect, cat, t.dbname, mine, texts=texts, taken=taken, refused=refused) if mine else []
         out.append(MissingIndex(dbname=t.dbname, schema=t.schema, table_name=t.table_name, seq_scan=t.seq_scan,
                                 seq_tup_read=t.seq_tup_read, idx_scan=t.idx_scan, rows_per_scan=t.rows_per_scan,
                                 size_bytes=t.size_bytes, statements=stmts, advice=advice, note=note))
@@ -90,16 +94,35 @@ def _names(text: str, table: str) -> bool:
     return any(fold(w) == table for w in re.findall(r'(?<![\w"$])[A-Za-z_][\w$]*', text))
 
 
-def _why_not(connect: ConnectTo | None, hypopg: str | None, dbname: str) -> str:
+def _why_not(connect: ConnectTo | None, hypopg: str | None, dbname: str, refused: str) -> str:
+    if refused:
+        return refused
     if connect is None:
         return "not asked (--no-advice)"
     return f"hypopg is not installed in {dbname}" if hypopg is None else ""
 
 
+def _open(connect: ConnectTo, dbname: str) -> tuple[Conn, frozenset[str]]:
+    """A connection as advice_user, checked before anything else (refused: hypo.Refused), and the names of the
+    database's functions outside pg_catalog."""
+    from opsd.db import hypo
+
+    conn = connect(dbname)
+    try:
+        hypo.check_advice_user(conn)
+        return conn, hypo.functions(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
 def _advise(connect: ConnectTo | None, cat: Catalog, dbname: str, mine: Sequence[Candidate], *,
-            texts: Mapping[TextKey, StatementRef], taken: set[tuple[str, str, str]]) -> list[IndexAdvice]:
+            texts: Mapping[TextKey, StatementRef], taken: set[tuple[str, str, str]], refused: str = ""
+            ) -> list[IndexAdvice]:
+    from opsd.db.hypo import Refused
+
     hypopg = cat.schema_of(dbname, "hypopg")
-    why = _why_not(connect, hypopg, dbname)
+    why = _why_not(connect, hypopg, dbname, refused)
     names = {n for (db, _, n) in taken if db == dbname}
     made = [(c, create_statements(c, [p for p in cat.partitions if p.dbname == dbname], names)) for c in mine]
     if why or connect is None or hypopg is None:
@@ -109,9 +132,12 @@ def _advise(connect: ConnectTo | None, cat: Catalog, dbname: str, mine: Sequence
     try:
         for c, statements in made:
             if conn is None or conn.closed:
-                conn = connect(dbname)
-            tried = [_try(conn, hypopg, c, texts.get((dbname, q, r)), q) for q, r in c.statements[:MAX_STATEMENTS]]
+                conn, functions = _open(connect, dbname)
+            tried = [_try(conn, hypopg, c, texts.get((dbname, q, r)), q, functions=functions)
+                     for q, r in c.statements[:MAX_STATEMENTS]]
             out.append(_advice(c, statements, tried, ""))
+    except Refused as e:
+        out += [_advice(c, statements, [], f"not EXPLAINed: {e}") for c, statements in made[len(out):]]
     except DatabaseError as e:  # the database went away between the catalog and the advice
         out += [_advice(c, statements, [], f"could not be explained: {e}") for c, statements in made[len(out):]]
     finally:
@@ -120,11 +146,15 @@ def _advise(connect: ConnectTo | None, cat: Catalog, dbname: str, mine: Sequence
     return out
 
 
-def _try(conn: Conn, hypopg: str, c: Candidate, stmt: StatementRef | None, queryid: int) -> Tried:
+def _try(conn: Conn, hypopg: str, c: Candidate, stmt: StatementRef | None, queryid: int, *,
+         functions: frozenset[str]) -> Tried:
     from opsd.db import hypo
 
     if stmt is None:
         return Tried(why=f"statement {queryid}: its normalised text is not in opsd's snapshots")
+    if called := calls_outside(stmt.text, functions):
+        return Tried(why=f"statement {queryid}: not EXPLAINed: it calls {called}(), a function outside pg_catalog "
+                         "(planning may run it)")
     try:
         with hypo.rolled_back(conn, hypopg):
             hypo.act_as(conn, stmt.rolname)
@@ -132,6 +162,8 @@ def _try(conn: Conn, hypopg: str, c: Candidate, stmt: StatementRef | None, query
             made = hypo.hypothetical(conn, hypopg, c.definition())
             after = hypo.explain(conn, "opsd_ix_after", stmt.text)
             size = hypo.hypothetical_size(conn, hypopg, made.oid)
+    except hypo.NotMember as e:
+        return Tried(why=f"statement {queryid}: {e}")
     except DatabaseError as e:
         return Tried(why=f"statement {queryid} (role {stmt.rolname}) could not be explained: {e}")
     return _judge(before, after, made.name, size, queryid)

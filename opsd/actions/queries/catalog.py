@@ -25,6 +25,7 @@ class Catalog:
     quals: list[Qual] = field(default_factory=list)
     extensions: dict[str, dict[str, str]] = field(default_factory=dict)  # dbname -> extension -> schema
     problems: list[str] = field(default_factory=list)
+    walsenders: int | None = None  # physical standbys streaming from this primary (None: a standby, not checked)
 
     def schema_of(self, dbname: str, extension: str) -> str | None:
         return self.extensions.get(dbname, {}).get(extension)
@@ -35,9 +36,10 @@ def read_catalog(ctx: Context, dbnames: list[str] | None = None) -> Catalog:
     from opsd.db import indexes as ix
 
     connect = ix.connect_to(ctx.settings)
+    cat = Catalog()
     with connect(ctx.settings.postgres.dbname) as conn:
         found = ix.databases(conn)
-    cat = Catalog()
+        cat.walsenders = ix.walsenders(conn)
     for name in dbnames or []:
         if name not in found:
             cat.problems.append(f"database {name}: not found, or no client can connect to it")

@@ -25,6 +25,7 @@ from opsd.core.records.queries import NodeCoverage
 
 if TYPE_CHECKING:
     from opsd.context import Context
+    from opsd.db.connection import ConnectTo
 
 
 def index_report(ctx: Context, *, window: timedelta | None = None, dbnames: list[str] | None = None,
@@ -42,16 +43,15 @@ def index_report(ctx: Context, *, window: timedelta | None = None, dbnames: list
     activity = [a for a in store.table_activity(since, until) if a.dbname in cat.databases]
     written = writes(activity, cat.partitions)
     uses = store.index_use(since, until)
-    verdict, node_problems = _coverage(ctx, verdicts.last_read(store.node_coverage(since, until), uses))
-    unused, undecided = verdicts.unused(cat.indexes, uses, verdict, written)
-    verdict = replace(verdict, undecided=undecided)
-    heavy = seq_heavy(loads(activity, cat.partitions), q.seq_scan_rows)
-    connect = None
-    if advise and heavy:
-        from opsd.db.indexes import connect_to
-
-        connect = connect_to(ctx.settings)
-    missing = missing_indexes(connect, cat, heavy, IndexReads(ctx.history.db).statements(since, until))
+    verdict, node_problems = _coverage(ctx, verdicts.last_read(store.node_coverage(since, until), uses),
+                                       cat.walsenders)
+    unused, undecided, kept = verdicts.unused(cat.indexes, uses, verdict, written)
+    verdict = replace(verdict, undecided=undecided, kept=kept)
+    heavy = seq_heavy(loads([a for a in activity if a.schemaname != verdicts.OWN_SCHEMA], cat.partitions),
+                      q.seq_scan_rows)
+    connect, refused = _advice(ctx) if advise and heavy else (None, "")
+    missing = missing_indexes(connect, cat, heavy, IndexReads(ctx.history.db).statements(since, until),
+                              refused=refused)
     redundant = verdicts.redundant(cat.indexes, written)
     invalid = verdicts.invalid(cat.indexes)
     return IndexReport(generated_at=until, since=since, until=until, databases=cat.databases,
@@ -60,9 +60,25 @@ def index_report(ctx: Context, *, window: timedelta | None = None, dbnames: list
                        problems=cat.problems + node_problems)
 
 
-def _coverage(ctx: Context, coverage: list[NodeCoverage]) -> tuple[UnusedVerdict, list[str]]:
+NO_ADVICE_USER = ("not EXPLAINed: [queries] advice_user is not set, and opsd does not plan application statements "
+                  "on its own connection (planning runs their functions; docs/queries.md, \"How advice is proven\")")
+
+
+def _advice(ctx: Context) -> tuple[ConnectTo | None, str]:
+    """Connections as [queries] advice_user, or why there are none (no advice_user: every candidate a guess)."""
+    user = ctx.settings.queries.advice_user
+    if user is None:
+        return None, NO_ADVICE_USER
+    from opsd.db.indexes import advice_connect_to
+
+    return advice_connect_to(ctx.settings, user), ""
+
+
+def _coverage(ctx: Context, coverage: list[NodeCoverage], walsenders: int | None
+              ) -> tuple[UnusedVerdict, list[str]]:
     """The unused verdict's coverage over the cluster's nodes as the snapshots name them (the local server, its
-    standbys); when the standbys are not known (Patroni did not answer), no verdict."""
+    standbys); when the standbys are not known (Patroni did not answer, or more standbys stream from this primary
+    than opsd reads), no verdict."""
     from opsd.actions.queries.nodes import cluster_nodes
     from opsd.actions.role import node_role
 
@@ -70,7 +86,10 @@ def _coverage(ctx: Context, coverage: list[NodeCoverage]) -> tuple[UnusedVerdict
     verdict = verdicts.coverage_verdict([n.name for n in nodes.nodes], coverage, ctx.settings.queries.unused_min_span)
     if nodes.problems and verdict.decided:
         verdict = replace(verdict, decided=False, reason=f"no verdict: {nodes.problems[0]}")
-    return verdict, nodes.problems
+    unknown = verdicts.unknown_standbys(walsenders, len([n for n in nodes.nodes if not n.local]))
+    if unknown and verdict.decided:
+        verdict = replace(verdict, decided=False, reason=unknown)
+    return verdict, nodes.problems + ([unknown.removeprefix("no verdict: ")] if unknown else [])
 
 
 def _totals(cat: Catalog, unused: list[UnusedIndex], redundant: list[RedundantIndex], missing: list[MissingIndex]

@@ -1,7 +1,8 @@
 """Index verdicts, pure (docs/queries.md, "Indexes"): duplicate and covered indexes, unused ones (no scan on any
 node, and only once every node's statistics cover the minimum span), invalid ones, and the statements that fix
 each. An index that enforces something (primary key, unique, exclusion, a constraint's or a foreign key's) is never
-suggested for dropping. Names in the statements come quoted by the server (ix_indexes.sql, format %I)."""
+suggested for dropping, nor called unused when its leading columns are a foreign key's; opsd's own schema is left
+out. Names in the statements come quoted by the server (ix_indexes.sql, format %I)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from opsd.core.records.indexes import (
 )
 from opsd.core.records.queries import IndexUse, NodeCoverage
 
+OWN_SCHEMA = "opsd"  # opsd's own tables (opsd.heartbeat): never suggested for anything
 TableKey = tuple[str, str, str]  # dbname, schema, table (a partition's: its partitioned table's)
 IndexKey = tuple[str, str, str]  # dbname, schema, index name
 
@@ -124,7 +126,7 @@ def redundant(indexes: Sequence[IndexInfo], writes: Mapping[TableKey, int]) -> l
     dropped, both against C)."""
     by_table: dict[tuple[str, str, str], list[IndexInfo]] = defaultdict(list)
     for ix in indexes:
-        if _comparable(ix):
+        if _comparable(ix) and ix.schema != OWN_SCHEMA:
             by_table[(ix.dbname, ix.schema, ix.table_name)].append(ix)
     out = []
     for group in by_table.values():
@@ -227,23 +229,42 @@ def _index_verdict(ix: IndexInfo, seen: list[IndexUse], verdict: UnusedVerdict) 
     return True, shortest, ""
 
 
+def _fk_kept(ix: IndexInfo) -> str:
+    return (f"{ix.dbname}: {ix.index_ref}: never unused: its leading columns are foreign key "
+            f"{', '.join(ix.foreign_keys)}'s (a DELETE or UPDATE of a referenced row finds the referencing rows by "
+            "it; without it, each is a sequential scan)")
+
+
 def unused(indexes: Sequence[IndexInfo], uses: Sequence[IndexUse], verdict: UnusedVerdict,
-           writes: Mapping[TableKey, int]) -> tuple[list[UnusedIndex], list[str]]:
-    """Indexes no node scanned in the window, and the ones left undecided (why). Nothing when the verdict is not
-    decided. Never an index that enforces something, nor an invalid one (listed as invalid)."""
+           writes: Mapping[TableKey, int]) -> tuple[list[UnusedIndex], list[str], list[str]]:
+    """Indexes no node scanned in the window, the ones left undecided (why), and the ones no node scanned that
+    are kept anyway (why: a foreign key's). Nothing when the verdict is not decided. Never an index that enforces
+    something, nor an invalid one (listed as invalid), nor one in opsd's own schema."""
     if not verdict.decided:
-        return [], []
+        return [], [], []
     seen = _uses(indexes, uses)
-    found, undecided = [], []
+    found, undecided, kept = [], [], []
     for ix in indexes:
-        if ix.enforces or not _comparable(ix):
+        if ix.enforces or not _comparable(ix) or ix.schema == OWN_SCHEMA:
             continue
         is_unused, span, why = _index_verdict(ix, seen.get((ix.dbname, ix.schema, ix.name), []), verdict)
         if why:
             undecided.append(why)
-        if is_unused:
+        if is_unused and ix.foreign_keys:
+            kept.append(_fk_kept(ix))
+        elif is_unused:
             found.append(UnusedIndex(dbname=ix.dbname, schema=ix.schema, table_name=ix.table_name, name=ix.name,
                                      definition=ix.definition, size_bytes=ix.size_bytes,
                                      write_rows=writes.get(table_key(ix)), seen_seconds=span.total_seconds(),
                                      statements=drop_statements(ix)))
-    return sorted(found, key=lambda u: (-u.size_bytes, u.dbname, u.schema, u.name)), undecided
+    return sorted(found, key=lambda u: (-u.size_bytes, u.dbname, u.schema, u.name)), undecided, kept
+
+
+def unknown_standbys(streaming: int | None, read: int) -> str | None:
+    """Why there is no unused verdict when more physical standbys stream from the primary (``streaming``,
+    db/sql/ix_walsenders.sql; None: not a primary, not checked) than the ``read`` standbys opsd reads: an index
+    scanned only on one of the others would be called unused."""
+    if streaming is None or streaming <= read:
+        return None
+    return (f"no verdict: {streaming - read} standby(s) stream from this primary that opsd does not read: add them "
+            "to [queries] standbys (or [patroni] url)")

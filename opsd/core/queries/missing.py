@@ -5,6 +5,7 @@ of a hypothetical index (hypopg)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 from opsd.core.records.indexes import IndexInfo, Partition, Qual
 from opsd.core.records.queries import TableActivity
-from opsd.core.relname import truncate
+from opsd.core.relname import fold, truncate
 
 EQUALITY = 3
 RANGE = (1, 2, 4, 5)
@@ -183,3 +184,20 @@ def plan_indexes(plan: Any) -> set[str]:
         stack.extend(node.get("Plans", []))
     return found
 
+
+
+_CALL = re.compile(r'("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*\(')
+
+
+def calls_outside(text: str, functions: Iterable[str]) -> str | None:
+    """The first name in ``text`` followed by "(" that is the name of a function outside pg_catalog
+    (``functions``, db/sql/ix_functions.sql), else None. Conservative: any such identifier counts, whatever its
+    schema, arguments or place (a keyword, a string) in the statement; a quoted name keeps its case, an unquoted
+    one folds to lower case."""
+    names = set(functions)
+    for m in _CALL.finditer(text):
+        word = m.group(1)
+        name = word[1:-1].replace('""', '"') if word.startswith('"') else fold(word)
+        if name in names:
+            return name
+    return None

@@ -52,6 +52,9 @@ class IndexInfo:
     root_table: str
     size_bytes: int
     replica_identity: bool = False  # REPLICA IDENTITY USING INDEX: logical replication needs it
+    # foreign keys of its table whose columns are its leading key columns: never unused (the referenced table's
+    # DELETE and UPDATE look the referencing rows up by it, and those scans are rare but must not be seq scans)
+    foreign_keys: list[str] = field(default_factory=list)
 
     @property
     def partitioned(self) -> bool:
@@ -123,7 +126,7 @@ class UnusedVerdict:
     """``decided``: every node's statistics cover ``min_span_seconds``; otherwise ``reason`` says why not (e.g. "no
     verdict: statistics cover 2 d 3 h of 7 d (node b short)") and no index is called unused. ``covered_seconds``:
     the shortest span among the nodes. ``undecided``: indexes left out though the nodes are covered (too new, not seen
-    on a node), each with why."""
+    on a node), each with why. ``kept``: indexes no node scanned that are still not unused (a foreign key's)."""
 
     decided: bool
     reason: str
@@ -131,6 +134,7 @@ class UnusedVerdict:
     covered_seconds: float
     nodes: list[NodeSpan]
     undecided: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # not scanned, yet never unused: why (a foreign key's index)
 
 
 @dataclass(frozen=True, config=_CFG)

@@ -3,7 +3,8 @@
 -- suggests quotes them right), the method, each key column's definition (pg_get_indexdef per column: a column's
 -- name or an expression's text), operator class, collation and options (DESC, NULLS FIRST), INCLUDE columns,
 -- the predicate, unique/primary/exclusion/replica identity, the constraints that use it (pg_constraint.conindid: its own, and
--- foreign keys that reference it), valid/ready (a failed CREATE INDEX CONCURRENTLY leaves it invalid; one being
+-- foreign keys that reference it), the foreign keys of its own table whose columns are its leading key columns
+-- (in any order: a DELETE or UPDATE of a referenced row finds the referencing rows by it), valid/ready (a failed CREATE INDEX CONCURRENTLY leaves it invalid; one being
 -- built now is "building"), whether it is a partition of a partitioned index (and the root one's name), the
 -- table's partition root, and its size from pg_class.relpages (no lock taken; a partitioned index: the sum of
 -- its partitions').
@@ -34,6 +35,13 @@ SELECT c.oid::bigint AS oid,
        i.indisreplident AS replica_identity,
        ARRAY(SELECT pg_catalog.format('%%s (%%s)', co.conname, co.contype)
              FROM pg_catalog.pg_constraint co WHERE co.conindid = c.oid ORDER BY co.conname) AS constraints,
+       ARRAY(SELECT fk.conname::text FROM pg_catalog.pg_constraint fk
+             WHERE fk.conrelid = i.indrelid AND fk.contype = 'f'
+               AND pg_catalog.cardinality(fk.conkey) <= i.indnkeyatts
+               AND ARRAY(SELECT k FROM pg_catalog.unnest(fk.conkey) k ORDER BY k)
+                 = ARRAY(SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY u(k, o)
+                         WHERE o <= pg_catalog.cardinality(fk.conkey) ORDER BY k)
+             ORDER BY fk.conname) AS foreign_keys,
        i.indisvalid AS valid,
        i.indisready AS ready,
        EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building,
