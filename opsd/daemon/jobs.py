@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from opsd.actions import alerts
 from opsd.actions.backup import heartbeat
 from opsd.actions.backup.job import backup_job
 from opsd.actions.backup.verify import verify_job
@@ -19,6 +20,7 @@ from opsd.actions.fleet.presence import Presence
 from opsd.actions.health.sample import sample_job
 from opsd.actions.jobs import JobOutcome, run_job
 from opsd.actions.queries.snapshot import snapshot_job
+from opsd.actions.report import index_figures
 from opsd.actions.report.job import report_job
 from opsd.actions.role import RoleSkip, require
 from opsd.adapters.runner import ProcessRunner
@@ -168,15 +170,36 @@ def sample(ctx: Context, probe: Probe | None) -> str:
             p.close()
 
 
+INDEX_FIGURES_EVERY = timedelta(hours=1)  # the catalogs read again for the index metrics (invalid, unused bytes)
+
+
 def snapshot(ctx: Context) -> str:
     try:
-        return snapshot_job(ctx)
+        outcome = snapshot_job(ctx)
+        if outcome != "skipped":  # the primary: its index figures at most an hour old (OpsdInvalidIndex)
+            index_refresh(ctx)
+        return outcome
     except OpsdError as e:  # the state file failed: logged, the daemon goes on
         get_logger().error("queries.failed", error=str(e), hint=e.hint)
         return "failed"
     except Exception as e:  # a bug: never silent, never a dead scheduler thread
         get_logger().error("queries.internal_error", error=f"{type(e).__name__}: {e}", exc_info=True)
         return "failed"
+
+
+def index_refresh(ctx: Context) -> None:
+    """Read the catalogs for the index metrics when the last index report is an hour old. A failure is logged and
+    alerted (``queries.indexes``): the metrics would go stale silently otherwise."""
+    last = index_figures.load(ctx.settings)
+    if last is not None and ctx.now() - last.at < INDEX_FIGURES_EVERY:
+        return
+    try:
+        index_figures.refresh(ctx)
+    except OpsdError as e:
+        get_logger().error("indexes.refresh_failed", error=str(e))
+        alerts.fire(ctx, "queries.indexes", f"the index figures could not be read: {e}", severity="warning")
+        return
+    alerts.resolve(ctx, "queries.indexes", "the index figures are read again")
 
 
 def run_safely(ctx: Context, job: str, trigger: str, probe: Probe | None = None, *,
