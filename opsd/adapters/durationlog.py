@@ -15,6 +15,7 @@ PostgreSQL is still writing (no final newline yet) is left for the next read."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -32,6 +33,8 @@ class LogRead:
     problem: str | None = None  # not None: the window's log was not read whole (why)
     bytes_read: int = 0
     files: list[str] = field(default_factory=list)  # the files read, in order
+    behind: bool = False  # stopped at the limit: what is left is read next time (the next window owes it)
+    seen: dict[tuple[str, int], int] = field(default_factory=dict)  # (file, inode) -> offset read to
 
 
 @dataclass(frozen=True)
@@ -122,32 +125,50 @@ class _Reader:
             return base
 
 
+def _all_read(files: list[_File]) -> dict[tuple[str, int], int]:
+    return {(str(f.path), f.inode): f.size for f in files}
+
+
+def _start(f: _File, seen: Mapping[tuple[str, int], int]) -> int:
+    """Where a file after the one read last starts: where it was read to before (a file name reused and appended
+    to: log_filename with %a and log_truncate_on_rotation off), else its start (also when it is shorter now)."""
+    at = seen.get((str(f.path), f.inode), 0)
+    return at if at <= f.size else 0
+
+
 def read_since(directory: Path, fmt: LogFormat, since: LogPosition | None, *, zone: tzinfo | None = None,
-               limit: int = READ_LIMIT) -> LogRead:
+               limit: int = READ_LIMIT, seen: Mapping[tuple[str, int], int] | None = None) -> LogRead:
     """The executions the log timed since ``since``; None: the first read, which starts at the end of the
-    newest file (nothing before it is counted)."""
+    newest file (nothing before it is counted). ``seen``: where each file was read to (LogRead.seen of the
+    previous read): a file read before is never read again from its start."""
+    seen = seen or {}
     try:
         files = _listing(directory, fmt)
     except _Unreadable as e:  # the lines written meanwhile cannot be placed in a window: start afresh later
         return LogRead([], None, str(e))
     if since is None:
-        return LogRead([], _end_of_newest(files))
+        return LogRead([], _end_of_newest(files), seen=_all_read(files))
     tracked = _tracked(files, since)
     if isinstance(tracked, str):
-        return LogRead([], _end_of_newest(files), tracked)
+        return LogRead([], _end_of_newest(files), tracked, seen=_all_read(files))
     later = [f for f in files if f.key > tracked.key and f.inode != tracked.inode]
-    todo = [(tracked, since.offset), *((f, 0) for f in later)]
+    todo = [(tracked, since.offset), *((f, _start(f, seen)) for f in later)]
+    # the files not to be read now are where they were (or, never seen, wholly behind us)
+    after = {(str(f.path), f.inode): seen.get((str(f.path), f.inode), f.size) for f in files if f not in later}
+    after.update({(str(f.path), f.inode): seen[(str(f.path), f.inode)] for f in later
+                  if (str(f.path), f.inode) in seen})
     reader = _Reader(fmt, zone, limit)
     position, done = since, []
     try:
         for i, (f, offset) in enumerate(todo):
             end = reader.file(f, offset, last=i == len(todo) - 1)
             position = LogPosition(str(f.path), f.inode, end)
+            after[(str(f.path), f.inode)] = end
             done.append(str(f.path))
-            if reader.read >= limit and (left := max(0, f.size - end) + sum(g.size for g, _ in todo[i + 1:])) > 0:
+            if reader.read >= limit and (left := max(0, f.size - end) + sum(g.size - o for g, o in todo[i + 1:])) > 0:
                 return LogRead(reader.execs, position, f"the duration log is {left / 1048576:.1f} MiB behind "
                                f"(at most {limit >> 20} MiB read a snapshot): the rest is counted at the next "
-                               "snapshot", reader.read, done)
+                               "snapshot", reader.read, done, behind=True, seen=after)
     except _Unreadable as e:
-        return LogRead([], _end_of_newest(files), str(e), reader.read, done)
-    return LogRead(reader.execs, position, None, reader.read, done)
+        return LogRead([], _end_of_newest(files), str(e), reader.read, done, seen=_all_read(files))
+    return LogRead(reader.execs, position, None, reader.read, done, seen=after)

@@ -3,7 +3,7 @@ misses (docs/queries.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 
@@ -29,9 +29,13 @@ def _period(since: str | None, month: str | None, now: datetime, app: App) -> tu
     if month is not None:
         return month_bounds(*parse_month(month), tz)
     try:
-        return now - parse_duration(since or "24h"), now
+        span = parse_duration(since or "24h")
     except ValueError:
         start = parse_target_time(since or "", tz)
+    else:
+        if span <= timedelta(0):
+            raise UsageError(f"--since {since} is an empty period: give a duration above zero ('24h', '7d')")
+        return now - span, now
     if start >= now:
         raise UsageError(f"--since {since} is not in the past")
     return start, now

@@ -115,3 +115,31 @@ def test_bounded_read_says_how_far_behind(tmp_path: Path) -> None:
         assert "MiB behind" in got.problem
     assert seen == 8000 and calls > 3
     assert pos == LogPosition(str(b), b.stat().st_ino, b.stat().st_size)
+
+
+def test_a_reused_file_name_resumes_where_it_was_read_to(tmp_path: Path) -> None:
+    """log_filename postgresql-%a.json, log_truncate_on_rotation off: a week later PostgreSQL appends to Monday's
+    file again; its old lines were read (or were there before the first read) and are not counted twice."""
+    mon, tue = tmp_path / "postgresql-Mon.json", tmp_path / "postgresql-Tue.json"
+    _write(mon, _line(1), 1_000)
+    _write(tue, _line(2), 2_000)
+    first = read_since(tmp_path, "jsonlog", None)
+    _write(tue, _line(3), 3_000)
+    second = read_since(tmp_path, "jsonlog", first.position, seen=first.seen)
+    assert [e.queryid for e in second.execs] == [3]
+    _write(mon, _line(4), 4_000)  # the name comes round again
+    third = read_since(tmp_path, "jsonlog", second.position, seen=second.seen)
+    assert [e.queryid for e in third.execs] == [4] and third.problem is None
+    assert third.seen[(str(mon), mon.stat().st_ino)] == mon.stat().st_size
+    _write(tue, _line(5), 5_000)
+    assert [e.queryid for e in read_since(tmp_path, "jsonlog", third.position, seen=third.seen).execs] == [5]
+
+
+def test_a_read_cut_short_says_so(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+    _write(a, _line(1), 1_000)
+    first = read_since(tmp_path, "jsonlog", None)
+    _write(a, _line(2) * 4000, 2_000)
+    got = read_since(tmp_path, "jsonlog", first.position, limit=100_000, seen=first.seen)
+    assert got.behind and got.problem is not None
+    assert not read_since(tmp_path, "jsonlog", got.position, seen=got.seen).behind

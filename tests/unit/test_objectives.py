@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opsd.actions.queries.objectives import objective_report
-from opsd.adapters.stores.objectives import ObjectiveStore
+from opsd.adapters.stores.objectives import LogMark, ObjectiveStore
 from opsd.context import Context
 from opsd.core.queries.logline import LogPosition, SlowExec, log_source
 from opsd.core.queries.objectives import Target, count_over, days_of, judge, judge_days, state_of
@@ -128,10 +128,81 @@ def test_log_source_decisions() -> None:
                       "log_min_duration_statement": "250", "data_directory": ""}, directory=None, fmt="auto",
                      lowest_ms=100)
     assert bad.fmt is None and bad.directory is None and len(bad.problems) == 5
-    assert "log_min_duration_statement is 250 ms, above the lowest objective threshold (100 ms)" in bad.problems[2]
+    assert "log_min_duration_statement is 250 ms, above the lowest objective threshold (100 ms)" in bad.problems[0]
     assert log_source({**good, "log_min_duration_statement": "-1"}, directory=None, fmt="csvlog",
-                      lowest_ms=100).problems == ("log_destination does not include csvlog ([queries] log_format)",
-                                                  "log_min_duration_statement is -1: no duration is logged")
+                      lowest_ms=100).problems == ("log_min_duration_statement is -1 (no duration logged)",
+                                                  "log_destination 'stderr,jsonlog' has no csvlog")
+
+
+@pytest.mark.parametrize("change", [
+    {"log_min_duration_statement": "101"}, {"log_min_duration_statement": "100"}, {"logging_collector": "off"},
+    {"log_destination": "stderr"}, {"log_destination": "csvlog"}, {"lc_messages": "de_DE.UTF-8"},
+    {"lc_messages": "en_US.UTF-8"}, {"lc_messages": ""}, {"compute_query_id": "off"},
+    {"pg_stat_statements.track": "none"}, {"pg_stat_statements.track_utility": "off"},
+])
+def test_the_log_reader_and_the_check_judge_alike(change: dict[str, str]) -> None:
+    """One rule (core/queries/counting.log_faults): what makes the snapshot's window unknown is what the
+    queries check warns about, word for word."""
+    from opsd.actions.queries.prereq import Facts, missing
+
+    ready = {"shared_preload_libraries": "pg_stat_statements", "compute_query_id": "auto",
+             "log_min_duration_statement": "100", "logging_collector": "on", "log_destination": "stderr,jsonlog",
+             "lc_messages": "C", "track_io_timing": "on", "data_directory": "/d", "log_directory": "log"}
+    server = {**ready, **change}
+    src = log_source(server, directory=None, fmt="auto", lowest_ms=100.0)
+    found = missing(Facts(settings=server, extension=True, read_all_stats=True), timedelta(milliseconds=100), "auto")
+    assert list(src.problems) == [m.what for m in found]
+
+
+def test_overrides_that_cover_a_selector() -> None:
+    from opsd.core.queries.counting import override_faults, overrides_of
+
+    found = [*overrides_of("shop", None, ["lc_messages=fr_FR.UTF-8", "work_mem=64MB"]),
+             *overrides_of(None, "reporting", ["log_min_duration_statement=10s"]),
+             *overrides_of(None, "batch", ["log_min_duration_statement=-1", "pg_stat_statements.track=none"]),
+             *overrides_of("shop", "app", ["pg_stat_statements.track_utility=off", "log_duration=on"]),
+             *overrides_of("crm", None, ["log_min_duration_statement=50"])]  # lower: logs more, fine
+    assert override_faults(found, 100, "crm", "app") == []
+    assert override_faults(found, 100, "crm", "reporting") == [
+        "ALTER ROLE reporting SET log_min_duration_statement = 10s: log_min_duration_statement is 10s, above the "
+        "threshold (100 ms)"]
+    assert override_faults(found, 10_000, "crm", "reporting") == []  # the reporting objective's own threshold
+    assert len(override_faults(found, 100, None, None)) == 5  # every statement: each override covers some
+    assert override_faults(found, 100, "shop", "app") == [
+        "ALTER DATABASE shop SET lc_messages = fr_FR.UTF-8: the duration log of those sessions is translated",
+        "ALTER ROLE app IN DATABASE shop SET pg_stat_statements.track_utility = off: utility statements' calls are "
+        "not counted"]
+    assert override_faults(found, 100, "crm", "batch") == [
+        "ALTER ROLE batch SET log_min_duration_statement = -1: log_min_duration_statement is -1 (no duration logged)",
+        "ALTER ROLE batch SET pg_stat_statements.track = none: pg_stat_statements counts no calls"]
+
+
+def test_a_changed_definition_is_unknown_before_it_was_counted() -> None:
+    """An objective added, its threshold lowered or its selector changed: the windows counted under another
+    definition are unknown for it, never met."""
+    ws = _day(0, at={k: {"counted": False} for k in range(1, 145)})
+    _, _, state, why = judge(ws, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL,
+                             described="50 ms, every database, every role")
+    assert state == "unknown"
+    assert why == ["not counted under this definition (50 ms, every database, every role) before 2026-11-04 12:00: "
+                   "the objective was added or changed then"]
+    ws = _day(0, at={7: {"count_problem": "ALTER ROLE batch SET log_min_duration_statement = -1: ..."}})
+    _, _, state, why = judge(ws, T0, T0 + timedelta(days=1), 0.95, zone=PARIS, tolerance=TOL)
+    assert state == "unknown" and why == ["not counted exactly: ALTER ROLE batch SET log_min_duration_statement = "
+                                          "-1: ..."]
+
+
+def test_a_day_missed_misses_the_period() -> None:
+    """Each day of a month met but one, the month's share still over the target: the month is missed (the
+    monthly report's rule, and opsd queries --month's)."""
+    from opsd.core.queries.objectives import period_state
+
+    ws = _day(0) + _day(1, at={7: {"over": 2000}}) + _day(2) + _day(3)
+    lo, hi = T0, T0 + timedelta(days=4)
+    calls, over, total, _ = judge(ws, lo, hi, 0.95, zone=PARIS, tolerance=TOL)
+    assert total == "met" and over / calls < 0.05
+    days = judge_days(ws, lo, hi, 0.95, zone=PARIS, tolerance=TOL)
+    assert period_state(total, days) == "missed"
 
 
 # ------------------------------------------------------------------------------------------- the store and report
@@ -149,8 +220,16 @@ def _stat(c: Any, sid: int, qid: int, calls: int, total_ms: float, db: str = "sh
               (sid, qid, db, role, calls, total_ms, calls * 2, 10, 3, 0, 1, 512))
 
 
+def _names(monkeypatch: pytest.MonkeyPatch, databases: set[str], roles: set[str]) -> Callable[..., Any]:
+    """The server's databases and roles, as the selectors' check reads them (opsd.db.objectives.names)."""
+    import contextlib
+
+    monkeypatch.setattr("opsd.db.objectives.names", lambda _conn: (databases, roles))
+    return lambda *_a, **_k: contextlib.nullcontext()
+
+
 @pytest.fixture
-def filled(fake_ctx: Callable[..., Context]) -> tuple[Context, list[int]]:
+def filled(fake_ctx: Callable[..., Context], monkeypatch: pytest.MonkeyPatch) -> tuple[Context, list[int]]:
     ctx = fake_ctx(opsd={"timezone": "Europe/Paris"},
                    queries={"objectives": [{"name": "all", "threshold": "100ms", "target": 0.95},
                                            {"name": "rep", "threshold": "5s", "target": 0.9, "role": "reporting"}]})
@@ -168,10 +247,14 @@ def filled(fake_ctx: Callable[..., Context]) -> tuple[Context, list[int]]:
         c.execute("INSERT INTO query_texts VALUES (22, 'shop', 'app', 'select * from \"stockMovements\" where "
                   "sku = $1', ?)", (T0.isoformat(),))
         _snapshot(c, "standby", T0 + timedelta(minutes=30), T0)  # another node's: not counted
+    counted = {("all", Target("all", 100, 0.95).definition): "",
+               ("rep", Target("rep", 5000, 0.9, role="reporting").definition): ""}
     for k, sid in enumerate(ids[1:]):
         store.record(sid, "pg1", {("all", 22, "shop", "app"): 2, ("all", 33, "shop", "reporting"): 1,
                                   ("rep", 33, "shop", "reporting"): 1, ("all", 44, "shop", "app"): 0},
-                     LogPosition("/log/a.json", 7, 100 * k), T0)
+                     LogPosition("/log/a.json", 7, 100 * k), T0,
+                     mark=LogMark(None, counted=counted, seen={("/log/a.json", 7): 100 * k}))
+    ctx.connect = _names(monkeypatch, {"shop"}, {"app", "reporting"})  # type: ignore[method-assign]
     return ctx, ids
 
 
@@ -208,11 +291,37 @@ def test_report(filled: tuple[Context, list[int]]) -> None:
         objective_report(ctx, T0, T0 + timedelta(days=1), "nope")
 
 
+def _unreachable(*_a: Any, **_k: Any) -> Any:
+    from opsd.errors import DatabaseError
+
+    raise DatabaseError("connection refused")
+
+
 def test_report_before_any_snapshot(fake_ctx: Callable[..., Context]) -> None:
     ctx = fake_ctx()
+    ctx.connect = _unreachable  # type: ignore[method-assign]
     rep = objective_report(ctx, ctx.now() - timedelta(hours=24), ctx.now())
     assert rep.node is None and [o.state for o in rep.objectives] == ["unknown", "unknown"]
     assert "no snapshot has read the duration log yet" in rep.objectives[0].reasons[0]
+    assert rep.notes == ["the objectives' database/role selectors could not be checked (the server: connection "
+                         "refused)"]
+
+
+def test_a_selector_naming_nothing_is_not_clean(filled: tuple[Context, list[int]],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """role = "reportng": no statement ever matches; that is not "no statements" (exit 0) but unmatched."""
+    ctx, _ = filled
+    ctx.connect = _names(monkeypatch, {"shop"}, {"app", "reporting"})  # type: ignore[method-assign]
+    object.__setattr__(ctx.settings.queries.objectives[1], "role", "reportng")
+    with ctx.history.db.connect() as c:  # configured so from the start: counted, nothing over
+        c.execute("UPDATE query_counted SET definition = ? WHERE objective = 'rep'",
+                  (Target("rep", 5000, 0.9, role="reportng").definition,))
+        c.execute("DELETE FROM query_over WHERE objective = 'rep'")
+    rep = objective_report(ctx, T0, T0 + timedelta(days=1))
+    assert rep.objectives[1].state == "unmatched" and not rep.all_met
+    assert rep.objectives[1].reasons[0] == ("the selector names role 'reportng', which the server does not have "
+                                            "([queries] objectives): it matches no statement")
+    assert rep.objectives[0].state == "met"
 
 
 def test_console(filled: tuple[Context, list[int]]) -> None:
@@ -256,3 +365,29 @@ def test_cli_exit_codes(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> No
     rep = json.loads(out)
     assert rep["since"].startswith("2026-11-01T00:00:00") and rep["objectives"][0]["state"] == "unknown"
     assert len(rep["objectives"][0]["days"]) == 30
+
+
+def test_a_window_owes_lines_it_did_not_read_whole(filled: tuple[Context, list[int]]) -> None:
+    """The read stopped at the limit, or opsd stopped between a snapshot and its log: the next window counts
+    lines of an earlier one, so it is unknown too (the position remembers for which snapshot it was read)."""
+    from opsd.actions.queries.slowlog import _owed
+
+    ctx, ids = filled
+    store = ObjectiveStore(ctx.history.db)
+    pos = LogPosition("/log/a.json", 7, 5)
+    store.record(ids[5], "pg1", {}, pos, T0, mark=LogMark(pos, seen={("/log/a.json", 7): 5}))
+    mark = store.mark("pg1")
+    assert (mark.position, mark.snapshot_id, mark.owed, dict(mark.seen)) == (pos, ids[5], "", {("/log/a.json", 7): 5})
+    assert _owed(store, "pg1", ids[6], mark) == []  # read for the snapshot just before: whole
+    assert "not read for the previous snapshot" in _owed(store, "pg1", ids[7], mark)[0]  # ids[6] never read
+    store.record(ids[6], "pg1", {}, pos, T0, mark=LogMark(pos, owed="the duration log is 3.0 MiB behind"))
+    assert _owed(store, "pg1", ids[7], store.mark("pg1")) == ["the duration log is 3.0 MiB behind"]
+
+
+def test_since_zero_is_a_usage_error(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import _me
+
+    conf = tmp_path / "opsd.toml"
+    conf.write_text(f'[opsd]\nstate_dir = "{tmp_path}"\nrun_as = "{_me()}"\n')
+    code, _, err = _cli(["--config", str(conf), "queries", "--since", "0s"], capsys)
+    assert code == 2 and "--since 0s is an empty period" in err

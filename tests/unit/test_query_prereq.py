@@ -156,3 +156,15 @@ def test_the_collector_note_says_where_the_debian_log_goes() -> None:
     assert "/var/log/postgresql/postgresql-15-main.log keeps only what comes before the collector starts" in note
     rows["log_directory"] = QuerySettingRow("log_directory", "/srv/pglog", False)
     assert "moves to /srv/pglog " in collector_note(debian, rows).message  # type: ignore[arg-type]
+
+
+def test_overrides_that_hide_executions_are_warned_about() -> None:
+    from opsd.core.queries.counting import overrides_of
+
+    over = (*overrides_of("shop", None, ["log_min_duration_statement=-1"]),
+            *overrides_of(None, "batch", ["log_min_duration_statement=50ms", "work_mem=1GB"]))
+    found = missing(facts(READY, overrides=over), MS100, "auto")
+    assert [(m.name, m.what, m.by_setup) for m in found] == [
+        ("override", "ALTER DATABASE shop SET log_min_duration_statement = -1: log_min_duration_statement is -1 (no "
+                     "duration logged)", False)]
+    assert "ALTER DATABASE shop SET log_min_duration_statement = -1" in summary(found)

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from opsd.adapters.stores.objectives import ObjectiveStore
 from opsd.context import Context
-from opsd.core.queries.objectives import Target, judge, judge_days, shares
-from opsd.core.records.objectives import UNKNOWN, ObjectiveReport, ObjectiveResult
+from opsd.core.queries.objectives import Target, judge, judge_days, period_state, shares
+from opsd.core.records.objectives import UNKNOWN, UNMATCHED, ObjectiveReport, ObjectiveResult
 from opsd.core.schedule import parse_schedule
-from opsd.errors import UsageError
+from opsd.errors import OpsdError, UsageError
 from opsd.settings_queries import Objective
 
 TOP = 10  # statements named per objective
@@ -40,29 +40,65 @@ def _result(ctx: Context, store: ObjectiveStore, node: str | None, o: Objective,
     t = Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role)
     zone, tol = ctx.settings.opsd.tz, _tolerance(ctx, hi)
     windows = store.windows(node, t, lo, hi) if node else []
-    calls, over, state, reasons = judge(windows, lo, hi, o.target, zone=zone, tolerance=tol)
+    calls, over, state, reasons = judge(windows, lo, hi, o.target, zone=zone, tolerance=tol, described=t.described)
     if node is None:
         state, reasons = UNKNOWN, ["no snapshot has read the duration log yet (the daemon's queries job, "
                                    "[schedule] queries)"]
+    days = judge_days(windows, lo, hi, o.target, zone=zone, tolerance=tol, described=t.described)
     share_over, share_under = shares(calls, over)
     return ObjectiveResult(
         name=o.name, threshold_ms=t.threshold_ms, target=o.target, database=o.database, role=o.role, calls=calls,
-        over=over, share_over=share_over, share_under=share_under, state=state, reasons=reasons,
-        days=judge_days(windows, lo, hi, o.target, zone=zone, tolerance=tol),
-        top=store.contributors(node, t, lo, hi, limit=TOP) if node else [])
+        over=over, share_over=share_over, share_under=share_under, state=period_state(state, days),
+        reasons=reasons, days=days, top=store.contributors(node, t, lo, hi, limit=TOP) if node else [])
 
 
-def objective_report(ctx: Context, since: datetime, until: datetime, objective: str | None = None
-                     ) -> ObjectiveReport:
+def _server_names(ctx: Context) -> tuple[set[str], set[str]] | str:
+    """The server's databases and roles, or why they could not be read."""
+    from opsd.db.objectives import names
+
+    try:
+        with ctx.connect() as conn:
+            return names(conn)
+    except OpsdError as e:
+        return str(e)
+
+
+def check_selectors(ctx: Context, results: list[ObjectiveResult]) -> tuple[list[ObjectiveResult], list[str]]:
+    """An objective whose selector names a database or role the server does not have: when it counted nothing,
+    its state is unmatched (not "no statements": a typo is not a clean record), with the reason; else the reason
+    is said. Returns the results and the notes (the server could not be asked: not checked)."""
+    if not any(r.database or r.role for r in results):
+        return results, []
+    names = _server_names(ctx)
+    if isinstance(names, str):
+        return results, [f"the objectives' database/role selectors could not be checked (the server: {names})"]
+    databases, roles = names
+    out = []
+    for r in results:
+        absent = ([f"database {r.database!r}"] if r.database and r.database not in databases else []) + \
+                 ([f"role {r.role!r}"] if r.role and r.role not in roles else [])
+        if not absent:
+            out.append(r)
+            continue
+        why = (f"the selector names {' and '.join(absent)}, which the server does not have ([queries] "
+               "objectives): it matches no statement")
+        out.append(r.model_copy(update={"reasons": [why, *r.reasons],
+                                        **({"state": UNMATCHED} if not (r.calls or r.over) else {})}))
+    return out, []
+
+
+def objective_report(ctx: Context, since: datetime, until: datetime, objective: str | None = None, *,
+                     selectors: bool = True) -> ObjectiveReport:
     """Every objective of ``[queries]`` (or the one named) over [since, until), until cut at now. UsageError
-    for an objective that is not configured."""
+    for an objective that is not configured. ``selectors``: check the selectors' database and role exist (a
+    connection to the server)."""
     q = ctx.settings.queries
     chosen = _pick(q.objectives, objective)
     hi = min(until, ctx.now())
     store = ObjectiveStore(ctx.history.db)
     node = store.log_node()
     results = [_result(ctx, store, node, o, (since, hi)) for o in chosen]
-    notes = []
+    results, notes = check_selectors(ctx, results) if selectors else (results, [])
     if not q.enabled:
         notes.append("[queries] enabled = false: no snapshot is taken")
     if node is not None and (hidden := store.hidden_statements(node, since, hi)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from opsd.actions.copies.quarantine import parse_libraries
+from opsd.core.queries.counting import Override, destinations, english, log_faults, log_formats, override_faults
 
 PGSS = "pg_stat_statements"
 PRELOAD, QUERY_ID, MIN_DURATION = "shared_preload_libraries", "compute_query_id", "log_min_duration_statement"
@@ -22,7 +23,7 @@ COLLECTOR, DESTINATION, IO_TIMING = "logging_collector", "log_destination", "tra
 MESSAGES = "lc_messages"
 SETTINGS = (PRELOAD, QUERY_ID, MIN_DURATION, COLLECTOR, DESTINATION, MESSAGES, IO_TIMING)
 RESTART = frozenset({PRELOAD, COLLECTOR})  # postmaster context: read at start only
-EXTENSION, READ_ALL_STATS = "extension", "pg_read_all_stats"
+EXTENSION, READ_ALL_STATS, OVERRIDE = "extension", "pg_read_all_stats", "override"
 _TRUE = ("on", "true", "yes", "1", "t", "y")
 
 
@@ -38,6 +39,8 @@ class Facts:
     role: str = "postgres"
     database: str = "postgres"
     in_recovery: bool = False
+    # pg_db_role_setting (ALTER DATABASE/ROLE ... SET): those that lower what is logged or counted are said
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,22 +73,6 @@ def is_on(value: str) -> bool:
 
 def preloads_pgss(value: str) -> bool:
     return any(lib.rsplit("/", 1)[-1].removesuffix(".so") == PGSS for lib in parse_libraries(value))
-
-
-def destinations(value: str) -> list[str]:
-    return [d.strip().lower() for d in value.split(",") if d.strip()]
-
-
-def english(value: str) -> bool:
-    """lc_messages under which PostgreSQL writes 'duration: ...' as is (empty: the server's environment, taken as
-    it is, as the log reader does)."""
-    v = value.strip()
-    return not v or v in ("C", "POSIX") or v.startswith(("C.", "en"))
-
-
-def log_formats(log_format: str) -> tuple[str, ...]:
-    """The log formats opsd reads (``[queries] log_format``): both on auto."""
-    return ("jsonlog", "csvlog") if log_format == "auto" else (log_format,)
 
 
 def threshold_ms(lowest: timedelta | None) -> int | None:
@@ -143,31 +130,22 @@ def missing(facts: Facts, lowest: timedelta | None, log_format: str) -> list[Mis
 
 
 def _missing_settings(facts: Facts, lowest: timedelta | None, log_format: str) -> list[Missing]:
+    """pg_stat_statements preloaded, then what core/queries/counting.log_faults finds (the rules the snapshot's
+    log reader applies too), then I/O timing."""
     s, out = facts.settings, []
     if not preloads_pgss(s[PRELOAD]):
         out.append(Missing(PRELOAD, f"shared_preload_libraries lacks pg_stat_statements{_waiting(PRELOAD, facts)}",
                            "add pg_stat_statements to shared_preload_libraries", True))
-    if s[QUERY_ID].strip().lower() == "off":
-        out.append(Missing(QUERY_ID, "compute_query_id is off (the duration log carries no query_id)",
-                           "compute_query_id = on", False))
     ms = threshold_ms(lowest)
-    if not logs_enough(s[MIN_DURATION], lowest):
-        what = ("log_min_duration_statement is -1 (no duration logged)" if s[MIN_DURATION].strip() == "-1" else
-                f"log_min_duration_statement is {s[MIN_DURATION]} ms, above the lowest objective threshold ({ms} ms)")
-        out.append(Missing(MIN_DURATION, what, f"log_min_duration_statement = {ms}ms", False))
-    if not is_on(s[COLLECTOR]):
-        out.append(Missing(COLLECTOR, f"logging_collector is off{_waiting(COLLECTOR, facts)}",
-                           "logging_collector = on", True))
-    formats = log_formats(log_format)
-    if not any(f in destinations(s[DESTINATION]) for f in formats):
-        out.append(Missing(DESTINATION, f"log_destination '{s[DESTINATION]}' has no {' or '.join(formats)}",
-                           f"add {formats[0]} to log_destination", False))
-    if not english(s[MESSAGES]):
-        out.append(Missing(MESSAGES, f"lc_messages is '{s[MESSAGES]}': the duration log is translated, opsd reads "
-                                     "'duration:'", "lc_messages = 'C'", False))
+    for f in log_faults(s, lowest_ms=None if ms is None else float(ms), log_format=log_format):
+        out.append(Missing(f.name, f.what + _waiting(f.name, facts), f.how, f.name in RESTART))
     if not is_on(s[IO_TIMING]):
         out.append(Missing(IO_TIMING, "track_io_timing is off (no block read and write times)",
                            "track_io_timing = on", False))
+    ceiling = float(ms) if ms is not None else 1e15  # no objective: only what logs nothing at all
+    for why in override_faults(facts.overrides, ceiling, None, None):
+        out.append(Missing(OVERRIDE, why, "ALTER ... RESET the setting (docs/queries.md#exactness)", False,
+                           by_setup=False))
     return out
 
 

@@ -7,7 +7,10 @@ The window is **complete** when the log since the previous snapshot was read who
 objectives need; **unknown** (with the one-line reason) when a file was rotated away or truncated before it was
 read, a file cannot be read, the log is further behind than a snapshot reads, the server's settings cannot
 produce the log (log_destination, logging_collector, log_min_duration_statement above a threshold, translated
-messages), or there was no position to continue from; **none** when there is no objective to count."""
+messages), or there was no position to continue from, or the window before it owes it lines (its read stopped
+at the limit, or it was never read: this window counts those lines too); **none** when there is no objective to
+count. Each objective's definition (threshold and selector) is recorded as counted (``query_counted``), with why
+it is not exact when a per-database or per-role override covers its selector (core/queries/counting.py)."""
 
 from __future__ import annotations
 
@@ -17,17 +20,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opsd.adapters.durationlog import READ_LIMIT, read_since
 from opsd.adapters.stores.database import StateDB
-from opsd.adapters.stores.objectives import ObjectiveStore
+from opsd.adapters.stores.objectives import LogMark, ObjectiveStore
 from opsd.context import Context
+from opsd.core.queries.counting import Override, override_faults
 from opsd.core.queries.logline import LogSource, log_source
 from opsd.core.queries.objectives import Target, count_over
 from opsd.errors import OpsdError
 from opsd.log import get_logger
 from opsd.settings_queries import QueriesSection
 
-# what the log source is decided from (pg_settings: data_directory is there only for pg_read_all_settings)
+# what the log source is decided from (pg_settings: data_directory is there only for pg_read_all_settings;
+# pg_stat_statements' settings only where it is loaded)
 LOG_SETTINGS = ("data_directory", "lc_messages", "log_destination", "log_directory", "log_min_duration_statement",
-                "log_timezone", "logging_collector")
+                "log_timezone", "logging_collector", "compute_query_id", "pg_stat_statements.track",
+                "pg_stat_statements.track_utility")
 
 
 @dataclass(frozen=True)
@@ -40,17 +46,27 @@ def targets(q: QueriesSection) -> list[Target]:
     return [Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role) for o in q.objectives]
 
 
-def source(ctx: Context, q: QueriesSection) -> LogSource:
-    """Where the server writes its duration log, in which format, and what makes it unfit (asked of the
-    server; [queries] log_directory and log_format win). OpsdError when the server cannot be asked."""
+def definitions(q: QueriesSection, overrides: list[Override] | None = None) -> dict[tuple[str, str], str]:
+    """Each objective's definition as counted now ((name, definition) -> why not exactly, empty when exact),
+    for query_counted."""
+    return {(t.name, t.definition): "; ".join(override_faults(overrides or [], t.threshold_ms, t.database, t.role))
+            for t in targets(q)}
+
+
+def source(ctx: Context, q: QueriesSection) -> tuple[LogSource, list[Override]]:
+    """Where the server writes its duration log, in which format, what makes it unfit (asked of the server;
+    [queries] log_directory and log_format win), and the per-database and per-role overrides. OpsdError when the
+    server cannot be asked."""
+    from opsd.db.objectives import overrides
     from opsd.db.query_setup import settings
 
     with ctx.connect() as conn:
         rows = settings(conn, LOG_SETTINGS)
+        found = overrides(conn)
     lowest = q.lowest_threshold()
     return log_source({n: r.setting for n, r in rows.items()},
                       directory=str(q.log_directory) if q.log_directory else None, fmt=q.log_format,
-                      lowest_ms=lowest.total_seconds() * 1000 if lowest else None)
+                      lowest_ms=lowest.total_seconds() * 1000 if lowest else None), found
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -60,9 +76,23 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
+def _owed(store: ObjectiveStore, node: str, snapshot_id: int, mark: LogMark) -> list[str]:
+    """Why this window also counts lines of an earlier one: the last read stopped short, or a snapshot in
+    between was never read (opsd stopped between the snapshot and its log)."""
+    if mark.position is None:
+        return []
+    if mark.owed:
+        return [mark.owed]
+    prev = store.previous_snapshot(node, snapshot_id)
+    if prev is not None and mark.snapshot_id != prev:
+        return [f"the duration log was not read for the previous snapshot ({prev}): this window also counts its "
+                "executions"]
+    return []
+
+
 def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
     """Read the duration log from where the last snapshot stopped; store its over-threshold counts against
-    ``snapshot_id`` (table query_over)."""
+    ``snapshot_id`` (table query_over) with the objective definitions counted (query_counted)."""
     q = ctx.settings.queries
     if not q.enabled or not q.objectives:
         return LogOutcome("none")
@@ -72,19 +102,23 @@ def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
         return LogOutcome("unknown", f"snapshot {snapshot_id} is not in the state file")
     node, since = snap
     try:
-        src = source(ctx, q)
+        src, found = source(ctx, q)
     except OpsdError as e:
         store.record(snapshot_id, node, {}, None, ctx.now())  # the next window starts afresh: unknown too
         return LogOutcome("unknown", f"the server's log settings could not be read: {e}")
     if src.directory is None or src.fmt is None:
         store.record(snapshot_id, node, {}, None, ctx.now())
         return LogOutcome("unknown", "; ".join(src.problems))
-    before = store.position(node)
-    read = read_since(Path(src.directory), src.fmt, before, zone=_zone(src.zone), limit=READ_LIMIT)
+    before = store.mark(node)
+    read = read_since(Path(src.directory), src.fmt, before.position, zone=_zone(src.zone), limit=READ_LIMIT,
+                      seen=before.seen)
     over = count_over(read.execs, targets(q))
-    store.record(snapshot_id, node, over, read.position, ctx.now())
-    problems = [*src.problems, *([read.problem] if read.problem else [])]
-    if before is None and since is not None and read.problem is None:
+    counted = definitions(q, found)
+    store.record(snapshot_id, node, over, read.position, ctx.now(),
+                 mark=LogMark(read.position, snapshot_id, (read.problem or "") if read.behind else "", read.seen,
+                              counted))
+    problems = [*src.problems, *_owed(store, node, snapshot_id, before), *([read.problem] if read.problem else [])]
+    if before.position is None and since is not None and read.problem is None:
         problems.append("the duration log had no position to continue from (first read, or after a problem): "
                         "counted from this snapshot on")
     get_logger().debug("queries.log_read", snapshot=snapshot_id, node=node, files=len(read.files),

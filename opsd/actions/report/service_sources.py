@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from opsd.context import Context
+from opsd.core.queries.objectives import period_state
 from opsd.core.records.indexes import IndexReport
 from opsd.core.records.objectives import INCOMPLETE, NO_STATEMENTS, UNKNOWN, ObjectiveResult
 from opsd.core.records.objectives import MET as DAY_MET
@@ -19,14 +20,16 @@ from opsd.errors import OpsdError
 
 def month_of(r: ObjectiveResult, notes: list[str]) -> ObjectiveMonth:
     """One objective's month: per day met | missed | unknown | incomplete | no_statements (with why), and the
-    month's verdict from its days: missed when a day missed, no data when nothing was counted at all, not proven
-    when a day is unknown or incomplete, met when every day with statements met."""
+    month's verdict: missed when a day missed (core/queries/objectives.period_state, the rule ``opsd queries
+    --month`` applies too); else no data when nothing was counted at all, not proven when a day is unknown or
+    incomplete, met when every day with statements met."""
     days = [ObjectiveDay(day=d.day, calls=d.calls, over=d.over, share_under=d.share_under, verdict=d.state,
                          why="; ".join(d.reasons)) for d in r.days]
     states = [d.state for d in r.days]
     met, missed = states.count(DAY_MET), states.count(DAY_MISSED)
     unknown = states.count(UNKNOWN) + states.count(INCOMPLETE)
-    if missed:
+    state = period_state(r.state, r.days)
+    if state == DAY_MISSED:
         verdict = MISSED
     elif not met and not r.calls:  # nothing counted at all (no snapshot yet, or no statement): nothing to prove
         verdict = NO_DATA
@@ -51,7 +54,7 @@ def month_of(r: ObjectiveResult, notes: list[str]) -> ObjectiveMonth:
 def objectives(ctx: Context, start: datetime, end: datetime) -> list[ObjectiveMonth]:
     from opsd.actions.queries.objectives import objective_report
 
-    report = objective_report(ctx, start, end)
+    report = objective_report(ctx, start, end, selectors=False)  # the server is not asked: a report made offline
     return [month_of(r, report.notes) for r in report.objectives]
 
 

@@ -229,6 +229,27 @@ CREATE TABLE IF NOT EXISTS availability (
 CREATE INDEX IF NOT EXISTS availability_end ON availability (end_at);
 """
 
+# Which objective definitions a snapshot's duration log was counted under (docs/queries.md, "Exactness"):
+# ``definition`` is the objective's threshold and selector as counted (core/queries/objectives.Target.definition);
+# ``problem`` not empty: counted, but not exactly (a per-database or per-role override, pg_stat_statements.track).
+# A window lacking the current definition of an objective is unknown for it. A merged snapshot keeps a
+# definition only if every part had it. log_positions gains the snapshot its position was read for (a snapshot
+# whose log was never read: the next window counts its lines too), ``owed`` (why the next window is unknown: the
+# read was cut short) and ``seen`` (JSON [[file, inode, offset], ...]: where each file still in the directory was
+# read to, so a file name reused and appended to is read from there, not from its start).
+V7_QUERY_COUNTED = """
+CREATE TABLE IF NOT EXISTS query_counted (
+    snapshot_id INTEGER NOT NULL,
+    objective   TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    problem     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (snapshot_id, objective, definition)
+) WITHOUT ROWID;
+ALTER TABLE log_positions ADD COLUMN snapshot_id INTEGER;
+ALTER TABLE log_positions ADD COLUMN owed TEXT NOT NULL DEFAULT '';
+ALTER TABLE log_positions ADD COLUMN seen TEXT NOT NULL DEFAULT '[]';
+"""
+
 MIGRATIONS: tuple[str, ...] = (V1_RUNS + V1_HEALTH + V1_ALERTS, V2_RECORD_VERSIONS, V3_COPIES, V4_ALERT_PENDING,
-                               V5_HISTORY_AT_SCALE, V6_SERVICE_LEVELS)
+                               V5_HISTORY_AT_SCALE, V6_SERVICE_LEVELS, V7_QUERY_COUNTED)
 LATEST = len(MIGRATIONS)

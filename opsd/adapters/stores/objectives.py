@@ -1,5 +1,6 @@
 """The query objectives in the state file: executions over each objective's threshold per snapshot
-(``query_over``, written from the duration log), how far that log was read (``log_positions``), and the reads
+(``query_over``, written from the duration log), the definitions they were counted under (``query_counted``),
+how far that log was read (``log_positions``), and the reads
 ``opsd queries`` makes: per snapshot window the calls and executions over of one objective's statements, and
 the statements contributing most to its misses. The snapshots and the statements' deltas (query_snapshots,
 query_stats, query_texts) are written by the queries store (A1's adapters/stores/queries.py)."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +21,31 @@ from opsd.core.records.objectives import Contributor, Window
 
 OverKey = tuple[str, int, str, str]  # objective, queryid, dbname, rolname
 
+
+@dataclass(frozen=True)
+class LogMark:
+    """What log_positions keeps for a node besides the position: the snapshot it was read for (the next read
+    belongs to the snapshot after it), ``owed`` (not empty: the read stopped short, the next window also counts
+    lines of earlier ones: unknown), ``seen`` ((file, inode) -> offset read to, each file still there) and, when
+    writing, ``counted`` ((objective, definition) -> problem, empty when exact)."""
+
+    position: LogPosition | None
+    snapshot_id: int | None = None
+    owed: str = ""
+    seen: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    counted: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
 # a selector: NULL matches every database (role)
 _PICK = "(:database IS NULL OR {t}.dbname = :database) AND (:role IS NULL OR {t}.rolname = :role)"
 _WINDOWS = f"""
 SELECT s.id, s.taken_at, s.since, s.statements, s.reset, s.dealloc, s.log_state, s.problems,
+       k.definition IS NOT NULL AS counted, coalesce(k.problem, '') AS count_problem,
        (SELECT coalesce(sum(q.calls), 0) FROM query_stats q
          WHERE q.snapshot_id = s.id AND {_PICK.format(t="q")}) AS calls,
        (SELECT coalesce(sum(o.over), 0) FROM query_over o
          WHERE o.snapshot_id = s.id AND o.objective = :objective) AS over
 FROM query_snapshots s
+LEFT JOIN query_counted k ON k.snapshot_id = s.id AND k.objective = :objective AND k.definition = :definition
 WHERE s.node = :node AND s.since IS NOT NULL AND s.taken_at >= :lo AND s.taken_at < :hi
 ORDER BY s.taken_at, s.id
 """
@@ -71,7 +89,8 @@ def _window(r: Any) -> Window:
     return Window(snapshot_id=r["id"], taken_at=_at(r["taken_at"]), since=_at(r["since"]),
                   statements=bool(r["statements"]), reset=bool(r["reset"]), dealloc=int(r["dealloc"]),
                   log_state=r["log_state"], problems=[str(p) for p in json.loads(r["problems"] or "[]")],
-                  calls=int(r["calls"]), over=int(r["over"]))
+                  calls=int(r["calls"]), over=int(r["over"]), counted=bool(r["counted"]),
+                  count_problem=str(r["count_problem"]))
 
 
 def _contributor(r: Any) -> Contributor:
@@ -91,28 +110,36 @@ class ObjectiveStore:
 
     # ------------------------------------------------------------------------------------------- writes
     def record(self, snapshot_id: int, node: str, over: Mapping[OverKey, int], position: LogPosition | None,
-               at: datetime) -> None:
-        """One snapshot's executions over and the log position after them, in one transaction: a crash
-        between the two can neither lose nor count twice the lines read."""
+               at: datetime, *, mark: LogMark | None = None) -> None:
+        """One snapshot's executions over, the definitions they were counted under (``mark.counted``) and the
+        log position after them, in one transaction: a crash between them can neither lose nor count twice the
+        lines read."""
+        mark = mark or LogMark(position)
         with self.db.connect() as c:
             c.execute("BEGIN IMMEDIATE")
             try:
                 c.executemany("INSERT OR REPLACE INTO query_over (snapshot_id, objective, queryid, dbname, rolname, "
                               "over) VALUES (?, ?, ?, ?, ?, ?)",
                               [(snapshot_id, *key, n) for key, n in sorted(over.items()) if n > 0])
-                self._position(c, node, position, at)
+                c.executemany("INSERT OR REPLACE INTO query_counted (snapshot_id, objective, definition, problem) "
+                              "VALUES (?, ?, ?, ?)",
+                              [(snapshot_id, name, d, p) for (name, d), p in sorted(mark.counted.items())])
+                self._position(c, node, snapshot_id, position, mark=mark, at=at)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
 
     @staticmethod
-    def _position(c: sqlite3.Connection, node: str, position: LogPosition | None, at: datetime) -> None:
+    def _position(c: sqlite3.Connection, node: str, snapshot_id: int, position: LogPosition | None, *,
+                  mark: LogMark, at: datetime) -> None:
         # no position (no log file yet, or the directory could not be listed): the row stays, empty, so the
         # node whose log this host reads is still known
         pos = position or LogPosition("", 0, 0)
-        c.execute("INSERT OR REPLACE INTO log_positions (node, file, inode, offset, at) VALUES (?, ?, ?, ?, ?)",
-                  (node, pos.file, pos.inode, pos.offset, _ts(at)))
+        seen = json.dumps([[f, i, o] for (f, i), o in sorted(mark.seen.items())])
+        c.execute("INSERT OR REPLACE INTO log_positions (node, file, inode, offset, at, snapshot_id, owed, seen) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (node, pos.file, pos.inode, pos.offset, _ts(at), snapshot_id, mark.owed, seen))
 
     # -------------------------------------------------------------------------------------------- reads
     @decoded
@@ -120,6 +147,27 @@ class ObjectiveStore:
         with self.db.connect() as c:
             r = c.execute("SELECT file, inode, offset FROM log_positions WHERE node = ?", (node,)).fetchone()
         return LogPosition(r["file"], int(r["inode"]), int(r["offset"])) if r and r["file"] else None
+
+    @decoded
+    def mark(self, node: str) -> LogMark:
+        """Where the node's log was read to, for which snapshot, what the next window owes, and each file's
+        offset."""
+        with self.db.connect() as c:
+            r = c.execute("SELECT file, inode, offset, snapshot_id, owed, seen FROM log_positions WHERE node = ?",
+                          (node,)).fetchone()
+        if r is None:
+            return LogMark(None)
+        seen = {(str(f), int(i)): int(o) for f, i, o in json.loads(r["seen"] or "[]")}
+        pos = LogPosition(r["file"], int(r["inode"]), int(r["offset"])) if r["file"] else None
+        return LogMark(pos, snapshot_id=r["snapshot_id"], owed=str(r["owed"]), seen=seen)
+
+    @decoded
+    def previous_snapshot(self, node: str, snapshot_id: int) -> int | None:
+        """The node's snapshot before ``snapshot_id`` (None: its first)."""
+        with self.db.connect() as c:
+            r = c.execute("SELECT max(id) FROM query_snapshots WHERE node = ? AND id < ?", (node, snapshot_id)
+                          ).fetchone()
+        return None if r is None or r[0] is None else int(r[0])
 
     @decoded
     def snapshot_node(self, snapshot_id: int) -> tuple[str, datetime | None] | None:
@@ -140,7 +188,7 @@ class ObjectiveStore:
         """The node's snapshot windows taken in [lo, hi), oldest first, with the calls of the statements the
         selector matches and the executions over the objective's threshold."""
         args = {"node": node, "objective": target.name, "database": target.database, "role": target.role,
-                "lo": _ts(lo), "hi": _ts(hi)}
+                "lo": _ts(lo), "hi": _ts(hi), "definition": target.definition}
         with self.db.connect() as c:
             return [_window(r) for r in c.execute(_WINDOWS, args)]
 

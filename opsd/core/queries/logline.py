@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 
+from opsd.core.queries.counting import destinations, log_faults, log_formats
+
 LogFormat = Literal["jsonlog", "csvlog"]
 SUFFIX: dict[str, str] = {"jsonlog": ".json", "csvlog": ".csv"}
 
@@ -178,40 +180,20 @@ class LogSource:
     problems: tuple[str, ...] = ()
 
 
-def _fmt_of(dest: set[str], wanted: str, problems: list[str]) -> LogFormat | None:
-    if wanted in ("jsonlog", "csvlog"):
-        if wanted not in dest:
-            problems.append(f"log_destination does not include {wanted} ([queries] log_format)")
-        return "jsonlog" if wanted == "jsonlog" else "csvlog"
-    if "jsonlog" in dest or "csvlog" in dest:
-        return "jsonlog" if "jsonlog" in dest else "csvlog"
-    problems.append("log_destination has neither jsonlog nor csvlog (opsd setup --query-stats adds jsonlog)")
+def _fmt_of(dest: list[str], wanted: str) -> LogFormat | None:
+    """The format read: the one asked for, else jsonlog before csvlog (None: neither is written)."""
+    for f in log_formats(wanted):
+        if f in dest or wanted != "auto":
+            return "jsonlog" if f == "jsonlog" else "csvlog"
     return None
-
-
-def _duration_problems(server: dict[str, str], lowest_ms: float | None) -> list[str]:
-    out = []
-    if server.get("logging_collector") != "on":
-        out.append("logging_collector is off: PostgreSQL writes jsonlog and csvlog only through it (a restart)")
-    lmds = int(server.get("log_min_duration_statement") or -1)
-    if lmds < 0:
-        out.append("log_min_duration_statement is -1: no duration is logged")
-    elif lowest_ms is not None and lmds > lowest_ms:
-        out.append(f"log_min_duration_statement is {lmds} ms, above the lowest objective threshold "
-                   f"({lowest_ms:g} ms): the executions between are not logged")
-    lc = server.get("lc_messages", "")
-    if lc and lc not in ("C", "POSIX") and not lc.startswith(("C.", "en")):
-        out.append(f"lc_messages is {lc!r}: PostgreSQL writes 'duration:' translated (set lc_messages = 'C')")
-    return out
 
 
 def log_source(server: dict[str, str], *, directory: str | None, fmt: str, lowest_ms: float | None) -> LogSource:
     """From the server's settings (pg_settings names to values; ``data_directory`` absent for a role without
-    pg_read_all_settings) and ``[queries] log_directory`` / ``log_format``."""
-    problems: list[str] = []
-    dest = {d.strip() for d in server.get("log_destination", "").split(",")}
-    chosen = _fmt_of(dest, fmt, problems)
-    problems += _duration_problems(server, lowest_ms)
+    pg_read_all_settings) and ``[queries] log_directory`` / ``log_format``. What makes the log unfit is decided
+    by core/queries/counting.log_faults, the rules the ``queries`` check uses too."""
+    problems = [f.what for f in log_faults(server, lowest_ms=lowest_ms, log_format=fmt)]
+    chosen = _fmt_of(destinations(server.get("log_destination", "")), fmt)
     if directory is None:
         logdir = server.get("log_directory", "log")
         if logdir.startswith("/"):

@@ -44,6 +44,16 @@ class Target:
     database: str | None = None
     role: str | None = None
 
+    @property
+    def definition(self) -> str:
+        """What the count depends on (query_counted.definition): the threshold and the selector."""
+        return f"{self.threshold_ms:g} ms; database {self.database or '*'}; role {self.role or '*'}"
+
+    @property
+    def described(self) -> str:
+        return (f"{self.threshold_ms:g} ms, " + (f"database {self.database}" if self.database else "every database")
+                + ", " + (f"role {self.role}" if self.role else "every role"))
+
     def selects(self, dbname: str, rolname: str) -> bool:
         return (self.database is None or self.database == dbname) and (self.role is None or self.role == rolname)
 
@@ -82,8 +92,10 @@ def shares(calls: int, over: int) -> tuple[float | None, float | None]:
 class _Reasons:
     """Why a span is unknown or incomplete: each reason once, with how many windows and the first one."""
 
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, zone: ZoneInfo, described: str = "") -> None:
         self.zone = zone
+        self.described = described
+        self.uncounted: datetime | None = None  # the last window not counted under the current definition
         self.unknown: dict[str, tuple[int, datetime]] = {}
         self.incomplete: dict[str, tuple[int, datetime]] = {}
 
@@ -92,6 +104,10 @@ class _Reasons:
         into[text] = (n + 1, first)
 
     def window(self, w: Window) -> None:
+        if not w.counted:
+            self.uncounted = max(self.uncounted or w.taken_at, w.taken_at)
+        elif w.count_problem:
+            self._add(self.unknown, f"not counted exactly: {w.count_problem}", w.taken_at)
         if w.log_state != "complete":
             why = "; ".join(w.problems) if w.problems else ("the duration log was not read" if w.log_state ==
                                                              "none" else "its duration log was not read whole")
@@ -112,6 +128,10 @@ class _Reasons:
         return at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
 
     def lines(self) -> list[str]:
+        if self.uncounted is not None:
+            self.unknown.setdefault(f"not counted under this definition ({self.described}) before "
+                                    f"{self.fmt(self.uncounted)}: the objective was added or changed then",
+                                    (1, self.uncounted))
         out = []
         for into in (self.unknown, self.incomplete):
             for text, (n, first) in sorted(into.items(), key=lambda kv: kv[1][1]):
@@ -120,10 +140,11 @@ class _Reasons:
 
 
 def judge(windows: Sequence[Window], lo: datetime, hi: datetime, target: float, *, zone: ZoneInfo,
-          tolerance: timedelta) -> tuple[int, int, str, list[str]]:
+          tolerance: timedelta, described: str = "") -> tuple[int, int, str, list[str]]:
     """Calls, over, state and reasons of the span [lo, hi) from its windows (those taken in it, oldest first).
-    ``tolerance``: how far the windows may fall short of the span's edges (a snapshot period or two)."""
-    reasons = _Reasons(zone)
+    ``tolerance``: how far the windows may fall short of the span's edges (a snapshot period or two);
+    ``described``: the objective's definition, for a window not counted under it."""
+    reasons = _Reasons(zone, described)
     if not windows:
         reasons.gap(lo, hi, "no snapshot from")
         return 0, 0, UNKNOWN, reasons.lines()
@@ -138,8 +159,9 @@ def judge(windows: Sequence[Window], lo: datetime, hi: datetime, target: float, 
     if cursor < hi - tolerance:
         reasons.gap(cursor, hi, "no snapshot from")
     calls, over = sum(w.calls for w in windows), sum(w.over for w in windows)
+    lines = reasons.lines()
     state = state_of(calls, over, target, bool(reasons.unknown), bool(reasons.incomplete))
-    return calls, over, state, reasons.lines()
+    return calls, over, state, lines
 
 
 def days_of(since: datetime, until: datetime, zone: ZoneInfo) -> list[tuple[str, datetime, datetime]]:
@@ -157,12 +179,18 @@ def days_of(since: datetime, until: datetime, zone: ZoneInfo) -> list[tuple[str,
 
 
 def judge_days(windows: Sequence[Window], since: datetime, until: datetime, target: float, *, zone: ZoneInfo,
-               tolerance: timedelta) -> list[ObjectiveDay]:
+               tolerance: timedelta, described: str = "") -> list[ObjectiveDay]:
     out = []
     for name, lo, hi in days_of(since, until, zone):
         mine = [w for w in windows if lo <= w.taken_at < hi]
-        calls, over, state, why = judge(mine, lo, hi, target, zone=zone, tolerance=tolerance)
+        calls, over, state, why = judge(mine, lo, hi, target, zone=zone, tolerance=tolerance, described=described)
         share_over, share_under = shares(calls, over)
         out.append(ObjectiveDay(day=name, calls=calls, over=over, share_over=share_over, share_under=share_under,
                                 state=state, reasons=why))
     return out
+
+
+def period_state(total: str, days: Sequence[ObjectiveDay]) -> str:
+    """The verdict of a period of days (``opsd queries``, the monthly report): **missed** when any day missed,
+    whatever the period's total share; else the state of its windows taken together."""
+    return MISSED if any(d.state == MISSED for d in days) else total

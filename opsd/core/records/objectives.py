@@ -14,13 +14,16 @@ from opsd.core.records.base import Part
 
 # the states of a day and of a period
 MET, MISSED, UNKNOWN, INCOMPLETE, NO_STATEMENTS = "met", "missed", "unknown", "incomplete", "no_statements"
-STATES = (MET, MISSED, UNKNOWN, INCOMPLETE, NO_STATEMENTS)
+UNMATCHED = "unmatched"  # the selector names a database or role the server does not have
+STATES = (MET, MISSED, UNKNOWN, INCOMPLETE, NO_STATEMENTS, UNMATCHED)
 
 
 class Window(Part):
     """One snapshot of the node whose duration log opsd reads, and what it counted for one objective: ``calls``
     (the objective's statements' calls in (since, taken_at]) and ``over`` (their executions at or over the
-    threshold the log timed). ``log_state``: complete | unknown | none; ``problems``: the snapshot's."""
+    threshold the log timed). ``log_state``: complete | unknown | none; ``problems``: the snapshot's.
+    ``counted``: the log was counted under the objective's current definition (threshold and selector) at this
+    snapshot; ``count_problem``: why that count is not exact (an override), empty when it is."""
 
     snapshot_id: int
     taken_at: datetime
@@ -32,6 +35,8 @@ class Window(Part):
     problems: list[str] = Field(default_factory=list)
     calls: int = 0
     over: int = 0
+    counted: bool = True
+    count_problem: str = ""
 
 
 class ObjectiveDay(Part):
@@ -71,8 +76,10 @@ class Contributor(Part):
 
 
 class ObjectiveResult(Part):
-    """One objective over the period: the sums of its days, the period's state (the same rules as a day's over
-    every window of the period) and its days, oldest first."""
+    """One objective over the period: the sums of its days, the period's state and its days, oldest first. The
+    period's state: missed when any day missed (whatever the period's share); else the same rules as a day's
+    over every window of the period; unmatched when its selector names a database or role the server does not
+    have and nothing was counted (a typo is not a clean record)."""
 
     name: str
     threshold_ms: float
@@ -103,5 +110,6 @@ class ObjectiveReport(Part):
 
     @property
     def all_met(self) -> bool:
-        """Every objective met (one that matched no statement is not held against it)."""
+        """Every objective met (one that matched no statement is not held against it; one whose selector names
+    nothing the server has is)."""
         return all(o.state in (MET, NO_STATEMENTS) for o in self.objectives)
