@@ -6,7 +6,8 @@ and the simple protocol), an unindexed scan of the stock movements (prepared), a
 
 opsd's executions over each threshold equal the test's, by statement and by objective; the slowest statement is
 named first; `opsd queries --json` says the same; a log file rotated away before it was read makes the objective
-unknown, never met; the e-mail is in PostgreSQL's log and nowhere in opsd's state, output or logs."""
+unknown, never met, and so is one whose statements run under a role of their own log_min_duration_statement
+= -1; the e-mail is in PostgreSQL's log and nowhere in opsd's state, output or logs."""
 
 from __future__ import annotations
 
@@ -172,6 +173,17 @@ def test_objectives_counted_exactly_against_pgbench(cluster: Cluster, capfd: pyt
     assert printed["all"]["top"][0]["queryid"] == top[0].queryid
     text = opsd(c.conf, "queries", "--since", since.isoformat(), "--objective", "reporting")
     assert text.returncode == 1 and "objective reporting: 95% under 300 ms, role reporting: MISSED" in text.stdout
+
+    # a role's own log_min_duration_statement hides its slow executions: the objectives covering it are unknown
+    c.psql("ALTER ROLE reporting SET log_min_duration_statement = -1")
+    s4 = snapshot(ctx, c, 0)
+    c.psql("ALTER ROLE reporting RESET log_min_duration_statement")
+    hidden = {o.name: o for o in objective_report(ctx, _state_of(ctx, s2)[2] + timedelta(seconds=1),
+                                                  _state_of(ctx, s4)[2] + timedelta(seconds=1)).objectives}
+    assert (hidden["reporting"].state, hidden["all"].state, hidden["shop"].state) == ("unknown", "unknown",
+                                                                                     "no_statements")
+    assert hidden["reporting"].reasons == ["not counted exactly: ALTER ROLE reporting SET log_min_duration_statement "
+                                           "= -1: log_min_duration_statement is -1 (no duration logged)"]
 
     # the duration log rotated, and the file opsd was reading removed before the next snapshot read it
     tracked = sorted((c.pgdata / "log").glob("*.json"), key=lambda f: f.stat().st_mtime_ns)[-1]

@@ -391,3 +391,12 @@ def test_since_zero_is_a_usage_error(tmp_path: Any, capsys: pytest.CaptureFixtur
     conf.write_text(f'[opsd]\nstate_dir = "{tmp_path}"\nrun_as = "{_me()}"\n')
     code, _, err = _cli(["--config", str(conf), "queries", "--since", "0s"], capsys)
     assert code == 2 and "--since 0s is an empty period" in err
+
+
+def test_the_definitions_of_pruned_snapshots_go(filled: tuple[Context, list[int]]) -> None:
+    ctx, ids = filled
+    with ctx.history.db.connect() as c:
+        c.execute("DELETE FROM query_snapshots WHERE id <= ?", (ids[3],))
+    ObjectiveStore(ctx.history.db).record(ids[-1], "pg1", {}, None, T0)
+    with ctx.history.db.connect() as c:
+        assert tuple(c.execute("SELECT min(snapshot_id), count(*) FROM query_counted").fetchone()) == (ids[4], 2 * 9)

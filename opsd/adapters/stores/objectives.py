@@ -125,6 +125,8 @@ class ObjectiveStore:
                               "VALUES (?, ?, ?, ?)",
                               [(snapshot_id, name, d, p) for (name, d), p in sorted(mark.counted.items())])
                 self._position(c, node, snapshot_id, position, mark=mark, at=at)
+                # the definitions of snapshots pruned meanwhile (the queries store prunes the oldest)
+                c.execute("DELETE FROM query_counted WHERE snapshot_id < (SELECT min(id) FROM query_snapshots)")
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
