@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from opsd.adapters.durationlog import READ_LIMIT, read_since
+from opsd.adapters.durationlog import READ_LIMIT, LogRead, read_since
 from opsd.adapters.stores.database import StateDB
 from opsd.adapters.stores.objectives import LogMark, ObjectiveStore
 from opsd.context import Context
@@ -90,34 +90,55 @@ def _owed(store: ObjectiveStore, node: str, snapshot_id: int, mark: LogMark) -> 
     return []
 
 
-def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
-    """Read the duration log from where the last snapshot stopped; store its over-threshold counts against
-    ``snapshot_id`` (table query_over) with the objective definitions counted (query_counted)."""
+@dataclass(frozen=True)
+class Pending:
+    """The duration log read for a node's snapshot not written yet (read right after the node's pg_stat_statements,
+    so the log and the calls end at nearly the same moment); ``decided``: the outcome when nothing could be read."""
+
+    node: str
+    decided: LogOutcome | None = None
+    problems: tuple[str, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    before: LogMark | None = None
+    read: LogRead | None = None
+
+
+def read_log(ctx: Context, db: StateDB, node: str) -> Pending:
+    """Read the node's duration log from where the last snapshot stopped (nothing is written: ``save`` does it
+    with the snapshot's id)."""
     q = ctx.settings.queries
     if not q.enabled or not q.objectives:
-        return LogOutcome("none")
+        return Pending(node, LogOutcome("none"))
+    try:
+        src, found = source(ctx, q)
+    except OpsdError as e:
+        return Pending(node, LogOutcome("unknown", f"the server's log settings could not be read: {e}"))
+    if src.directory is None or src.fmt is None:
+        return Pending(node, LogOutcome("unknown", "; ".join(src.problems)))
+    before = ObjectiveStore(db).mark(node)
+    read = read_since(Path(src.directory), src.fmt, before.position, zone=_zone(src.zone), limit=READ_LIMIT,
+                      seen=before.seen)
+    return Pending(node, None, src.problems, tuple(found), before, read)
+
+
+def save(ctx: Context, db: StateDB, snapshot_id: int, p: Pending) -> LogOutcome:
+    """Store what ``p`` read against ``snapshot_id``: its over-threshold counts (query_over), the objective
+    definitions counted (query_counted) and the log position, in one transaction."""
     store = ObjectiveStore(db)
     snap = store.snapshot_node(snapshot_id)
     if snap is None:
         return LogOutcome("unknown", f"snapshot {snapshot_id} is not in the state file")
     node, since = snap
-    try:
-        src, found = source(ctx, q)
-    except OpsdError as e:
-        store.record(snapshot_id, node, {}, None, ctx.now())  # the next window starts afresh: unknown too
-        return LogOutcome("unknown", f"the server's log settings could not be read: {e}")
-    if src.directory is None or src.fmt is None:
-        store.record(snapshot_id, node, {}, None, ctx.now())
-        return LogOutcome("unknown", "; ".join(src.problems))
-    before = store.mark(node)
-    read = read_since(Path(src.directory), src.fmt, before.position, zone=_zone(src.zone), limit=READ_LIMIT,
-                      seen=before.seen)
+    if p.decided is not None or p.read is None or p.before is None:
+        if p.decided is None or p.decided.state != "none":
+            store.record(snapshot_id, node, {}, None, ctx.now())  # the next window starts afresh: unknown too
+        return p.decided or LogOutcome("unknown", "the duration log was not read")
+    q, read, before = ctx.settings.queries, p.read, p.before
     over = count_over(read.execs, targets(q))
-    counted = definitions(q, found)
     store.record(snapshot_id, node, over, read.position, ctx.now(),
                  mark=LogMark(read.position, snapshot_id, (read.problem or "") if read.behind else "", read.seen,
-                              counted))
-    problems = [*src.problems, *_owed(store, node, snapshot_id, before), *([read.problem] if read.problem else [])]
+                              definitions(q, list(p.overrides))))
+    problems = [*p.problems, *_owed(store, node, snapshot_id, before), *([read.problem] if read.problem else [])]
     if before.position is None and since is not None and read.problem is None:
         problems.append("the duration log had no position to continue from (first read, or after a problem): "
                         "counted from this snapshot on")
@@ -125,3 +146,12 @@ def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
                        bytes=read.bytes_read, executions=len(read.execs), over=sum(over.values()),
                        problem="; ".join(problems) or None)
     return LogOutcome("unknown", "; ".join(problems)) if problems else LogOutcome("complete")
+
+
+def collect(ctx: Context, db: StateDB, snapshot_id: int) -> LogOutcome:
+    """Read the duration log from where the last snapshot stopped and store it against ``snapshot_id`` (a
+    snapshot whose node was not read: the log is read after it was written)."""
+    snap = ObjectiveStore(db).snapshot_node(snapshot_id)
+    if snap is None:
+        return LogOutcome("unknown", f"snapshot {snapshot_id} is not in the state file")
+    return save(ctx, db, snapshot_id, read_log(ctx, db, snap[0]))
