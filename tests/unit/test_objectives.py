@@ -400,3 +400,31 @@ def test_the_definitions_of_pruned_snapshots_go(filled: tuple[Context, list[int]
     ObjectiveStore(ctx.history.db).record(ids[-1], "pg1", {}, None, T0)
     with ctx.history.db.connect() as c:
         assert tuple(c.execute("SELECT min(snapshot_id), count(*) FROM query_counted").fetchone()) == (ids[4], 2 * 9)
+
+
+def test_a_merged_hour_is_as_incomplete_as_its_worst_part(fake_ctx: Callable[..., Context]) -> None:
+    """Thinning by the hour: a part where pg_stat_statements was not read leaves the hour incomplete, a part not
+    counted under a definition leaves it unknown for that objective; a node's first snapshot (no window) does
+    not count against it."""
+    from opsd.adapters.stores.queries import QueryStore
+
+    ctx = fake_ctx()
+    a, b = Target("a", 100, 0.95), Target("b", 50, 0.95)
+    store = ObjectiveStore(ctx.history.db)
+    with ctx.history.db.connect() as c:
+        first = _snapshot(c, "pg1", T0 + timedelta(minutes=1), None, statements=0)
+        parts = [_snapshot(c, "pg1", T0 + timedelta(minutes=5 * k), T0 + timedelta(minutes=5 * k - 5),
+                           statements=0 if k == 3 else 1) for k in range(1, 12)]
+        _snapshot(c, "pg2", T0 + timedelta(minutes=1), None, statements=0)
+        for k in range(1, 12):
+            _snapshot(c, "pg2", T0 + timedelta(minutes=5 * k), T0 + timedelta(minutes=5 * k - 5))
+    for sid in (first, *parts):
+        defs = {("a", a.definition): ""} | ({} if sid == parts[4] else {("b", b.definition): ""})
+        store.record(sid, "pg1", {}, None, T0, mark=LogMark(None, counted=defs))
+    QueryStore(ctx.history.db).thin(T0 + timedelta(days=3), UTC)
+    [hour_a] = store.windows("pg1", a, T0, T0 + timedelta(hours=1))
+    [hour_b] = store.windows("pg1", b, T0, T0 + timedelta(hours=1))
+    assert hour_a.snapshot_id == parts[-1] and hour_a.since == T0 + timedelta(minutes=1)
+    assert not hour_a.statements and hour_a.counted and not hour_b.counted
+    [other] = store.windows("pg2", a, T0, T0 + timedelta(hours=1))  # a first snapshot does not spoil its hour
+    assert other.statements and other.log_state == "complete" and other.since == T0 + timedelta(minutes=1)

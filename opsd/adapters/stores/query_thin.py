@@ -1,7 +1,8 @@
 """Merging old query-statistics snapshots (core/queries/tiers.py): the snapshots of one node in one hour (one day,
 further back) become one, its deltas the sums of theirs (``query_stats``, ``relation_stats``, and the
 over-threshold counts of ``query_over``), its window from the first one's start (a node's first snapshot, which
-counted nothing, starts it at its own time) to the last one's end. One
+counted nothing, starts it at its own time) to the last one's end; its completeness the worst of its parts'
+(``merge``). One
 bucket a transaction, a bounded number of buckets a call (the rest at the next)."""
 
 from __future__ import annotations
@@ -37,8 +38,23 @@ def _sum_into(c: sqlite3.Connection, table: str, carrier: int, others: list[int]
     c.executemany(f"DELETE FROM {table} WHERE snapshot_id = ?", [(i,) for i in others])
 
 
+def _counted_into(c: sqlite3.Connection, carrier: int, parts: list[int], ids: list[int]) -> None:
+    """query_counted of the merged window: a definition only if every part was counted under it (a part counted
+    otherwise, or not at all, leaves the merged window uncounted: unknown for that objective), the worst problem
+    kept."""
+    marks = ", ".join("?" * len(parts))
+    rows = c.execute(f"SELECT objective, definition, max(problem) FROM query_counted WHERE snapshot_id IN ({marks}) "
+                     "GROUP BY objective, definition HAVING count(*) = ?", (*parts, len(parts))).fetchall()
+    c.executemany("DELETE FROM query_counted WHERE snapshot_id = ?", [(i,) for i in ids])
+    c.executemany("INSERT INTO query_counted (snapshot_id, objective, definition, problem) VALUES (?, ?, ?, ?)",
+                  [(carrier, *tuple(r)) for r in rows])
+
+
 def merge(c: sqlite3.Connection, group: list[Taken]) -> None:
-    """The snapshots of ``group`` (one node, oldest first) into the last one."""
+    """The snapshots of ``group`` (one node, oldest first) into the last one. What a window's completeness rests
+    on is the worst of its parts (a node's first snapshot, which covers no time, aside): pg_stat_statements read
+    only if read in every part, a reset if any, the log complete only if complete in every part, the objective
+    definitions counted only those every part counted."""
     ids = [t.id for t in group]
     rows = {r["id"]: r for r in c.execute(f"SELECT * FROM query_snapshots WHERE id IN ({', '.join('?' * len(ids))})",
                                           ids)}
@@ -46,12 +62,15 @@ def merge(c: sqlite3.Connection, group: list[Taken]) -> None:
         return
     kept = [rows[i] for i in ids if i in rows]
     carrier, others = kept[-1]["id"], [r["id"] for r in kept[:-1]]
+    windows = [r for r in kept if r["since"] is not None] or kept
     for table in _SUMMED:
         _sum_into(c, table, carrier, others)
+    _counted_into(c, carrier, [r["id"] for r in windows], [r["id"] for r in kept])
     c.execute("UPDATE query_snapshots SET since = ?, statements = ?, reset = ?, dealloc = ?, log_state = ?, "
               "problems = ? WHERE id = ?",
-              (kept[0]["since"] or kept[0]["taken_at"], max(r["statements"] for r in kept), max(r["reset"] for r in kept),
-               sum(r["dealloc"] for r in kept), merged_log_state(r["log_state"] for r in kept),
+              (kept[0]["since"] or kept[0]["taken_at"], min(r["statements"] for r in windows),
+               max(r["reset"] for r in windows), sum(r["dealloc"] for r in kept),
+               merged_log_state(r["log_state"] for r in windows),
                json.dumps(merged_problems(json.loads(r["problems"]) for r in kept)), carrier))
     c.executemany("DELETE FROM query_snapshots WHERE id = ?", [(i,) for i in others])
 
