@@ -133,10 +133,17 @@ def _state_of(ctx: Any, sid: int) -> tuple[str, list[str], datetime]:
     return r[0], json.loads(r[1]), datetime.fromisoformat(r[2])
 
 
-def test_objectives_counted_exactly_against_pgbench(cluster: Cluster, capfd: pytest.CaptureFixture[str]) -> None:
+def test_objectives_counted_exactly_against_pgbench(cluster: Cluster, capfd: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from opsd import settings
+    from opsd.actions.queries import snapshot as job
     from opsd.actions.queries.objectives import objective_report
     from opsd.context import build
+
+    order: list[str] = []  # the log is read right after the statements, before every database's tables
+    real_relations, real_log = job.read_relations, job.slowlog.read_log
+    monkeypatch.setattr(job, "read_relations", lambda *a, **k: (order.append("relations"), real_relations(*a, **k))[1])
+    monkeypatch.setattr(job.slowlog, "read_log", lambda *a, **k: (order.append("log"), real_log(*a, **k))[1])
 
     c = cluster
     work = c.sb.root / "qobj-work"
@@ -146,6 +153,7 @@ def test_objectives_counted_exactly_against_pgbench(cluster: Cluster, capfd: pyt
     s0 = snapshot(ctx, c, base)
     ran = {name: pgbench(c, name, work) for name in ("report", "scan")}
     s1 = snapshot(ctx, c, base + 12)
+    assert order == ["log", "relations"] * 2
     ran |= {name: pgbench(c, name, work) for name in ("lookup", "move")}
     s2 = snapshot(ctx, c, base + 12)
     assert [_state_of(ctx, s)[0] for s in (s1, s2)] == ["complete", "complete"], [_state_of(ctx, s) for s in (s1, s2)]

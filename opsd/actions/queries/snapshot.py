@@ -2,7 +2,8 @@
 node of the cluster (actions/queries/nodes.py), each node read in one short statement per database under
 ``[queries] snapshot_timeout`` and ``snapshot_lock_timeout``; the deltas since the node's previous reading
 (core/queries/delta.py) stored with the raw counters for the next (adapters/stores/queries.py); the duration log
-read for the local node's snapshot (actions/queries/slowlog.collect); old snapshots merged by the hour and the day
+read for the local node's snapshot right after its pg_stat_statements (actions/queries/slowlog.read_log, stored
+with the snapshot's id by slowlog.save); old snapshots merged by the hour and the day
 (core/queries/tiers.py), those older than ``[queries] keep`` pruned. A node or database that cannot be read is a
 problem line on its snapshot and the others go on; a failed snapshot is loud: ``queries.snapshot_failed`` and the
 alert ``queries.snapshot``, resolved when every node reads again. Ends with one ``queries.snapshot`` event."""
@@ -50,6 +51,7 @@ class NodeResult:
     failures: list[str] = field(default_factory=list)  # what could not be read (the alert says these)
     statements: int = 0  # statements that moved
     relations: int = 0  # tables and indexes that moved
+    logged: bool = False  # its duration log was read right after its statements (the local node)
 
 
 def _role_changes(prev: NodeFacts | None, facts: ServerFacts, node: str) -> None:
@@ -105,8 +107,19 @@ def _relations(ctx: Context, rels: RelationsRead, prev: Previous, w: SnapshotWri
         w.table_sizes = day_sizes(rels.rows)
 
 
-def _read(ctx: Context, store: QueryStore, node: Node, prev: Previous, w: SnapshotWrite) -> list[str]:
-    """Read the node into ``w``; the failures. Raises OpsdError when the node cannot be read at all."""
+def _read_log(ctx: Context, node: str) -> slowlog.Pending:
+    """The local node's duration log, read right after its pg_stat_statements: the executions it timed and the
+    calls end at nearly the same moment (the tables of every database are read after)."""
+    try:
+        return slowlog.read_log(ctx, ctx.history.db, node)
+    except Exception as e:  # a bug or a broken file: the snapshot stands, the objective is unknown
+        return slowlog.Pending(node, slowlog.LogOutcome("unknown", f"duration log not read: {type(e).__name__}: {e}"))
+
+
+def _read(ctx: Context, store: QueryStore, node: Node, prev: Previous, w: SnapshotWrite, *,
+          log: list[slowlog.Pending]) -> list[str]:
+    """Read the node into ``w`` (the local node's duration log into ``log``); the failures. Raises OpsdError
+    when the node cannot be read at all."""
     connect = connector(ctx, node)
     main = main_database(ctx, node)
     failures: list[str] = []
@@ -117,6 +130,7 @@ def _read(ctx: Context, store: QueryStore, node: Node, prev: Previous, w: Snapsh
                             facts.in_recovery)
         if node.local:
             failures += _statements(store, conn, facts, main, prev=prev, w=w)
+            log.append(_read_log(ctx, node.name))
         rels = read_relations(connect, conn, main, facts, known=set(prev.databases), node=node.name)
     _relations(ctx, rels, prev, w, node.local)
     return failures + [p.split(" (", 1)[0] for p in rels.problems]
@@ -138,8 +152,9 @@ def take(ctx: Context, store: QueryStore, node: Node, problems: list[str] | None
     prev = store.previous(node.name)
     w = SnapshotWrite(node=node.name, taken_at=ctx.now(), since=prev.node.at if prev.node else None,
                       statements=False, problems=list(problems or []))
+    log: list[slowlog.Pending] = []
     try:
-        failures = _read(ctx, store, node, prev, w)
+        failures = _read(ctx, store, node, prev, w, log=log)
     except OpsdError as e:
         failed = SnapshotWrite(node=node.name, taken_at=w.taken_at, since=w.since, statements=False,
                                problems=[*w.problems, f"{node.name} not read ({e}): its counts go to the next "
@@ -147,13 +162,17 @@ def take(ctx: Context, store: QueryStore, node: Node, problems: list[str] | None
         return NodeResult(node.name, store.write(failed, prev), [f"{node.name}: {e}"])
     w.problems[:0] = _long_window(ctx, w)
     sid = store.write(w, prev)
-    return NodeResult(node.name, sid, failures, len(w.statement_deltas), len(w.relation_deltas))
+    if log:
+        _duration_log(ctx, store, sid, log[0])
+    return NodeResult(node.name, sid, failures, len(w.statement_deltas), len(w.relation_deltas), bool(log))
 
 
-def _duration_log(ctx: Context, store: QueryStore, snapshot_id: int) -> None:
-    """The duration log of the local node's window (A failure of the reader is the window's "unknown")."""
+def _duration_log(ctx: Context, store: QueryStore, snapshot_id: int, read: slowlog.Pending | None = None) -> None:
+    """The duration log of the local node's window, stored against its snapshot (``read``: read already; None:
+    read now). A failure of the reader is the window's "unknown"."""
     try:
-        out = slowlog.collect(ctx, ctx.history.db, snapshot_id)
+        out = (slowlog.save(ctx, ctx.history.db, snapshot_id, read) if read is not None
+               else slowlog.collect(ctx, ctx.history.db, snapshot_id))
         state, problem = out.state, out.problem
     except Exception as e:  # a bug or a broken file: the snapshot stands, the objective is unknown
         state, problem = "unknown", f"duration log not read: {type(e).__name__}: {e}"
@@ -188,7 +207,8 @@ def snapshot_job(ctx: Context) -> str:
     store = QueryStore(ctx.history.db)
     found = cluster_nodes(ctx, role)
     results = [take(ctx, store, n, found.problems if n.local else None) for n in found.nodes]
-    _duration_log(ctx, store, results[0].snapshot_id)
+    if not results[0].logged:  # the local node not read: its log is read now
+        _duration_log(ctx, store, results[0].snapshot_id)
     if found.problems:
         results[0].failures += found.problems
     store.thin(ctx.now(), ctx.settings.opsd.tz)
