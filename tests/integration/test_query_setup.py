@@ -76,3 +76,14 @@ def test_query_stats_setup_keeps_what_is_there_and_the_check_follows(cluster: Cl
 
     rc, q = _queries(c.conf)
     assert (rc, q["status"], q["details"]) == (0, "ok", {"missing": [], "restart": []}), q
+
+    # a role of its own that logs nothing slow: its statements would be missing from the over count, so the check
+    # says so (an override is not something setup changes: the DBA set it)
+    c.psql("CREATE ROLE batch; ALTER ROLE batch SET log_min_duration_statement = -1; "
+           "ALTER ROLE batch SET pg_stat_statements.track_utility = off")
+    rc, q = _queries(c.conf)
+    assert (rc, q["status"]) == (0, "warning") and "\n" not in q["message"], q
+    assert "ALTER ROLE batch SET log_min_duration_statement = -1" in q["message"], q["message"]
+    assert "track_utility = off" in q["message"] and q["message"].count("ALTER ... RESET") == 1, q["message"]
+    assert q["details"]["missing"] == ["override", "override"], q
+    c.psql("ALTER ROLE batch RESET ALL; DROP ROLE batch")

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from opsd.actions.queries.slowlog import definitions
 from opsd.actions.report import index_figures
 from opsd.adapters.stores.availability import AvailabilityStore
-from opsd.adapters.stores.objectives import ObjectiveStore
+from opsd.adapters.stores.objectives import LogMark, ObjectiveStore
 from opsd.adapters.stores.queries import QueryStore, SnapshotWrite
 from opsd.core.availability import DOWN, UP, Reach
 from opsd.core.records.queries import StatementDelta
@@ -48,7 +49,8 @@ def snapshots(ctx: Any, hours: int, end: datetime, *, calls: int = 1000, over: i
         state = "unknown" if i == unread else "complete"
         sid = qs.write(SnapshotWrite(node="db1", taken_at=at, since=prev, statements=True, log_state=state,
                                      statement_deltas=d), qs.previous("db1"))
-        os_.record(sid, "db1", {("all", 1, "shop", "app"): over} if prev and state == "complete" else {}, None, at)
+        os_.record(sid, "db1", {("all", 1, "shop", "app"): over} if prev and state == "complete" else {}, None, at,
+                   mark=LogMark(None, counted=definitions(ctx.settings.queries)))
         prev = at
 
 
@@ -110,7 +112,8 @@ def test_the_objectives_are_summed_again_only_when_a_snapshot_arrives(fake_ctx: 
                                                     queryid=1, dbname="shop", rolname="app", calls=1000, total_ms=1.0,
                                                     rows=1, shared_hit=1, shared_read=0, temp_read=0, temp_written=0,
                                                     wal_bytes=0)]), snapshots_more[0].previous("db1"))
-    snapshots_more[1].record(sid, "db1", {("all", 1, "shop", "app"): 1000}, None, at)
+    snapshots_more[1].record(sid, "db1", {("all", 1, "shop", "app"): 1000}, None, at,
+                             mark=LogMark(None, counted=definitions(ctx.settings.queries)))
     second = generate_latest(reg).decode()
     assert len(calls) == 4
     assert values(first, "query_objective_ratio") == {'{objective="all"}': 0.98}

@@ -178,4 +178,4 @@ def _fixes(found: Sequence[Missing]) -> list[str]:
     restart = any(m.restart for m in setup)
     out = [("run 'opsd setup --query-stats --restart' (a restart is needed)" if restart
             else "run 'opsd setup --query-stats'")] if setup else []
-    return out + [m.how for m in found if not m.by_setup]
+    return out + list(dict.fromkeys(m.how for m in found if not m.by_setup))  # each fix once

@@ -21,7 +21,9 @@ from opsd.actions.backup.setup import SetupResult, Step
 from opsd.actions.queries import prereq
 from opsd.adapters.postgres import PgCtl
 from opsd.context import Context
+from opsd.core.queries.counting import TRACK, TRACK_UTILITY
 from opsd.core.records.checks import OK, SKIPPED, WARNING, CheckResult
+from opsd.db import objectives as objectives_db
 from opsd.db import query_setup
 from opsd.db.connection import alter_system, reload_conf
 from opsd.db.query_setup import QuerySettingRow
@@ -35,13 +37,16 @@ NOT_INSTALLED = ("pg_stat_statements is not installed on this server (Debian: it
 
 
 def facts(ctx: Context) -> prereq.Facts:
+    """The server as the queries check sees it, with pg_stat_statements' own tracking settings (present once it is
+    loaded) and the per-database/per-role overrides (pg_db_role_setting) that would make a window unknown."""
     with ctx.connect() as conn:
-        rows = query_setup.settings(conn, prereq.SETTINGS)
+        rows = query_setup.settings(conn, (*prereq.SETTINGS, TRACK, TRACK_UTILITY))
         f = query_setup.facts(conn)
+        found = tuple(objectives_db.overrides(conn))
     return prereq.Facts(settings={n: r.setting for n, r in rows.items()},
                         pending=frozenset(n for n, r in rows.items() if r.pending_restart),
                         extension=f.extension, read_all_stats=f.read_all_stats, role=f.role, database=f.database,
-                        in_recovery=f.in_recovery)
+                        in_recovery=f.in_recovery, overrides=found)
 
 
 def check_queries(ctx: Context, st: object = None) -> CheckResult:
