@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,14 @@ def _start_copying(sb: Sandbox, conf: Path) -> subprocess.Popen[str]:
 def _pgbackrest_backup(sb: Sandbox) -> list[int]:
     """The main pgbackrest backup process of this sandbox (not runuser, not its local workers)."""
     return pids(f"^pgbackrest --config={sb.pgbackrest_conf} .*backup$")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bulk_dropped_after(ready_stack: Sandbox) -> Iterator[None]:
+    """fault_bulk (about 130 MB) is this module's: dropped at its end, so the session's primary does not carry it
+    into every later module's backups, restores and drills (each of them took seconds more for it)."""
+    yield
+    ready_stack.psql("drop table if exists fault_bulk")
 
 
 def _bigger(sb: Sandbox) -> None:

@@ -40,14 +40,16 @@ def _procs(*tokens: str) -> list[int]:
     return found
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sb(ready_stack: Sandbox) -> Iterator[Sandbox]:
-    """Enough data that a backup, a restore and a drill each take a few seconds."""
+    """Enough data that a backup, a restore and a drill each take a few seconds; dropped at the module's end, so
+    the session's primary does not carry its 130 MB into every later module's backups, restores and drills."""
     ready_stack.psql("create table if not exists fault_bulk(id int, pad text)")
     if int(ready_stack.psql("select count(*) from fault_bulk")) == 0:
         ready_stack.psql("insert into fault_bulk select g, md5(g::text) || repeat(md5((g * 7)::text), 8) "
                          "from generate_series(1, 400000) g")
     yield ready_stack
+    ready_stack.psql("drop table if exists fault_bulk")
 
 
 def _interrupt(args: list[str], conf: Path, sig: signal.Signals, *child: str) -> subprocess.CompletedProcess[str]:
