@@ -119,7 +119,7 @@ def generate(out_dir: Path) -> list[Path]:
         _record_month(history, rng)
         _incidents(HealthStore(history.db), rng)
         sample_service.record_availability(AvailabilityStore(history.db))
-        sample_service.record_queries(history.db, rng)
+        sample_service.record_queries(history.db, rng, s.queries)
         ctx = Context(settings=s, runner=None, connect=None, history=history,  # type: ignore[arg-type]
                       now=lambda: datetime(2026, 11, 1, 6, tzinfo=UTC))
         report = make_report(ctx, 2026, 10, with_repository=False, sources=sample_service.sources())

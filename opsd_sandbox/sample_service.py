@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from opsd.actions.queries.slowlog import definitions
 from opsd.actions.report.service import Sources, default_sources
 from opsd.adapters.stores.availability import AvailabilityStore
 from opsd.adapters.stores.database import StateDB
-from opsd.adapters.stores.objectives import ObjectiveStore
+from opsd.adapters.stores.objectives import LogMark, ObjectiveStore
 from opsd.adapters.stores.queries import QueryStore, SnapshotWrite
 from opsd.context import Context
 from opsd.core.availability import DOWN, UP, Reach
@@ -24,6 +25,7 @@ from opsd.core.records.indexes import (
     UnusedVerdict,
 )
 from opsd.core.records.queries import StatementDelta
+from opsd.settings_queries import QueriesSection
 
 MONTH = datetime(2026, 10, 1, tzinfo=UTC)
 _LONG = timedelta(days=40)  # any probe extends the span before it (the probes in between are implied)
@@ -84,13 +86,14 @@ def _hour(day: int, hour: int, rng: random.Random) -> tuple[list[StatementDelta]
     return deltas, over
 
 
-def record_queries(db: StateDB, rng: random.Random) -> None:
+def record_queries(db: StateDB, rng: random.Random, q: QueriesSection) -> None:
     """Hourly snapshots of one node through the real stores: a day missed (a release made the stock update slow
     for a day), six hours whose duration log was rotated away before opsd read it (that day unknown), and the
     tables' daily sizes."""
     queries, objectives = QueryStore(db), ObjectiveStore(db)
     texts = {(qid, "supply", role): text for qid, role, text, *_ in STATEMENTS}
     prev_at = None
+    counted = definitions(q)  # the objectives each window was counted under: the report's own
     with db.held():
         for i in range(31 * 24 + 1):
             at = MONTH - timedelta(hours=1) + timedelta(hours=i)
@@ -103,7 +106,8 @@ def record_queries(db: StateDB, rng: random.Random) -> None:
                                               statement_deltas=deltas, texts=texts if prev_at is None else {},
                                               sizes_day=at.date() if sizes else None, table_sizes=sizes),
                                 queries.previous("db1"))
-            objectives.record(sid, "db1", over if state == "complete" else {}, None, at)
+            objectives.record(sid, "db1", over if state == "complete" else {}, None, at,
+                              mark=LogMark(None, counted=counted))
             prev_at = at
 
 
