@@ -36,8 +36,9 @@ expect = "{expect}"
 
 
 
-# a copy restored with parallel fetches and at normal priority, where the test proves nothing about either (the
-# killed-drill test keeps the default and checks nice 10 beside production)
+# a copy restored with parallel fetches and at normal priority, where the test proves nothing about either (about
+# 5 s less a drill here); the healthy drill runs with the defaults, and the killed-drill test keeps them and checks
+# nice 10 beside production
 FAST: dict[str, object] = {"process_max": 4, "priority": "normal"}
 
 
@@ -139,7 +140,7 @@ def test_healthy_drill_passes_every_check_records_timings_and_adds_nothing_to_th
 
 def test_time_target_between_marker_rows(drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "pitr.toml")
+    conf = _conf(sb, tmp_path, "pitr.toml", **FAST)
     _beat(conf, 2)
     time.sleep(1.2)
     target = sb.psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
@@ -155,7 +156,7 @@ def test_time_target_between_marker_rows(drill_stack: Sandbox, tmp_path: Path) -
 
 
 def test_false_smoke_query_fails_the_drill_naming_it(drill_stack: Sandbox, tmp_path: Path) -> None:
-    conf = _conf(drill_stack, tmp_path, "smoke.toml", expect="999999")
+    conf = _conf(drill_stack, tmp_path, "smoke.toml", expect="999999", **FAST)
     rc, data, _ = _drill(conf, "--target", "latest")
     assert rc == 1
     assert data["failed_checks"] == ["smoke.orders-count"]
@@ -214,7 +215,7 @@ def test_missing_wal_segment_fails_the_drill_naming_it(drill_stack: Sandbox, tmp
                                                        ) -> None:
     sb = drill_stack
     s3, damage = object_swap
-    conf = _conf(sb, tmp_path, "gap.toml")
+    conf = _conf(sb, tmp_path, "gap.toml", **FAST)
     backup = repo_info(sb)["backup"][-1]
     segments = [k for k in _keys(s3, f"repo/archive/{sb.stanza}/") if k.endswith(".zst")
                 and k.rsplit("/", 1)[-1][:24] > backup["archive"]["stop"]]
@@ -296,7 +297,7 @@ def test_killed_drills_are_named_by_check_and_cleaned_to_the_last_process_port_a
 
 def test_a_kept_drill_stays_until_its_expiry_beside_the_next_one(drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "keep.toml")
+    conf = _conf(sb, tmp_path, "keep.toml", **FAST)
     rc, kept, err = _drill(conf, "--target", "latest", "--keep", "--keep-for", "3s")
     assert rc == 0, err
     assert kept["kept"] is True and _postmaster(Path(kept["scratch"]))
@@ -313,7 +314,7 @@ def test_a_kept_drill_stays_until_its_expiry_beside_the_next_one(drill_stack: Sa
 
 def test_the_daemon_removes_a_killed_drills_copy_when_it_starts(drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = _conf(sb, tmp_path, "daemon.toml")
+    conf = _conf(sb, tmp_path, "daemon.toml", **FAST)
     proc = _start_drill(conf)
     try:
         running = wait_until(lambda: next((d for d in _leftovers(sb) if _postmaster(d)), None), timeout=120,
@@ -333,7 +334,7 @@ def test_the_daemon_removes_a_killed_drills_copy_when_it_starts(drill_stack: San
 
 def test_drill_host_verifies_from_the_repository_alone(drill_stack: Sandbox, tmp_path: Path) -> None:
     sb = drill_stack
-    conf = sb.write_opsd_conf(tmp_path / "drillhost.toml", drill={"stanzas": [sb.stanza]},
+    conf = sb.write_opsd_conf(tmp_path / "drillhost.toml", drill={"stanzas": [sb.stanza], **FAST},
                               extra=SMOKE.format(expect="1000"))
     text = conf.read_text().replace('run_as = "postgres"', 'run_as = "postgres"\nrole = "drill"')
     conf.write_text(text.replace(f"port = {sb.pg_port}", "port = 1"))  # no primary to talk to
@@ -420,13 +421,13 @@ def test_a_copy_beside_production_keeps_the_floor_free_and_is_stopped_below_it(d
     sb = drill_stack
     st = os.statvfs(sb.state_dir)
     free = st.f_bavail * st.f_frsize
-    refused = _conf(sb, tmp_path, "floor.toml", space_floor=free + 2**30, space_floor_percent=0)
+    refused = _conf(sb, tmp_path, "floor.toml", space_floor=free + 2**30, space_floor_percent=0, **FAST)
     rc, data, err = _drill(refused, "--target", "latest")
     assert rc == 1 and "must stay free" in _checks(data)["plan"]["message"], err[-2000:]
     assert _leftovers(sb) == []
 
     slow = '\n[[drill.smoke_queries]]\nname = "slow"\nsql = "SELECT pg_sleep(30) IS NOT NULL"\n'
-    conf = _conf(sb, tmp_path, "watched.toml", space_floor=free - 3 * 2**29, space_floor_percent=0)
+    conf = _conf(sb, tmp_path, "watched.toml", space_floor=free - 3 * 2**29, space_floor_percent=0, **FAST)
     conf.write_text(conf.read_text() + slow)
     ballast = sb.state_dir / "ballast"
     proc = subprocess.Popen([sys.executable, "-m", "opsd", "--config", str(conf), "drill", "run", "--target",
