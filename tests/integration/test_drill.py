@@ -36,9 +36,9 @@ expect = "{expect}"
 
 
 
-# a copy restored with parallel fetches and at normal priority, where the test proves nothing about either (about
-# 5 s less a drill here); the healthy drill runs with the defaults, and the killed-drill test keeps them and checks
-# nice 10 beside production
+# a copy restored with parallel fetches and at normal priority, where the test proves nothing about either (1 to 5 s
+# less a drill here); the healthy drill runs with the defaults, and the killed-drill test keeps them and checks nice
+# 10 beside production
 FAST: dict[str, object] = {"process_max": 4, "priority": "normal"}
 
 
