@@ -29,8 +29,10 @@ def small_repo(stack: Sandbox) -> Iterator[tuple[Cluster, Any]]:
     text = c.pgbr.read_text()
     s3 = [ln for ln in text.splitlines() if ln.startswith(("repo1-", "repo1-s3"))]
     text = "\n".join(ln for ln in text.splitlines() if ln not in s3)
+    # job-retry=0: the backup fails at its first write that finds the disk full, not after two more tries of
+    # that file (the second 15 s later); the fault and its report are the same, only sooner
     c.pgbr.write_text(text.replace("[global]", f"[global]\nrepo1-type=posix\nrepo1-path={repo}\n"
-                                               "repo1-retention-full=2", 1))
+                                               "repo1-retention-full=2\njob-retry=0", 1))
     c.conf.write_text(c.conf.read_text() + '\n[check]\nmax_ready_age = "5s"\narchive_timeout = "5s"\n')
     c.initdb()
     try:  # the data is there before archiving starts: the backup's copy, not the WAL, fills the disk
