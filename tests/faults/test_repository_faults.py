@@ -63,6 +63,10 @@ def test_a_full_repository_disk(small_repo: tuple[Cluster, Any]) -> None:
                what="check to see archiving failing")
 
     subprocess.run(["mount", "-o", "remount,size=512m", str(repo)], check=True)  # space returns
+    # a record to switch away from: the segment is empty after check's own switch, and a switch of an empty
+    # segment does nothing, so the archiver (resting after three failures) would drain the backlog only at its
+    # 60 s wake-up; a new segment wakes it at once, as production's next WAL would
+    c.psql("select pg_logical_emit_message(false, 'opsd-test', 'space returned')")
     c.switch_and_wait()  # the backlog drains
     wait_until(lambda: _results(c).get("archive.archiver") == "ok", timeout=90, what="the archiver to recover")
     assert opsd(c.conf, "backup", "--type", "full").returncode == 0
