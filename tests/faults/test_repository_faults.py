@@ -30,7 +30,9 @@ def small_repo(stack: Sandbox) -> Iterator[tuple[Cluster, Any]]:
     s3 = [ln for ln in text.splitlines() if ln.startswith(("repo1-", "repo1-s3"))]
     text = "\n".join(ln for ln in text.splitlines() if ln not in s3)
     # job-retry=0: the backup fails at its first write that finds the disk full, not after two more tries of
-    # that file (the second 15 s later); the fault and its report are the same, only sooner
+    # that file (the second 15 s later); the fault and its report are the same, only sooner. (Known flake, with or
+    # without retries: a write the full disk cuts short is reported without errno, "unable to write '<file>'"
+    # with no "[28] No space left on device", and the "space" assertion below fails; seen in 2 runs of 6 here.)
     c.pgbr.write_text(text.replace("[global]", f"[global]\nrepo1-type=posix\nrepo1-path={repo}\n"
                                                "repo1-retention-full=2\njob-retry=0", 1))
     c.conf.write_text(c.conf.read_text() + '\n[check]\nmax_ready_age = "5s"\narchive_timeout = "5s"\n')
