@@ -60,12 +60,13 @@ def shop(ready_stack: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield sb, conf
     sb.psql(f"drop database if exists {DB} with (force)")
     sb.psql(f"drop role if exists {OWNER}")
-    run(["rm", "-rf", *(str(d) for d in Path("/tmp").glob("opsd-rehearse-*"))])  # the migrations' workdirs
+    run(["rm", "-rf", *(str(d) for d in Path("/tmp").glob(f"opsd-rehearse-{os.getpid()}-*"))])  # this run's workdirs
 
 
 def _workdir(name: str, files: dict[str, str]) -> Path:
-    """A directory the migration's OS user can read (pytest's tmp_path is root's alone)."""
-    d = Path("/tmp") / f"opsd-rehearse-{name}"
+    """A directory the migration's OS user can read (pytest's tmp_path is root's alone); this run's own (the pid):
+    another run of this module on the machine never removes it under a running rehearsal."""
+    d = Path("/tmp") / f"opsd-rehearse-{os.getpid()}-{name}"
     run(["rm", "-rf", str(d)])
     d.mkdir(mode=0o755)
     for n, text in files.items():
