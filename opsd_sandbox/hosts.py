@@ -225,7 +225,11 @@ def _init_pid(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
         pids = kids.read_text().split() if kids.exists() else []
         for pid in pids:
-            if Path(f"/proc/{pid}/exe").resolve().name == "systemd":
+            try:  # a child of nspawn's may exit between the listing and this look (seen in CI: FileNotFoundError)
+                exe = Path(f"/proc/{pid}/exe").resolve()
+            except OSError:
+                continue
+            if exe.name == "systemd":
                 return int(pid)
         time.sleep(0.1)
     raise RuntimeError("the container's systemd did not start")
