@@ -31,8 +31,11 @@ def flaky(stack: Sandbox) -> Iterator[tuple[Cluster, FlakyS3]]:
     try:
         stack.write_pgbackrest_conf(path=c.pgbr, stanza=c.name, pg_path=c.pgdata, pg_port=c.port,
                                     endpoint_port=front.port)
-        # pgBackRest retries 503s for io-timeout (60 s by default), then retries the file (job-retry): keep it short
-        c.pgbr.write_text(c.pgbr.read_text().replace("[global]", "[global]\nio-timeout=8\njob-retry=0", 1))
+        # pgBackRest retries 503s for io-timeout (60 s by default), then retries the file (job-retry): keep it short;
+        # four processes copy the files, so one's wait before a retry leaves the others at work (not two: a full
+        # backup here took a minute, most of it waiting to retry)
+        c.pgbr.write_text(c.pgbr.read_text().replace("[global]", "[global]\nio-timeout=8\njob-retry=0", 1)
+                          .replace("process-max=2", "process-max=4"))
         c.conf.write_text(c.conf.read_text() + '\n[check]\ns3_probes = 12\ns3_probe_latency = "2s"\n')
         c.initdb()
         res = opsd(c.conf, "setup", "--restart")
