@@ -21,8 +21,6 @@ from opsd.db.queries import fetch_all, fetch_one, load
 from opsd.errors import DatabaseError, QueryTimeout
 from opsd.settings import PostgresSection
 
-HIDDEN_TEXT = "<insufficient privilege>"  # pg_stat_statements' text for a statement the role may not see
-
 
 @dataclass(frozen=True)
 class ServerFacts:

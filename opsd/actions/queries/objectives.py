@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from opsd.actions.queries.slowlog import target_of
 from opsd.adapters.stores.objectives import ObjectiveStore
 from opsd.context import Context
-from opsd.core.queries.objectives import Target, judge, judge_days, period_state, shares
+from opsd.core.queries.objectives import judge, judge_days, period_state, shares
 from opsd.core.records.objectives import UNKNOWN, UNMATCHED, ObjectiveReport, ObjectiveResult
 from opsd.core.schedule import parse_schedule
 from opsd.errors import OpsdError, UsageError
@@ -16,7 +17,7 @@ from opsd.settings_queries import Objective
 TOP = 10  # statements named per objective
 
 
-def _tolerance(ctx: Context, now: datetime) -> timedelta:
+def tolerance(ctx: Context, now: datetime) -> timedelta:
     """How far the snapshots may fall short of a day's edges before the day is incomplete: two snapshot
     periods (a snapshot that runs late, or one that failed)."""
     sched = parse_schedule(ctx.settings.schedule.queries)
@@ -37,8 +38,8 @@ def _pick(objectives: list[Objective], name: str | None) -> list[Objective]:
 def _result(ctx: Context, store: ObjectiveStore, node: str | None, o: Objective, span: tuple[datetime, datetime]
             ) -> ObjectiveResult:
     lo, hi = span
-    t = Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role)
-    zone, tol = ctx.settings.opsd.tz, _tolerance(ctx, hi)
+    t = target_of(o)
+    zone, tol = ctx.settings.opsd.tz, tolerance(ctx, hi)
     windows = store.windows(node, t, lo, hi) if node else []
     calls, over, state, reasons = judge(windows, lo, hi, o.target, zone=zone, tolerance=tol, described=t.described)
     if node is None:

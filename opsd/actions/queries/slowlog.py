@@ -27,7 +27,7 @@ from opsd.core.queries.logline import LogSource, log_source
 from opsd.core.queries.objectives import Target, count_over
 from opsd.errors import OpsdError
 from opsd.log import get_logger
-from opsd.settings_queries import QueriesSection
+from opsd.settings_queries import Objective, QueriesSection
 
 # what the log source is decided from (pg_settings: data_directory is there only for pg_read_all_settings;
 # pg_stat_statements' settings only where it is loaded)
@@ -42,8 +42,13 @@ class LogOutcome:
     problem: str | None = None
 
 
+def target_of(o: Objective) -> Target:
+    """An objective as the counting and the judging read it (its threshold in ms)."""
+    return Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role)
+
+
 def targets(q: QueriesSection) -> list[Target]:
-    return [Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role) for o in q.objectives]
+    return [target_of(o) for o in q.objectives]
 
 
 def definitions(q: QueriesSection, overrides: list[Override] | None = None) -> dict[tuple[str, str], str]:

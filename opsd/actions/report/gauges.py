@@ -40,28 +40,24 @@ def objectives_mark(ctx: Context) -> tuple[str | None, datetime | None]:
     return node, QueryStore(ctx.history.db).last_taken(node) if node else None
 
 
-def _tolerance(ctx: Context, now: datetime) -> timedelta:
-    """How far the snapshots may fall short of a span's edges: two snapshot periods, as opsd queries allows."""
-    sched = ctx.settings.schedule.parsed("queries")
-    return max(2 * (sched.period(now) if sched is not None else timedelta(minutes=5)), timedelta(minutes=1))
-
-
 def objective_gauges(ctx: Context, node: str, last: datetime) -> list[ObjectiveGauge]:
     """Each objective over the 24 h up to ``last`` (the last snapshot), or up to now when that snapshot is older
     than the tolerance (the snapshots stopped: the gap makes the 24 h incomplete, no ratio)."""
+    from opsd.actions.queries.objectives import tolerance
+    from opsd.actions.queries.slowlog import target_of
     from opsd.adapters.stores.objectives import ObjectiveStore
-    from opsd.core.queries.objectives import Target, judge, shares
+    from opsd.core.queries.objectives import judge, shares
 
     store, zone, now = ObjectiveStore(ctx.history.db), ctx.settings.opsd.tz, ctx.now()
-    tolerance = _tolerance(ctx, now)
-    hi = last + timedelta(microseconds=1) if now - last <= tolerance else now  # windows taken in [lo, hi)
+    tol = tolerance(ctx, now)
+    hi = last + timedelta(microseconds=1) if now - last <= tol else now  # windows taken in [lo, hi)
     midnight = hi.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     out = []
     for o in ctx.settings.queries.objectives:
-        t = Target(o.name, o.threshold.total_seconds() * 1000, o.target, o.database, o.role)
+        t = target_of(o)
         windows = store.windows(node, t, min(hi - DAY, midnight), hi)
         calls, over, state, _why = judge([w for w in windows if w.taken_at >= hi - DAY], hi - DAY, hi, o.target,
-                                         zone=zone, tolerance=tolerance)
+                                         zone=zone, tolerance=tol)
         ratio = shares(calls, over)[1] if state in (MET, MISSED) else None
         out.append(ObjectiveGauge(name=o.name, target=o.target, state=state, ratio=ratio,
                                   over_today=sum(w.over for w in windows if w.taken_at >= midnight)))
@@ -80,7 +76,9 @@ class ObjectiveCache:
         node, last = objectives_mark(ctx) if ctx.settings.queries.enabled else (None, None)
         if node is None or last is None:
             return []
-        fresh = ctx.now() - last <= _tolerance(ctx, ctx.now())
+        from opsd.actions.queries.objectives import tolerance
+
+        fresh = ctx.now() - last <= tolerance(ctx, ctx.now())
         key = (node, last, repr(ctx.settings.queries.objectives), ctx.settings.opsd.timezone)
         if not fresh or key != self._key:
             self._key, self._gauges = (key if fresh else None), objective_gauges(ctx, node, last)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from opsd.adapters.stores.database import StateDB, decoded
+from opsd.core.queries.sqltext import HIDDEN
 from opsd.core.records.indexes import StatementRef
-
-HIDDEN = "<insufficient privilege>"  # pg_stat_statements' text of another role's statement without pg_read_all_stats
 
 _STATEMENTS = """
 SELECT t.queryid, t.dbname, t.rolname, t.text,

@@ -16,10 +16,9 @@ from typing import Any
 
 from opsd.adapters.stores.database import StateDB, decoded
 from opsd.core.queries.logline import LogPosition
-from opsd.core.queries.objectives import Target
+from opsd.core.queries.objectives import OverKey, Target
+from opsd.core.queries.sqltext import HIDDEN
 from opsd.core.records.objectives import Contributor, Window
-
-OverKey = tuple[str, int, str, str]  # objective, queryid, dbname, rolname
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,6 @@ def _at(text: str) -> datetime:
 
 
 # what pg_stat_statements shows a role without pg_read_all_stats instead of another role's statement
-HIDDEN = "<insufficient privilege>"
 
 
 def _window(r: Any) -> Window:
